@@ -1,0 +1,354 @@
+// Package shell is usher's terminal adapter: it reads lines such as
+// "/usher invite bob@example.com" and ":click Accept" and prints every message
+// as plain text, prefixed with its recipient. It doubles as the end-to-end
+// harness: a scripted session is a readable test of every flow.
+package shell
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kballard/go-shellquote"
+
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// Service is what the shell needs of usher's use cases.
+type Service interface {
+	Handle(ctx context.Context, req handlers.Request) handlers.Reply
+	Sweep(ctx context.Context) ([]handlers.Delivery, error)
+	RecordDelivery(ctx context.Context, invitationID, where string) error
+}
+
+// Clock is the shell's movable clock; the service reads it.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts a clock at start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start.UTC()} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// shown is a message printed to someone, kept so that they can click it.
+type shown struct {
+	msg handlers.Message
+}
+
+// Shell is one terminal session.
+type Shell struct {
+	svc     Service
+	clock   *Clock
+	out     io.Writer
+	as      string
+	inbox   map[string][]*shown // per person, oldest first
+	offline map[string]bool
+	dialog  *dialog // a confirm dialog waiting for :confirm or :cancel
+}
+
+type dialog struct {
+	who    string
+	button handlers.Button
+	on     *shown
+}
+
+// New builds a shell acting first as email.
+func New(svc Service, clock *Clock, out io.Writer, as string) *Shell {
+	return &Shell{svc: svc, clock: clock, out: out, as: as, inbox: map[string][]*shown{}, offline: map[string]bool{}}
+}
+
+// Run reads lines until :quit or the end of input. With a prompt it shows one
+// before each line (interactive terminals).
+func (s *Shell) Run(ctx context.Context, in io.Reader, prompt bool) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for {
+		if prompt {
+			fmt.Fprintf(s.out, "%s> ", s.as)
+		}
+		if !sc.Scan() {
+			if prompt {
+				fmt.Fprintln(s.out)
+			}
+			return sc.Err()
+		}
+		line := strings.TrimSpace(sc.Text())
+		if !prompt && line != "" && !strings.HasPrefix(line, "#") {
+			fmt.Fprintf(s.out, "%s> %s\n", s.as, line)
+		}
+		if quit := s.Line(ctx, line); quit {
+			return nil
+		}
+	}
+}
+
+// Line runs one line; it reports whether the session should end.
+func (s *Shell) Line(ctx context.Context, line string) (quit bool) {
+	switch {
+	case line == "" || strings.HasPrefix(line, "#"):
+	case strings.HasPrefix(line, ":"):
+		return s.meta(ctx, line)
+	case line == "/usher" || strings.HasPrefix(line, "/usher "):
+		s.run(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/usher")), nil)
+	case strings.HasPrefix(line, "/invite ") || line == "/invite":
+		s.run(ctx, "invite"+strings.TrimPrefix(line, "/invite"), nil)
+	default:
+		fmt.Fprintln(s.out, "  Type /usher COMMAND (e.g. /usher help), or :help for the shell's own commands.")
+	}
+	return false
+}
+
+const metaHelp = `Shell commands:
+  /usher COMMAND...   run an usher command as the current person (/invite ... is short for /usher invite ...)
+  :as EMAIL           become another person (their chat account has that verified email)
+  :click LABEL [N]    press the button LABEL on your newest message that has one (N: the Nth such button)
+  :confirm, :cancel   answer a confirmation dialog
+  :advance DURATION   move the clock forward (e.g. 72h, 7d) and run the scheduled work that falls due
+  :offline EMAIL      pretend EMAIL is not in chat (deliveries fall back to the sender); :online EMAIL undoes it
+  :time               show the clock
+  :quit               leave`
+
+func (s *Shell) meta(ctx context.Context, line string) bool {
+	words, err := shellquote.Split(line)
+	if err != nil || len(words) == 0 {
+		fmt.Fprintf(s.out, "  Can't read that line: %v\n", err)
+		return false
+	}
+	arg := strings.Join(words[1:], " ")
+	switch words[0] {
+	case ":quit", ":q", ":exit":
+		return true
+	case ":help":
+		fmt.Fprintln(s.out, indent(metaHelp))
+	case ":as":
+		email, err := org.NormalizeEmail(arg)
+		if err != nil {
+			fmt.Fprintf(s.out, "  %s Usage: :as EMAIL\n", err)
+			return false
+		}
+		s.as, s.dialog = email, nil
+		fmt.Fprintf(s.out, "  You are now %s.\n", email)
+	case ":offline", ":online":
+		email, err := org.NormalizeEmail(arg)
+		if err != nil {
+			fmt.Fprintf(s.out, "  %s Usage: %s EMAIL\n", err, words[0])
+			return false
+		}
+		s.offline[email] = words[0] == ":offline"
+		fmt.Fprintf(s.out, "  %s is now %s.\n", email, strings.TrimPrefix(words[0], ":"))
+	case ":time":
+		fmt.Fprintf(s.out, "  It is %s.\n", s.clock.Now().Format(time.RFC1123))
+	case ":advance":
+		d, err := org.ParseDuration(arg)
+		if err != nil || d <= 0 {
+			fmt.Fprintln(s.out, "  Usage: :advance DURATION (e.g. 72h, 7d, 1d12h)")
+			return false
+		}
+		s.clock.Advance(d)
+		fmt.Fprintf(s.out, "  The clock moved forward %s to %s.\n", org.FormatDuration(d), s.clock.Now().Format(time.RFC1123))
+		deliveries, err := s.svc.Sweep(ctx)
+		if err != nil {
+			fmt.Fprintf(s.out, "  Scheduled work failed: %v\n", err)
+		}
+		s.deliver(ctx, deliveries)
+	case ":click":
+		s.click(ctx, words[1:])
+	case ":confirm":
+		if s.dialog == nil || s.dialog.who != s.as {
+			fmt.Fprintln(s.out, "  There is no confirmation waiting.")
+			return false
+		}
+		d := s.dialog
+		s.dialog = nil
+		s.run(ctx, d.button.Command, d.on)
+	case ":cancel":
+		if s.dialog == nil || s.dialog.who != s.as {
+			fmt.Fprintln(s.out, "  There is no confirmation waiting.")
+			return false
+		}
+		s.dialog = nil
+		fmt.Fprintln(s.out, "  Cancelled.")
+	default:
+		fmt.Fprintf(s.out, "  Unknown shell command %s. Type :help.\n", words[0])
+	}
+	return false
+}
+
+// click finds the button on the newest message to the current person that
+// has one with that label.
+func (s *Shell) click(ctx context.Context, args []string) {
+	if len(args) == 0 {
+		fmt.Fprintln(s.out, "  Usage: :click LABEL [N]")
+		return
+	}
+	nth := 1
+	if len(args) > 1 {
+		if n, err := strconv.Atoi(args[len(args)-1]); err == nil && n > 0 {
+			nth, args = n, args[:len(args)-1]
+		}
+	}
+	label := strings.Join(args, " ")
+	box := s.inbox[s.as]
+	for i := len(box) - 1; i >= 0; i-- {
+		var matches []handlers.Button
+		for _, b := range buttons(box[i].msg) {
+			if strings.EqualFold(b.Label, label) {
+				matches = append(matches, b)
+			}
+		}
+		if len(matches) == 0 {
+			continue
+		}
+		if nth > len(matches) {
+			fmt.Fprintf(s.out, "  Your newest message with [%s] has only %d of them.\n", label, len(matches))
+			return
+		}
+		b := matches[nth-1]
+		if b.Confirm != nil {
+			s.dialog = &dialog{who: s.as, button: b, on: box[i]}
+			fmt.Fprintf(s.out, "  %s\n  %s\n  [:confirm %s] [:cancel %s]\n", b.Confirm.Title, b.Confirm.Text, b.Confirm.Yes, b.Confirm.No)
+			return
+		}
+		s.run(ctx, b.Command, box[i])
+		return
+	}
+	fmt.Fprintf(s.out, "  No message to %s has a [%s] button.\n", s.as, label)
+}
+
+func buttons(m handlers.Message) []handlers.Button {
+	out := append([]handlers.Button(nil), m.Buttons...)
+	for _, it := range m.Items {
+		out = append(out, it.Buttons...)
+	}
+	return out
+}
+
+// run executes a command as the current person; from is the message whose
+// button was clicked, updated in place when the reply says so.
+func (s *Shell) run(ctx context.Context, text string, from *shown) {
+	reply := s.svc.Handle(ctx, handlers.Request{
+		Actor: org.Identity{Platform: "shell", UserID: s.as, Email: s.as},
+		Text:  text,
+	})
+	if reply.Replace && from != nil {
+		from.msg = reply.Message
+		s.print(s.as, reply.Message, "(updated in place) ")
+	} else {
+		s.show(s.as, reply.Message)
+	}
+	s.deliver(ctx, reply.Deliveries)
+}
+
+func (s *Shell) deliver(ctx context.Context, ds []handlers.Delivery) {
+	for _, d := range ds {
+		if s.offline[d.To] {
+			if d.Sender != "" && d.OnUnreachable != nil {
+				s.show(d.Sender, *d.OnUnreachable)
+			}
+			if d.Kind == handlers.DeliverInvitation {
+				s.record(ctx, d.InvitationID, "shown to "+d.Sender)
+			}
+			continue
+		}
+		s.show(d.To, d.Message)
+		if d.Kind == handlers.DeliverInvitation {
+			s.record(ctx, d.InvitationID, "shell direct message")
+		}
+		if d.Sender != "" && d.OnDelivered != nil {
+			s.show(d.Sender, *d.OnDelivered)
+		}
+	}
+}
+
+func (s *Shell) record(ctx context.Context, id, where string) {
+	if err := s.svc.RecordDelivery(ctx, id, where); err != nil {
+		fmt.Fprintf(s.out, "  (could not record where invitation %s went: %v)\n", id, err)
+	}
+}
+
+// show prints a message and keeps it in the recipient's inbox.
+func (s *Shell) show(to string, m handlers.Message) {
+	if m.HasButtons() {
+		s.inbox[to] = append(s.inbox[to], &shown{msg: m})
+	}
+	s.print(to, m, "")
+}
+
+func (s *Shell) print(to string, m handlers.Message, note string) {
+	fmt.Fprintf(s.out, "[to %s] %s%s\n", to, note, Render(m))
+}
+
+// Render is a message as plain text; the first line follows the recipient.
+func Render(m handlers.Message) string {
+	var lines []string
+	mark := map[handlers.Tone]string{handlers.ToneSuccess: "✓ ", handlers.ToneWarning: "! ", handlers.ToneError: "✗ "}[m.Tone]
+	if m.Title != "" {
+		lines = append(lines, mark+m.Title)
+		mark = ""
+	}
+	if m.Text != "" {
+		for i, l := range strings.Split(m.Text, "\n") {
+			if i == 0 {
+				l = mark + l
+			}
+			lines = append(lines, l)
+		}
+	}
+	for _, f := range m.Fields {
+		lines = append(lines, fmt.Sprintf("%s: %s", f.Label, f.Value))
+	}
+	for _, it := range m.Items {
+		lines = append(lines, "• "+it.Text)
+		for _, f := range it.Fields {
+			lines = append(lines, fmt.Sprintf("    %s: %s", f.Label, f.Value))
+		}
+		if len(it.Buttons) > 0 {
+			lines = append(lines, "    "+renderButtons(it.Buttons))
+		}
+	}
+	if len(m.Buttons) > 0 {
+		lines = append(lines, renderButtons(m.Buttons))
+	}
+	if m.Footer != "" {
+		lines = append(lines, m.Footer)
+	}
+	if len(lines) == 0 {
+		return "(empty message)"
+	}
+	return lines[0] + indent(strings.Join(lines[1:], "\n"))
+}
+
+func renderButtons(bs []handlers.Button) string {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = "[" + b.Label + "]"
+	}
+	return strings.Join(parts, " ")
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "\n  " + strings.ReplaceAll(s, "\n", "\n  ")
+}

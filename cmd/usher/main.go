@@ -1,0 +1,334 @@
+// Command usher runs the usher chat-ops bot: `usher serve` for Slack and
+// Teams, `usher shell` to try every flow in a terminal, `usher admin add` to
+// bootstrap an admin, `usher version`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/bot/shell"
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/storage"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, env{
+		args: os.Args[1:], getenv: os.Getenv,
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		interactive: isTerminal(os.Stdin),
+	})
+	if err != nil {
+		var u usageError
+		fmt.Fprintln(os.Stderr, "usher:", err)
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// env is everything run takes from the process, so tests can run the real
+// program in-process.
+type env struct {
+	args           []string
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	interactive    bool
+	// Tests pin these for reproducible transcripts.
+	now  func() time.Time
+	rand io.Reader
+	// ready, when set, receives the address `serve` listens on.
+	ready chan<- string
+}
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+const usage = `usage:
+  usher shell [--as EMAIL]   try usher in a terminal (embedded Redis unless REDIS_URL is set)
+  usher serve                serve chat platforms over HTTP (needs REDIS_URL)
+  usher admin add EMAIL      make EMAIL an active admin (needs REDIS_URL)
+  usher version              print the version`
+
+func run(ctx context.Context, e env) error {
+	if len(e.args) == 0 {
+		return usageError{"no command given\n" + usage}
+	}
+	switch e.args[0] {
+	case "shell":
+		return runShell(ctx, e)
+	case "serve":
+		return runServe(ctx, e)
+	case "admin":
+		if len(e.args) != 3 || e.args[1] != "add" {
+			return usageError{"usage: usher admin add EMAIL"}
+		}
+		return runAdminAdd(ctx, e, e.args[2])
+	case "version", "--version", "-v":
+		fmt.Fprintln(e.stdout, "usher", versionString())
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprintln(e.stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q\n%s", e.args[0], usage)}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// config is read from the environment once, every problem reported at once.
+type config struct {
+	redisURL  string
+	org       string
+	publicURL string
+	admins    []string
+	addr      string
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		redisURL:  getenv("REDIS_URL"),
+		org:       orDefault(getenv("USHER_ORG"), "default"),
+		publicURL: orDefault(getenv("USHER_PUBLIC_URL"), "http://localhost:3000"),
+		addr:      orDefault(getenv("USHER_ADDR"), ":3000"),
+	}
+	var problems []string
+	for _, a := range strings.Split(getenv("USHER_ADMINS"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.admins = append(c.admins, a)
+		}
+	}
+	if !strings.HasPrefix(c.publicURL, "http://") && !strings.HasPrefix(c.publicURL, "https://") {
+		problems = append(problems, fmt.Sprintf("USHER_PUBLIC_URL %q must start with http:// or https://", c.publicURL))
+	}
+	if c.redisURL != "" {
+		if _, err := redis.ParseURL(c.redisURL); err != nil {
+			problems = append(problems, fmt.Sprintf("REDIS_URL: %v", err))
+		}
+	}
+	if len(problems) > 0 {
+		return c, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// connect opens Redis: the server at REDIS_URL, or with embedded set and no
+// REDIS_URL an in-process miniredis running the very same scripts.
+func connect(ctx context.Context, cfg config, embedded bool) (redis.UniversalClient, func(), error) {
+	if cfg.redisURL == "" {
+		if !embedded {
+			return nil, nil, errors.New("REDIS_URL is not set (e.g. redis://localhost:6379/0)")
+		}
+		mr := miniredis.NewMiniRedis()
+		if err := mr.Start(); err != nil {
+			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		return rdb, func() { rdb.Close(); mr.Close() }, nil
+	}
+	opt, err := redis.ParseURL(cfg.redisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	// Short timeouts: a chat platform waits 3 seconds for an answer, and the
+	// answer "try again" beats no answer.
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
+	opt.MaxRetries = 1
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	return rdb, func() { rdb.Close() }, nil
+}
+
+func newService(ctx context.Context, e env, cfg config, rdb redis.UniversalClient, log *slog.Logger, clock func() time.Time) (*handlers.Service, error) {
+	st, err := storage.New(rdb, cfg.org)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.LoadScripts(ctx); err != nil {
+		return nil, err
+	}
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range cfg.admins {
+		if _, err := svc.BootstrapAdmin(ctx, a); err != nil {
+			return nil, fmt.Errorf("USHER_ADMINS %s: %w", a, err)
+		}
+	}
+	return svc, nil
+}
+
+func runShell(ctx context.Context, e env) error {
+	as := ""
+	args := e.args[1:]
+	for len(args) > 0 {
+		switch {
+		case args[0] == "--as" && len(args) > 1:
+			as, args = args[1], args[2:]
+		case strings.HasPrefix(args[0], "--as="):
+			as, args = strings.TrimPrefix(args[0], "--as="), args[1:]
+		default:
+			return usageError{fmt.Sprintf("usher shell: unexpected %q\nusage: usher shell [--as EMAIL]", args[0])}
+		}
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start := time.Now
+	if e.now != nil {
+		start = e.now
+	}
+	clock := shell.NewClock(start())
+	embedded := cfg.redisURL == ""
+	if as == "" && len(cfg.admins) > 0 {
+		as = cfg.admins[0]
+	}
+	if as == "" {
+		as = "admin@example.com"
+	}
+	if embedded && len(cfg.admins) == 0 {
+		// An empty embedded organization has nobody who may do anything: make
+		// the first identity its admin, as `usher admin add` would.
+		cfg.admins = []string{as}
+	}
+	rdb, closeRedis, err := connect(ctx, cfg, embedded)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	svc, err := newService(ctx, e, cfg, rdb, log, clock.Now)
+	if err != nil {
+		return err
+	}
+	if embedded {
+		fmt.Fprintln(e.stdout, "usher shell: using an embedded in-process Redis (miniredis); everything is forgotten when you quit. Set REDIS_URL to use a real server.")
+	} else {
+		fmt.Fprintf(e.stdout, "usher shell: using Redis at %s, organization %q.\n", redactURL(cfg.redisURL), cfg.org)
+	}
+	fmt.Fprintf(e.stdout, "Admins: %s. You are %s. Type /usher help, or :help for the shell's own commands.\n", strings.Join(cfg.admins, ", "), as)
+	sh := shell.New(svc, clock, e.stdout, as)
+	return sh.Run(ctx, e.stdin, e.interactive)
+}
+
+func runAdminAdd(ctx context.Context, e env, email string) error {
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	rdb, closeRedis, err := connect(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	cfg.admins = nil
+	svc, err := newService(ctx, e, cfg, rdb, slog.New(slog.NewTextHandler(e.stderr, nil)), nil)
+	if err != nil {
+		return err
+	}
+	created, err := svc.BootstrapAdmin(ctx, email)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "Created %s as an active admin of %q.\n", email, cfg.org)
+	} else {
+		fmt.Fprintf(e.stdout, "%s is an active admin of %q.\n", email, cfg.org)
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, e env) error {
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	rdb, closeRedis, err := connect(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	if _, err := newService(ctx, e, cfg, rdb, log, nil); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("usher serving", "addr", ln.Addr().String(), "version", versionString())
+	if e.ready != nil {
+		e.ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// redactURL drops a password from a Redis URL before printing it.
+func redactURL(u string) string {
+	if opt, err := redis.ParseURL(u); err == nil && opt.Password != "" {
+		return strings.Replace(u, opt.Password, "***", 1)
+	}
+	return u
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

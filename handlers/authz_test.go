@@ -1,0 +1,143 @@
+package handlers_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// denied are the codes that mean "you may not", as opposed to "you may, but
+// this particular thing failed".
+var denied = map[org.Code]bool{org.CodeForbidden: true, org.CodeNotMember: true, org.CodeDeactivated: true}
+
+// TestAuthorizationMatrix runs every command as every kind of actor against
+// real Redis and checks who gets past authorization. Targets exist, so an
+// allowed command does its work; expectations follow PRODUCT.md's table.
+func TestAuthorizationMatrix(t *testing.T) {
+	type actor struct {
+		name   string
+		role   org.Role // "" for an outsider
+		active bool
+	}
+	actors := []actor{
+		{"admin", org.RoleAdmin, true}, {"member", org.RoleMember, true}, {"viewer", org.RoleViewer, true},
+		{"admin/deactivated", org.RoleAdmin, false}, {"member/deactivated", org.RoleMember, false}, {"viewer/deactivated", org.RoleViewer, false},
+		{"outsider", "", false},
+	}
+	const A, M, V, O = 1, 2, 4, 8 // who may (active actors; deactivated ones may only read help)
+	type row struct {
+		command  string
+		settings []string // "KEY VALUE" set before the command
+		allowed  int
+	}
+	rows := []row{
+		{command: "help", allowed: A | M | V | O},
+		{command: "help invite", allowed: A | M | V | O},
+		{command: "invite new@example.com", allowed: A},
+		{command: "invite new@example.com --role viewer", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
+		{command: "invite new@example.com --role member", settings: []string{"anyone-can-invite on"}, allowed: A | M},
+		{command: "invite new@example.com --role admin", settings: []string{"anyone-can-invite on"}, allowed: A},
+		{command: "invite new@example.com --role viewer", settings: []string{"anyone-can-invite approval"}, allowed: A | M | V},
+		{command: "invite new@example.com --role viewer --workspace ml:reader", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
+		{command: "invite new@example.com --role viewer --workspace other", settings: []string{"anyone-can-invite on"}, allowed: A},
+		{command: "invite new@example.com --force", allowed: A},
+		{command: "invitations", allowed: A | M | V},
+		{command: "invitations --mine", allowed: A | M | V},
+		{command: "invitations --all", allowed: A},
+		{command: "invitations", allowed: A | M | V | O, settings: []string{"invite-for-actor"}},
+		{command: "link {boss-inv}", allowed: A},
+		{command: "link {own-inv}", settings: []string{"anyone-can-invite on"}, allowed: A},
+		{command: "resend {boss-inv}", allowed: A},
+		{command: "resend {own-inv}", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
+		{command: "revoke {boss-inv} --confirm", allowed: A},
+		{command: "revoke {own-inv} --confirm", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
+		{command: "accept {boss-inv}", allowed: 0}, // the invitation is for someone else
+		{command: "accept {actor-inv}", settings: []string{"invite-for-actor"}, allowed: O},
+		{command: "decline {actor-inv} ", settings: []string{"invite-for-actor"}, allowed: O},
+		{command: "members", allowed: A | M | V},
+		{command: "members --role admin --status active", allowed: A | M | V},
+		{command: "role target@example.com viewer --confirm", allowed: A},
+		{command: "role target@example.com viewer", allowed: A},
+		{command: "deactivate target@example.com --confirm", allowed: A},
+		{command: "activate sleeper@example.com --confirm", allowed: A},
+		{command: "reset-password target@example.com --confirm", allowed: A},
+		{command: "workspaces", allowed: A | M | V},
+		{command: "workspace create fresh", allowed: A},
+		{command: "workspace create fresh", settings: []string{"anyone-can-create-workspaces on"}, allowed: A | M | V},
+		{command: "settings", allowed: A | M | V},
+		{command: "settings invite-expiry", allowed: A | M | V},
+		{command: "settings invites-per-day 10", allowed: A},
+		{command: "requests", allowed: A},
+		{command: "approve {request}", settings: []string{"anyone-can-invite approval"}, allowed: A},
+		{command: "deny {request}", settings: []string{"anyone-can-invite approval"}, allowed: A},
+		{command: "audit", allowed: A},
+		{command: "audit --user target@example.com --since 1d", allowed: A},
+	}
+	for _, r := range rows {
+		for _, a := range actors {
+			name := fmt.Sprintf("%s/%v/%s", r.command, r.settings, a.name)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				e.ok(boss, "workspace create ml")
+				e.ok(boss, "workspace create other")
+				e.join("target@example.com", org.RoleMember)
+				e.join("sleeper@example.com", org.RoleMember)
+				e.ok(boss, "deactivate sleeper@example.com --confirm")
+				me := "actor@example.com"
+				if a.role != "" {
+					e.join(me, a.role, "--workspace", "ml:manager")
+				}
+				inviteForActor := false
+				for _, s := range r.settings {
+					if s == "invite-for-actor" {
+						inviteForActor = true
+						continue
+					}
+					e.ok(boss, "settings "+s)
+				}
+				vars := map[string]string{}
+				vars["boss-inv"], _ = e.invite(boss, "pending@example.com")
+				vars["actor-inv"] = vars["boss-inv"] // members can't be invited: they click someone else's
+				if inviteForActor && a.role == "" {
+					vars["actor-inv"], _ = e.invite(boss, me)
+				}
+				if a.role != "" && a.role != org.RoleAdmin {
+					if rr := e.run(me, "invite own@example.com --role viewer"); rr.Code == "" && len(rr.Deliveries) > 0 {
+						vars["own-inv"] = rr.Deliveries[0].InvitationID
+					}
+				} else if a.role == org.RoleAdmin {
+					vars["own-inv"], _ = e.invite(me, "own@example.com")
+				}
+				if r.settings != nil && r.settings[0] == "anyone-can-invite approval" {
+					e.join("asker@example.com", org.RoleMember)
+					rr := e.ok("asker@example.com", "invite requested@example.com")
+					vars["request"] = rr.Deliveries[0].InvitationID
+				}
+				if a.role != "" && !a.active {
+					e.ok(boss, "deactivate "+me+" --confirm")
+				}
+				cmd := r.command
+				for k, v := range vars {
+					cmd = strings.ReplaceAll(cmd, "{"+k+"}", v)
+				}
+
+				got := e.run(me, cmd)
+
+				bit := map[string]int{"admin": A, "member": M, "viewer": V, "outsider": O}[a.name]
+				want := r.allowed&bit != 0
+				if !a.active && a.role != "" {
+					want = r.command == "help" || r.command == "help invite"
+				}
+				if gotAllowed := !denied[got.Code]; gotAllowed != want {
+					t.Fatalf("%s as %s: allowed=%v, want %v (code %q: %s)", cmd, a.name, gotAllowed, want, got.Code, got.Text)
+				}
+				if want && got.Code != "" && got.Code != org.CodeConflict {
+					t.Fatalf("%s as %s: allowed but failed with %s: %s", cmd, a.name, got.Code, got.Text)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// loadInvitation reads the invitation a command names by id or by invitee
+// email (the open one), together with whatever else q asks for.
+func (s *Service) loadInvitation(ctx context.Context, c *call, ref string, q org.Query) (*org.Snapshot, *org.Invitation, error) {
+	ref = strings.TrimSpace(ref)
+	var email string
+	if org.LooksLikeInvitationID(ref) {
+		q.Invitation = strings.ToLower(ref)
+	} else {
+		e, err := target(ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		email = e
+		q.OpenFor = append(q.OpenFor, e)
+	}
+	snap, err := s.load(ctx, c, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	inv := snap.Invitation
+	if email != "" {
+		inv = snap.Open[email]
+	}
+	if inv == nil {
+		if email != "" {
+			return snap, nil, org.Errorf(org.CodeNotFound, "%s has no pending invitation.", email).WithHint("List them with: invitations")
+		}
+		return snap, nil, org.Errorf(org.CodeNotFound, "There is no invitation %s.", ref).WithHint("List pending invitations with: invitations")
+	}
+	return snap, inv, nil
+}
+
+// invitations lists pending invitations: the org's for admins, one's own for
+// others, and the ones addressed to the actor (the notification bell).
+func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
+	if c.cmd.Has("all") && c.cmd.Has("mine") {
+		return Reply{}, org.Errorf(org.CodeInvalid, "Use --all or --mine, not both.")
+	}
+	snap, err := s.load(ctx, c, org.Query{OpenFor: []string{c.email}})
+	if err != nil {
+		return Reply{}, err
+	}
+	actor, set := snap.Actor, snap.Settings
+	if err := org.Authorize(actor, set, org.ActSeeOwnOpen); err != nil {
+		return Reply{}, err
+	}
+	var r Reply
+	r.Title = "Invitations"
+	if mine := snap.Open[c.email]; mine != nil && mine.Status == org.InvitationPending && !mine.ExpiredAt(c.now) {
+		r.Items = append(r.Items, Item{
+			Text:    fmt.Sprintf("For you: %s invited you to join %s as %s (expires %s).", mine.Inviter, set.Name, describeGrant(mine.Role, mine.Workspaces), org.In(c.now, mine.Expires)),
+			Buttons: invitationMessage(set, mine, "", "").Buttons,
+		})
+	}
+	if actor == nil {
+		if len(r.Items) == 0 {
+			return Reply{}, org.Authorize(nil, set, org.ActListInvitations)
+		}
+		return r, nil
+	}
+	if err := org.Authorize(actor, set, org.ActListInvitations); err != nil {
+		return Reply{}, err
+	}
+	admin := actor.Role == org.RoleAdmin
+	if c.cmd.Has("all") && !admin {
+		return Reply{}, org.Errorf(org.CodeForbidden, "Only admins can list everyone's invitations.").WithHint("Without --all you see the ones you sent.")
+	}
+	q := org.Query{PendingBy: c.email}
+	scope := "you sent"
+	if admin && !c.cmd.Has("mine") {
+		q = org.Query{Pending: true}
+		scope = "in " + set.Name
+	}
+	list, err := s.load(ctx, c, q)
+	if err != nil {
+		return Reply{}, err
+	}
+	for _, inv := range list.Pending {
+		r.Items = append(r.Items, pendingItem(c, inv, admin))
+	}
+	switch n := list.PendingTotal; {
+	case n == 0:
+		r.Text = "No pending invitations " + scope + "."
+	case n > len(list.Pending):
+		r.Text = fmt.Sprintf("%d pending invitations %s; the %d oldest:", n, scope, len(list.Pending))
+	default:
+		r.Text = fmt.Sprintf("%s %s:", plural(n, "pending invitation", "pending invitations"), scope)
+	}
+	return r, nil
+}
+
+func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
+	text := fmt.Sprintf("%s as %s — sent by %s %s, expires %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires))
+	if inv.ExpiredAt(c.now) {
+		text = fmt.Sprintf("%s as %s — sent by %s %s, expired", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created))
+	}
+	it := Item{Text: text, Fields: []Field{{Label: "ID", Value: inv.ID}}}
+	if inv.Delivery != "" {
+		it.Fields = append(it.Fields, Field{Label: "Delivered", Value: inv.Delivery})
+	}
+	if admin {
+		it.Buttons = append(it.Buttons, Button{Label: "Show link", Command: "link " + inv.ID})
+	}
+	it.Buttons = append(it.Buttons,
+		Button{Label: "Resend", Command: "resend " + inv.ID},
+		Button{Label: "Revoke", Command: "revoke " + inv.ID + " --confirm", Style: StyleDanger,
+			Confirm: &Confirm{Title: "Revoke invitation?", Text: fmt.Sprintf("The invitation for %s stops working at once.", inv.Email), Yes: "Revoke", No: "Keep it"}},
+	)
+	return it
+}
+
+// rotate gives a pending invitation a new link secret; the old link dies.
+func (s *Service) rotate(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation, action string) (secret.Token, error) {
+	if inv.Status != org.InvitationPending {
+		return "", inv.StatusError()
+	}
+	if inv.ExpiredAt(c.now) {
+		return "", org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Email).WithHint("Send a new one with: invite %s", inv.Email)
+	}
+	token, err := secret.NewToken(s.rand)
+	if err != nil {
+		return "", err
+	}
+	next := inv.Clone()
+	next.Updated = c.now
+	err = s.commit(ctx, c, snap, org.Change{
+		Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version, NewTokenHash: token.Hash()}},
+		Audit:       []org.AuditEntry{{Action: action, Target: inv.Email, Detail: "id " + inv.ID + "; previous link revoked"}},
+	})
+	return token, err
+}
+
+// showLink rotates the link and shows it to an admin.
+func (s *Service) showLink(ctx context.Context, c *call) (Reply, error) {
+	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	if err != nil {
+		return Reply{}, authorizeFirst(snap, org.ActShowLink, err)
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActShowLink); err != nil {
+		return Reply{}, err
+	}
+	token, err := s.rotate(ctx, c, snap, inv, "invitation.link")
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Message: Message{
+		Tone:   ToneSuccess,
+		Text:   fmt.Sprintf("Invitation link for %s (the previous link no longer works):\n%s", inv.Email, s.link(token)),
+		Footer: fmt.Sprintf("It works once and expires %s. Forward it only to %s.", inv.Expires.Format("Jan 2 15:04 MST"), inv.Email),
+	}}, nil
+}
+
+// resend delivers a pending invitation again with a fresh link.
+func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
+	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	if err != nil {
+		return Reply{}, authorizeFirst(snap, org.ActResend, err)
+	}
+	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, org.ActResend, inv); err != nil {
+		return Reply{}, err
+	}
+	token, err := s.rotate(ctx, c, snap, inv, "invitation.resend")
+	if err != nil {
+		return Reply{}, err
+	}
+	admin := snap.Actor.Role == org.RoleAdmin
+	d := s.invitationDelivery(snap.Settings, inv, token, admin, "Reminder:", c.email)
+	return Reply{
+		Message:    Message{Tone: ToneSuccess, Text: fmt.Sprintf("Sending the invitation to %s again, with a new link (the previous one no longer works).", inv.Email)},
+		Deliveries: []Delivery{d},
+	}, nil
+}
+
+// revoke withdraws a pending invitation (or request) after confirmation.
+func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
+	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	if err != nil {
+		return Reply{}, authorizeFirst(snap, org.ActRevoke, err)
+	}
+	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, org.ActRevoke, inv); err != nil {
+		return Reply{}, err
+	}
+	if !inv.Status.Open() {
+		return Reply{Replace: c.confirmed()}, inv.StatusError()
+	}
+	if !c.confirmed() {
+		return confirmPrompt(c, fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter), "Revoke", StyleDanger), nil
+	}
+	next := inv.Clone()
+	next.Status, next.Updated = org.InvitationRevoked, c.now
+	err = s.commit(ctx, c, snap, org.Change{
+		Invitations: []org.InvitationWrite{{Invitation: next, Expect: inv.Status, Version: inv.Version}},
+		Audit:       []org.AuditEntry{{Action: "invitation.revoke", Target: inv.Email, Before: string(inv.Status), After: string(next.Status), Detail: "id " + inv.ID}},
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Revoked the invitation for %s. Its link no longer works.", inv.Email)}}
+	if inv.Inviter != c.email {
+		r.Deliveries = append(r.Deliveries, notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.email, inv.Email)))
+	}
+	return r, nil
+}
+
+// authorizeFirst prefers a permission refusal over "not found", so that a
+// person without the right cannot probe which invitations exist.
+func authorizeFirst(snap *org.Snapshot, a org.Action, err error) error {
+	if snap == nil {
+		return err
+	}
+	if aerr := org.Authorize(snap.Actor, snap.Settings, a); aerr != nil {
+		return aerr
+	}
+	return err
+}
+
+func notice(to, text string) Delivery {
+	return Delivery{To: to, Kind: DeliverNotice, Message: Message{Tone: ToneInfo, Text: text}}
+}

@@ -1,0 +1,353 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// invite creates invitations (or requests, under anyone-can-invite approval)
+// for every email that can get one, and explains each one that cannot.
+func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
+	emails, err := parseEmails(c.cmd.Args)
+	if err != nil {
+		return Reply{}, err
+	}
+	role := org.RoleMember
+	if v := c.cmd.Flag("role"); v != "" {
+		if role, err = org.ParseRole(v); err != nil {
+			return Reply{}, err
+		}
+	}
+	var grants org.Grants
+	for _, w := range c.cmd.All("workspace") {
+		g, err := org.ParseGrant(w)
+		if err != nil {
+			return Reply{}, err
+		}
+		if _, dup := grants.Get(g.Workspace); dup {
+			return Reply{}, org.Errorf(org.CodeInvalid, "Workspace %s is named twice.", g.Workspace)
+		}
+		grants = append(grants, g)
+	}
+	grants = grants.ForRole(role)
+	note := strings.TrimSpace(c.cmd.Flag("note"))
+	if len([]rune(note)) > 500 {
+		return Reply{}, org.Errorf(org.CodeInvalid, "The note is longer than 500 characters.")
+	}
+
+	day := c.now.UTC().Format("20060102")
+	snap, err := s.load(ctx, c, org.Query{Users: emails, OpenFor: emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day})
+	if err != nil {
+		return Reply{}, err
+	}
+	actor, set := snap.Actor, snap.Settings
+	decision, err := org.CheckInvite(actor, set, role, grants)
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := workspacesExist(snap.Workspaces, grants); err != nil {
+		return Reply{}, err
+	}
+	force := c.cmd.Has("force")
+	if force && actor.Role != org.RoleAdmin {
+		return Reply{}, org.Errorf(org.CodeForbidden, "Only admins can use --force to exceed the daily invitation limit.")
+	}
+
+	var (
+		ch      org.Change
+		items   []Item
+		created []*org.Invitation
+		tokens  = map[string]secret.Token{}
+		updated []*org.Invitation
+	)
+	for _, email := range emails {
+		item, inv, token, update, err := s.planInvite(c, snap, email, role, grants, note, decision)
+		if err != nil {
+			return Reply{}, err
+		}
+		if inv != nil {
+			created = append(created, inv)
+			tokens[inv.ID] = token
+			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: inv, NewTokenHash: hashOrEmpty(token)})
+			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation." + auditVerb(inv), Target: inv.Email, After: describeInvitation(inv), Detail: "id " + inv.ID})
+		}
+		if update != nil {
+			updated = append(updated, update.Invitation)
+			ch.Invitations = append(ch.Invitations, update.InvitationWrite)
+			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation.update", Target: email, Before: update.Before, After: describeInvitation(update.Invitation), Detail: "id " + update.Invitation.ID})
+		}
+		items = append(items, item)
+	}
+
+	if len(created) > 0 {
+		limit := set.InvitesPerDay
+		if force {
+			limit = 0
+		} else if snap.Quota+len(created) > limit {
+			return Reply{}, org.Errorf(org.CodeLimit, "That would be %d invitations today; the limit is %d per person per day (you have sent %d).",
+				snap.Quota+len(created), limit, snap.Quota).WithHint("%s", limitHint(actor))
+		}
+		ch.Quota = &org.QuotaUse{Email: c.email, Day: day, N: len(created), Limit: limit}
+	}
+	if len(ch.Invitations) > 0 {
+		if err := s.commit(ctx, c, snap, ch); err != nil {
+			return Reply{}, err
+		}
+	}
+
+	r := Reply{Message: Message{Items: items}}
+	switch {
+	case len(created) == 0 && len(updated) == 0:
+		r.Tone, r.Text, r.Code = ToneWarning, "No invitation was sent.", org.CodeConflict
+	case decision == org.InviteRequest:
+		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Sent %s to the admins for approval.", plural(len(created), "invitation request", "invitation requests"))
+	default:
+		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Created %s.", plural(len(created)+len(updated), "invitation", "invitations"))
+	}
+	if len(emails) == 1 && len(items) == 1 {
+		// One person: say it in one message rather than a list of one.
+		r.Text, r.Fields, r.Buttons, r.Items = items[0].Text, items[0].Fields, items[0].Buttons, nil
+	}
+	for _, inv := range created {
+		if decision == org.InviteRequest {
+			r.Deliveries = append(r.Deliveries, s.requestDeliveries(snap, inv)...)
+			continue
+		}
+		r.Deliveries = append(r.Deliveries, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], actor.Role == org.RoleAdmin, "", c.email))
+	}
+	return r, nil
+}
+
+// pendingUpdate is a change to a pending invitation's role and workspaces.
+type pendingUpdate = struct {
+	org.InvitationWrite
+	Before string
+}
+
+// planInvite decides what happens for one email.
+func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org.Role, grants org.Grants, note string, decision org.InviteDecision) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
+	set := snap.Settings
+	refuse := func(format string, args ...any) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
+		return Item{Text: email + ": " + fmt.Sprintf(format, args...)}, nil, "", nil, nil
+	}
+	if !set.DomainAllowed(email) {
+		return refuse("not invited: %s is not an allowed domain (allowed: %s).", org.EmailDomain(email), strings.Join(set.AllowedDomains, ", "))
+	}
+	if u := snap.Users[email]; u != nil {
+		if u.Active() {
+			return refuse("already a member (%s).", u.Role)
+		}
+		item := Item{Text: fmt.Sprintf("%s: has a deactivated account (%s). Reactivate it instead of inviting.", email, u.Role)}
+		if snap.Actor.Role == org.RoleAdmin {
+			item.Buttons = []Button{{Label: "Reactivate", Command: "activate " + email}}
+		}
+		return item, nil, "", nil, nil
+	}
+	if open := snap.Open[email]; open != nil {
+		if open.Status == org.InvitationRequested {
+			return refuse("an invitation request is already waiting for an admin's approval.")
+		}
+		same := open.Role == role && open.Workspaces.Encode() == grants.Encode()
+		if !same && c.cmd.Has("update") {
+			if err := org.CheckManageInvitation(snap.Actor, set, org.ActResend, open); err != nil {
+				return Item{}, nil, "", nil, err
+			}
+			next := open.Clone()
+			next.Role, next.Workspaces, next.Updated = role, grants, c.now
+			if note != "" {
+				next.Note = note
+			}
+			u := &pendingUpdate{InvitationWrite: org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: open.Version}, Before: describeInvitation(open)}
+			return Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", email, describeGrant(role, grants))}, nil, "", u, nil
+		}
+		item := Item{Text: fmt.Sprintf("%s: already has a pending invitation as %s, sent by %s %s.", email, describeGrant(open.Role, open.Workspaces), open.Inviter, org.Ago(c.now, open.Created))}
+		if org.CheckManageInvitation(snap.Actor, set, org.ActResend, open) == nil {
+			item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
+			if !same {
+				item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
+				item.Buttons = append(item.Buttons, Button{
+					Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
+					Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", email, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
+				})
+			}
+		}
+		return item, nil, "", nil, nil
+	}
+
+	id, err := secret.NewID(s.rand)
+	if err != nil {
+		return Item{}, nil, "", nil, err
+	}
+	inv := &org.Invitation{
+		ID: id, Email: email, Role: role, Workspaces: grants, Note: note, Inviter: c.email,
+		Created: c.now, Expires: c.now.Add(set.InviteExpiry), Status: org.InvitationPending, Updated: c.now,
+	}
+	if decision == org.InviteRequest {
+		inv.Status = org.InvitationRequested
+		return Item{Text: fmt.Sprintf("%s: request to invite as %s sent to the admins.", email, describeGrant(role, grants))}, inv, "", nil, nil
+	}
+	token, err := secret.NewToken(s.rand)
+	if err != nil {
+		return Item{}, nil, "", nil, err
+	}
+	return Item{
+		Text:   fmt.Sprintf("%s: invited as %s.", email, describeGrant(role, grants)),
+		Fields: []Field{{Label: "Invitation", Value: id}, {Label: "Expires", Value: org.In(c.now, inv.Expires)}},
+	}, inv, token, nil, nil
+}
+
+// invitationDelivery sends an invitation to its invitee. senderMaySeeLink is
+// false for non-admins resending: they are told to ask an admin instead.
+func (s *Service) invitationDelivery(set org.Settings, inv *org.Invitation, token secret.Token, senderMaySeeLink bool, intro, sender string) Delivery {
+	link := s.link(token)
+	msg := invitationMessage(set, inv, link, intro)
+	unreachable := &Message{Tone: ToneWarning, Text: fmt.Sprintf("%s isn't in chat, so usher couldn't deliver the invitation. Forward them this link (it works once and expires %s):\n%s",
+		inv.Email, inv.Expires.Format("Jan 2 15:04 MST"), link)}
+	if !senderMaySeeLink {
+		unreachable = &Message{Tone: ToneWarning, Text: fmt.Sprintf("%s isn't in chat, so usher couldn't deliver the invitation. Ask an admin to show the link (link %s) and forward it.", inv.Email, inv.ID)}
+	}
+	return Delivery{
+		To: inv.Email, Kind: DeliverInvitation, InvitationID: inv.ID, Message: msg, Sender: sender,
+		OnDelivered:   &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got the invitation in a direct message.", inv.Email)},
+		OnUnreachable: unreachable,
+	}
+}
+
+func invitationMessage(set org.Settings, inv *org.Invitation, link, intro string) Message {
+	text := fmt.Sprintf("%s invited you to join %s as %s.", inv.Inviter, set.Name, inv.Role)
+	if intro != "" {
+		text = intro + " " + text
+	}
+	fields := []Field{{Label: "Workspaces", Value: inv.Workspaces.String()}, {Label: "Expires", Value: inv.Expires.Format("Mon Jan 2 15:04 MST")}}
+	if inv.Note != "" {
+		fields = append(fields, Field{Label: "Note", Value: inv.Note})
+	}
+	return Message{
+		Title: "You're invited to " + set.Name, Text: text, Fields: fields,
+		Buttons: []Button{
+			{Label: "Accept", Command: "accept " + inv.ID, Style: StylePrimary},
+			{Label: "Decline", Command: "decline " + inv.ID, Style: StyleDanger,
+				Confirm: &Confirm{Title: "Decline the invitation?", Text: "You won't join " + set.Name + ". " + inv.Inviter + " will be told.", Yes: "Decline", No: "Go back"}},
+		},
+		Footer: "Or open " + link + " in a browser. The link works once.",
+	}
+}
+
+// requestDeliveries asks every active admin to approve an invitation request.
+func (s *Service) requestDeliveries(snap *org.Snapshot, inv *org.Invitation) []Delivery {
+	var out []Delivery
+	admins := slices.Sorted(slices.Values(snap.Admins))
+	for _, admin := range admins {
+		out = append(out, Delivery{To: admin, Kind: DeliverRequest, InvitationID: inv.ID, Message: requestMessage(inv)})
+	}
+	return out
+}
+
+func requestMessage(inv *org.Invitation) Message {
+	return Message{
+		Title: "Invitation request",
+		Text:  fmt.Sprintf("%s asks to invite %s as %s.", inv.Inviter, inv.Email, describeGrant(inv.Role, inv.Workspaces)),
+		Buttons: []Button{
+			{Label: "Approve", Command: "approve " + inv.ID, Style: StylePrimary},
+			{Label: "Deny", Command: "deny " + inv.ID, Style: StyleDanger},
+		},
+	}
+}
+
+func parseEmails(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		// People paste lists: "a@x.com, b@x.com".
+		for _, part := range strings.FieldsFunc(a, func(r rune) bool { return r == ',' || r == ';' }) {
+			e, err := org.NormalizeEmail(part)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, org.Errorf(org.CodeInvalid, "Name at least one email address.")
+	}
+	if len(out) > 20 {
+		return nil, org.Errorf(org.CodeInvalid, "That is %d addresses; invite at most 20 at once.", len(out))
+	}
+	return out, nil
+}
+
+func workspacesExist(have []org.Workspace, grants org.Grants) error {
+	for _, g := range grants {
+		if !slices.ContainsFunc(have, func(w org.Workspace) bool { return w.Name == g.Workspace }) {
+			names := make([]string, len(have))
+			for i, w := range have {
+				names[i] = w.Name
+			}
+			slices.Sort(names)
+			e := org.Errorf(org.CodeNotFound, "There is no workspace %s.", g.Workspace)
+			if len(names) == 0 {
+				return e.WithHint("There are no workspaces yet; an admin can create one with: workspace create %s", g.Workspace)
+			}
+			return e.WithHint("Workspaces: %s. Create one with: workspace create %s", strings.Join(names, ", "), g.Workspace)
+		}
+	}
+	return nil
+}
+
+// inviteCommand is the command that invites email again as role with grants.
+func inviteCommand(email string, role org.Role, grants org.Grants) string {
+	cmd := "invite " + quote(email) + " --role " + string(role)
+	for _, g := range grants {
+		cmd += " --workspace " + g.String()
+	}
+	return cmd
+}
+
+func updateCommand(email string, role org.Role, grants org.Grants) string {
+	return inviteCommand(email, role, grants) + " --update"
+}
+
+func limitHint(actor *org.User) string {
+	if actor.Role == org.RoleAdmin {
+		return "Add --force to send them anyway."
+	}
+	return "Try again tomorrow, or ask an admin."
+}
+
+func hashOrEmpty(t secret.Token) string {
+	if t == "" {
+		return ""
+	}
+	return t.Hash()
+}
+
+func auditVerb(inv *org.Invitation) string {
+	if inv.Status == org.InvitationRequested {
+		return "request"
+	}
+	return "create"
+}
+
+func describeGrant(role org.Role, grants org.Grants) string {
+	if len(grants) == 0 {
+		return string(role)
+	}
+	return fmt.Sprintf("%s with %s", role, grants)
+}
+
+func describeInvitation(inv *org.Invitation) string {
+	return fmt.Sprintf("%s %s ws=%s", inv.Status, inv.Role, inv.Workspaces.Encode())
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,254 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// members lists users, filtered by role, workspace and status.
+func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
+	var role org.Role
+	var status org.Status
+	var ws string
+	var err error
+	if v := c.cmd.Flag("role"); v != "" {
+		if role, err = org.ParseRole(v); err != nil {
+			return Reply{}, err
+		}
+	}
+	if v := c.cmd.Flag("status"); v != "" {
+		if status, err = org.ParseStatus(v); err != nil {
+			return Reply{}, err
+		}
+	}
+	if v := c.cmd.Flag("workspace"); v != "" {
+		if ws, err = org.NormalizeWorkspaceName(v); err != nil {
+			return Reply{}, err
+		}
+	}
+	snap, err := s.load(ctx, c, org.Query{AllUsers: true})
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActListMembers); err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Message: Message{Title: "Members of " + snap.Settings.Name}}
+	for _, u := range snap.AllUsers {
+		if role != "" && u.Role != role || status != "" && u.Status != status {
+			continue
+		}
+		if _, ok := u.Workspaces.Get(ws); ws != "" && !ok {
+			continue
+		}
+		text := fmt.Sprintf("%s — %s", u.Email, u.Role)
+		if u.Name != "" {
+			text = fmt.Sprintf("%s (%s) — %s", u.Email, u.Name, u.Role)
+		}
+		if u.Status != org.StatusActive {
+			text += ", " + string(u.Status)
+		}
+		r.Items = append(r.Items, Item{Text: text, Fields: []Field{{Label: "Workspaces", Value: u.Workspaces.String()}}})
+	}
+	r.Text = plural(len(r.Items), "member", "members")
+	if role != "" || status != "" || ws != "" {
+		r.Text += " match"
+	}
+	r.Text += "."
+	return r, nil
+}
+
+// loadTarget reads the user a people-management command names, after
+// checking that the actor may run it at all.
+func (s *Service) loadTarget(ctx context.Context, c *call, a org.Action) (*org.Snapshot, *org.User, error) {
+	email, err := target(c.cmd.Args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := s.load(ctx, c, org.Query{Users: []string{email}})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, a); err != nil {
+		return nil, nil, err
+	}
+	u := snap.Users[email]
+	if u == nil {
+		return nil, nil, org.Errorf(org.CodeNotFound, "%s is not a member of %s.", email, snap.Settings.Name).WithHint("Invite them with: invite %s", email)
+	}
+	return snap, u, nil
+}
+
+// changeRole changes a user's org role after confirmation; never the last admin.
+func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
+	role, err := org.ParseRole(c.cmd.Args[1])
+	if err != nil {
+		return Reply{}, err
+	}
+	snap, u, err := s.loadTarget(ctx, c, org.ActChangeRole)
+	if err != nil {
+		return Reply{}, err
+	}
+	if u.Role == role {
+		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", u.Email, role)}}, nil
+	}
+	if u.IsActiveAdmin() && len(activeAdmins(snap)) <= 1 && !c.confirmed() {
+		// Say it now rather than after a confirmation the storage would refuse.
+		return Reply{}, org.LastAdminError(u.Email)
+	}
+	if !c.confirmed() {
+		q := fmt.Sprintf("Change %s's role from %s to %s?", u.Email, u.Role, role)
+		if role == org.RoleViewer && len(u.Workspaces) > 0 {
+			q += " Their workspace access becomes read-only."
+		}
+		if u.Email == c.email {
+			q += " This is your own role: you will lose admin rights."
+		}
+		return confirmPrompt(c, q, "Change role", StylePrimary), nil
+	}
+	next := u.Clone()
+	next.Role, next.Updated = role, c.now
+	next.Workspaces = next.Workspaces.ForRole(role)
+	err = s.commit(ctx, c, snap, org.Change{
+		Users: []org.UserWrite{{User: next, Version: u.Version}},
+		Audit: []org.AuditEntry{{Action: "user.role", Target: u.Email, Before: string(u.Role), After: string(role)}},
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).", u.Email, role, u.Role)}}
+	if u.Email != c.email {
+		r.Deliveries = []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.email, snap.Settings.Name, u.Role, role))}
+	}
+	return r, nil
+}
+
+// deactivate stops a user from doing anything, keeping their role and
+// workspaces for reactivation, and signs them out of the web.
+func (s *Service) deactivate(ctx context.Context, c *call) (Reply, error) {
+	snap, u, err := s.loadTarget(ctx, c, org.ActDeactivate)
+	if err != nil {
+		return Reply{}, err
+	}
+	if u.Email == c.email {
+		return Reply{}, org.Errorf(org.CodeForbidden, "You can't deactivate yourself.").WithHint("Ask another admin.")
+	}
+	if !u.Active() {
+		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already deactivated; nothing changed.", u.Email)}}, nil
+	}
+	if u.IsActiveAdmin() && len(activeAdmins(snap)) <= 1 {
+		return Reply{}, org.LastAdminError(u.Email)
+	}
+	if !c.confirmed() {
+		return confirmPrompt(c, fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Email, u.Role), "Deactivate", StyleDanger), nil
+	}
+	return s.setStatus(ctx, c, snap, u, org.StatusDeactivated)
+}
+
+// activate restores a deactivated user with their previous role and workspaces.
+func (s *Service) activate(ctx context.Context, c *call) (Reply, error) {
+	snap, u, err := s.loadTarget(ctx, c, org.ActActivate)
+	if err != nil {
+		return Reply{}, err
+	}
+	if u.Active() {
+		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already active; nothing changed.", u.Email)}}, nil
+	}
+	if !c.confirmed() {
+		return confirmPrompt(c, fmt.Sprintf("Reactivate %s as %s with %s?", u.Email, u.Role, u.Workspaces), "Reactivate", StylePrimary), nil
+	}
+	return s.setStatus(ctx, c, snap, u, org.StatusActive)
+}
+
+func (s *Service) setStatus(ctx context.Context, c *call, snap *org.Snapshot, u *org.User, status org.Status) (Reply, error) {
+	next := u.Clone()
+	next.Status, next.Updated = status, c.now
+	ch := org.Change{
+		Users: []org.UserWrite{{User: next, Version: u.Version}},
+		Audit: []org.AuditEntry{{Action: "user.status", Target: u.Email, Before: string(u.Status), After: string(status)}},
+	}
+	text := fmt.Sprintf("Reactivated %s as %s with %s.", u.Email, u.Role, u.Workspaces)
+	tell := fmt.Sprintf("%s reactivated your account in %s: you are %s again.", c.email, snap.Settings.Name, u.Role)
+	if status == org.StatusDeactivated {
+		ch.EndSessions = []string{u.Email}
+		text = fmt.Sprintf("Deactivated %s. Invitations they sent stay valid unless you revoke them.", u.Email)
+		tell = fmt.Sprintf("%s deactivated your account in %s.", c.email, snap.Settings.Name)
+	}
+	if err := s.commit(ctx, c, snap, ch); err != nil {
+		return Reply{}, err
+	}
+	return Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: text}, Deliveries: []Delivery{notice(u.Email, tell)}}, nil
+}
+
+// TemporaryPasswordLifetime is how long a reset password works.
+const TemporaryPasswordLifetime = 24 * time.Hour
+
+// resetPassword gives a user a temporary password, delivered privately to
+// them; the admin sees it only when the user can't be reached in chat.
+func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
+	snap, u, err := s.loadTarget(ctx, c, org.ActResetPassword)
+	if err != nil {
+		return Reply{}, err
+	}
+	if !u.Active() {
+		return Reply{}, org.Errorf(org.CodeConflict, "%s is deactivated.", u.Email).WithHint("Reactivate them first with: activate %s", u.Email)
+	}
+	if !c.confirmed() {
+		return confirmPrompt(c, fmt.Sprintf("Reset %s's password? usher sends them a temporary password privately and signs them out of the web.", u.Email), "Reset password", StyleDanger), nil
+	}
+	password, err := secret.NewPassword(s.rand)
+	if err != nil {
+		return Reply{}, err
+	}
+	hash, err := secret.HashPassword(s.rand, password)
+	if err != nil {
+		return Reply{}, err
+	}
+	next := u.Clone()
+	next.PasswordHash, next.MustChangePassword = hash, true
+	next.PasswordExpires, next.Updated = c.now.Add(TemporaryPasswordLifetime), c.now
+	err = s.commit(ctx, c, snap, org.Change{
+		Users:       []org.UserWrite{{User: next, Version: u.Version}},
+		EndSessions: []string{u.Email},
+		Audit:       []org.AuditEntry{{Action: "user.password_reset", Target: u.Email, Detail: "temporary password issued; sessions ended"}},
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	expires := next.PasswordExpires.Format("Jan 2 15:04 MST")
+	return Reply{
+		Replace: true,
+		Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Reset %s's password; usher is sending them a temporary password privately.", u.Email)},
+		Deliveries: []Delivery{{
+			To: u.Email, Kind: DeliverPassword, Sender: c.email,
+			Message: Message{Tone: ToneWarning, Title: "Your temporary password",
+				Text: fmt.Sprintf("%s reset your %s password. Your temporary password is:\n%s\nIt works for one sign-in until %s; you will then choose a new one.", c.email, snap.Settings.Name, password, expires)},
+			OnDelivered: &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got their temporary password in a direct message.", u.Email)},
+			OnUnreachable: &Message{Tone: ToneWarning, Title: "Deliver this password yourself",
+				Text: fmt.Sprintf("%s can't be reached in chat, so here is their temporary password. Give it to them privately, never in a channel:\n%s\nIt works for one sign-in until %s.", u.Email, password, expires)},
+		}},
+	}, nil
+}
+
+// activeAdmins lists active admins known to a snapshot that loaded them or
+// the target; the storage guard is the real protection, this only lets usher
+// refuse before asking for a confirmation.
+func activeAdmins(snap *org.Snapshot) []string {
+	if snap.Admins != nil {
+		return snap.Admins
+	}
+	var out []string
+	for _, u := range snap.Users {
+		if u.IsActiveAdmin() {
+			out = append(out, u.Email)
+		}
+	}
+	if snap.Actor.IsActiveAdmin() && snap.Users[snap.Actor.Email] == nil {
+		out = append(out, snap.Actor.Email)
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package org
+
+import "time"
+
+// Query names what one command needs to read. A store answers a whole Query in
+// one round trip, so a command costs one read and at most one atomic write.
+type Query struct {
+	Actor string // email of the acting person; Snapshot.Actor is nil if unknown
+	// Identity, when set, asks which user email the chat identity is linked to.
+	Identity string
+
+	Users      []string // users by email
+	AllUsers   bool
+	Workspaces bool
+	Admins     bool // emails of active admins
+	Invitation string
+	TokenHash  string   // invitation by the hash of its link's secret
+	OpenFor    []string // the open (pending or requested) invitation per invitee email
+	Pending    bool     // every pending invitation of the org, oldest first
+	PendingBy  string   // pending invitations sent by this email
+	Requests   bool     // every invitation request waiting for approval
+	QuotaOf    string   // invitations sent today by this email
+	QuotaDay   string   // the day of QuotaOf, "20260102" (UTC)
+	AuditLimit int      // newest audit entries to read, 0 for none
+	DueBefore  time.Time
+	DueLimit   int
+}
+
+// Snapshot is what a store read for a Query.
+type Snapshot struct {
+	Settings     Settings
+	Actor        *User
+	IdentityUser string // email the Query's Identity is linked to, if any
+	Users        map[string]*User
+	AllUsers     []*User // ordered by email
+	Workspaces   []Workspace
+	Admins       []string
+	Invitation   *Invitation
+	Open         map[string]*Invitation // by invitee email
+	Pending      []*Invitation
+	PendingTotal int // how many pending invitations exist, when Pending was cut short
+	Requests     []*Invitation
+	Quota        int
+	Audit        []AuditEntry // newest first
+	Due          []DueItem
+}
+
+// DueItem is scheduled work: an invitation to expire (and, later, to remind).
+type DueItem struct {
+	Kind         string // "expire"
+	InvitationID string
+	At           time.Time
+}
+
+// Change is one atomic transition of the organization's state, with its audit
+// entries. A store applies all of it or none of it, and refuses it with a
+// *PreconditionError if what it was computed from has changed since it was read.
+type Change struct {
+	Users       []UserWrite
+	Invitations []InvitationWrite
+	Workspace   *Workspace // created; must not exist yet
+	Settings    map[string]string
+	Quota       *QuotaUse
+	Links       []IdentityLink
+	// EndSessions signs the named users out of the web everywhere.
+	EndSessions []string
+	Audit       []AuditEntry
+	Now         time.Time
+	// Actor and ActorVersion pin the acting user as read: an admin demoted or
+	// deactivated after the read cannot complete an admin action decided on it.
+	Actor        string
+	ActorVersion int64
+}
+
+// UserWrite stores a user. Version is the version read (0: the user must not
+// exist yet). Storage keeps the active-admin index and refuses, with
+// CodeLastAdmin, a write that would leave the organization without one.
+type UserWrite struct {
+	User    *User
+	Version int64
+}
+
+// InvitationWrite stores an invitation. Expect is the status read ("" for a new
+// invitation); Version the version read. NewTokenHash replaces the link's
+// secret (the old hash dies at once); terminal states drop the token.
+type InvitationWrite struct {
+	Invitation   *Invitation
+	Expect       InvitationStatus
+	Version      int64
+	NewTokenHash string
+}
+
+// QuotaUse counts invitations against a per-day limit atomically with creating
+// them; a limit of 0 means unlimited (admins with --force).
+type QuotaUse struct {
+	Email string
+	Day   string
+	N     int
+	Limit int
+}
+
+// IdentityLink remembers which user a chat identity belongs to.
+type IdentityLink struct {
+	Identity string
+	Email    string
+}

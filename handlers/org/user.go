@@ -1,0 +1,85 @@
+package org
+
+import "time"
+
+// Status is whether a user may act.
+type Status string
+
+const (
+	StatusActive      Status = "active"
+	StatusDeactivated Status = "deactivated"
+)
+
+// ParseStatus accepts a status name in any case.
+func ParseStatus(s string) (Status, error) {
+	switch Status(lower(s)) {
+	case StatusActive:
+		return StatusActive, nil
+	case StatusDeactivated:
+		return StatusDeactivated, nil
+	}
+	return "", Errorf(CodeInvalid, "%q is not a status.", s).WithHint("Valid statuses: active, deactivated.")
+}
+
+// User is a person in the organization, identified by a normalized email.
+type User struct {
+	Email      string
+	Name       string
+	Role       Role
+	Status     Status
+	Workspaces Grants
+
+	PasswordHash string
+	// MustChangePassword is set by a reset: the temporary password works for one
+	// sign-in, until PasswordExpires, and then has to be replaced.
+	MustChangePassword bool
+	PasswordExpires    time.Time
+
+	Created time.Time
+	Updated time.Time
+	// Version increases with every write; storage refuses a write based on a
+	// stale read (compare-and-set), so concurrent admins cannot lose updates.
+	Version int64
+}
+
+// Active reports whether the user may act.
+func (u *User) Active() bool { return u != nil && u.Status == StatusActive }
+
+// IsActiveAdmin reports whether u counts toward the "at least one admin" rule.
+func (u *User) IsActiveAdmin() bool { return u.Active() && u.Role == RoleAdmin }
+
+// Clone returns a deep copy, so that a change can be prepared without touching
+// what was read.
+func (u *User) Clone() *User {
+	c := *u
+	c.Workspaces = append(Grants(nil), u.Workspaces...)
+	return &c
+}
+
+// DisplayName is the name if known, else the email.
+func (u *User) DisplayName() string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return u.Email
+}
+
+// Identity is a person as a chat platform vouches for them.
+type Identity struct {
+	Platform string // "slack", "teams", "shell", "web"
+	Team     string // Slack team id, Teams tenant id
+	UserID   string // Slack user id, Teams AAD object id
+	Email    string // verified by the platform, normalized
+	Name     string
+}
+
+// Key is the identity's stable index key ("slack:T1:U1").
+func (i Identity) Key() string { return i.Platform + ":" + i.Team + ":" + i.UserID }
+
+// String names the identity in audit entries.
+func (i Identity) String() string {
+	if i.UserID == "" {
+		return i.Platform
+	}
+	return i.Platform + ":" + i.UserID
+}

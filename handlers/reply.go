@@ -1,0 +1,122 @@
+package handlers
+
+import "github.com/usher-chat/usher/handlers/org"
+
+// The reply model is what every adapter renders: Slack as Block Kit, Teams as
+// Adaptive Cards, the shell as text. It says what to show and which buttons to
+// offer; a button carries the command text that clicking it runs, so a click
+// re-enters Handle as the person who clicked and is authorized afresh.
+
+// Tone tells an adapter how to present a message.
+type Tone string
+
+const (
+	ToneInfo    Tone = "info"
+	ToneSuccess Tone = "success"
+	ToneWarning Tone = "warning"
+	ToneError   Tone = "error"
+)
+
+// Style is a button's emphasis.
+type Style string
+
+const (
+	StyleDefault Style = ""
+	StylePrimary Style = "primary"
+	StyleDanger  Style = "danger"
+)
+
+// Button runs Command as the person who clicks it.
+type Button struct {
+	Label   string
+	Command string
+	Style   Style
+	// Confirm, when set, is a dialog the platform shows before running Command.
+	Confirm *Confirm
+}
+
+// Confirm is a "are you sure?" dialog.
+type Confirm struct {
+	Title string
+	Text  string
+	Yes   string
+	No    string
+}
+
+// Field is a labelled value.
+type Field struct {
+	Label string
+	Value string
+}
+
+// Item is one row of a list, with its own buttons (a pending invitation with
+// Show link / Resend / Revoke).
+type Item struct {
+	Text    string
+	Fields  []Field
+	Buttons []Button
+}
+
+// Message is something shown to one person.
+type Message struct {
+	Title   string
+	Text    string
+	Tone    Tone
+	Fields  []Field
+	Items   []Item
+	Buttons []Button
+	Footer  string
+}
+
+// HasButtons reports whether anything in the message can be clicked.
+func (m Message) HasButtons() bool {
+	if len(m.Buttons) > 0 {
+		return true
+	}
+	for _, it := range m.Items {
+		if len(it.Buttons) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Reply is the answer to one command or click.
+type Reply struct {
+	Message
+	// Replace tells an adapter to update the message whose button was clicked
+	// in place (buttons gone, outcome shown) instead of posting a new one.
+	Replace bool
+	// Code is set when the command was refused; "" when it did what was asked.
+	Code org.Code
+	// Ref identifies an internal failure in the logs.
+	Ref string
+	// Deliveries are messages for other people (or the actor, elsewhere).
+	Deliveries []Delivery
+}
+
+// DeliveryKind says what a delivery carries, so adapters can pick a channel
+// and the storage can record where an invitation went.
+type DeliveryKind string
+
+const (
+	DeliverInvitation DeliveryKind = "invitation" // a link and Accept/Decline buttons
+	DeliverPassword   DeliveryKind = "password"   // a temporary password: private channels only
+	DeliverNotice     DeliveryKind = "notice"     // "your role changed", "bob accepted"
+	DeliverRequest    DeliveryKind = "request"    // an invitation request for admins to approve
+)
+
+// Delivery is a message for a person identified by email. An adapter finds
+// them on its platform (Slack users.lookupByEmail, a stored Teams
+// conversation) and sends Message privately. Then, if Sender is set, it tells
+// the sender OnDelivered or, when the person cannot be reached in chat,
+// OnUnreachable (which may carry the link to forward by other means).
+type Delivery struct {
+	To            string
+	Kind          DeliveryKind
+	InvitationID  string
+	Message       Message
+	Sender        string
+	OnDelivered   *Message
+	OnUnreachable *Message
+}

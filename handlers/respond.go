@@ -1,0 +1,218 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// accept joins the invitee to the organization: only the person whose
+// verified email the invitation names may do it, once.
+func (s *Service) accept(ctx context.Context, c *call) (Reply, error) {
+	return s.respond(ctx, c, org.InvitationAccepted)
+}
+
+// decline refuses an invitation; the inviter is told.
+func (s *Service) decline(ctx context.Context, c *call) (Reply, error) {
+	return s.respond(ctx, c, org.InvitationDeclined)
+}
+
+func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationStatus) (Reply, error) {
+	snap, err := s.load(ctx, c, org.Query{Invitation: strings.ToLower(c.cmd.Args[0]), Identity: c.req.Actor.Key()})
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActRespond); err != nil {
+		return Reply{}, err
+	}
+	inv := snap.Invitation
+	if inv == nil {
+		return Reply{}, org.Errorf(org.CodeNotFound, "There is no invitation %s.", c.cmd.Args[0])
+	}
+	if inv.Email != c.email {
+		return Reply{}, org.Errorf(org.CodeForbidden, "This invitation is for %s; only they can accept or decline it.", inv.Email)
+	}
+	return s.settle(ctx, c, snap, snap.Actor, inv, outcome, c.req.Actor.Name, "")
+}
+
+// settle moves a pending invitation to accepted or declined, creating or
+// re-activating the user on accept, all in one atomic commit. passwordHash is
+// set when the invitee accepted on the web and chose a password.
+func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user *org.User, inv *org.Invitation, outcome org.InvitationStatus, name, passwordHash string) (Reply, error) {
+	if inv.Status != org.InvitationPending {
+		return Reply{Replace: true}, inv.StatusError()
+	}
+	set := snap.Settings
+	if inv.ExpiredAt(c.now) {
+		if err := s.expire(ctx, c, snap, inv); err != nil {
+			return Reply{}, err
+		}
+		return Reply{Replace: true}, (&org.Invitation{Status: org.InvitationExpired, Inviter: inv.Inviter}).StatusError()
+	}
+	next := inv.Clone()
+	next.Status, next.Updated = outcome, c.now
+	ch := org.Change{Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}}}
+	r := Reply{Replace: true}
+	if outcome == org.InvitationDeclined {
+		ch.Audit = []org.AuditEntry{{Action: "invitation.decline", Target: inv.Email, Before: "pending", After: "declined", Detail: "id " + inv.ID}}
+		if err := s.commit(ctx, c, snap, ch); err != nil {
+			return Reply{}, err
+		}
+		r.Tone, r.Text = ToneInfo, fmt.Sprintf("You declined the invitation to %s. %s will be told.", set.Name, inv.Inviter)
+		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s declined your invitation to %s.", inv.Email, set.Name))}
+		return r, nil
+	}
+
+	var version int64
+	var joined *org.User
+	before := "none"
+	if user == nil {
+		joined = &org.User{Email: inv.Email, Name: name, Role: inv.Role, Status: org.StatusActive, Workspaces: inv.Workspaces, Created: c.now}
+	} else {
+		version, before = user.Version, describeUser(user)
+		joined = user.Clone()
+		if !joined.Active() || inv.Role.Rank() > joined.Role.Rank() {
+			// A returning user takes the invited role; an active one (only in a
+			// race with another invitation) never loses rank by accepting.
+			joined.Role = inv.Role
+		}
+		joined.Status = org.StatusActive
+		for _, g := range inv.Workspaces {
+			joined.Workspaces = joined.Workspaces.With(g)
+		}
+		joined.Workspaces = joined.Workspaces.ForRole(joined.Role)
+		if joined.Name == "" {
+			joined.Name = name
+		}
+	}
+	if passwordHash != "" {
+		joined.PasswordHash, joined.MustChangePassword = passwordHash, false
+	}
+	joined.Updated = c.now
+	ch.Users = []org.UserWrite{{User: joined, Version: version}}
+	ch.Audit = []org.AuditEntry{
+		{Action: "invitation.accept", Target: inv.Email, Before: "pending", After: "accepted", Detail: "id " + inv.ID},
+		{Action: "user.join", Target: inv.Email, Before: before, After: describeUser(joined), Detail: "invited by " + inv.Inviter},
+	}
+	if c.req.Actor.UserID != "" {
+		ch.Links = []org.IdentityLink{{Identity: c.req.Actor.Key(), Email: inv.Email}}
+	}
+	if err := s.commit(ctx, c, nil, ch); err != nil {
+		return Reply{}, err
+	}
+	r.Tone = ToneSuccess
+	r.Text = fmt.Sprintf("Welcome to %s! You joined as %s.", set.Name, describeGrant(joined.Role, joined.Workspaces))
+	r.Footer = "Type help to see what you can do."
+	r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation and joined %s as %s.", inv.Email, set.Name, joined.Role))}
+	return r, nil
+}
+
+// expire marks a pending invitation past its expiry as expired and tells the
+// inviter. Used by accept and by the scheduled sweep.
+func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation) error {
+	next := inv.Clone()
+	next.Status, next.Updated = org.InvitationExpired, c.now
+	return s.commit(ctx, c, snap, org.Change{
+		Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}},
+		Audit:       []org.AuditEntry{{Actor: "usher", Via: "scheduler", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID}},
+	})
+}
+
+// requests lists invitation requests for admins to approve or deny.
+func (s *Service) requests(ctx context.Context, c *call) (Reply, error) {
+	snap, err := s.load(ctx, c, org.Query{Requests: true})
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActReviewRequests); err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Message: Message{Title: "Invitation requests"}}
+	if len(snap.Requests) == 0 {
+		r.Text = "No invitation requests are waiting."
+		if snap.Settings.AnyoneCanInvite != org.InviteApproval {
+			r.Text += " (anyone-can-invite is " + string(snap.Settings.AnyoneCanInvite) + ", so none will arrive.)"
+		}
+		return r, nil
+	}
+	r.Text = plural(len(snap.Requests), "request waits", "requests wait") + " for approval:"
+	for _, inv := range snap.Requests {
+		m := requestMessage(inv)
+		r.Items = append(r.Items, Item{Text: m.Text + " (" + org.Ago(c.now, inv.Created) + ")", Buttons: m.Buttons})
+	}
+	return r, nil
+}
+
+// approve turns a request into a pending invitation and delivers it.
+func (s *Service) approve(ctx context.Context, c *call) (Reply, error) {
+	return s.review(ctx, c, org.InvitationPending)
+}
+
+// deny refuses a request; the requester is told.
+func (s *Service) deny(ctx context.Context, c *call) (Reply, error) {
+	return s.review(ctx, c, org.InvitationDenied)
+}
+
+func (s *Service) review(ctx context.Context, c *call, outcome org.InvitationStatus) (Reply, error) {
+	snap, err := s.load(ctx, c, org.Query{Invitation: strings.ToLower(c.cmd.Args[0])})
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActReviewRequests); err != nil {
+		return Reply{}, err
+	}
+	inv := snap.Invitation
+	if inv == nil {
+		return Reply{}, org.Errorf(org.CodeNotFound, "There is no invitation request %s.", c.cmd.Args[0])
+	}
+	if inv.Status != org.InvitationRequested {
+		if inv.Status == org.InvitationPending {
+			return Reply{Replace: true}, org.Errorf(org.CodeConflict, "The request to invite %s was already approved.", inv.Email)
+		}
+		return Reply{Replace: true}, inv.StatusError()
+	}
+	next := inv.Clone()
+	next.Status, next.Updated = outcome, c.now
+	w := org.InvitationWrite{Invitation: next, Expect: org.InvitationRequested, Version: inv.Version}
+	var token secret.Token
+	if outcome == org.InvitationPending {
+		// The week starts now: the request may have waited.
+		next.Expires = c.now.Add(snap.Settings.InviteExpiry)
+		if token, err = secret.NewToken(s.rand); err != nil {
+			return Reply{}, err
+		}
+		w.NewTokenHash = token.Hash()
+	}
+	action := map[org.InvitationStatus]string{org.InvitationPending: "approve", org.InvitationDenied: "deny"}[outcome]
+	err = s.commit(ctx, c, snap, org.Change{
+		Invitations: []org.InvitationWrite{w},
+		Audit:       []org.AuditEntry{{Action: "invitation." + action, Target: inv.Email, Before: "requested", After: string(outcome), Detail: "id " + inv.ID + "; requested by " + inv.Inviter}},
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Replace: true}
+	if outcome == org.InvitationDenied {
+		r.Tone, r.Text = ToneInfo, fmt.Sprintf("Denied %s's request to invite %s.", inv.Inviter, inv.Email)
+		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s denied your request to invite %s.", c.email, inv.Email))}
+		return r, nil
+	}
+	r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Approved: %s is invited as %s.", inv.Email, describeGrant(inv.Role, inv.Workspaces))
+	r.Deliveries = []Delivery{
+		notice(inv.Inviter, fmt.Sprintf("%s approved your request: %s is invited.", c.email, inv.Email)),
+		s.invitationDelivery(snap.Settings, next, token, true, "", c.email),
+	}
+	return r, nil
+}
+
+// cancel answers the Cancel button of a confirmation step.
+func (s *Service) cancel(context.Context, *call) (Reply, error) {
+	return Reply{Replace: true, Message: Message{Tone: ToneInfo, Text: "Cancelled; nothing changed."}}, nil
+}
+
+func describeUser(u *org.User) string {
+	return fmt.Sprintf("%s %s ws=%s", u.Status, u.Role, u.Workspaces.Encode())
+}

@@ -1,0 +1,263 @@
+// Package handlers holds usher's use cases: one per command, each taking a
+// platform-neutral Request and returning a Reply. It knows nothing of Slack,
+// Teams or Redis: the Store port below is all it needs of storage.
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/usher-chat/usher/handlers/command"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// Store reads and changes an organization's state. Load answers a whole query
+// in one round trip; Commit applies a change atomically or refuses it with
+// *org.PreconditionError when what it was computed from has moved.
+type Store interface {
+	Load(ctx context.Context, q org.Query) (*org.Snapshot, error)
+	Commit(ctx context.Context, c org.Change) error
+}
+
+// Config wires a Service.
+type Config struct {
+	Store     Store
+	PublicURL string // base of invitation links, e.g. https://usher.example.com
+	Logger    *slog.Logger
+	Clock     func() time.Time // default time.Now
+	Rand      io.Reader        // default crypto/rand; tests make it deterministic
+}
+
+// Service runs commands.
+type Service struct {
+	store     Store
+	publicURL string
+	log       *slog.Logger
+	clock     func() time.Time
+	rand      io.Reader
+	registry  *command.Registry
+	run       map[string]func(context.Context, *call) (Reply, error)
+}
+
+// Request is one command from one person.
+type Request struct {
+	Actor org.Identity // Email must be verified by the platform and normalized
+	Text  string       // the command text, without the platform's "/usher"
+}
+
+// call is one command being run.
+type call struct {
+	req   Request
+	cmd   command.Command
+	email string
+	now   time.Time
+}
+
+// New checks cfg and builds a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("handlers: no store")
+	}
+	s := &Service{
+		store:     cfg.Store,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		log:       cfg.Logger,
+		clock:     cfg.Clock,
+		rand:      cfg.Rand,
+	}
+	if s.publicURL == "" {
+		s.publicURL = "http://localhost:3000"
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	specs, run := s.verbs()
+	reg, err := command.NewRegistry(specs...)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: %w", err)
+	}
+	s.registry, s.run = reg, run
+	return s, nil
+}
+
+// Registry exposes the command language, e.g. for a Slack manifest's hints.
+func (s *Service) Registry() *command.Registry { return s.registry }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.clock().UTC() }
+
+// maxAttempts bounds how often a command re-reads after losing a race; a
+// second read sees the winner's state and answers from it.
+const maxAttempts = 3
+
+var errBusy = org.Errorf(org.CodeConflict, "Others changed the same thing at the same moment, so nothing was changed.").
+	WithHint("Please try again.")
+
+// Handle runs one command and always returns a reply to show.
+func (s *Service) Handle(ctx context.Context, req Request) Reply {
+	email, err := org.NormalizeEmail(req.Actor.Email)
+	if err != nil {
+		return s.refuse(org.Errorf(org.CodeForbidden, "usher can't tell who you are: your chat account has no verified email address.").
+			WithHint("Ask your chat workspace's admin to add one, then try again."))
+	}
+	cmd, err := s.registry.Parse(req.Text)
+	if err != nil {
+		return s.fail(ctx, req, "", err)
+	}
+	c := &call{req: req, cmd: cmd, email: email}
+	for attempt := 1; ; attempt++ {
+		c.now = s.Now()
+		reply, err := s.run[cmd.Verb](ctx, c)
+		var stale *org.PreconditionError
+		if errors.As(err, &stale) {
+			if attempt < maxAttempts {
+				s.log.DebugContext(ctx, "state moved, deciding again", "verb", cmd.Verb, "what", stale.What, "attempt", attempt)
+				continue
+			}
+			err = errBusy
+		}
+		if err != nil {
+			return s.fail(ctx, req, cmd.Verb, err)
+		}
+		return reply
+	}
+}
+
+// fail turns an error into a reply: user-facing errors are shown as they are,
+// parse errors with the usage line, anything else as a reference to the log.
+func (s *Service) fail(ctx context.Context, req Request, verb string, err error) Reply {
+	var perr *command.Error
+	if errors.As(err, &perr) {
+		text := upperFirst(perr.Problem) + "."
+		if perr.Suggestion != "" {
+			text += " " + upperFirst(perr.Suggestion)
+		}
+		r := Reply{Code: org.CodeInvalid, Message: Message{Tone: ToneError, Text: text}}
+		if perr.Usage != "" {
+			r.Footer = "Usage: " + perr.Usage
+		} else {
+			r.Footer = "Type help to see every command."
+		}
+		return r
+	}
+	var uerr *org.Error
+	if errors.As(err, &uerr) {
+		if uerr.Code == org.CodeUnavailable {
+			s.log.WarnContext(ctx, "storage unavailable", "verb", verb, "err", err)
+		}
+		r := s.refuse(uerr)
+		if spec, ok := s.registry.Lookup(verb); ok && uerr.Code == org.CodeInvalid {
+			r.Footer = "Usage: " + spec.Usage
+		}
+		return r
+	}
+	ref, _ := secret.NewID(s.rand)
+	s.log.ErrorContext(ctx, "command failed", "ref", ref, "verb", verb, "actor", req.Actor.Email, "err", err)
+	return Reply{
+		Code: "internal",
+		Ref:  ref,
+		Message: Message{Tone: ToneError, Text: fmt.Sprintf("Something went wrong on usher's side, and nothing was changed (ref %s).", ref),
+			Footer: "Try again; if it keeps failing, give the ref to whoever runs usher."},
+	}
+}
+
+func (s *Service) refuse(e *org.Error) Reply {
+	text := e.Message
+	if e.Hint != "" {
+		text += "\n" + e.Hint
+	}
+	return Reply{Code: e.Code, Message: Message{Tone: ToneError, Text: text}}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// load reads q with the actor always included.
+func (s *Service) load(ctx context.Context, c *call, q org.Query) (*org.Snapshot, error) {
+	q.Actor = c.email
+	snap, err := s.store.Load(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.cmd.Verb, err)
+	}
+	return snap, nil
+}
+
+// commit applies ch, stamping time and linking the actor's chat identity.
+func (s *Service) commit(ctx context.Context, c *call, snap *org.Snapshot, ch org.Change) error {
+	ch.Now = c.now
+	if snap != nil && snap.Actor != nil {
+		ch.Actor, ch.ActorVersion = snap.Actor.Email, snap.Actor.Version
+	}
+	if id := c.req.Actor; id.UserID != "" && snap != nil && snap.Actor != nil && snap.IdentityUser != c.email {
+		ch.Links = append(ch.Links, org.IdentityLink{Identity: id.Key(), Email: c.email})
+	}
+	for i := range ch.Audit {
+		if ch.Audit[i].At.IsZero() {
+			ch.Audit[i].At = c.now
+		}
+		if ch.Audit[i].Actor == "" {
+			ch.Audit[i].Actor = c.email
+			ch.Audit[i].Via = c.req.Actor.String()
+		}
+	}
+	if err := s.store.Commit(ctx, ch); err != nil {
+		return fmt.Errorf("%s: %w", c.cmd.Verb, err)
+	}
+	return nil
+}
+
+// link is an invitation's URL for a token.
+func (s *Service) link(t secret.Token) string { return s.publicURL + "/invitations/" + string(t) }
+
+// target reads a command argument that must be an email.
+func target(arg string) (string, error) { return org.NormalizeEmail(arg) }
+
+// confirmed reports whether the command carries the confirmation its button adds.
+func (c *call) confirmed() bool { return c.cmd.Has("confirm") }
+
+// confirmPrompt is the confirmation step of a risky command: the same command
+// again, with --confirm, behind a button.
+func confirmPrompt(c *call, question, yes string, style Style) Reply {
+	return Reply{Message: Message{
+		Tone: ToneWarning,
+		Text: question,
+		Buttons: []Button{
+			{Label: yes, Command: withConfirm(c), Style: style},
+			{Label: "Cancel", Command: "cancel"},
+		},
+	}}
+}
+
+// withConfirm renders the call's command back as text with --confirm added.
+func withConfirm(c *call) string {
+	parts := []string{c.cmd.Verb}
+	for _, a := range c.cmd.Args {
+		parts = append(parts, quote(a))
+	}
+	return strings.Join(parts, " ") + " --confirm"
+}
+
+// quote makes an argument safe to re-parse.
+func quote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,200 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// The operations below are not typed by people in chat: the scheduler, the
+// operator's terminal and the web pages call them.
+
+// systemCall is a call made by usher itself or its operator.
+func (s *Service) systemCall(verb string, actor org.Identity) *call {
+	c := &call{req: Request{Actor: actor}, email: actor.Email, now: s.Now()}
+	c.cmd.Verb = verb
+	return c
+}
+
+// retry runs f until it stops losing races with concurrent writers.
+func retry(f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		var stale *org.PreconditionError
+		if !errors.As(err, &stale) || attempt >= maxAttempts {
+			return err
+		}
+	}
+}
+
+// BootstrapAdmin makes email an active admin, creating the user if needed. It
+// is how an operator starts an organization (`usher admin add`, USHER_ADMINS)
+// and recovers one whose admins are all gone.
+func (s *Service) BootstrapAdmin(ctx context.Context, email string) (created bool, err error) {
+	email, err = org.NormalizeEmail(email)
+	if err != nil {
+		return false, err
+	}
+	c := s.systemCall("admin add", org.Identity{Platform: "operator", Email: email})
+	err = retry(func() error {
+		snap, err := s.store.Load(ctx, org.Query{Users: []string{email}})
+		if err != nil {
+			return fmt.Errorf("bootstrap admin %s: %w", email, err)
+		}
+		u := snap.Users[email]
+		var version int64
+		before := "none"
+		if u == nil {
+			u = &org.User{Email: email, Created: c.now}
+			created = true
+		} else if u.IsActiveAdmin() {
+			return nil
+		} else {
+			version, before, u = u.Version, describeUser(u), u.Clone()
+		}
+		u.Role, u.Status, u.Updated = org.RoleAdmin, org.StatusActive, c.now
+		u.Workspaces = u.Workspaces.ForRole(org.RoleAdmin)
+		return s.commitSystem(ctx, c, org.Change{
+			Users: []org.UserWrite{{User: u, Version: version}},
+			Audit: []org.AuditEntry{{Actor: "operator", Via: "terminal", Action: "user.bootstrap_admin", Target: email, Before: before, After: describeUser(u)}},
+		})
+	})
+	return created, err
+}
+
+func (s *Service) commitSystem(ctx context.Context, c *call, ch org.Change) error {
+	ch.Now = c.now
+	for i := range ch.Audit {
+		if ch.Audit[i].At.IsZero() {
+			ch.Audit[i].At = c.now
+		}
+	}
+	if err := s.store.Commit(ctx, ch); err != nil {
+		return fmt.Errorf("%s: %w", c.cmd.Verb, err)
+	}
+	return nil
+}
+
+// SweepLimit bounds the work one sweep does; the rest waits for the next tick.
+const SweepLimit = 1000
+
+// Sweep expires every pending invitation whose expiry has passed and returns
+// the notices for their inviters. Work is found through the due index, so a
+// sweep costs what is due, not what exists.
+func (s *Service) Sweep(ctx context.Context) ([]Delivery, error) {
+	c := s.systemCall("sweep", org.Identity{Platform: "scheduler", Email: "usher"})
+	snap, err := s.store.Load(ctx, org.Query{DueBefore: c.now, DueLimit: SweepLimit})
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	var out []Delivery
+	for _, item := range snap.Due {
+		if item.Kind != "expire" {
+			continue
+		}
+		var d *Delivery
+		err := retry(func() error {
+			d = nil
+			one, err := s.store.Load(ctx, org.Query{Invitation: item.InvitationID})
+			if err != nil {
+				return err
+			}
+			inv := one.Invitation
+			if inv == nil || !inv.ExpiredAt(c.now) {
+				return nil // settled meanwhile, or its expiry moved
+			}
+			if err := s.expire(ctx, c, nil, inv); err != nil {
+				return err
+			}
+			n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Email))
+			n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
+			d = &n
+			return nil
+		})
+		if err != nil {
+			return out, fmt.Errorf("sweep: expire %s: %w", item.InvitationID, err)
+		}
+		if d != nil {
+			out = append(out, *d)
+		}
+	}
+	return out, nil
+}
+
+// RecordDelivery remembers where an invitation's link went ("slack:dm",
+// "shown to inviter"), for the pending list.
+func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string) error {
+	c := s.systemCall("record delivery", org.Identity{Platform: "usher", Email: "usher"})
+	return retry(func() error {
+		snap, err := s.store.Load(ctx, org.Query{Invitation: invitationID})
+		if err != nil {
+			return fmt.Errorf("record delivery %s: %w", invitationID, err)
+		}
+		inv := snap.Invitation
+		if inv == nil || inv.Status != org.InvitationPending || inv.Delivery == where {
+			return nil
+		}
+		next := inv.Clone()
+		next.Delivery = where
+		return s.commitSystem(ctx, c, org.Change{Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}}})
+	})
+}
+
+// InvitationByToken finds the invitation a link's secret opens, for the web
+// page. It never consumes the token: only AcceptWithToken does.
+func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {
+	none := org.Errorf(org.CodeNotFound, "This invitation link is no longer valid.").WithHint("Ask the person who invited you for a new one.")
+	if !secret.ValidToken(token) {
+		return nil, org.Settings{}, none
+	}
+	snap, err := s.store.Load(ctx, org.Query{TokenHash: secret.Token(token).Hash()})
+	if err != nil {
+		return nil, org.Settings{}, fmt.Errorf("invitation by token: %w", err)
+	}
+	inv := snap.Invitation
+	if inv == nil || inv.Status != org.InvitationPending || inv.ExpiredAt(s.Now()) || inv.TokenHash != secret.Token(token).Hash() {
+		return nil, snap.Settings, none
+	}
+	return inv, snap.Settings, nil
+}
+
+// AcceptWithToken accepts an invitation on the web, where holding the link is
+// the proof of identity: the same transition as the chat Accept, and the
+// token dies with it.
+func (s *Service) AcceptWithToken(ctx context.Context, token, name, password string) (Reply, error) {
+	inv, _, err := s.InvitationByToken(ctx, token)
+	if err != nil {
+		return Reply{}, err
+	}
+	hash := ""
+	if password != "" {
+		if hash, err = secret.HashPassword(s.rand, password); err != nil {
+			return Reply{}, err
+		}
+	}
+	c := s.systemCall("accept", org.Identity{Platform: "web", Email: inv.Email, Name: name})
+	var reply Reply
+	err = retry(func() error {
+		snap, err := s.store.Load(ctx, org.Query{Invitation: inv.ID, Actor: inv.Email})
+		if err != nil {
+			return err
+		}
+		cur := snap.Invitation
+		if cur == nil || cur.TokenHash != secret.Token(token).Hash() {
+			return org.Errorf(org.CodeNotFound, "This invitation link is no longer valid.").WithHint("Ask the person who invited you for a new one.")
+		}
+		if cur.Status != org.InvitationPending {
+			return cur.StatusError()
+		}
+		reply, err = s.settle(ctx, c, snap, snap.Actor, cur, org.InvitationAccepted, name, hash)
+		return err
+	})
+	return reply, err
+}
+
+// Clock is exposed for adapters that schedule work.
+func (s *Service) Clock() func() time.Time { return s.clock }

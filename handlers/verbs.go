@@ -1,0 +1,117 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/usher-chat/usher/handlers/command"
+)
+
+// verbs is the command language: every verb with its usage and help, and the
+// use case that runs it. help is generated from this table.
+func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *call) (Reply, error)) {
+	confirm := command.FlagSpec{Name: "confirm", Help: "skip the confirmation step (the Confirm button adds it)"}
+	type verb struct {
+		spec command.Spec
+		run  func(context.Context, *call) (Reply, error)
+	}
+	all := []verb{
+		{command.Spec{
+			Verb: "invite", MinArgs: 1, MaxArgs: 20,
+			Usage:   "invite EMAIL... [--role admin|member|viewer] [--workspace NAME[:manager|editor|reader]]... [--note TEXT]",
+			Summary: "invite people by email; the link goes to them in chat",
+			Help: "Invites one or more people (up to 20 at once). The role defaults to member. Each --workspace gives access to one workspace, " +
+				"as editor unless you name a role (viewers are always readers). usher sends the invitation to each person directly in chat " +
+				"with Accept and Decline buttons, or gives you the link to forward when they are not in chat.\n" +
+				"Admins may pass --force to exceed the daily invitation limit. --update changes the role and workspaces of a pending invitation.",
+			Flags: []command.FlagSpec{
+				{Name: "role", Value: "ROLE", Help: "admin, member (default) or viewer"},
+				{Name: "workspace", Value: "NAME[:ROLE]", Repeat: true, Help: "a workspace, optionally with manager, editor or reader"},
+				{Name: "note", Value: "TEXT", Help: "a note shown to the invitee"},
+				{Name: "force", Help: "admins only: exceed the daily invitation limit"},
+				{Name: "update", Help: "change a pending invitation instead of refusing"},
+			},
+		}, s.invite},
+		{command.Spec{
+			Verb: "invitations", Aliases: []string{"pending"}, MaxArgs: 0,
+			Usage:   "invitations [--all|--mine]",
+			Summary: "list pending invitations, with Show link / Resend / Revoke",
+			Help:    "Admins see every pending invitation (--mine: only those they sent); everyone else sees the ones they sent. Invitations addressed to you are listed too.",
+			Flags:   []command.FlagSpec{{Name: "all", Help: "every pending invitation (admins)"}, {Name: "mine", Help: "only those you sent"}},
+		}, s.invitations},
+		{command.Spec{
+			Verb: "link", MinArgs: 1, MaxArgs: 1, Usage: "link EMAIL|ID",
+			Summary: "show an invitation's link again (admins; the old link stops working)",
+			Help:    "usher stores only a hash of each link's secret, so showing a link again makes a new one: the previous link stops working.",
+		}, s.showLink},
+		{command.Spec{
+			Verb: "resend", MinArgs: 1, MaxArgs: 1, Usage: "resend EMAIL|ID",
+			Summary: "send a pending invitation again, with a fresh link",
+		}, s.resend},
+		{command.Spec{
+			Verb: "revoke", MinArgs: 1, MaxArgs: 1, Usage: "revoke EMAIL|ID",
+			Summary: "withdraw a pending invitation (asks for confirmation)",
+			Flags:   []command.FlagSpec{confirm},
+		}, s.revoke},
+		{command.Spec{
+			Verb: "members", Aliases: []string{"users"}, MaxArgs: 0,
+			Usage:   "members [--role admin|member|viewer] [--workspace NAME] [--status active|deactivated]",
+			Summary: "list the organization's members",
+			Flags: []command.FlagSpec{
+				{Name: "role", Value: "ROLE"}, {Name: "workspace", Value: "NAME"}, {Name: "status", Value: "STATUS"},
+			},
+		}, s.members},
+		{command.Spec{
+			Verb: "role", MinArgs: 2, MaxArgs: 2, Usage: "role EMAIL admin|member|viewer",
+			Summary: "change someone's role (admins; asks for confirmation)",
+			Help:    "Changes a user's organization role. usher never leaves the organization without an active admin. Viewers' workspace access becomes read-only.",
+			Flags:   []command.FlagSpec{confirm},
+		}, s.changeRole},
+		{command.Spec{
+			Verb: "deactivate", MinArgs: 1, MaxArgs: 1, Usage: "deactivate EMAIL",
+			Summary: "deactivate a user (admins; asks for confirmation)",
+			Help:    "A deactivated user can do nothing and is signed out of the web. Their role and workspaces are kept for reactivation. Invitations they sent stay valid unless revoked.",
+			Flags:   []command.FlagSpec{confirm},
+		}, s.deactivate},
+		{command.Spec{
+			Verb: "activate", Aliases: []string{"reactivate"}, MinArgs: 1, MaxArgs: 1, Usage: "activate EMAIL",
+			Summary: "reactivate a user with their previous role and workspaces (admins)",
+			Flags:   []command.FlagSpec{confirm},
+		}, s.activate},
+		{command.Spec{
+			Verb: "reset-password", MinArgs: 1, MaxArgs: 1, Usage: "reset-password EMAIL",
+			Summary: "give a user a temporary password (admins; asks for confirmation)",
+			Help:    "usher makes a temporary password, sends it privately to the user in chat, and signs them out of the web. It works for one sign-in within 24 hours, after which they must choose a new one. You see it only if the user can't be reached in chat.",
+			Flags:   []command.FlagSpec{confirm},
+		}, s.resetPassword},
+		{command.Spec{Verb: "workspaces", MaxArgs: 0, Usage: "workspaces", Summary: "list workspaces"}, s.workspaces},
+		{command.Spec{
+			Verb: "workspace create", MinArgs: 1, MaxArgs: 1, Usage: "workspace create NAME",
+			Summary: "create a workspace (admins, or everyone if allowed); you become its manager",
+		}, s.createWorkspace},
+		{command.Spec{
+			Verb: "settings", MaxArgs: 2, Usage: "settings [KEY [VALUE]]",
+			Summary: "show or change organization settings (changes: admins)",
+			Help:    settingsHelp(),
+		}, s.settings},
+		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests", Summary: "invitation requests waiting for approval (admins)"}, s.requests},
+		{command.Spec{
+			Verb: "audit", MaxArgs: 0, Usage: "audit [--user EMAIL] [--since DURATION]",
+			Summary: "read the audit log (admins)",
+			Help:    "Shows the newest changes first. --user keeps entries by or about one person; --since keeps recent ones, e.g. --since 24h or --since 7d.",
+			Flags:   []command.FlagSpec{{Name: "user", Value: "EMAIL"}, {Name: "since", Value: "DURATION"}},
+		}, s.audit},
+		{command.Spec{Verb: "help", MaxArgs: 2, Usage: "help [COMMAND]", Summary: "list commands, or explain one"}, s.help},
+		{command.Spec{Verb: "accept", MinArgs: 1, MaxArgs: 1, Usage: "accept ID", Hidden: true}, s.accept},
+		{command.Spec{Verb: "decline", MinArgs: 1, MaxArgs: 1, Usage: "decline ID", Hidden: true}, s.decline},
+		{command.Spec{Verb: "approve", MinArgs: 1, MaxArgs: 1, Usage: "approve ID", Hidden: true}, s.approve},
+		{command.Spec{Verb: "deny", MinArgs: 1, MaxArgs: 1, Usage: "deny ID", Hidden: true}, s.deny},
+		{command.Spec{Verb: "cancel", MaxArgs: 0, Usage: "cancel", Hidden: true}, s.cancel},
+	}
+	specs := make([]command.Spec, len(all))
+	run := make(map[string]func(context.Context, *call) (Reply, error), len(all))
+	for i, v := range all {
+		specs[i] = v.spec
+		run[v.spec.Verb] = v.run
+	}
+	return specs, run
+}

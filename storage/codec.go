@@ -1,0 +1,110 @@
+package storage
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// Times are stored as Unix milliseconds; 0 is the zero time.
+func ms(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func fromMS(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func userFields(u *org.User) []string {
+	return []string{
+		"email", u.Email, "name", u.Name, "role", string(u.Role), "status", string(u.Status),
+		"ws", u.Workspaces.Encode(), "pw", u.PasswordHash, "mcp", boolStr(u.MustChangePassword),
+		"pwexp", ms(u.PasswordExpires), "created", ms(u.Created), "updated", ms(u.Updated),
+		"ver", strconv.FormatInt(u.Version, 10),
+	}
+}
+
+func decodeUser(h map[string]string) (*org.User, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	ws, err := org.DecodeGrants(h["ws"])
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", h["email"], err)
+	}
+	ver, _ := strconv.ParseInt(h["ver"], 10, 64)
+	return &org.User{
+		Email: h["email"], Name: h["name"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
+		Workspaces: ws, PasswordHash: h["pw"], MustChangePassword: h["mcp"] == "1",
+		PasswordExpires: fromMS(h["pwexp"]), Created: fromMS(h["created"]), Updated: fromMS(h["updated"]),
+		Version: ver,
+	}, nil
+}
+
+func invitationFields(inv *org.Invitation) []string {
+	return []string{
+		"id", inv.ID, "email", inv.Email, "role", string(inv.Role), "ws", inv.Workspaces.Encode(),
+		"note", inv.Note, "by", inv.Inviter, "created", ms(inv.Created), "expires", ms(inv.Expires),
+		"status", string(inv.Status), "th", inv.TokenHash, "dlv", inv.Delivery,
+		"rem", strconv.Itoa(inv.Reminders), "next", ms(inv.NextRemind), "updated", ms(inv.Updated),
+		"ver", strconv.FormatInt(inv.Version, 10),
+	}
+}
+
+func decodeInvitation(h map[string]string) (*org.Invitation, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	ws, err := org.DecodeGrants(h["ws"])
+	if err != nil {
+		return nil, fmt.Errorf("invitation %s: %w", h["id"], err)
+	}
+	rem, _ := strconv.Atoi(h["rem"])
+	ver, _ := strconv.ParseInt(h["ver"], 10, 64)
+	return &org.Invitation{
+		ID: h["id"], Email: h["email"], Role: org.Role(h["role"]), Workspaces: ws, Note: h["note"],
+		Inviter: h["by"], Created: fromMS(h["created"]), Expires: fromMS(h["expires"]),
+		Status: org.InvitationStatus(h["status"]), TokenHash: h["th"], Delivery: h["dlv"],
+		Reminders: rem, NextRemind: fromMS(h["next"]), Updated: fromMS(h["updated"]), Version: ver,
+	}, nil
+}
+
+func decodeWorkspaces(h map[string]string) []org.Workspace {
+	out := make([]org.Workspace, 0, len(h))
+	for name, v := range h {
+		creator, created, _ := strings.Cut(v, "|")
+		out = append(out, org.Workspace{Name: name, Creator: creator, Created: fromMS(created)})
+	}
+	return out
+}
+
+func auditFields(e org.AuditEntry) []string {
+	return []string{
+		"at", ms(e.At), "actor", e.Actor, "via", e.Via, "action", e.Action, "target", e.Target,
+		"before", e.Before, "after", e.After, "detail", e.Detail,
+	}
+}
+
+func decodeAudit(h map[string]string) org.AuditEntry {
+	return org.AuditEntry{
+		At: fromMS(h["at"]), Actor: h["actor"], Via: h["via"], Action: h["action"], Target: h["target"],
+		Before: h["before"], After: h["after"], Detail: h["detail"],
+	}
+}

@@ -1,0 +1,65 @@
+-- apply.lua: one atomic transition. ARGV[1] is a JSON list of ops naming keys
+-- by index into KEYS. Every guard runs before any write, so a refused change
+-- writes nothing; Redis runs the script without interleaving other clients,
+-- which makes guard + writes + audit entry one atomic step.
+-- Returns {'ok'} or {'fail', label, actual}.
+local ops = cjson.decode(ARGV[1])
+
+for _, op in ipairs(ops) do
+  local c, key = op[1], KEYS[tonumber(op[2])]
+  if c == 'hfeq' then
+    -- a hash field (absent reads as '') must still hold what was read
+    local v = redis.call('HGET', key, op[3]) or ''
+    if v ~= op[4] then return {'fail', op[5], v} end
+  elseif c == 'absent' then
+    if redis.call('EXISTS', key) == 1 then return {'fail', op[3], 'exists'} end
+  elseif c == 'hfabsent' then
+    if redis.call('HEXISTS', key, op[3]) == 1 then return {'fail', op[4], 'exists'} end
+  elseif c == 'ptr' then
+    -- a pointer must be unset or already point at this value (one open invitation per email)
+    local v = redis.call('GET', key)
+    if v and v ~= op[3] then return {'fail', op[4], v} end
+  elseif c == 'lastadmin' then
+    -- the member may leave the set only if somebody else stays in it
+    if redis.call('SISMEMBER', key, op[3]) == 1 and redis.call('SCARD', key) <= 1 then
+      return {'fail', op[4], 'last'}
+    end
+  elseif c == 'quota' then
+    local used = tonumber(redis.call('GET', key) or '0')
+    if used + tonumber(op[3]) > tonumber(op[4]) then return {'fail', op[5], tostring(used)} end
+  end
+end
+
+for _, op in ipairs(ops) do
+  local c, key = op[1], KEYS[tonumber(op[2])]
+  if c == 'hset' then
+    redis.call('HSET', key, unpack(op, 3))
+  elseif c == 'hdel' then
+    redis.call('HDEL', key, unpack(op, 3))
+  elseif c == 'del' then
+    redis.call('DEL', key)
+  elseif c == 'delifeq' then
+    if redis.call('GET', key) == op[3] then redis.call('DEL', key) end
+  elseif c == 'set' then
+    -- op[4]: time to live in ms (relative, so a test's fake clock cannot expire it early); '0' keeps it
+    if op[4] ~= '0' then redis.call('SET', key, op[3], 'PX', op[4]) else redis.call('SET', key, op[3]) end
+  elseif c == 'zadd' then
+    redis.call('ZADD', key, op[3], op[4])
+  elseif c == 'zrem' then
+    redis.call('ZREM', key, op[3])
+  elseif c == 'sadd' then
+    redis.call('SADD', key, op[3])
+  elseif c == 'srem' then
+    redis.call('SREM', key, op[3])
+  elseif c == 'incrby' then
+    redis.call('INCRBY', key, op[3])
+    redis.call('PEXPIRE', key, op[4])
+  elseif c == 'delmembers' then
+    -- delete every key named prefix..member of a set, then the set (a user's web sessions)
+    for _, m in ipairs(redis.call('SMEMBERS', key)) do redis.call('DEL', op[3] .. m) end
+    redis.call('DEL', key)
+  elseif c == 'xadd' then
+    redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', unpack(op, 4))
+  end
+end
+return {'ok'}

@@ -1,0 +1,38 @@
+-- read.lua: answers a whole query in one round trip.
+-- ARGV[1] is a JSON list of read ops; each names its key by index into KEYS
+-- (so a cluster routes by the org's hash tag). Ops that follow a pointer build
+-- the pointed-to key from a prefix that carries the same hash tag.
+local ops = cjson.decode(ARGV[1])
+local out = {}
+for i, op in ipairs(ops) do
+  local c, key = op[1], KEYS[tonumber(op[2])]
+  local r
+  if c == 'hgetall' then
+    r = redis.call('HGETALL', key)
+  elseif c == 'hget' then
+    r = redis.call('HGET', key, op[3]) or ''
+  elseif c == 'get' then
+    r = redis.call('GET', key) or ''
+  elseif c == 'smembers' then
+    r = redis.call('SMEMBERS', key)
+  elseif c == 'zcard' then
+    r = redis.call('ZCARD', key)
+  elseif c == 'ref' then
+    -- follow a string pointer (token hash or open-invitation index) to a hash
+    local id = redis.call('GET', key)
+    if id then r = redis.call('HGETALL', op[3] .. id) else r = {} end
+  elseif c == 'zhashes' then
+    -- the hashes named by a sorted set's members, in rank order
+    local ids = redis.call('ZRANGE', key, op[4], op[5])
+    r = {}
+    for j, id in ipairs(ids) do r[j] = redis.call('HGETALL', op[3] .. id) end
+  elseif c == 'zbyscore' then
+    r = redis.call('ZRANGEBYSCORE', key, '-inf', op[3], 'WITHSCORES', 'LIMIT', 0, op[4])
+  elseif c == 'xrevrange' then
+    r = redis.call('XREVRANGE', key, '+', '-', 'COUNT', op[3])
+  else
+    return redis.error_reply('read.lua: unknown op ' .. tostring(c))
+  end
+  out[i] = r
+end
+return out

@@ -1,0 +1,412 @@
+// Package storage is usher's Redis implementation of the handlers' Store port.
+// A command reads everything it needs with one call of lua/read.lua and applies
+// its decision with one call of lua/apply.lua, which checks the decision's
+// preconditions and writes the change with its audit entry atomically.
+package storage
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+var (
+	//go:embed lua/read.lua
+	readSource string
+	//go:embed lua/apply.lua
+	applySource string
+
+	readScript  = redis.NewScript(readSource)
+	applyScript = redis.NewScript(applySource)
+)
+
+// AuditMaxLen bounds the audit stream (approximately, MAXLEN ~) so that a
+// busy organization cannot grow Redis without limit; at ~300 bytes an entry
+// this keeps years of a large organization's history under 300 MB.
+const AuditMaxLen = 1_000_000
+
+// Store keeps one organization's state in Redis.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys keys
+}
+
+// New returns a store for organization org on rdb. Call LoadScripts once at
+// start so that the first command does not pay an extra round trip.
+func New(rdb redis.UniversalClient, org string) (*Store, error) {
+	k, err := newKeys(org)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rdb: rdb, keys: k}, nil
+}
+
+// LoadScripts loads the Lua scripts into Redis (every shard, on a cluster).
+func (s *Store) LoadScripts(ctx context.Context) error {
+	for _, sc := range []*redis.Script{readScript, applyScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return wrap("load scripts", err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return wrap("ping", s.rdb.Ping(ctx).Err()) }
+
+// ops collects a script's operations, naming each key by its index in KEYS.
+type ops struct {
+	keys []string
+	idx  map[string]int
+	list [][]string
+}
+
+func (o *ops) add(op, key string, args ...string) {
+	if o.idx == nil {
+		o.idx = map[string]int{}
+	}
+	i, ok := o.idx[key]
+	if !ok {
+		o.keys = append(o.keys, key)
+		i = len(o.keys)
+		o.idx[key] = i
+	}
+	o.list = append(o.list, append([]string{op, strconv.Itoa(i)}, args...))
+}
+
+func (o *ops) encode() string {
+	b, err := json.Marshal(o.list)
+	if err != nil {
+		panic(err) // a [][]string always marshals
+	}
+	return string(b)
+}
+
+// Load answers q in one round trip.
+func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
+	k := s.keys
+	var o ops
+	var fill []func(snap *org.Snapshot, v any) error
+	read := func(f func(*org.Snapshot, any) error, op, key string, args ...string) {
+		o.add(op, key, args...)
+		fill = append(fill, f)
+	}
+	snap := &org.Snapshot{}
+
+	read(func(sn *org.Snapshot, v any) error {
+		sn.Settings = org.SettingsFrom(asMap(v))
+		return nil
+	}, "hgetall", k.settings())
+	if q.Actor != "" {
+		read(func(sn *org.Snapshot, v any) (err error) {
+			sn.Actor, err = decodeUser(asMap(v))
+			return err
+		}, "hgetall", k.user(q.Actor))
+	}
+	if q.Identity != "" {
+		read(func(sn *org.Snapshot, v any) error { sn.IdentityUser = asString(v); return nil }, "hget", k.chat(), q.Identity)
+	}
+	if len(q.Users) > 0 {
+		snap.Users = map[string]*org.User{}
+	}
+	for _, email := range q.Users {
+		read(func(sn *org.Snapshot, v any) error {
+			u, err := decodeUser(asMap(v))
+			if u != nil {
+				sn.Users[email] = u
+			}
+			return err
+		}, "hgetall", k.user(email))
+	}
+	if q.AllUsers {
+		read(func(sn *org.Snapshot, v any) error {
+			for _, h := range asList(v) {
+				u, err := decodeUser(asMap(h))
+				if err != nil {
+					return err
+				}
+				if u != nil {
+					sn.AllUsers = append(sn.AllUsers, u)
+				}
+			}
+			return nil
+		}, "zhashes", k.users(), k.userPrefix(), "0", "-1")
+	}
+	if q.Workspaces {
+		read(func(sn *org.Snapshot, v any) error { sn.Workspaces = decodeWorkspaces(asMap(v)); return nil }, "hgetall", k.workspaces())
+	}
+	if q.Admins {
+		read(func(sn *org.Snapshot, v any) error { sn.Admins = asStrings(v); return nil }, "smembers", k.admins())
+	}
+	one := func(dst **org.Invitation) func(*org.Snapshot, any) error {
+		return func(_ *org.Snapshot, v any) (err error) {
+			*dst, err = decodeInvitation(asMap(v))
+			return err
+		}
+	}
+	many := func(dst *[]*org.Invitation) func(*org.Snapshot, any) error {
+		return func(_ *org.Snapshot, v any) error {
+			for _, h := range asList(v) {
+				inv, err := decodeInvitation(asMap(h))
+				if err != nil {
+					return err
+				}
+				if inv != nil {
+					*dst = append(*dst, inv)
+				}
+			}
+			return nil
+		}
+	}
+	if q.Invitation != "" {
+		read(one(&snap.Invitation), "hgetall", k.inv(q.Invitation))
+	} else if q.TokenHash != "" {
+		read(one(&snap.Invitation), "ref", k.token(q.TokenHash), k.invPrefix())
+	}
+	if len(q.OpenFor) > 0 {
+		snap.Open = map[string]*org.Invitation{}
+	}
+	for _, email := range q.OpenFor {
+		read(func(sn *org.Snapshot, v any) error {
+			inv, err := decodeInvitation(asMap(v))
+			if inv != nil {
+				sn.Open[email] = inv
+			}
+			return err
+		}, "ref", k.open(email), k.invPrefix())
+	}
+	limit := strconv.Itoa(listLimit - 1)
+	if q.Pending {
+		read(many(&snap.Pending), "zhashes", k.pending(), k.invPrefix(), "0", limit)
+		read(func(sn *org.Snapshot, v any) error { sn.PendingTotal = int(asInt(v)); return nil }, "zcard", k.pending())
+	} else if q.PendingBy != "" {
+		read(many(&snap.Pending), "zhashes", k.by(q.PendingBy), k.invPrefix(), "0", limit)
+		read(func(sn *org.Snapshot, v any) error { sn.PendingTotal = int(asInt(v)); return nil }, "zcard", k.by(q.PendingBy))
+	}
+	if q.Requests {
+		read(many(&snap.Requests), "zhashes", k.requests(), k.invPrefix(), "0", limit)
+	}
+	if q.QuotaOf != "" {
+		read(func(sn *org.Snapshot, v any) error { sn.Quota = int(asInt(v)); return nil }, "get", k.quota(q.QuotaOf, q.QuotaDay))
+	}
+	if q.AuditLimit > 0 {
+		read(func(sn *org.Snapshot, v any) error {
+			for _, e := range asList(v) {
+				entry := asList(e)
+				if len(entry) == 2 {
+					sn.Audit = append(sn.Audit, decodeAudit(asMap(entry[1])))
+				}
+			}
+			return nil
+		}, "xrevrange", k.audit(), strconv.Itoa(q.AuditLimit))
+	}
+	if q.DueLimit > 0 {
+		read(func(sn *org.Snapshot, v any) error {
+			l := asList(v)
+			for i := 0; i+1 < len(l); i += 2 {
+				kind, id, _ := strings.Cut(asString(l[i]), ":")
+				score, _ := strconv.ParseInt(asString(l[i+1]), 10, 64)
+				sn.Due = append(sn.Due, org.DueItem{Kind: kind, InvitationID: id, At: time.UnixMilli(score).UTC()})
+			}
+			return nil
+		}, "zbyscore", k.due(), ms(q.DueBefore), strconv.Itoa(q.DueLimit))
+	}
+
+	res, err := readScript.Run(ctx, s.rdb, o.keys, o.encode()).Slice()
+	if err != nil {
+		return nil, wrap("load", err)
+	}
+	if len(res) != len(fill) {
+		return nil, fmt.Errorf("load: %d results for %d reads", len(res), len(fill))
+	}
+	for i, f := range fill {
+		if err := f(snap, res[i]); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+	}
+	return snap, nil
+}
+
+// listLimit caps how many invitations one list reads; the total is reported
+// separately so that a reply can say "and 1,234 more".
+const listLimit = 200
+
+// Commit applies ch atomically with one round trip.
+func (s *Store) Commit(ctx context.Context, ch org.Change) error {
+	k := s.keys
+	var o ops
+	now := ch.Now
+
+	if ch.Actor != "" && ch.ActorVersion > 0 {
+		o.add("hfeq", k.user(ch.Actor), "ver", strconv.FormatInt(ch.ActorVersion, 10), "actor "+ch.Actor)
+	}
+	for _, w := range ch.Users {
+		u := w.User
+		key := k.user(u.Email)
+		if w.Version == 0 {
+			o.add("absent", key, "user "+u.Email)
+		} else {
+			o.add("hfeq", key, "ver", strconv.FormatInt(w.Version, 10), "user "+u.Email)
+		}
+		if !u.IsActiveAdmin() {
+			o.add("lastadmin", k.admins(), u.Email, lastAdminLabel+u.Email)
+		}
+	}
+	for _, w := range ch.Invitations {
+		inv := w.Invitation
+		key := k.inv(inv.ID)
+		if w.Expect == "" {
+			o.add("absent", key, "invitation "+inv.ID)
+		} else {
+			o.add("hfeq", key, "status", string(w.Expect), "invitation "+inv.ID+" status")
+			o.add("hfeq", key, "ver", strconv.FormatInt(w.Version, 10), "invitation "+inv.ID)
+		}
+		if inv.Status.Open() {
+			o.add("ptr", k.open(inv.Email), inv.ID, openLabel+inv.Email)
+		}
+	}
+	if ch.Workspace != nil {
+		o.add("hfabsent", k.workspaces(), ch.Workspace.Name, workspaceLabel+ch.Workspace.Name)
+	}
+	if q := ch.Quota; q != nil && q.Limit > 0 {
+		o.add("quota", k.quota(q.Email, q.Day), strconv.Itoa(q.N), strconv.Itoa(q.Limit), quotaLabel)
+	}
+
+	// Writes. Versions move only in the copies that are written.
+	for _, w := range ch.Users {
+		u := w.User.Clone()
+		u.Version = w.Version + 1
+		key := k.user(u.Email)
+		o.add("hset", key, userFields(u)...)
+		o.add("zadd", k.users(), "0", u.Email)
+		if u.IsActiveAdmin() {
+			o.add("sadd", k.admins(), u.Email)
+		} else {
+			o.add("srem", k.admins(), u.Email)
+		}
+	}
+	for _, w := range ch.Invitations {
+		inv := w.Invitation.Clone()
+		inv.Version = w.Version + 1
+		oldToken := inv.TokenHash
+		if w.NewTokenHash != "" {
+			inv.TokenHash = w.NewTokenHash
+		}
+		id := inv.ID
+		o.add("hset", k.inv(id), invitationFields(inv)...)
+		o.add("zadd", k.invitee(inv.Email), ms(inv.Created), id)
+		switch inv.Status {
+		case org.InvitationPending:
+			o.add("zadd", k.pending(), ms(inv.Created), id)
+			o.add("zadd", k.by(inv.Inviter), ms(inv.Created), id)
+			o.add("zrem", k.requests(), id)
+			o.add("set", k.open(inv.Email), id, "0")
+			o.add("zadd", k.due(), ms(inv.Expires), "expire:"+id)
+		case org.InvitationRequested:
+			o.add("zadd", k.requests(), ms(inv.Created), id)
+			o.add("set", k.open(inv.Email), id, "0")
+		default: // terminal: out of every index of open work, and the link dies
+			o.add("zrem", k.pending(), id)
+			o.add("zrem", k.by(inv.Inviter), id)
+			o.add("zrem", k.requests(), id)
+			o.add("zrem", k.due(), "expire:"+id)
+			o.add("delifeq", k.open(inv.Email), id)
+			if oldToken != "" {
+				o.add("del", k.token(oldToken))
+			}
+			if inv.TokenHash != oldToken && inv.TokenHash != "" {
+				o.add("del", k.token(inv.TokenHash))
+			}
+		}
+		if w.NewTokenHash != "" && inv.Status == org.InvitationPending {
+			if oldToken != "" {
+				o.add("del", k.token(oldToken))
+			}
+			ttl := inv.Expires.Sub(now)
+			if ttl < time.Second {
+				ttl = time.Second
+			}
+			o.add("set", k.token(w.NewTokenHash), id, strconv.FormatInt(ttl.Milliseconds(), 10))
+		}
+	}
+	if ws := ch.Workspace; ws != nil {
+		o.add("hset", k.workspaces(), ws.Name, ws.Creator+"|"+ms(ws.Created))
+	}
+	if len(ch.Settings) > 0 {
+		args := make([]string, 0, 2*len(ch.Settings))
+		for key, v := range ch.Settings {
+			args = append(args, key, v)
+		}
+		o.add("hset", k.settings(), args...)
+	}
+	if q := ch.Quota; q != nil && q.N > 0 {
+		o.add("incrby", k.quota(q.Email, q.Day), strconv.Itoa(q.N), strconv.FormatInt((48*time.Hour).Milliseconds(), 10))
+	}
+	for _, l := range ch.Links {
+		o.add("hset", k.chat(), l.Identity, l.Email)
+	}
+	for _, email := range ch.EndSessions {
+		o.add("delmembers", k.sessions(email), k.sessionPrefix())
+	}
+	for _, e := range ch.Audit {
+		o.add("xadd", k.audit(), append([]string{strconv.Itoa(AuditMaxLen)}, auditFields(e)...)...)
+	}
+	if len(o.list) == 0 {
+		return nil
+	}
+
+	res, err := applyScript.Run(ctx, s.rdb, o.keys, o.encode()).StringSlice()
+	if err != nil {
+		return wrap("commit", err)
+	}
+	if len(res) == 0 || res[0] == "ok" {
+		return nil
+	}
+	if len(res) < 3 {
+		return fmt.Errorf("commit: unexpected reply %q", res)
+	}
+	return refusal(res[1], res[2])
+}
+
+const (
+	lastAdminLabel = "last-admin:"
+	openLabel      = "open:"
+	workspaceLabel = "workspace:"
+	quotaLabel     = "quota"
+)
+
+// refusal turns a failed guard into the error the handlers expect: invariants
+// become user-facing errors, stale reads become *org.PreconditionError.
+func refusal(label, actual string) error {
+	switch {
+	case strings.HasPrefix(label, lastAdminLabel):
+		return org.LastAdminError(strings.TrimPrefix(label, lastAdminLabel))
+	case strings.HasPrefix(label, workspaceLabel):
+		return org.Errorf(org.CodeConflict, "Workspace %s already exists.", strings.TrimPrefix(label, workspaceLabel))
+	case label == quotaLabel:
+		return org.Errorf(org.CodeLimit, "You have reached today's invitation limit (%s sent).", actual).
+			WithHint("Try again tomorrow, or ask an admin.")
+	}
+	return &org.PreconditionError{What: label, Actual: actual}
+}
+
+// wrap adds context and marks connection failures as org.ErrUnavailable, so
+// the user is told to try again rather than shown an internal error.
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w", what, errors.Join(org.ErrUnavailable, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
