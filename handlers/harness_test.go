@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"regexp"
 	"strings"
 	"sync"
@@ -130,3 +131,5 @@ func (e *env) invitation(id string) *org.Invitation {
 	}
 	return snap.Invitation
 }
+
+func asPrecondition(err error, target **org.PreconditionError) bool { return errors.As(err, target) }

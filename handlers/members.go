@@ -226,7 +226,7 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 		Deliveries: []Delivery{{
 			To: u.Email, Kind: DeliverPassword, Sender: c.email,
 			Message: Message{Tone: ToneWarning, Title: "Your temporary password",
-				Text: fmt.Sprintf("%s reset your %s password. Your temporary password is:\n%s\nIt works for one sign-in until %s; you will then choose a new one.", c.email, snap.Settings.Name, password, expires)},
+				Text: fmt.Sprintf("%s reset your password for %s. Your temporary password is:\n%s\nIt works for one sign-in until %s; you will then choose a new one.", c.email, snap.Settings.Name, password, expires)},
 			OnDelivered: &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got their temporary password in a direct message.", u.Email)},
 			OnUnreachable: &Message{Tone: ToneWarning, Title: "Deliver this password yourself",
 				Text: fmt.Sprintf("%s can't be reached in chat, so here is their temporary password. Give it to them privately, never in a channel:\n%s\nIt works for one sign-in until %s.", u.Email, password, expires)},

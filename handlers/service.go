@@ -130,7 +130,10 @@ func (s *Service) Handle(ctx context.Context, req Request) Reply {
 			err = errBusy
 		}
 		if err != nil {
-			return s.fail(ctx, req, cmd.Verb, err)
+			r := s.fail(ctx, req, cmd.Verb, err)
+			// A refused click still replaces its message, so stale buttons go.
+			r.Replace = reply.Replace
+			return r
 		}
 		return reply
 	}

@@ -60,6 +60,17 @@ func asMap(v any) map[string]string {
 	return m
 }
 
+// zip pairs field names with an HMGET reply; absent fields are left out.
+func zip(fields []string, values []any) map[string]string {
+	m := make(map[string]string, len(fields))
+	for i, f := range fields {
+		if i < len(values) && values[i] != nil {
+			m[f] = asString(values[i])
+		}
+	}
+	return m
+}
+
 // unavailable reports whether err means "Redis cannot serve us right now"
 // (down, unreachable, failing over, loading) rather than a bug.
 func unavailable(err error) bool {

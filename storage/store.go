@@ -128,9 +128,10 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 		}, "hgetall", k.user(email))
 	}
 	if q.AllUsers {
+		// Lists never need password hashes: read only what a list shows.
 		read(func(sn *org.Snapshot, v any) error {
 			for _, h := range asList(v) {
-				u, err := decodeUser(asMap(h))
+				u, err := decodeUser(zip(listedUserFields, asList(h)))
 				if err != nil {
 					return err
 				}
@@ -139,7 +140,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 				}
 			}
 			return nil
-		}, "zhashes", k.users(), k.userPrefix(), "0", "-1")
+		}, "zfields", k.users(), append([]string{k.userPrefix(), "0", "-1"}, listedUserFields...)...)
 	}
 	if q.Workspaces {
 		read(func(sn *org.Snapshot, v any) error { sn.Workspaces = decodeWorkspaces(asMap(v)); return nil }, "hgetall", k.workspaces())
@@ -235,6 +236,9 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 	}
 	return snap, nil
 }
+
+// listedUserFields are the user fields a list of users reads.
+var listedUserFields = []string{"email", "name", "role", "status", "ws", "created", "updated", "ver"}
 
 // listLimit caps how many invitations one list reads; the total is reported
 // separately so that a reply can say "and 1,234 more".

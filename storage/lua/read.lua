@@ -26,6 +26,12 @@ for i, op in ipairs(ops) do
     local ids = redis.call('ZRANGE', key, op[4], op[5])
     r = {}
     for j, id in ipairs(ids) do r[j] = redis.call('HGETALL', op[3] .. id) end
+  elseif c == 'zfields' then
+    -- like zhashes, but only the named fields (HMGET), for lists that need few
+    local ids = redis.call('ZRANGE', key, op[4], op[5])
+    local fields = {unpack(op, 6)}
+    r = {}
+    for j, id in ipairs(ids) do r[j] = redis.call('HMGET', op[3] .. id, unpack(fields)) end
   elseif c == 'zbyscore' then
     r = redis.call('ZRANGEBYSCORE', key, '-inf', op[3], 'WITHSCORES', 'LIMIT', 0, op[4])
   elseif c == 'xrevrange' then
