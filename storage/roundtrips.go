@@ -16,6 +16,9 @@ type RoundTrips struct{ n atomic.Int64 }
 // Count is the number of round trips so far.
 func (r *RoundTrips) Count() int64 { return r.n.Load() }
 
+// Add corrects the count, e.g. to leave out a benchmark's own baseline.
+func (r *RoundTrips) Add(n int64) { r.n.Add(n) }
+
 // Reset sets the count back to zero.
 func (r *RoundTrips) Reset() { r.n.Store(0) }
 

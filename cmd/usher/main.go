@@ -23,6 +23,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/shell"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -167,10 +168,7 @@ func connect(ctx context.Context, cfg config, embedded bool) (redis.UniversalCli
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	// Short timeouts: a chat platform waits 3 seconds for an answer, and the
-	// answer "try again" beats no answer.
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
-	opt.MaxRetries = 1
+	storage.ChatTimeouts(opt)
 	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
@@ -254,6 +252,10 @@ func runShell(ctx context.Context, e env) error {
 }
 
 func runAdminAdd(ctx context.Context, e env, email string) error {
+	email, err := org.NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
 	cfg, err := loadConfig(e.getenv)
 	if err != nil {
 		return err

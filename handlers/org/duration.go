@@ -7,8 +7,13 @@ import (
 	"time"
 )
 
+// maxDuration bounds every duration people type: nothing in usher waits
+// longer, and the bound keeps sums of terms far from overflowing.
+const maxDuration = 10 * 365 * 24 * time.Hour
+
 // ParseDuration extends time.ParseDuration with days ("7d") and weeks ("2w"),
 // the units people use for expiries, and accepts combinations like "1d12h".
+// Negative durations and anything over ten years are refused.
 func ParseDuration(s string) (time.Duration, error) {
 	in := strings.ToLower(strings.TrimSpace(s))
 	if in == "" {
@@ -37,6 +42,9 @@ func ParseDuration(s string) (time.Duration, error) {
 			day *= 7
 		}
 		total += time.Duration(n) * day
+		if total > maxDuration {
+			return 0, fmt.Errorf("duration %q is out of range", s)
+		}
 		rest = rest[i+1:]
 	}
 	if rest != "" {
@@ -44,7 +52,13 @@ func ParseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration", s)
 		}
+		if d < 0 || d > maxDuration {
+			return 0, fmt.Errorf("duration %q is out of range", s)
+		}
 		total += d
+	}
+	if total > maxDuration {
+		return 0, fmt.Errorf("duration %q is out of range", s)
 	}
 	return total, nil
 }
@@ -85,7 +99,7 @@ func In(now, t time.Time) string {
 	case d <= 0:
 		return "now"
 	case d < time.Hour:
-		return fmt.Sprintf("in %dm", int(d/time.Minute)+1)
+		return fmt.Sprintf("in %dm", int((d+time.Minute-1)/time.Minute)) // round up: "in 0m" would say "now"
 	case d < 48*time.Hour:
 		return fmt.Sprintf("in %dh", int(d/time.Hour))
 	}

@@ -13,7 +13,9 @@ import (
 // people paste them from mail clients.
 func NormalizeEmail(s string) (string, error) {
 	in := strings.TrimSpace(s)
-	in = strings.TrimPrefix(in, "mailto:")
+	if len(in) >= 7 && strings.EqualFold(in[:7], "mailto:") {
+		in = in[7:]
+	}
 	if in == "" {
 		return "", Errorf(CodeInvalid, "An email address is missing.")
 	}
@@ -21,14 +23,50 @@ func NormalizeEmail(s string) (string, error) {
 	if err != nil || strings.ContainsAny(addr.Address, " \t\r\n") {
 		return "", Errorf(CodeInvalid, "%q is not an email address.", s).WithHint("Write it like bob@example.com.")
 	}
-	local, domain, ok := strings.Cut(addr.Address, "@")
-	if !ok || local == "" || domain == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "", Errorf(CodeInvalid, "%q is not an email address.", s).WithHint("Write it like bob@example.com.")
-	}
 	if len(addr.Address) > 254 {
 		return "", Errorf(CodeInvalid, "That email address is longer than 254 characters.")
 	}
+	local, domain, ok := strings.Cut(addr.Address, "@")
+	// Quoted local parts ("a@b"@x, "a,b"@x) parse, but lose their quotes on the
+	// way out and would not read back as the same address: refuse them, as
+	// every chat platform does.
+	if !ok || !dotAtom(local) || !ValidDomain(strings.ToLower(domain)) {
+		return "", Errorf(CodeInvalid, "%q is not an email address.", s).WithHint("Write it like bob@example.com.")
+	}
 	return local + "@" + strings.ToLower(domain), nil
+}
+
+// dotAtom reports whether s is an unquoted local part (RFC 5322 dot-atom).
+func dotAtom(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+/=?^_`{|}~.-", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidDomain reports whether s is a lower-case DNS name with at least two
+// labels of letters, digits and inner hyphens.
+func ValidDomain(s string) bool {
+	if len(s) > 253 || !strings.Contains(s, ".") {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // EmailDomain returns the part after the last '@' of a normalized address.

@@ -118,6 +118,9 @@ func CheckManageInvitation(actor *User, s Settings, a Action, inv *Invitation) e
 	if err := Authorize(actor, s, a); err != nil {
 		return err
 	}
+	if inv == nil {
+		return Errorf(CodeNotFound, "There is no such invitation.")
+	}
 	if actor.Role != RoleAdmin && !OwnsInvitation(actor, inv) {
 		return Errorf(CodeForbidden, "You can only manage invitations you sent yourself; this one was sent by %s.", inv.Inviter)
 	}

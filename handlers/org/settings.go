@@ -100,7 +100,7 @@ var SettingKeys = []Setting{
 				if d == "" {
 					continue
 				}
-				if _, err := NormalizeEmail("x@" + d); err != nil {
+				if !ValidDomain(d) {
 					return "", fmt.Errorf("%q is not a domain", d)
 				}
 				if !slices.Contains(out, d) {

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencyArrows keeps the layering honest: the domain imports only the
+// standard library, the use cases no SDK or storage, the adapters no storage.
+// Only cmd sees everything.
+func TestDependencyArrows(t *testing.T) {
+	const mod = "github.com/usher-chat/usher/"
+	sdks := []string{"github.com/slack-go/", "github.com/infracloudio/", "github.com/redis/", "github.com/alicebob/", "github.com/robfig/"}
+	rules := []struct {
+		pkg       string
+		forbidden []string
+		stdOnly   bool
+	}{
+		{pkg: mod + "handlers/org", stdOnly: true},
+		{pkg: mod + "handlers", forbidden: append([]string{mod + "storage", mod + "storage/", mod + "bot/", mod + "cmd/"}, sdks...)},
+		{pkg: mod + "handlers/command", forbidden: append([]string{mod + "storage", mod + "bot/"}, sdks...)},
+		{pkg: mod + "storage", forbidden: []string{mod + "handlers", mod + "bot/", "github.com/slack-go/", "github.com/infracloudio/", "github.com/alicebob/"}},
+		{pkg: mod + "bot/shell", forbidden: append([]string{mod + "storage"}, sdks...)},
+	}
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-deps", r.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", r.pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == r.pkg {
+				continue
+			}
+			if r.stdOnly && strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") {
+				t.Errorf("%s imports %s; the domain may import only the standard library", r.pkg, dep)
+			}
+			for _, f := range r.forbidden {
+				// "x/" forbids everything under x; "x" forbids exactly x.
+				if dep == f || strings.HasSuffix(f, "/") && strings.HasPrefix(dep, f) {
+					t.Errorf("%s depends on %s", r.pkg, dep)
+				}
+			}
+		}
+	}
+}

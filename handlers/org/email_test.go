@@ -1,0 +1,160 @@
+package org_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	long := func(n int) string { // a valid-shaped address of exactly n bytes: 64-byte local part (RFC 5321's limit), long domain
+		local := strings.Repeat("a", 64)
+		rest := n - len(local) - 1 - len(".com") // label bytes and the dots between them
+		var labels []string
+		for rest > 0 {
+			l := min(63, rest)
+			if rest-l == 1 { // leave room for a dot and a one-byte label
+				l--
+			}
+			labels = append(labels, strings.Repeat("b", l))
+			if rest -= l; rest > 0 {
+				rest-- // the dot
+			}
+		}
+		return local + "@" + strings.Join(labels, ".") + ".com"
+	}
+	tests := []struct {
+		name string
+		in   string
+		want string // "" means: must be rejected with CodeInvalid
+	}{
+		{"plain", "bob@example.com", "bob@example.com"},
+		{"trimmed", "  bob@example.com\t\n", "bob@example.com"},
+		{"domain lower-cased", "bob@EXAMPLE.Com", "bob@example.com"},
+		{"local part keeps its case", "Bob.Smith@Example.COM", "Bob.Smith@example.com"},
+		{"display name form", "Bob <bob@x.com>", "bob@x.com"},
+		{"quoted display name form", `"Smith, Bob" <Bob@X.com>`, "Bob@x.com"},
+		{"mailto prefix", "mailto:bob@x.com", "bob@x.com"},
+		{"mailto prefix after spaces", "  mailto:Bob@X.COM ", "Bob@x.com"},
+		{"plus addressing", "bob+usher@x.co.uk", "bob+usher@x.co.uk"},
+		{"subdomain", "a@mail.corp.example.org", "a@mail.corp.example.org"},
+		{"exactly 254 characters", long(254), long(254)},
+
+		{"empty", "", ""},
+		{"only spaces", "   ", ""},
+		{"only mailto", "mailto:", ""},
+		{"no at sign", "bob.example.com", ""},
+		{"no local part", "@example.com", ""},
+		{"no domain", "bob@", ""},
+		{"no dot in domain", "bob@localhost", ""},
+		{"domain starts with a dot", "bob@.example.com", ""},
+		{"domain ends with a dot", "bob@example.com.", ""},
+		{"space in local part", "bob smith@example.com", ""},
+		{"space in domain", "bob@exa mple.com", ""},
+		{"quoted local part with a space", `"bob smith"@example.com`, ""},
+		{"two addresses", "bob@x.com, alice@y.com", ""},
+		{"two at signs", "bob@x@y.com", ""},
+		{"255 characters", long(255), ""},
+		{"far too long", long(1000), ""},
+		{"angle brackets without an address", "Bob <>", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := org.NormalizeEmail(tt.in)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("NormalizeEmail(%q) = %q, want an error", tt.in, got)
+				}
+				if code := org.ErrorCode(err); code != org.CodeInvalid {
+					t.Fatalf("NormalizeEmail(%q) error code = %q, want %q (err: %v)", tt.in, code, org.CodeInvalid, err)
+				}
+				if got != "" {
+					t.Errorf("NormalizeEmail(%q) returned %q along with an error", tt.in, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("NormalizeEmail(%q) error: %v", tt.in, err)
+			}
+			if got != tt.want {
+				t.Fatalf("NormalizeEmail(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			// Normalizing twice changes nothing.
+			again, err := org.NormalizeEmail(got)
+			if err != nil || again != got {
+				t.Fatalf("NormalizeEmail(%q) = %q, %v; want it unchanged", got, again, err)
+			}
+		})
+	}
+}
+
+func TestNormalizeEmailMessages(t *testing.T) {
+	_, err := org.NormalizeEmail("nope")
+	var e *org.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want *org.Error", err)
+	}
+	if !strings.Contains(e.Message, `"nope"`) || !strings.Contains(e.Hint, "bob@example.com") {
+		t.Errorf("message %q / hint %q should quote the input and show an example", e.Message, e.Hint)
+	}
+	_, err = org.NormalizeEmail(strings.Repeat("a", 300) + "@example.com")
+	if err == nil || !strings.Contains(err.Error(), "254") {
+		t.Errorf("too long: err = %v, want it to name the 254 limit", err)
+	}
+	_, err = org.NormalizeEmail(" ")
+	if err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("empty: err = %v, want it to say the address is missing", err)
+	}
+}
+
+func TestEmailDomain(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"bob@example.com", "example.com"},
+		{"Bob@mail.example.co.uk", "mail.example.co.uk"},
+		{"a@b.c", "b.c"},
+		{"no-at-sign", "no-at-sign"},
+		{"trailing@", ""},
+	}
+	for _, tt := range tests {
+		if got := org.EmailDomain(tt.in); got != tt.want {
+			t.Errorf("EmailDomain(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{
+		"bob@example.com", "Bob <Bob@EXAMPLE.com>", "mailto:bob@x.com", " a@b.c ",
+		"bob", "@", "a@b", "bob@[1.2.3.4]", "bob@x.com (Bob)", `"x y"@z.com`,
+		"bob@ÉXAMPLE.com", strings.Repeat("a", 250) + "@x.com", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := org.NormalizeEmail(in)
+		if err != nil {
+			if org.ErrorCode(err) != org.CodeInvalid {
+				t.Fatalf("NormalizeEmail(%q) error %v has code %q, want %q", in, err, org.ErrorCode(err), org.CodeInvalid)
+			}
+			return
+		}
+		if !strings.Contains(out, "@") {
+			t.Fatalf("NormalizeEmail(%q) = %q has no '@'", in, out)
+		}
+		if d := org.EmailDomain(out); d != strings.ToLower(d) {
+			t.Fatalf("NormalizeEmail(%q) = %q: domain %q is not lower-case", in, out, d)
+		}
+		if len(out) > 254 {
+			t.Fatalf("NormalizeEmail(%q) = %q is longer than 254 bytes", in, out)
+		}
+		again, err := org.NormalizeEmail(out)
+		if err != nil {
+			t.Fatalf("NormalizeEmail(%q) = %q, but normalizing that fails: %v", in, out, err)
+		}
+		if again != out {
+			t.Fatalf("NormalizeEmail(%q) = %q, but normalizing that gives %q", in, out, again)
+		}
+	})
+}
