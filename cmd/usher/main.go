@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -280,46 +278,6 @@ func runAdminAdd(ctx context.Context, e env, email string) error {
 		fmt.Fprintf(e.stdout, "%s is an active admin of %q.\n", email, cfg.org)
 	}
 	return nil
-}
-
-func runServe(ctx context.Context, e env) error {
-	cfg, err := loadConfig(e.getenv)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	rdb, closeRedis, err := connect(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer closeRedis()
-	if _, err := newService(ctx, e, cfg, rdb, log, nil); err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("usher serving", "addr", ln.Addr().String(), "version", versionString())
-	if e.ready != nil {
-		e.ready <- ln.Addr().String()
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
 }
 
 // redactURL drops a password from a Redis URL before printing it.

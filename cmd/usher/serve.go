@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/storage"
+)
+
+// server is what `usher serve` assembles: each platform (Slack, Teams, the web
+// pages, the scheduler) mounts itself from its own file with register, adding
+// routes to mux and long-running work to background.
+type server struct {
+	cfg    config
+	getenv func(string) string
+	log    *slog.Logger
+	rdb    redis.UniversalClient
+	store  *storage.Store
+	svc    *handlers.Service
+	mux    *http.ServeMux
+	// background runs until ctx ends (Socket Mode, the scheduler, outbox workers).
+	background []func(ctx context.Context) error
+	// listenAddr is the address the HTTP server listens on.
+	listenAddr string
+}
+
+// mount configures one part of the server from the environment. A part that
+// is not configured (no SLACK_SIGNING_SECRET, say) returns nil and mounts nothing.
+type mount struct {
+	name string
+	fn   func(ctx context.Context, s *server) error
+}
+
+var mounts []mount
+
+// register adds a part to `usher serve`; called from init in each part's file.
+func register(name string, fn func(ctx context.Context, s *server) error) {
+	mounts = append(mounts, mount{name, fn})
+}
+
+func runServe(ctx context.Context, e env) error {
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	rdb, closeRedis, err := connect(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	svc, err := newService(ctx, e, cfg, rdb, log, nil)
+	if err != nil {
+		return err
+	}
+	st, err := storage.New(rdb, cfg.org)
+	if err != nil {
+		return err
+	}
+	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, mux: http.NewServeMux(), listenAddr: cfg.addr}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	for _, m := range mounts {
+		if err := m.fn(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", s.listenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.listenAddr, err)
+	}
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
+	log.Info("usher serving", "addr", ln.Addr().String(), "version", versionString(), "org", cfg.org)
+	if e.ready != nil {
+		e.ready <- ln.Addr().String()
+	}
+
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	var wg sync.WaitGroup
+	for _, run := range s.background {
+		wg.Go(func() {
+			if err := run(bgCtx); err != nil && bgCtx.Err() == nil {
+				log.Error("background task stopped", "err", err)
+			}
+		})
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		stopBackground()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("usher shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdown)
+	stopBackground()
+	wg.Wait()
+	return err
+}
