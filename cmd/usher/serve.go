@@ -31,6 +31,22 @@ type server struct {
 	background []func(ctx context.Context) error
 	// listenAddr is the address the HTTP server listens on.
 	listenAddr string
+	// deliver hands messages for people (handlers.Delivery) to the chat
+	// platform that can reach them; a chat platform's mount sets it. Until one
+	// does, deliveries are logged and dropped.
+	deliver func(ctx context.Context, ds []handlers.Delivery) error
+}
+
+// deliverAll sends deliveries through the configured chat platform.
+func (s *server) deliverAll(ctx context.Context, ds []handlers.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if s.deliver == nil {
+		s.log.Warn("no chat platform configured: deliveries dropped", "count", len(ds))
+		return nil
+	}
+	return s.deliver(ctx, ds)
 }
 
 // mount configures one part of the server from the environment. A part that
