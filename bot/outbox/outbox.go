@@ -1,0 +1,198 @@
+// Package outbox sends messages to chat platforms from a durable queue, so
+// that an answer given to a person is never followed by a lost message: a
+// crash after the answer leaves the message in Redis for the next worker.
+// It paces messages per channel (Slack allows about one a second) and honours
+// the platforms' "429 Too Many Requests, retry after N seconds".
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Job is one message to send. Platform picks the sender; Channel is the pacing
+// key (a conversation, or the recipient when the conversation is not known
+// yet); Payload is the platform's own description of what to send.
+type Job struct {
+	ID       string
+	Platform string
+	Channel  string
+	Payload  []byte
+	// Attempt counts earlier tries (0 on the first). A job claimed back from a
+	// crashed worker has Attempt > 0 and may already have been sent: senders
+	// that can check (Slack message metadata) should, before sending again.
+	Attempt int
+}
+
+// Queue is the durable store of jobs; storage implements it on Redis.
+type Queue interface {
+	// Add stores a job for sending.
+	Add(ctx context.Context, j Job) (id string, err error)
+	// Claim returns up to max jobs for consumer: jobs due for a retry, jobs a
+	// crashed consumer held longer than the lease, then new ones (waiting up to
+	// block for one).
+	Claim(ctx context.Context, consumer string, max int, block, lease time.Duration) ([]Job, error)
+	// Done removes a sent job.
+	Done(ctx context.Context, j Job) error
+	// Later takes a job out of the queue and puts it back at time at.
+	Later(ctx context.Context, j Job, at time.Time) error
+	// Dead moves a job that can never be sent aside, with the reason.
+	Dead(ctx context.Context, j Job, reason string) error
+	// Pace reserves the next send slot of a channel: zero when the job may go
+	// now, else how long until it may.
+	Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error)
+}
+
+// Sender sends one job on a platform.
+type Sender func(ctx context.Context, j Job) error
+
+// RetryAfter is what a sender returns when the platform asked to slow down.
+type RetryAfter struct{ Wait time.Duration }
+
+func (r *RetryAfter) Error() string { return fmt.Sprintf("rate limited: retry after %s", r.Wait) }
+
+// Permanent marks a failure that retrying cannot fix (no such user, the bot
+// was removed from the channel, a 403 MessageWritesBlocked).
+type Permanent struct{ Err error }
+
+func (p *Permanent) Error() string { return "permanent: " + p.Err.Error() }
+func (p *Permanent) Unwrap() error { return p.Err }
+
+// Worker runs jobs from a queue.
+type Worker struct {
+	Queue    Queue
+	Senders  map[string]Sender
+	Consumer string        // unique per process, e.g. hostname-pid
+	Pace     time.Duration // minimum gap between two messages to one channel; default 1 s
+	Lease    time.Duration // how long a claimed job is ours before another worker may take it; default 30 s
+	Attempts int           // tries before a job is dead; default 8
+	Batch    int           // jobs per claim; default 16
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+func (w *Worker) defaults() {
+	if w.Pace == 0 {
+		w.Pace = time.Second
+	}
+	if w.Lease == 0 {
+		w.Lease = 30 * time.Second
+	}
+	if w.Attempts == 0 {
+		w.Attempts = 8
+	}
+	if w.Batch == 0 {
+		w.Batch = 16
+	}
+	if w.Log == nil {
+		w.Log = slog.New(slog.DiscardHandler)
+	}
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+}
+
+// Run sends jobs until ctx ends. Storage failures are logged and retried with
+// a pause; they never end the loop.
+func (w *Worker) Run(ctx context.Context) error {
+	w.defaults()
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		n, err := w.Step(ctx, time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.Log.Warn("outbox: claim failed", "err", err, "pause", pause)
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 5*time.Second)
+			continue
+		}
+		pause = 100 * time.Millisecond
+		_ = n
+	}
+	return nil
+}
+
+// Step claims one batch (waiting up to block) and handles it; it reports how
+// many jobs it handled. Tests drive the worker with it.
+func (w *Worker) Step(ctx context.Context, block time.Duration) (int, error) {
+	w.defaults()
+	jobs, err := w.Queue.Claim(ctx, w.Consumer, w.Batch, block, w.Lease)
+	if err != nil {
+		return 0, fmt.Errorf("outbox claim: %w", err)
+	}
+	for _, j := range jobs {
+		w.handle(ctx, j)
+	}
+	return len(jobs), nil
+}
+
+func (w *Worker) handle(ctx context.Context, j Job) {
+	log := w.Log.With("job", j.ID, "platform", j.Platform, "attempt", j.Attempt)
+	send, ok := w.Senders[j.Platform]
+	if !ok {
+		w.dead(ctx, log, j, "no sender for platform "+j.Platform)
+		return
+	}
+	if j.Channel != "" {
+		wait, err := w.Queue.Pace(ctx, j.Channel, w.Pace)
+		if err != nil {
+			log.Warn("outbox: pace failed; sending anyway", "err", err)
+		} else if wait > 0 {
+			w.later(ctx, log, j, wait, false)
+			return
+		}
+	}
+	err := send(ctx, j)
+	var ra *RetryAfter
+	var perm *Permanent
+	switch {
+	case err == nil:
+		if err := w.Queue.Done(ctx, j); err != nil {
+			// The message went out; if the ack is lost the job comes back with
+			// Attempt > 0 after the lease, and the sender can detect the repeat.
+			log.Warn("outbox: sent but not acknowledged", "err", err)
+		}
+	case errors.As(err, &ra):
+		log.Info("outbox: platform asked to slow down", "wait", ra.Wait)
+		w.later(ctx, log, j, ra.Wait, false)
+	case errors.As(err, &perm):
+		w.dead(ctx, log, j, perm.Error())
+	case j.Attempt+1 >= w.Attempts:
+		w.dead(ctx, log, j, fmt.Sprintf("gave up after %d attempts: %v", j.Attempt+1, err))
+	default:
+		wait := backoff(j.Attempt)
+		log.Warn("outbox: send failed; will retry", "err", err, "wait", wait)
+		w.later(ctx, log, j, wait, true)
+	}
+}
+
+func (w *Worker) later(ctx context.Context, log *slog.Logger, j Job, wait time.Duration, failed bool) {
+	if failed {
+		j.Attempt++
+	}
+	if err := w.Queue.Later(ctx, j, w.Now().Add(wait)); err != nil {
+		log.Warn("outbox: could not reschedule; the lease will bring it back", "err", err)
+	}
+}
+
+func (w *Worker) dead(ctx context.Context, log *slog.Logger, j Job, reason string) {
+	log.Error("outbox: job cannot be sent", "reason", reason)
+	if err := w.Queue.Dead(ctx, j, reason); err != nil {
+		log.Warn("outbox: could not move job to the dead letters", "err", err)
+	}
+}
+
+// backoff grows 1 s, 2 s, 4 s ... up to 5 minutes.
+func backoff(attempt int) time.Duration {
+	d := time.Duration(math.Pow(2, float64(attempt))) * time.Second
+	return min(d, 5*time.Minute)
+}

@@ -1,0 +1,221 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/outbox_promote.lua
+	outboxPromoteSource string
+	//go:embed lua/outbox_move.lua
+	outboxMoveSource string
+
+	outboxPromote = redis.NewScript(outboxPromoteSource)
+	outboxMove    = redis.NewScript(outboxMoveSource)
+)
+
+// outboxGroup is the consumer group every usher replica reads the outbox with.
+const outboxGroup = "senders"
+
+// Outbox is the durable queue of chat messages (bot/outbox.Queue) on Redis: a
+// stream read by a consumer group (a claimed job stays pending until it is
+// acknowledged, and XAUTOCLAIM hands a crashed worker's jobs to another), a
+// sorted set of jobs waiting for a retry time, and a stream of dead letters.
+type Outbox struct {
+	rdb  redis.UniversalClient
+	keys keys
+}
+
+// Job is one queued message, as bot/outbox describes it (storage does not
+// import adapters; cmd converts).
+type Job struct {
+	ID       string
+	Platform string
+	Channel  string
+	Payload  []byte
+	Attempt  int
+}
+
+// NewOutbox returns the outbox of organization org. Call Setup once at start.
+func NewOutbox(rdb redis.UniversalClient, org string) (*Outbox, error) {
+	k, err := newKeys(org)
+	if err != nil {
+		return nil, err
+	}
+	return &Outbox{rdb: rdb, keys: k}, nil
+}
+
+// Setup creates the consumer group (idempotent) and loads the scripts.
+func (o *Outbox) Setup(ctx context.Context) error {
+	err := o.rdb.XGroupCreateMkStream(ctx, o.keys.outbox(), outboxGroup, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return wrap("outbox setup", err)
+	}
+	for _, sc := range []*redis.Script{outboxPromote, outboxMove} {
+		if err := sc.Load(ctx, o.rdb).Err(); err != nil {
+			return wrap("outbox setup", err)
+		}
+	}
+	return nil
+}
+
+// Add stores a job.
+func (o *Outbox) Add(ctx context.Context, j Job) (string, error) {
+	id, err := o.rdb.XAdd(ctx, &redis.XAddArgs{Stream: o.keys.outbox(), Values: jobFields(j)}).Result()
+	if err != nil {
+		return "", wrap("outbox add", err)
+	}
+	return id, nil
+}
+
+func jobFields(j Job) []string {
+	return []string{"platform", j.Platform, "channel", j.Channel, "payload", string(j.Payload), "attempt", strconv.Itoa(j.Attempt)}
+}
+
+// Claim returns up to limit jobs for consumer: due retries, jobs a crashed
+// worker held longer than lease, then new ones (waiting up to block).
+func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, lease time.Duration) ([]Job, error) {
+	k := o.keys
+	if _, err := outboxPromote.Run(ctx, o.rdb, []string{k.outboxLater(), k.outbox()}, time.Now().UnixMilli(), limit).Result(); err != nil {
+		return nil, wrap("outbox promote", err)
+	}
+	// Jobs a crashed (or stuck) worker claimed more than a lease ago.
+	msgs, _, err := o.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: k.outbox(), Group: outboxGroup, Consumer: consumer, MinIdle: lease, Start: "0-0", Count: int64(limit),
+	}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("outbox reclaim", err)
+	}
+	var jobs []Job
+	for _, m := range msgs {
+		j := decodeJob(m)
+		// It may have been sent before the crash: tell the sender.
+		j.Attempt = max(j.Attempt, 1)
+		jobs = append(jobs, j)
+	}
+	if len(jobs) >= limit {
+		return jobs, nil
+	}
+	streams, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: outboxGroup, Consumer: consumer, Streams: []string{k.outbox(), ">"}, Count: int64(limit - len(jobs)), Block: block,
+	}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			// The stream was deleted (FLUSHALL, a failover without it): recreate.
+			if serr := o.Setup(ctx); serr != nil {
+				return jobs, serr
+			}
+			return jobs, nil
+		}
+		return jobs, wrap("outbox read", err)
+	}
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			jobs = append(jobs, decodeJob(m))
+		}
+	}
+	return jobs, nil
+}
+
+func decodeJob(m redis.XMessage) Job {
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	attempt, _ := strconv.Atoi(str("attempt"))
+	return Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Payload: []byte(str("payload")), Attempt: attempt}
+}
+
+// Done removes a sent job.
+func (o *Outbox) Done(ctx context.Context, j Job) error {
+	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, o.keys.outbox(), outboxGroup, j.ID)
+		p.XDel(ctx, o.keys.outbox(), j.ID)
+		return nil
+	})
+	return wrap("outbox done", err)
+}
+
+// Later takes a job out of the stream and puts it back at time at.
+func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
+	nonce := make([]byte, 8)
+	rand.Read(nonce)
+	member, err := json.Marshal(map[string]any{
+		"platform": j.Platform, "channel": j.Channel, "payload": string(j.Payload), "attempt": j.Attempt,
+		"nonce": hex.EncodeToString(nonce), // two equal jobs must stay two members
+	})
+	if err != nil {
+		return fmt.Errorf("outbox later: %w", err)
+	}
+	k := o.keys
+	err = outboxMove.Run(ctx, o.rdb, []string{k.outbox(), k.outboxLater()}, outboxGroup, j.ID, "later", at.UnixMilli(), string(member)).Err()
+	return wrap("outbox later", err)
+}
+
+// Dead moves a job that can never be sent to the dead letters.
+func (o *Outbox) Dead(ctx context.Context, j Job, reason string) error {
+	k := o.keys
+	err := outboxMove.Run(ctx, o.rdb, []string{k.outbox(), k.outboxDead()}, outboxGroup, j.ID, "dead", reason,
+		j.Platform, j.Channel, string(j.Payload), strconv.Itoa(j.Attempt)).Err()
+	return wrap("outbox dead", err)
+}
+
+// Pace reserves a channel's next send slot: one SET NX PX reserves the channel's next
+// slot for every replica at once.
+func (o *Outbox) Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error) {
+	key := o.keys.outboxPace(channel)
+	ok, err := o.rdb.SetNX(ctx, key, "1", interval).Result()
+	if err != nil {
+		return 0, wrap("outbox pace", err)
+	}
+	if ok {
+		return 0, nil
+	}
+	ttl, err := o.rdb.PTTL(ctx, key).Result()
+	if err != nil {
+		return 0, wrap("outbox pace", err)
+	}
+	if ttl <= 0 {
+		ttl = time.Millisecond
+	}
+	return ttl, nil
+}
+
+// OutboxStats is what an operator watches: jobs waiting, being sent, delayed
+// and dead, and the age of the oldest waiting one.
+type OutboxStats struct {
+	Waiting, Pending, Delayed, Dead int64
+	OldestWaiting                   time.Duration
+}
+
+// Stats reads the outbox's depth.
+func (o *Outbox) Stats(ctx context.Context) (OutboxStats, error) {
+	k := o.keys
+	var st OutboxStats
+	p := o.rdb.Pipeline()
+	xlen := p.XLen(ctx, k.outbox())
+	pending := p.XPending(ctx, k.outbox(), outboxGroup)
+	delayed := p.ZCard(ctx, k.outboxLater())
+	dead := p.XLen(ctx, k.outboxDead())
+	first := p.XRangeN(ctx, k.outbox(), "-", "+", 1)
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !strings.HasPrefix(err.Error(), "NOGROUP") {
+		return st, wrap("outbox stats", err)
+	}
+	st.Pending = pending.Val().Count
+	st.Waiting = xlen.Val() - st.Pending
+	st.Delayed, st.Dead = delayed.Val(), dead.Val()
+	if msgs := first.Val(); len(msgs) == 1 {
+		if ms, err := strconv.ParseInt(strings.SplitN(msgs[0].ID, "-", 2)[0], 10, 64); err == nil {
+			st.OldestWaiting = time.Since(time.UnixMilli(ms))
+		}
+	}
+	return st, nil
+}
