@@ -78,12 +78,7 @@ func TestConcurrentAdminRemoval(t *testing.T) {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			e := newEnv(t)
 			const n = 50
-			admins := []string{boss}
-			for i := 1; i < n; i++ {
-				email := fmt.Sprintf("admin%02d@example.com", i)
-				e.join(email, org.RoleAdmin)
-				admins = append(admins, email)
-			}
+			admins := joinAdmins(e, n)
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			r := rand.New(rand.NewPCG(uint64(round), 7))
@@ -132,12 +127,7 @@ func TestConcurrentAdminRemoval(t *testing.T) {
 func TestConcurrentSelfDemotionLeavesExactlyOneAdmin(t *testing.T) {
 	e := newEnv(t)
 	const n = 50
-	admins := []string{boss}
-	for i := 1; i < n; i++ {
-		email := fmt.Sprintf("admin%02d@example.com", i)
-		e.join(email, org.RoleAdmin)
-		admins = append(admins, email)
-	}
+	admins := joinAdmins(e, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	var mu sync.Mutex
@@ -160,6 +150,17 @@ func TestConcurrentSelfDemotionLeavesExactlyOneAdmin(t *testing.T) {
 	if len(snap.Admins) != 1 || codes[""] != n-1 || codes[org.CodeLastAdmin] != 1 {
 		t.Fatalf("admins left %v; outcomes %v (want 1 left, %d demoted, 1 refused as last admin)", snap.Admins, codes, n-1)
 	}
+}
+
+// joinAdmins gives the organization n active admins: boss and n-1 more.
+func joinAdmins(e *env, n int) []string {
+	admins := []string{boss}
+	for i := 1; i < n; i++ {
+		email := fmt.Sprintf("admin%02d@example.com", i)
+		e.join(email, org.RoleAdmin)
+		admins = append(admins, email)
+	}
+	return admins
 }
 
 // TestLastAdminCannotLeave covers the single-admin cases one by one.

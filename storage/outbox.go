@@ -62,12 +62,7 @@ func (o *Outbox) Setup(ctx context.Context) error {
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return wrap("outbox setup", err)
 	}
-	for _, sc := range []*redis.Script{outboxPromote, outboxMove} {
-		if err := sc.Load(ctx, o.rdb).Err(); err != nil {
-			return wrap("outbox setup", err)
-		}
-	}
-	return nil
+	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove)
 }
 
 // Add stores a job.

@@ -52,9 +52,15 @@ func New(rdb redis.UniversalClient, org string) (*Store, error) {
 
 // LoadScripts loads the Lua scripts into Redis (every shard, on a cluster).
 func (s *Store) LoadScripts(ctx context.Context) error {
-	for _, sc := range []*redis.Script{readScript, applyScript} {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return wrap("load scripts", err)
+	return loadScripts(ctx, s.rdb, "load scripts", readScript, applyScript)
+}
+
+// loadScripts loads Lua scripts so that their first use costs no extra round
+// trip (EVALSHA would fail with NOSCRIPT and go-redis retry with EVAL).
+func loadScripts(ctx context.Context, rdb redis.UniversalClient, what string, scripts ...*redis.Script) error {
+	for _, sc := range scripts {
+		if err := sc.Load(ctx, rdb).Err(); err != nil {
+			return wrap(what, err)
 		}
 	}
 	return nil
