@@ -109,6 +109,9 @@ func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	if inv.Delivery != "" {
 		it.Fields = append(it.Fields, Field{Label: "Delivered", Value: inv.Delivery})
 	}
+	if f, ok := reminderField(c.now, inv); ok {
+		it.Fields = append(it.Fields, f)
+	}
 	if admin {
 		it.Buttons = append(it.Buttons, Button{Label: "Show link", Command: "link " + inv.ID})
 	}

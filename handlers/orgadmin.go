@@ -105,6 +105,10 @@ func (s *Service) settings(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	note, err := s.checkSetting(c.now, set, st, value) // schedules: remind.go
+	if err != nil {
+		return Reply{}, err
+	}
 	before := st.Get(set)
 	after := st.Get(org.SettingsFrom(map[string]string{st.Key: value}))
 	if before == after {
@@ -117,7 +121,7 @@ func (s *Service) settings(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return Reply{Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).", st.Key, after, before)}}, nil
+	return Reply{Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).%s", st.Key, after, before, note)}}, nil
 }
 
 func unknownSetting(key string) error {

@@ -33,6 +33,12 @@ type Config struct {
 	Logger    *slog.Logger
 	Clock     func() time.Time // default time.Now
 	Rand      io.Reader        // default crypto/rand; tests make it deterministic
+	// NextTime reads cron schedules (bot/scheduler.Next): the first time
+	// after `after` that spec fires in zone tz. Without it reminders are not
+	// aligned to reminder-schedule and schedule settings cannot be changed.
+	NextTime func(spec, tz string, after time.Time) (time.Time, error)
+	// Sweep tunes the scheduled work (remind.go); the zero value is fine.
+	Sweep SweepConfig
 }
 
 // Service runs commands.
@@ -44,6 +50,7 @@ type Service struct {
 	rand      io.Reader
 	registry  *command.Registry
 	run       map[string]func(context.Context, *call) (Reply, error)
+	sched     scheduling // remind.go
 }
 
 // Request is one command from one person.
@@ -84,6 +91,7 @@ func New(cfg Config) (*Service, error) {
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	s.sched = newScheduling(cfg)
 	specs, run := s.verbs()
 	reg, err := command.NewRegistry(specs...)
 	if err != nil {
@@ -205,6 +213,9 @@ func (s *Service) load(ctx context.Context, c *call, q org.Query) (*org.Snapshot
 // commit applies ch, stamping time and linking the actor's chat identity.
 func (s *Service) commit(ctx context.Context, c *call, snap *org.Snapshot, ch org.Change) error {
 	ch.Now = c.now
+	if snap != nil {
+		s.planReminders(c.now, snap.Settings, &ch) // remind.go
+	}
 	if snap != nil && snap.Actor != nil {
 		ch.Actor, ch.ActorVersion = snap.Actor.Email, snap.Actor.Version
 	}

@@ -79,52 +79,6 @@ func (s *Service) commitSystem(ctx context.Context, c *call, ch org.Change) erro
 	return nil
 }
 
-// SweepLimit bounds the work one sweep does; the rest waits for the next tick.
-const SweepLimit = 1000
-
-// Sweep expires every pending invitation whose expiry has passed and returns
-// the notices for their inviters. Work is found through the due index, so a
-// sweep costs what is due, not what exists.
-func (s *Service) Sweep(ctx context.Context) ([]Delivery, error) {
-	c := s.systemCall("sweep", org.Identity{Platform: "scheduler", Email: "usher"})
-	snap, err := s.store.Load(ctx, org.Query{DueBefore: c.now, DueLimit: SweepLimit})
-	if err != nil {
-		return nil, fmt.Errorf("sweep: %w", err)
-	}
-	var out []Delivery
-	for _, item := range snap.Due {
-		if item.Kind != "expire" {
-			continue
-		}
-		var d *Delivery
-		err := retry(func() error {
-			d = nil
-			one, err := s.store.Load(ctx, org.Query{Invitation: item.InvitationID})
-			if err != nil {
-				return err
-			}
-			inv := one.Invitation
-			if inv == nil || !inv.ExpiredAt(c.now) {
-				return nil // settled meanwhile, or its expiry moved
-			}
-			if err := s.expire(ctx, c, nil, inv); err != nil {
-				return err
-			}
-			n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Email))
-			n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
-			d = &n
-			return nil
-		})
-		if err != nil {
-			return out, fmt.Errorf("sweep: expire %s: %w", item.InvitationID, err)
-		}
-		if d != nil {
-			out = append(out, *d)
-		}
-	}
-	return out, nil
-}
-
 // RecordDelivery remembers where an invitation's link went ("slack:dm",
 // "shown to inviter"), for the pending list.
 func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string) error {
@@ -164,36 +118,27 @@ func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Inv
 
 // AcceptWithToken accepts an invitation on the web, where holding the link is
 // the proof of identity: the same transition as the chat Accept, and the
-// token dies with it.
+// token dies with it. A password, when given, must pass the password policy.
 func (s *Service) AcceptWithToken(ctx context.Context, token, name, password string) (Reply, error) {
 	inv, _, err := s.InvitationByToken(ctx, token)
 	if err != nil {
 		return Reply{}, err
 	}
+	if name != "" {
+		if name, err = NormalizeDisplayName(name); err != nil {
+			return Reply{}, err
+		}
+	}
 	hash := ""
 	if password != "" {
+		if err := org.CheckNewPassword(password, password, inv.Email); err != nil {
+			return Reply{}, err
+		}
 		if hash, err = secret.HashPassword(s.rand, password); err != nil {
 			return Reply{}, err
 		}
 	}
-	c := s.systemCall("accept", org.Identity{Platform: "web", Email: inv.Email, Name: name})
-	var reply Reply
-	err = retry(func() error {
-		snap, err := s.store.Load(ctx, org.Query{Invitation: inv.ID, Actor: inv.Email})
-		if err != nil {
-			return err
-		}
-		cur := snap.Invitation
-		if cur == nil || cur.TokenHash != secret.Token(token).Hash() {
-			return org.Errorf(org.CodeNotFound, "This invitation link is no longer valid.").WithHint("Ask the person who invited you for a new one.")
-		}
-		if cur.Status != org.InvitationPending {
-			return cur.StatusError()
-		}
-		reply, err = s.settle(ctx, c, snap, snap.Actor, cur, org.InvitationAccepted, name, hash)
-		return err
-	})
-	return reply, err
+	return s.settleWithToken(ctx, token, org.InvitationAccepted, name, hash)
 }
 
 // Clock is exposed for adapters that schedule work.

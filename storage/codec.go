@@ -1,6 +1,9 @@
 package storage
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,6 +11,25 @@ import (
 
 	"github.com/usher-chat/usher/handlers/org"
 )
+
+// A link's secret is known by its SHA-256, hex in the domain; it is stored
+// base64url (43 characters rather than 64), which keeps an invitation's hash
+// and the tokens index a size class smaller (docs/reminders.md, memory).
+func tokenField(hexHash string) string {
+	b, err := hex.DecodeString(hexHash)
+	if err != nil || len(b) != sha256.Size {
+		return hexHash // not a SHA-256 in hex: stored as it is
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func tokenHex(field string) string {
+	b, err := base64.RawURLEncoding.DecodeString(field)
+	if err != nil || len(b) != sha256.Size || len(field) != 43 {
+		return field
+	}
+	return hex.EncodeToString(b)
+}
 
 // Times are stored as Unix milliseconds; 0 is the zero time.
 func ms(t time.Time) string {
@@ -62,7 +84,7 @@ func invitationFields(inv *org.Invitation) []string {
 	return []string{
 		"id", inv.ID, "email", inv.Email, "role", string(inv.Role), "ws", inv.Workspaces.Encode(),
 		"note", inv.Note, "by", inv.Inviter, "created", ms(inv.Created), "expires", ms(inv.Expires),
-		"status", string(inv.Status), "th", inv.TokenHash, "dlv", inv.Delivery,
+		"status", string(inv.Status), "th", tokenField(inv.TokenHash), "dlv", inv.Delivery,
 		"rem", strconv.Itoa(inv.Reminders), "next", ms(inv.NextRemind), "updated", ms(inv.Updated),
 		"ver", strconv.FormatInt(inv.Version, 10),
 	}
@@ -81,7 +103,7 @@ func decodeInvitation(h map[string]string) (*org.Invitation, error) {
 	return &org.Invitation{
 		ID: h["id"], Email: h["email"], Role: org.Role(h["role"]), Workspaces: ws, Note: h["note"],
 		Inviter: h["by"], Created: fromMS(h["created"]), Expires: fromMS(h["expires"]),
-		Status: org.InvitationStatus(h["status"]), TokenHash: h["th"], Delivery: h["dlv"],
+		Status: org.InvitationStatus(h["status"]), TokenHash: tokenHex(h["th"]), Delivery: h["dlv"],
 		Reminders: rem, NextRemind: fromMS(h["next"]), Updated: fromMS(h["updated"]), Version: ver,
 	}, nil
 }

@@ -16,21 +16,31 @@ import (
 //	usher:{org}:chat              hash   chat identity ("slack:T:U") -> email
 //	usher:{org}:workspaces        hash   workspace name -> "creator|created-ms"
 //	usher:{org}:inv:ID            hash   one invitation
-//	usher:{org}:tok:SHA256        string invitation id, for the link's secret (hash only), expires with it
-//	usher:{org}:open:EMAIL        string id of the invitee's open (pending or requested) invitation
-//	usher:{org}:invitee:EMAIL     zset   every invitation to EMAIL, by creation time
+//	usher:{org}:tokens            hash   SHA-256 of a link's secret (base64url) -> invitation id; dropped with the invitation's terminal write
+//	usher:{org}:open              hash   invitee email -> id of their open (pending or requested) invitation
 //	usher:{org}:pending           zset   pending invitation ids, by creation time
 //	usher:{org}:by:EMAIL          zset   pending invitation ids sent by EMAIL
 //	usher:{org}:requests          zset   invitation requests waiting for approval
-//	usher:{org}:due               zset   "expire:ID" (and later reminders), by due time
+//	usher:{org}:due               zset   scheduled work by due time (ms): "inv:ID" (a pending invitation's
+//	                                     next reminder or expiry), "digest" (the admin digest); schedule.go
+//	usher:{org}:claimed           zset   due items claimed by a replica, "TOKEN|SCORE|ITEM" by lease end (ms, Redis clock)
+//	usher:{org}:digest            hash   the admin digest's next slot ("next", ms) and the schedule it was planned on ("sched")
 //	usher:{org}:quota:EMAIL:DAY   string invitations sent by EMAIL on DAY (UTC), expires
 //	usher:{org}:sessions:EMAIL    set    a user's web session ids
-//	usher:{org}:session:ID        hash   one web session
+//	usher:{org}:session:ID        hash   one web session (ID: SHA-256 of the cookie's id), expires
+//	usher:{org}:signin:WHO        string sign-in attempts by "email:EMAIL" or "ip:ADDR", expires
 //	usher:{org}:audit             stream audit entries
 //	usher:{org}:outbox            stream chat messages to send (consumer group "senders")
 //	usher:{org}:outbox:later      zset   jobs waiting for a retry time (JSON members)
 //	usher:{org}:outbox:dead       stream jobs that could not be sent, with the reason
 //	usher:{org}:outbox:pace:CHAN  string a channel's next send slot (PX)
+//	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
+//	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
+//	usher:{org}:teams:email:EMAIL string the Entra object id of the Teams user with EMAIL, expires with the reference
+//	usher:{org}:teams:unreachable:AAD string why usher cannot write to the user (403 MessageWritesBlocked), 90 d
+//	usher:{org}:slack:KIND:ID     string Slack adapter state, with a TTL (slack.go): user:TEAM:USER
+//	                                     cached identity (JSON), click:HASH double-click mark,
+//	                                     rurl:HASH response_url posts
 type keys struct{ prefix string }
 
 var orgIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -51,18 +61,27 @@ func (k keys) chat() string                     { return k.prefix + "chat" }
 func (k keys) workspaces() string               { return k.prefix + "workspaces" }
 func (k keys) inv(id string) string             { return k.prefix + "inv:" + id }
 func (k keys) invPrefix() string                { return k.prefix + "inv:" }
-func (k keys) token(hash string) string         { return k.prefix + "tok:" + hash }
-func (k keys) open(email string) string         { return k.prefix + "open:" + email }
-func (k keys) invitee(email string) string      { return k.prefix + "invitee:" + email }
+func (k keys) tokens() string                   { return k.prefix + "tokens" }
+func (k keys) openIndex() string                { return k.prefix + "open" }
 func (k keys) pending() string                  { return k.prefix + "pending" }
 func (k keys) by(email string) string           { return k.prefix + "by:" + email }
 func (k keys) requests() string                 { return k.prefix + "requests" }
 func (k keys) due() string                      { return k.prefix + "due" }
+func (k keys) claimed() string                  { return k.prefix + "claimed" }
+func (k keys) digest() string                   { return k.prefix + "digest" }
 func (k keys) quota(email, day string) string   { return k.prefix + "quota:" + email + ":" + day }
 func (k keys) sessions(email string) string     { return k.prefix + "sessions:" + email }
 func (k keys) sessionPrefix() string            { return k.prefix + "session:" }
+func (k keys) session(idHash string) string     { return k.prefix + "session:" + idHash }
+func (k keys) signin(who string) string         { return k.prefix + "signin:" + who }
 func (k keys) outbox() string                   { return k.prefix + "outbox" }
 func (k keys) outboxLater() string              { return k.prefix + "outbox:later" }
 func (k keys) outboxDead() string               { return k.prefix + "outbox:dead" }
 func (k keys) outboxPace(channel string) string { return k.prefix + "outbox:pace:" + channel }
 func (k keys) audit() string                    { return k.prefix + "audit" }
+func (k keys) slack(kind, id string) string     { return k.prefix + "slack:" + kind + ":" + id }
+
+func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }
+func (k keys) teamsProfile(aad string) string     { return k.prefix + "teams:profile:" + aad }
+func (k keys) teamsEmail(email string) string     { return k.prefix + "teams:email:" + email }
+func (k keys) teamsUnreachable(aad string) string { return k.prefix + "teams:unreachable:" + aad }

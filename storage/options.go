@@ -21,3 +21,17 @@ func ChatTimeouts(opt *redis.Options) {
 	opt.DialerRetryTimeout = 20 * time.Millisecond
 	opt.PoolTimeout = time.Second
 }
+
+// ChatTimeoutsUniversal is ChatTimeouts for Sentinel and Cluster clients
+// (redis.UniversalOptions, turned into FailoverOptions or ClusterOptions by
+// NewUniversalClient). A cluster follows up to 3 MOVED/ASK redirects, enough
+// for a resharding or a failover of one slot's master.
+func ChatTimeoutsUniversal(opt *redis.UniversalOptions) {
+	var o redis.Options
+	ChatTimeouts(&o)
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.DialTimeout, o.ReadTimeout, o.WriteTimeout
+	opt.MaxRetries, opt.MinRetryBackoff, opt.MaxRetryBackoff = o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff
+	opt.DialerRetries, opt.DialerRetryTimeout = o.DialerRetries, o.DialerRetryTimeout
+	opt.PoolTimeout = o.PoolTimeout
+	opt.MaxRedirects = 3
+}

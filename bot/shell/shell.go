@@ -50,6 +50,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t.UTC()
+	c.mu.Unlock()
+}
+
 // shown is a message printed to someone, kept so that they can click it.
 type shown struct {
 	msg handlers.Message
@@ -123,7 +130,7 @@ const metaHelp = `Shell commands:
   :as EMAIL           become another person (their chat account has that verified email)
   :click LABEL [N]    press the button LABEL on your newest message that has one (N: the Nth such button)
   :confirm, :cancel   answer a confirmation dialog
-  :advance DURATION   move the clock forward (e.g. 72h, 7d) and run the scheduled work that falls due
+  :advance DURATION   move the clock forward (e.g. 72h, 7d), running each scheduled run (reminders, expiry, digest) on the way
   :offline EMAIL      pretend EMAIL is not in chat (deliveries fall back to the sender); :online EMAIL undoes it
   :time               show the clock
   :quit               leave`
@@ -164,13 +171,7 @@ func (s *Shell) meta(ctx context.Context, line string) bool {
 			fmt.Fprintln(s.out, "  Usage: :advance DURATION (e.g. 72h, 7d, 1d12h)")
 			return false
 		}
-		s.clock.Advance(d)
-		fmt.Fprintf(s.out, "  The clock moved forward %s to %s.\n", org.FormatDuration(d), s.clock.Now().Format(time.RFC1123))
-		deliveries, err := s.svc.Sweep(ctx)
-		if err != nil {
-			fmt.Fprintf(s.out, "  Scheduled work failed: %v\n", err)
-		}
-		s.deliver(ctx, deliveries)
+		s.advance(ctx, d) // advance.go
 	case ":click":
 		s.click(ctx, words[1:])
 	case ":confirm":

@@ -16,13 +16,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/bot/shell"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
-	"github.com/usher-chat/usher/storage"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -31,6 +30,10 @@ var version = ""
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// go-redis's own messages as JSON lines too (process-wide, so only here).
+		redis.SetLogger(redisLog{slog.New(slog.NewJSONHandler(os.Stderr, nil))})
+	}
 	err := run(ctx, env{
 		args: os.Args[1:], getenv: os.Getenv,
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
@@ -108,6 +111,8 @@ func versionString() string {
 // config is read from the environment once, every problem reported at once.
 type config struct {
 	redisURL  string
+	redis     redisConfig    // redis.go
+	shutdown  shutdownConfig // health.go
 	org       string
 	publicURL string
 	admins    []string
@@ -130,11 +135,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if !strings.HasPrefix(c.publicURL, "http://") && !strings.HasPrefix(c.publicURL, "https://") {
 		problems = append(problems, fmt.Sprintf("USHER_PUBLIC_URL %q must start with http:// or https://", c.publicURL))
 	}
-	if c.redisURL != "" {
-		if _, err := redis.ParseURL(c.redisURL); err != nil {
-			problems = append(problems, fmt.Sprintf("REDIS_URL: %v", err))
-		}
-	}
+	var redisProblems []string
+	c.redis, redisProblems = loadRedisConfig(getenv)
+	problems = append(problems, redisProblems...)
+	c.shutdown, redisProblems = loadShutdownConfig(getenv)
+	problems = append(problems, redisProblems...)
 	if len(problems) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
@@ -148,42 +153,16 @@ func orDefault(v, d string) string {
 	return v
 }
 
-// connect opens Redis: the server at REDIS_URL, or with embedded set and no
-// REDIS_URL an in-process miniredis running the very same scripts.
-func connect(ctx context.Context, cfg config, embedded bool) (redis.UniversalClient, func(), error) {
-	if cfg.redisURL == "" {
-		if !embedded {
-			return nil, nil, errors.New("REDIS_URL is not set (e.g. redis://localhost:6379/0)")
-		}
-		mr := miniredis.NewMiniRedis()
-		if err := mr.Start(); err != nil {
-			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
-		}
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		return rdb, func() { rdb.Close(); mr.Close() }, nil
-	}
-	opt, err := redis.ParseURL(cfg.redisURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	storage.ChatTimeouts(opt)
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, nil, fmt.Errorf("connect to redis: %w", err)
-	}
-	return rdb, func() { rdb.Close() }, nil
-}
-
 func newService(ctx context.Context, e env, cfg config, rdb redis.UniversalClient, log *slog.Logger, clock func() time.Time) (*handlers.Service, error) {
-	st, err := storage.New(rdb, cfg.org)
+	st, err := newStore(cfg, rdb)
 	if err != nil {
 		return nil, err
 	}
 	if err := st.LoadScripts(ctx); err != nil {
 		return nil, err
 	}
-	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand})
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand,
+		NextTime: scheduler.Next})
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +197,7 @@ func runShell(ctx context.Context, e env) error {
 		start = e.now
 	}
 	clock := shell.NewClock(start())
-	embedded := cfg.redisURL == ""
+	embedded := !cfg.redis.configured()
 	if as == "" && len(cfg.admins) > 0 {
 		as = cfg.admins[0]
 	}
@@ -242,7 +221,7 @@ func runShell(ctx context.Context, e env) error {
 	if embedded {
 		fmt.Fprintln(e.stdout, "usher shell: using an embedded in-process Redis (miniredis); everything is forgotten when you quit. Set REDIS_URL to use a real server.")
 	} else {
-		fmt.Fprintf(e.stdout, "usher shell: using Redis at %s, organization %q.\n", redactURL(cfg.redisURL), cfg.org)
+		fmt.Fprintf(e.stdout, "usher shell: using Redis at %s, organization %q.\n", cfg.redis.describe(), cfg.org)
 	}
 	fmt.Fprintf(e.stdout, "Admins: %s. You are %s. Type /usher help, or :help for the shell's own commands.\n", strings.Join(cfg.admins, ", "), as)
 	sh := shell.New(svc, clock, e.stdout, as)

@@ -7,11 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/metrics"
+	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/storage"
 )
@@ -35,6 +39,42 @@ type server struct {
 	// platform that can reach them; a chat platform's mount sets it. Until one
 	// does, deliveries are logged and dropped.
 	deliver func(ctx context.Context, ds []handlers.Delivery) error
+	// senders are the chat platforms' outbox senders, by platform: one
+	// worker per process serves them all (startOutbox), because every
+	// platform shares the one outbox stream and consumer group.
+	senders map[string]outbox.Sender
+	// metrics is never nil in serve: chat adapters call
+	// s.metrics.Observe(platform, command, outcome, d) per command (metrics.go).
+	metrics *metrics.Metrics
+	// draining is set once shutdown starts: /readyz answers 503 (health.go).
+	draining atomic.Bool
+}
+
+// addSender registers a platform's outbox sender; the shared worker starts
+// after every part is mounted.
+func (s *server) addSender(platform string, send outbox.Sender) {
+	if s.senders == nil {
+		s.senders = map[string]outbox.Sender{}
+	}
+	s.senders[platform] = send
+}
+
+// startOutbox runs one outbox worker for every registered sender.
+func (s *server) startOutbox(ctx context.Context) error {
+	if len(s.senders) == 0 {
+		return nil
+	}
+	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+	if err != nil {
+		return err
+	}
+	if err := ob.Setup(ctx); err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	w := &outbox.Worker{Queue: outboxQueue{ob}, Senders: s.senders, Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")}
+	s.background = append(s.background, w.Run)
+	return nil
 }
 
 // deliverAll sends deliveries through the configured chat platform.
@@ -68,7 +108,7 @@ func runServe(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	log := slog.New(metrics.LogHandler(slog.NewJSONHandler(e.stderr, nil)))
 	rdb, closeRedis, err := connect(ctx, cfg, false)
 	if err != nil {
 		return err
@@ -78,11 +118,11 @@ func runServe(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	st, err := storage.New(rdb, cfg.org)
+	st, err := newStore(cfg, rdb)
 	if err != nil {
 		return err
 	}
-	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, mux: http.NewServeMux(), listenAddr: cfg.addr}
+	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, mux: http.NewServeMux(), listenAddr: cfg.addr, metrics: metrics.New()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -92,18 +132,23 @@ func runServe(ctx context.Context, e env) error {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
 	}
+	if err := s.startOutbox(ctx); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", s.listenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.listenAddr, err)
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
 	log.Info("usher serving", "addr", ln.Addr().String(), "version", versionString(), "org", cfg.org)
 	if e.ready != nil {
 		e.ready <- ln.Addr().String()
 	}
 
-	bgCtx, stopBackground := context.WithCancel(ctx)
+	// Background work outlives ctx (cancelled by SIGTERM) until in-flight
+	// requests are done: see shutdown (health.go).
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	var wg sync.WaitGroup
 	for _, run := range s.background {
@@ -122,11 +167,5 @@ func runServe(ctx context.Context, e env) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("usher shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdown)
-	stopBackground()
-	wg.Wait()
-	return err
+	return s.shutdown(srv, stopBackground, &wg)
 }

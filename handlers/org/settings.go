@@ -27,6 +27,12 @@ type Settings struct {
 	InvitesPerDay             int
 	InviteExpiry              time.Duration
 	AnyoneCanCreateWorkspaces bool
+	// Reminders and the admin digest (reminder.go).
+	Timezone         string // IANA zone the schedules are read in, "UTC" by default
+	ReminderSchedule string // cron spec of the reminder runs
+	RemindAfter      time.Duration
+	MaxReminders     int    // 0 turns reminders off
+	DigestSchedule   string // cron spec of the admin digest, or "off"
 }
 
 // DefaultSettings are what a new organization starts with.
@@ -36,6 +42,12 @@ func DefaultSettings() Settings {
 		AnyoneCanInvite: InviteAdminsOnly,
 		InvitesPerDay:   50,
 		InviteExpiry:    7 * 24 * time.Hour,
+
+		Timezone:         "UTC",
+		ReminderSchedule: DefaultReminderSchedule,
+		RemindAfter:      48 * time.Hour,
+		MaxReminders:     3,
+		DigestSchedule:   DefaultDigestSchedule,
 	}
 }
 
@@ -53,6 +65,9 @@ type Setting struct {
 	Key   string // as typed: "anyone-can-invite"
 	Forms string // the accepted values, for help and errors
 	Help  string
+	// Schedule marks a cron spec: the service checks it further with its
+	// scheduler, which the domain cannot import.
+	Schedule bool
 	// parse validates a typed value and returns the canonical stored form.
 	parse func(string) (string, error)
 	apply func(*Settings, string)
@@ -168,6 +183,7 @@ var SettingKeys = []Setting{
 			return "off"
 		},
 	},
+	timezoneSetting, reminderScheduleSetting, remindAfterSetting, maxRemindersSetting, digestScheduleSetting,
 }
 
 // LookupSetting finds a setting by its typed key; underscores are accepted for

@@ -17,6 +17,12 @@ func TestDefaultSettings(t *testing.T) {
 		AnyoneCanInvite: org.InviteAdminsOnly,
 		InvitesPerDay:   50,
 		InviteExpiry:    7 * day,
+
+		Timezone:         "UTC",
+		ReminderSchedule: "0 9 * * MON-FRI",
+		RemindAfter:      2 * day,
+		MaxReminders:     3,
+		DigestSchedule:   "0 9 * * MON",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("DefaultSettings() = %+v, want %+v", s, want)
@@ -193,6 +199,11 @@ func TestSettingsFrom(t *testing.T) {
 			"invites-per-day":              "10",
 			"invite-expiry":                "36h",
 			"anyone-can-create-workspaces": "on",
+			"timezone":                     "Europe/Paris",
+			"reminder-schedule":            "30 8 * * *",
+			"remind-after":                 "1d",
+			"max-reminders":                "0",
+			"digest-schedule":              "off",
 		}, org.Settings{
 			Name:                      "Acme",
 			AnyoneCanInvite:           org.InviteApproval,
@@ -200,6 +211,11 @@ func TestSettingsFrom(t *testing.T) {
 			InvitesPerDay:             10,
 			InviteExpiry:              36 * time.Hour,
 			AnyoneCanCreateWorkspaces: true,
+			Timezone:                  "Europe/Paris",
+			ReminderSchedule:          "30 8 * * *",
+			RemindAfter:               day,
+			MaxReminders:              0,
+			DigestSchedule:            "off",
 		}},
 		{"good values next to bad ones", map[string]string{
 			"name":            "Acme",
@@ -223,6 +239,11 @@ func TestSettingGetDefaults(t *testing.T) {
 		"invites-per-day":              "50",
 		"invite-expiry":                "7d",
 		"anyone-can-create-workspaces": "off",
+		"timezone":                     "UTC",
+		"reminder-schedule":            "0 9 * * MON-FRI",
+		"remind-after":                 "2d",
+		"max-reminders":                "3",
+		"digest-schedule":              "0 9 * * MON",
 	}
 	s := org.DefaultSettings()
 	for _, st := range org.SettingKeys {

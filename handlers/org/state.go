@@ -22,8 +22,10 @@ type Query struct {
 	QuotaOf    string   // invitations sent today by this email
 	QuotaDay   string   // the day of QuotaOf, "20260102" (UTC)
 	AuditLimit int      // newest audit entries to read, 0 for none
-	DueBefore  time.Time
-	DueLimit   int
+	Digest     bool     // the admin digest's schedule state (Snapshot.Digest)
+
+	// Invitations reads several invitations by id (Snapshot.Invitations).
+	Invitations []string
 }
 
 // Snapshot is what a store read for a Query.
@@ -36,20 +38,41 @@ type Snapshot struct {
 	Workspaces   []Workspace
 	Admins       []string
 	Invitation   *Invitation
+	Invitations  map[string]*Invitation // by id, for Query.Invitations; absent ids are left out
 	Open         map[string]*Invitation // by invitee email
 	Pending      []*Invitation
 	PendingTotal int // how many pending invitations exist, when Pending was cut short
 	Requests     []*Invitation
 	Quota        int
 	Audit        []AuditEntry // newest first
-	Due          []DueItem
+	Digest       DigestState
 }
 
-// DueItem is scheduled work: an invitation to expire (and, later, to remind).
+// DueItem is scheduled work (see reminder.go): a pending invitation's next
+// reminder or expiry (Kind DueInvitation), or the admin digest (DueDigest).
 type DueItem struct {
-	Kind         string // "expire"
+	Kind         string
 	InvitationID string
 	At           time.Time
+	// Claim identifies this replica's claim on the item, to acknowledge it once
+	// done; an unacknowledged claim returns to the queue when its lease ends.
+	Claim string
+}
+
+// DigestState is where the admin digest's schedule stands: the slot of the
+// next digest (zero: none planned) and the schedule it was planned on.
+type DigestState struct {
+	Next     time.Time
+	Schedule string
+}
+
+// DigestWrite moves the admin digest to its next slot. The store refuses it
+// with a *PreconditionError unless the planned slot is still ExpectNext, so
+// one digest goes out per slot however many replicas try.
+type DigestWrite struct {
+	ExpectNext time.Time
+	Next       time.Time // zero: no digest planned (digest-schedule off)
+	Schedule   string
 }
 
 // Change is one atomic transition of the organization's state, with its audit
@@ -60,6 +83,7 @@ type Change struct {
 	Invitations []InvitationWrite
 	Workspace   *Workspace // created; must not exist yet
 	Settings    map[string]string
+	Digest      *DigestWrite
 	Quota       *QuotaUse
 	Links       []IdentityLink
 	// EndSessions signs the named users out of the web everywhere.

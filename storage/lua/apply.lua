@@ -15,10 +15,10 @@ for _, op in ipairs(ops) do
     if redis.call('EXISTS', key) == 1 then return {'fail', op[3], 'exists'} end
   elseif c == 'hfabsent' then
     if redis.call('HEXISTS', key, op[3]) == 1 then return {'fail', op[4], 'exists'} end
-  elseif c == 'ptr' then
-    -- a pointer must be unset or already point at this value (one open invitation per email)
-    local v = redis.call('GET', key)
-    if v and v ~= op[3] then return {'fail', op[4], v} end
+  elseif c == 'hptr' then
+    -- a pointer in a hash field must be unset or already point at this value (one open invitation per email)
+    local v = redis.call('HGET', key, op[3])
+    if v and v ~= op[4] then return {'fail', op[5], v} end
   elseif c == 'lastadmin' then
     -- the member may leave the set only if somebody else stays in it
     if redis.call('SISMEMBER', key, op[3]) == 1 and redis.call('SCARD', key) <= 1 then
@@ -38,8 +38,8 @@ for _, op in ipairs(ops) do
     redis.call('HDEL', key, unpack(op, 3))
   elseif c == 'del' then
     redis.call('DEL', key)
-  elseif c == 'delifeq' then
-    if redis.call('GET', key) == op[3] then redis.call('DEL', key) end
+  elseif c == 'hdelifeq' then
+    if redis.call('HGET', key, op[3]) == op[4] then redis.call('HDEL', key, op[3]) end
   elseif c == 'set' then
     -- op[4]: time to live in ms (relative, so a test's fake clock cannot expire it early); '0' keeps it
     if op[4] ~= '0' then redis.call('SET', key, op[3], 'PX', op[4]) else redis.call('SET', key, op[3]) end

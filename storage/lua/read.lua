@@ -17,10 +17,10 @@ for i, op in ipairs(ops) do
     r = redis.call('SMEMBERS', key)
   elseif c == 'zcard' then
     r = redis.call('ZCARD', key)
-  elseif c == 'ref' then
-    -- follow a string pointer (token hash or open-invitation index) to a hash
-    local id = redis.call('GET', key)
-    if id then r = redis.call('HGETALL', op[3] .. id) else r = {} end
+  elseif c == 'href' then
+    -- follow a hash field (token hash or invitee email -> invitation id) to a hash
+    local id = redis.call('HGET', key, op[3])
+    if id then r = redis.call('HGETALL', op[4] .. id) else r = {} end
   elseif c == 'zhashes' then
     -- the hashes named by a sorted set's members, in rank order
     local ids = redis.call('ZRANGE', key, op[4], op[5])
@@ -32,8 +32,6 @@ for i, op in ipairs(ops) do
     local fields = {unpack(op, 6)}
     r = {}
     for j, id in ipairs(ids) do r[j] = redis.call('HMGET', op[3] .. id, unpack(fields)) end
-  elseif c == 'zbyscore' then
-    r = redis.call('ZRANGEBYSCORE', key, '-inf', op[3], 'WITHSCORES', 'LIMIT', 0, op[4])
   elseif c == 'xrevrange' then
     r = redis.call('XREVRANGE', key, '+', '-', 'COUNT', op[3])
   else

@@ -52,7 +52,17 @@ const (
 type Option func(*config)
 
 type config struct {
-	args []string
+	args     []string
+	password string
+}
+
+// WithPassword starts the server with --requirepass password; the readiness
+// check and Client authenticate with it.
+func WithPassword(password string) Option {
+	return func(c *config) {
+		c.password = password
+		c.args = append(c.args, "--requirepass", password)
+	}
 }
 
 // WithArgs adds extra redis-server arguments, e.g. WithArgs("--appendonly", "yes").
@@ -67,6 +77,7 @@ type Server struct {
 	dir   string
 	port  int // fixed once the first start succeeds
 	extra []string
+	pass  string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil while stopped
@@ -87,7 +98,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Server{bin: bin, dir: tb.TempDir(), extra: cfg.args}
+	s := &Server{bin: bin, dir: tb.TempDir(), extra: cfg.args, pass: cfg.password}
 	// Registered after TempDir, so it runs before the dir is removed.
 	tb.Cleanup(s.Stop)
 	if err := s.startFreePort(); err != nil {
@@ -116,7 +127,7 @@ func (s *Server) Dir() string { return s.dir }
 // closed when tb's cleanups run.
 func (s *Server) Client(tb testing.TB) *redis.Client {
 	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.pass})
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -250,7 +261,7 @@ func (s *Server) startLocked(port int) error {
 	}()
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	err = waitReady(addr, cmd.Process.Pid, done)
+	err = waitReady(addr, cmd.Process.Pid, done, s.pass)
 	if err == nil {
 		s.cmd, s.done = cmd, done
 		return nil
@@ -267,7 +278,7 @@ func (s *Server) startLocked(port int) error {
 // waitReady polls addr until the server with the given pid answers PING.
 // Checking the pid guards against another test's server that grabbed the
 // same port.
-func waitReady(addr string, pid int, done <-chan struct{}) error {
+func waitReady(addr string, pid int, done <-chan struct{}, password string) error {
 	deadline := time.Now().Add(readyTimeout)
 	var last error
 	for {
@@ -276,7 +287,7 @@ func waitReady(addr string, pid int, done <-chan struct{}) error {
 			return errors.New("redis-server exited during startup")
 		default:
 		}
-		if last = ping(addr, pid); last == nil {
+		if last = ping(addr, pid, password); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -286,17 +297,29 @@ func waitReady(addr string, pid int, done <-chan struct{}) error {
 	}
 }
 
-func ping(addr string, pid int) error {
+func ping(addr string, pid int, password string) error {
 	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(conn)
+	if password != "" {
+		if _, err := fmt.Fprintf(conn, "AUTH %s\r\n", password); err != nil {
+			return err
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line = strings.TrimSpace(line); line != "+OK" {
+			return fmt.Errorf("AUTH answered %q", line)
+		}
+	}
 	if _, err := io.WriteString(conn, "PING\r\nINFO server\r\n"); err != nil {
 		return err
 	}
-	r := bufio.NewReader(conn)
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return err

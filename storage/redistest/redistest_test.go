@@ -106,7 +106,7 @@ func TestStopRestart(t *testing.T) {
 		t.Fatal("Running after Stop")
 	}
 	// A raw PING (no go-redis retries and pool logging).
-	if err := ping(s.Addr(), 0); err == nil || !strings.Contains(err.Error(), "refused") {
+	if err := ping(s.Addr(), 0, ""); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("PING after Stop: err = %v, want connection refused", err)
 	}
 

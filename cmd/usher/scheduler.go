@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/usher-chat/usher/bot/scheduler"
+)
+
+// The scheduler wakes the sweep (reminders, expiry, the admin digest) on the
+// organization's reminder-schedule and digest-schedule. Every replica runs
+// one: the due work is claimed item by item in Redis, so several replicas
+// share a run and each reminder goes out once.
+//
+//	USHER_SCHEDULER   on (default) or off: off leaves scheduled work to other replicas
+func init() {
+	register("scheduler", func(_ context.Context, s *server) error {
+		switch v := strings.ToLower(strings.TrimSpace(s.getenv("USHER_SCHEDULER"))); v {
+		case "", "on":
+		case "off":
+			s.log.Info("scheduler off (USHER_SCHEDULER=off): reminders and expiry run on other replicas")
+			return nil
+		default:
+			return fmt.Errorf("USHER_SCHEDULER %q: want on or off", v)
+		}
+		r, err := scheduler.New(scheduler.Config{
+			Service: s.svc,
+			Deliver: s.deliverAll,
+			Log:     s.log.With("part", "scheduler"),
+			Now:     s.svc.Clock(),
+		})
+		if err != nil {
+			return err
+		}
+		s.background = append(s.background, r.Run)
+		return nil
+	})
+}
