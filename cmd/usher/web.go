@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/usher-chat/usher/bot/web"
+	"github.com/usher-chat/usher/storage"
+)
+
+// The web pages are always on in `usher serve`: invitation links
+// (USHER_PUBLIC_URL/invitations/...) must lead somewhere.
+func init() { register("web", mountWeb) }
+
+// webConfig is the web pages' part of the environment.
+type webConfig struct {
+	secret         []byte
+	generated      bool // no USHER_WEB_SECRET: a random one for this process
+	clientIPHeader string
+	sessionTTL     time.Duration
+}
+
+func loadWebConfig(getenv func(string) string) (webConfig, error) {
+	var c webConfig
+	var problems []string
+	if v := getenv("USHER_WEB_SECRET"); v != "" {
+		if len(v) < web.MinSecret {
+			problems = append(problems, fmt.Sprintf("USHER_WEB_SECRET has %d characters; use at least %d random ones (e.g. openssl rand -base64 48)", len(v), web.MinSecret))
+		}
+		c.secret = []byte(v)
+	} else {
+		c.secret, c.generated = make([]byte, 32), true
+		if _, err := rand.Read(c.secret); err != nil {
+			return c, fmt.Errorf("web secret: %w", err)
+		}
+	}
+	if v := getenv("USHER_WEB_CLIENT_IP_HEADER"); v != "" {
+		if strings.ContainsAny(v, " \t:\r\n") {
+			problems = append(problems, fmt.Sprintf("USHER_WEB_CLIENT_IP_HEADER %q is not a header name (e.g. X-Forwarded-For)", v))
+		}
+		c.clientIPHeader = v
+	}
+	if v := getenv("USHER_WEB_SESSION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 5*time.Minute || d > 30*24*time.Hour {
+			problems = append(problems, fmt.Sprintf("USHER_WEB_SESSION_TTL %q: want a duration from 5m to 720h, e.g. 12h", v))
+		}
+		c.sessionTTL = d
+	}
+	if len(problems) > 0 {
+		return c, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+func mountWeb(ctx context.Context, s *server) error {
+	wc, err := loadWebConfig(s.getenv)
+	if err != nil {
+		return err
+	}
+	log := s.log.With("part", "web")
+	if wc.generated {
+		log.Warn("USHER_WEB_SECRET is not set: using a random one. Set it (the same on every replica) when running more than one usher, or forms opened on one replica are refused by another.")
+	}
+	if u, err := url.Parse(s.cfg.publicURL); err == nil && u.Scheme == "http" && !loopbackName(u.Hostname()) {
+		log.Warn("USHER_PUBLIC_URL is plain http on a non-loopback host: browsers get Secure cookies there only over https, so signing in will fail; serve usher behind https.", "public_url", s.cfg.publicURL)
+	}
+	ses, err := storage.NewSessions(s.rdb, s.cfg.org)
+	if err != nil {
+		return err
+	}
+	if err := ses.LoadScripts(ctx); err != nil {
+		return err
+	}
+	h, err := web.New(web.Config{
+		Service:        s.svc,
+		Sessions:       webSessions{ses},
+		Limiter:        webSessions{ses},
+		Deliver:        s.deliverAll,
+		Secret:         wc.secret,
+		PublicURL:      s.cfg.publicURL,
+		ClientIPHeader: wc.clientIPHeader,
+		SessionTTL:     wc.sessionTTL,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	h.Mount(s.mux)
+	return nil
+}
+
+func loopbackName(host string) bool {
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+// webSessions adapts storage.Sessions to bot/web's ports: the two packages do
+// not import each other, so the types are converted here.
+type webSessions struct{ s *storage.Sessions }
+
+var (
+	_ web.Sessions = webSessions{}
+	_ web.Limiter  = webSessions{}
+)
+
+func (w webSessions) Create(ctx context.Context, idHash string, ses web.Session, ttl time.Duration) error {
+	return w.s.Create(ctx, idHash, storage.Session(ses), ttl)
+}
+
+func (w webSessions) Lookup(ctx context.Context, idHash string) (*web.Session, error) {
+	ses, err := w.s.Lookup(ctx, idHash)
+	if ses == nil || err != nil {
+		return nil, err
+	}
+	out := web.Session(*ses)
+	return &out, nil
+}
+
+func (w webSessions) End(ctx context.Context, idHash, email string) error {
+	return w.s.End(ctx, idHash, email)
+}
+
+func (w webSessions) Attempt(ctx context.Context, limits []web.Limit) (time.Duration, error) {
+	ls := make([]storage.Limit, len(limits))
+	for i, l := range limits {
+		ls[i] = storage.Limit(l)
+	}
+	return w.s.Attempt(ctx, ls)
+}
+
+func (w webSessions) Forget(ctx context.Context, key string) error { return w.s.Forget(ctx, key) }
