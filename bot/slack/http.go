@@ -1,0 +1,160 @@
+package slack
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+)
+
+// MaxBody is the largest request body usher reads from Slack.
+const MaxBody = 1 << 20
+
+// Routes mounts the three Slack endpoints on mux.
+func (a *App) Routes(mux *http.ServeMux) {
+	mux.Handle("POST /slack/commands", a.Verified(http.HandlerFunc(a.serveCommand)))
+	mux.Handle("POST /slack/interactions", a.Verified(http.HandlerFunc(a.serveInteraction)))
+	mux.Handle("POST /slack/events", a.Verified(http.HandlerFunc(a.serveEvent)))
+}
+
+// Verified checks a request's Slack signature (X-Slack-Signature, an
+// HMAC-SHA256 of "v0:timestamp:body" with the signing secret) and timestamp
+// (within 5 minutes) before next sees it; anything else is 401. Bodies over
+// MaxBody are refused; Slack's ssl_check probes get an empty 200.
+func (a *App) Verified(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				a.log.Warn("slack: request body too large", "path", r.URL.Path, "remote", r.RemoteAddr)
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "cannot read body", http.StatusBadRequest)
+			return
+		}
+		if isSSLCheck(r, body) {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		if err := a.verify(r.Header, body); err != nil {
+			// The reason only: never the signature, the secret or the body.
+			a.log.Warn("slack: refused unverified request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) verify(h http.Header, body []byte) error {
+	if a.cfg.SigningSecret == "" {
+		return errors.New("no signing secret configured")
+	}
+	if h.Get("X-Slack-Signature") == "" || h.Get("X-Slack-Request-Timestamp") == "" {
+		return errors.New("missing signature headers")
+	}
+	sv, err := slack.NewSecretsVerifier(h, a.cfg.SigningSecret)
+	if err != nil {
+		return err
+	}
+	if _, err := sv.Write(body); err != nil {
+		return err
+	}
+	return sv.Ensure()
+}
+
+func isSSLCheck(r *http.Request, body []byte) bool {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") || !bytes.Contains(body, []byte("ssl_check=1")) {
+		return false
+	}
+	v, err := url.ParseQuery(string(body))
+	return err == nil && v.Get("ssl_check") == "1"
+}
+
+func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
+	sc, err := slack.SlashCommandParse(r)
+	if err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, a.Command(r.Context(), sc))
+}
+
+func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	ic, err := DecodeInteraction([]byte(r.PostForm.Get("payload")))
+	if err != nil {
+		a.log.Warn("slack: bad interaction payload", "err", err)
+		http.Error(w, "bad payload", http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, a.Interaction(r.Context(), ic))
+}
+
+// DecodeInteraction parses an interaction's payload= JSON.
+func DecodeInteraction(payload []byte) (*slack.InteractionCallback, error) {
+	var ic slack.InteractionCallback
+	if err := json.Unmarshal(payload, &ic); err != nil {
+		return nil, err
+	}
+	if ic.Type == "" {
+		return nil, errors.New("interaction without a type")
+	}
+	return &ic, nil
+}
+
+func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
+	if err != nil {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
+	}
+	if ev.Type == slackevents.URLVerification {
+		var ch slackevents.ChallengeResponse
+		if err := json.Unmarshal(body, &ch); err != nil {
+			http.Error(w, "bad challenge", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, ch.Challenge)
+		return
+	}
+	// usher subscribes to no events today; a retry (X-Slack-Retry-Num) of
+	// one is acknowledged and dropped, never acted on twice.
+	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
+		a.log.Info("slack: event retry acknowledged", "retry", n, "reason", r.Header.Get("X-Slack-Retry-Reason"))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	if v == nil || isNilPtr(v) {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func isNilPtr(v any) bool {
+	switch p := v.(type) {
+	case *slack.Msg:
+		return p == nil
+	case *slack.ViewSubmissionResponse:
+		return p == nil
+	}
+	return false
+}

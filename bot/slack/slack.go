@@ -1,0 +1,340 @@
+// Package slack is usher's Slack adapter: it verifies Slack's requests,
+// turns slash commands and button clicks into handlers.Requests made by the
+// Slack user (identified by their Slack email), renders handlers.Replies as
+// Block Kit, and sends deliveries as direct messages through the outbox. It
+// translates only: every decision is the handlers'.
+package slack
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// Platform is the outbox platform name of Slack jobs.
+const Platform = "slack"
+
+// Service is what the adapter needs of the use cases.
+type Service interface {
+	Handle(ctx context.Context, req handlers.Request) handlers.Reply
+	RecordDelivery(ctx context.Context, invitationID, where string) error
+}
+
+// State is small, expiring adapter state in Redis (storage.SlackState):
+// cached identities, de-duplication marks, response_url use counts. Keys are
+// (kind, id) pairs; the store namespaces them per organization.
+type State interface {
+	Get(ctx context.Context, kind, id string) ([]byte, bool, error)
+	Set(ctx context.Context, kind, id string, v []byte, ttl time.Duration) error
+	// SetNX marks (kind, id) for ttl and reports whether it was not marked yet.
+	SetNX(ctx context.Context, kind, id string, ttl time.Duration) (bool, error)
+	// Incr counts uses of (kind, id) within ttl of the first.
+	Incr(ctx context.Context, kind, id string, ttl time.Duration) (int64, error)
+}
+
+// Config wires an App.
+type Config struct {
+	SigningSecret string // SLACK_SIGNING_SECRET (HTTP mode)
+	BotToken      string // SLACK_BOT_TOKEN
+	AppToken      string // SLACK_APP_TOKEN (Socket Mode)
+	APIURL        string // SLACK_API_URL, default https://slack.com/api/
+	Service       Service
+	State         State
+	Queue         outbox.Queue
+	// Workspaces lists workspace names for the invite modal's multi-select.
+	Workspaces func(ctx context.Context) ([]string, error)
+	Logger     *slog.Logger
+	// HTTPClient calls the Web API and response_urls; default: 10 s timeout.
+	HTTPClient *http.Client
+	// Budget bounds the work done before answering Slack (which waits 3 s).
+	Budget time.Duration
+	// IdentityTTL is how long a user's Slack email is cached (default 1 h).
+	IdentityTTL time.Duration
+	Now         func() time.Time
+	// Observe, when set, is told of every command and click answered: its
+	// verb, the reply's code ("" when done) and how long the answer took.
+	Observe func(verb, code string, d time.Duration)
+}
+
+// App is the Slack adapter.
+type App struct {
+	cfg    Config
+	api    *slack.Client
+	http   *http.Client
+	log    *slog.Logger
+	svc    Service
+	state  State
+	queue  outbox.Queue
+	budget time.Duration
+	ttl    time.Duration
+
+	mu    sync.Mutex
+	local map[string]localProfile // in-process cache in front of State
+}
+
+// New checks cfg and builds an App.
+func New(cfg Config) (*App, error) {
+	var missing []string
+	if cfg.BotToken == "" {
+		missing = append(missing, "bot token")
+	}
+	if cfg.Service == nil {
+		missing = append(missing, "service")
+	}
+	if cfg.State == nil {
+		missing = append(missing, "state")
+	}
+	if cfg.Queue == nil {
+		missing = append(missing, "outbox queue")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("slack: missing %s", strings.Join(missing, ", "))
+	}
+	a := &App{cfg: cfg, http: cfg.HTTPClient, log: cfg.Logger, svc: cfg.Service, state: cfg.State, queue: cfg.Queue,
+		budget: cfg.Budget, ttl: cfg.IdentityTTL, local: map[string]localProfile{}}
+	if a.http == nil {
+		a.http = &http.Client{Timeout: 10 * time.Second}
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.budget == 0 {
+		a.budget = 2500 * time.Millisecond
+	}
+	if a.ttl == 0 {
+		a.ttl = time.Hour
+	}
+	if a.cfg.Now == nil {
+		a.cfg.Now = time.Now
+	}
+	opts := []slack.Option{slack.OptionHTTPClient(a.http)}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(cfg.APIURL, "/")+"/"))
+	}
+	if cfg.AppToken != "" {
+		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
+	}
+	a.api = slack.New(cfg.BotToken, opts...)
+	return a, nil
+}
+
+// API is the Web API client (Socket Mode wraps it).
+func (a *App) API() *slack.Client { return a.api }
+
+// profile is what usher keeps of a Slack user.
+type profile struct {
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	Bot        bool   `json:"bot,omitempty"`
+	Deleted    bool   `json:"deleted,omitempty"`
+	Restricted bool   `json:"restricted,omitempty"`
+}
+
+type localProfile struct {
+	p       profile
+	expires time.Time
+}
+
+// localTTL bounds how stale the in-process copy may be: a user deactivated in
+// Slack loses access within a minute even while Redis holds the longer copy.
+const localTTL = time.Minute
+
+// lookup finds a Slack user's profile: in process, in Redis, else users.info.
+func (a *App) lookup(ctx context.Context, team, user string) (profile, error) {
+	key := team + ":" + user
+	now := a.cfg.Now()
+	a.mu.Lock()
+	lp, ok := a.local[key]
+	a.mu.Unlock()
+	if ok && now.Before(lp.expires) {
+		return lp.p, nil
+	}
+	var p profile
+	raw, found, cacheErr := a.state.Get(ctx, "user", key)
+	if cacheErr != nil {
+		a.log.WarnContext(ctx, "slack: identity cache unavailable", "err", cacheErr)
+	}
+	if found && json.Unmarshal(raw, &p) == nil {
+		a.remember(key, p, now)
+		return p, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	u, err := a.api.GetUserInfoContext(callCtx, user)
+	if err != nil {
+		return profile{}, fmt.Errorf("slack users.info %s: %w", user, err)
+	}
+	err = cacheErr // Redis is down: don't wait for it twice
+	p = profile{Email: u.Profile.Email, Name: firstNonEmpty(u.Profile.DisplayName, u.Profile.RealName, u.RealName, u.Name),
+		Bot: u.IsBot || u.ID == "USLACKBOT", Deleted: u.Deleted, Restricted: u.IsRestricted || u.IsUltraRestricted}
+	if raw, merr := json.Marshal(p); merr == nil && err == nil {
+		if err := a.state.Set(ctx, "user", key, raw, a.ttl); err != nil {
+			a.log.WarnContext(ctx, "slack: could not cache identity", "err", err)
+		}
+	}
+	a.remember(key, p, now)
+	return p, nil
+}
+
+func (a *App) remember(key string, p profile, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.local) > 10000 {
+		clear(a.local)
+	}
+	a.local[key] = localProfile{p: p, expires: now.Add(localTTL)}
+}
+
+// identity is the acting Slack user as usher sees them, or the reason they
+// cannot act.
+func (a *App) identity(ctx context.Context, team, user string) (org.Identity, *handlers.Message) {
+	p, err := a.lookup(ctx, team, user)
+	if err != nil {
+		a.log.WarnContext(ctx, "slack: cannot identify user", "team", team, "user", user, "err", err)
+		return org.Identity{}, &handlers.Message{Tone: handlers.ToneError,
+			Text:   "usher couldn't ask Slack who you are just now, so nothing was changed.",
+			Footer: "Please try again in a minute."}
+	}
+	switch {
+	case p.Bot:
+		return org.Identity{}, &handlers.Message{Tone: handlers.ToneError, Text: "Bots can't use usher: only people with an email address can."}
+	case p.Deleted:
+		return org.Identity{}, &handlers.Message{Tone: handlers.ToneError, Text: "Your Slack account is deactivated, so usher can't act for you."}
+	case p.Email == "":
+		why := "your Slack profile has no email address usher may read"
+		if p.Restricted {
+			why = "guest accounts in this Slack workspace have no email address usher may read"
+		}
+		return org.Identity{}, &handlers.Message{Tone: handlers.ToneError,
+			Text:   fmt.Sprintf("usher can't tell who you are: %s, and usher identifies people by their verified email.", why),
+			Footer: "Ask your Slack admin to add an email to your account (or to let apps read it), then try again."}
+	}
+	email, err := org.NormalizeEmail(p.Email)
+	if err != nil {
+		return org.Identity{}, &handlers.Message{Tone: handlers.ToneError, Text: "usher can't read the email address on your Slack profile, so it can't tell who you are."}
+	}
+	return org.Identity{Platform: "slack", Team: team, UserID: user, Email: email, Name: p.Name}, nil
+}
+
+// resolveMentions replaces "<@U123>" (what Unwrap leaves of a mention) with
+// the mentioned person's email.
+func (a *App) resolveMentions(ctx context.Context, team, text string, ids []string) (string, *handlers.Message) {
+	for _, id := range ids {
+		p, err := a.lookup(ctx, team, id)
+		if err != nil || p.Email == "" || p.Bot {
+			return "", &handlers.Message{Tone: handlers.ToneError,
+				Text: fmt.Sprintf("usher can't see an email address for <@%s>; type their email address instead.", id)}
+		}
+		text = strings.ReplaceAll(text, "<@"+id+">", p.Email)
+	}
+	return text, nil
+}
+
+// slow is the answer when usher could not finish in Slack's 3 s.
+var slow = handlers.Reply{Code: org.CodeUnavailable, Message: handlers.Message{Tone: handlers.ToneWarning,
+	Text:   "usher is temporarily unavailable (its database is not answering in time).",
+	Footer: "It may still finish what you asked: check with /usher invitations (or members) before trying again."}}
+
+// within runs work and returns its reply if it is done by deadline, else
+// slow: Slack gives up on an answer after 3 seconds, so the answer is always
+// sent in time and the work, if still under way, finishes on its own.
+func (a *App) within(ctx context.Context, deadline time.Time, text string, work func(ctx context.Context) handlers.Reply) (reply handlers.Reply) {
+	if a.cfg.Observe != nil {
+		start := time.Now()
+		defer func() {
+			verb, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+			a.cfg.Observe(strings.ToLower(verb), string(reply.Code), time.Since(start))
+		}()
+	}
+	done := make(chan handlers.Reply, 1)
+	// The work outlives the request's context (Slack hangs up at 3 s; a
+	// commit under way must still queue its messages), bounded by its own.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	go func() {
+		defer cancel()
+		done <- work(wctx)
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r
+	case <-timer.C:
+		a.log.WarnContext(ctx, "slack: command did not finish in time", "budget", a.budget)
+		return slow
+	}
+}
+
+// act identifies the Slack user and runs text as them, then queues the
+// reply's deliveries. first, when set, is called with the reply before its
+// deliveries are queued (a click's answer goes out before the messages it
+// causes).
+func (a *App) act(ctx context.Context, team, user, text string, mentions []string, rc replyContext, first func(handlers.Reply)) handlers.Reply {
+	id, why := a.identity(ctx, team, user)
+	if why == nil && len(mentions) > 0 {
+		text, why = a.resolveMentions(ctx, team, text, mentions)
+	}
+	if why != nil {
+		r := handlers.Reply{Code: org.CodeForbidden, Message: *why}
+		if first != nil {
+			first(r)
+		}
+		return r
+	}
+	r := a.svc.Handle(ctx, handlers.Request{Actor: id, Text: text})
+	if first != nil {
+		first(r)
+	}
+	if err := a.enqueueDeliveries(ctx, r.Deliveries, id, rc); err != nil {
+		a.log.ErrorContext(ctx, "slack: could not queue deliveries", "count", len(r.Deliveries), "err", err)
+		r.Footer = strings.TrimSpace(r.Footer + "\nusher could not queue the messages for the other people involved; use resend once it is back.")
+	}
+	return r
+}
+
+// replyContext is where a reply came from, for telling the actor later.
+type replyContext struct {
+	responseURL string
+	channel     string
+}
+
+func hashKey(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// slackErr is the Web API error code of err, "" when it is not one.
+func slackErr(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return ""
+}

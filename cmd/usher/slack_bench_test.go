@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/storage"
+	"github.com/usher-chat/usher/storage/redistest"
+)
+
+// The Slack load benchmark (make bench-slack): signed `/usher invite`
+// requests, a fresh email each, from 16 and 64 concurrent clients, against
+// usher's real Slack HTTP handler on a real redis-server, next to a bare
+// net/http handler that only verifies the signature and answers, measured in
+// the same run. It prints throughput and p50/p99 latency, and usher's
+// throughput as a ratio of the baseline's.
+
+const benchSecret = "bench-signing-secret"
+
+type loadResult struct {
+	n        int
+	errors   int64
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r loadResult) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// load sends n requests from c clients to target; body(i) is request i's body.
+func load(b *testing.B, target string, c, n int, body func(i int) string, check func(*http.Response) bool) loadResult {
+	tr := &http.Transport{MaxIdleConns: c * 2, MaxIdleConnsPerHost: c * 2, MaxConnsPerHost: c * 2, IdleConnTimeout: time.Minute,
+		DialContext: (&net.Dialer{KeepAlive: time.Minute}).DialContext}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var next atomic.Int64
+	var errs atomic.Int64
+	lat := make([][]time.Duration, c)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range c {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				bd := body(i)
+				req, _ := http.NewRequest("POST", target, strings.NewReader(bd))
+				ts := strconv.FormatInt(time.Now().Unix(), 10)
+				mac := hmac.New(sha256.New, []byte(benchSecret))
+				io.WriteString(mac, "v0:"+ts+":"+bd)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-Slack-Request-Timestamp", ts)
+				req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				ok := check(resp)
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat[w] = append(lat[w], time.Since(t0))
+				if !ok {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := loadResult{n: n, errors: errs.Load(), elapsed: time.Since(start)}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) > 0 {
+		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	return r
+}
+
+// baselineHandler verifies the signature with slack-go and answers, nothing else.
+func baselineHandler() http.Handler {
+	answer := []byte(`{"response_type":"ephemeral","text":"ok"}`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		sv, err := slackgo.NewSecretsVerifier(r.Header, benchSecret)
+		if err == nil {
+			sv.Write(body)
+			err = sv.Ensure()
+		}
+		if err != nil {
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	})
+}
+
+// serveOn serves h on a fresh local port like usher serve does.
+func serveOn(b *testing.B, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// usherSlack builds usher's Slack HTTP handler as `usher serve` mounts it
+// (mountSlack), on redis at url, with a fake Slack Web API that knows the admin.
+func usherSlack(b *testing.B, redisURL, orgID string) http.Handler {
+	ctx := context.Background()
+	edge := newSlackEdge(b)
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	storage.ChatTimeouts(opt)
+	opt.PoolSize = 128
+	rdb := redis.NewClient(opt)
+	b.Cleanup(func() { rdb.Close() })
+	cfg := config{org: orgID, publicURL: "https://usher.test", admins: []string{"a@example.com"}}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc, err := newService(ctx, env{}, cfg, rdb, log, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	state, _ := storage.NewSlackState(rdb, orgID)
+	ob, _ := storage.NewOutbox(rdb, orgID)
+	if err := ob.Setup(ctx); err != nil {
+		b.Fatal(err)
+	}
+	app, err := slack.New(slack.Config{SigningSecret: benchSecret, BotToken: "xoxb-bench", APIURL: edge.srv.URL + "/api/",
+		Service: svc, State: state, Queue: outboxQueue{ob}, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	app.Routes(mux)
+	return mux
+}
+
+var benchRun atomic.Int64
+
+// BenchmarkSlackLoad is the load benchmark; see the comment at the top.
+func BenchmarkSlackLoad(b *testing.B) {
+	srv := redistest.Start(b)
+	results := map[string]loadResult{}
+	prefix := fmt.Sprintf("r%d-%d", os.Getpid(), benchRun.Add(1))
+	baseline := serveOn(b, baselineHandler())
+	inviteBody := func(tag string) func(int) string {
+		return func(i int) string {
+			return url.Values{"team_id": {"T1"}, "team_domain": {"acme"}, "channel_id": {"C1"}, "channel_name": {"general"},
+				"user_id": {"UADMIN"}, "user_name": {"a"}, "command": {"/usher"},
+				"text":         {fmt.Sprintf("invite <mailto:p%s-%d@example.com|p%s-%d@example.com> --force", tag, i, tag, i)},
+				"response_url": {"https://hooks.slack.test/commands/T1/1/x"}, "trigger_id": {"1.2.3"}, "api_app_id": {"A1"}}.Encode()
+		}
+	}
+	for _, c := range []int{16, 64} {
+		b.Run(fmt.Sprintf("baseline/clients=%d", c), func(b *testing.B) {
+			r := load(b, baseline, c, max(b.N, c), inviteBody("base"), func(resp *http.Response) bool { return resp.StatusCode == 200 })
+			report(b, r)
+			results[fmt.Sprintf("baseline/%d", c)] = r
+		})
+		b.Run(fmt.Sprintf("usher/clients=%d", c), func(b *testing.B) {
+			orgID := fmt.Sprintf("bench-%d-%d", c, benchRun.Add(1))
+			target := serveOn(b, usherSlack(b, srv.URL(), orgID)) + "/slack/commands"
+			tag := fmt.Sprintf("%s-%d-%d", prefix, c, b.N)
+			// Warm up: the admin's identity comes from users.info once.
+			load(b, target, 1, 1, inviteBody(tag+"w"), func(*http.Response) bool { return true })
+			cpu0 := redisCPU(b, srv)
+			r := load(b, target, c, max(b.N, c), inviteBody(tag), func(resp *http.Response) bool {
+				if resp.StatusCode != 200 {
+					return false
+				}
+				body, _ := io.ReadAll(resp.Body)
+				return strings.Contains(string(body), "invited as member")
+			})
+			cpu1 := redisCPU(b, srv)
+			report(b, r)
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(r.n), "redis-cpu-µs/req")
+			results[fmt.Sprintf("usher/%d", c)] = r
+		})
+	}
+	fmt.Printf("\n%-22s %10s %9s %9s %7s %s\n", "slack /usher invite", "req/s", "p50", "p99", "errors", "usher/baseline")
+	for _, c := range []int{16, 64} {
+		base, ok1 := results[fmt.Sprintf("baseline/%d", c)]
+		us, ok2 := results[fmt.Sprintf("usher/%d", c)]
+		if !ok1 || !ok2 {
+			continue
+		}
+		for _, row := range []struct {
+			name string
+			r    loadResult
+		}{{fmt.Sprintf("baseline  %d clients", c), base}, {fmt.Sprintf("usher     %d clients", c), us}} {
+			ratio := ""
+			if strings.HasPrefix(row.name, "usher") {
+				ratio = fmt.Sprintf("%.0f%%", 100*us.rps()/base.rps())
+			}
+			fmt.Printf("%-22s %10.0f %9s %9s %7d %s\n", row.name, row.r.rps(), row.r.p50.Round(10*time.Microsecond), row.r.p99.Round(10*time.Microsecond), row.r.errors, ratio)
+		}
+	}
+}
+
+// redisCPU is the CPU time the redis-server has used so far (INFO cpu).
+func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
+	info, err := srv.Client(b).Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+func report(b *testing.B, r loadResult) {
+	b.ReportMetric(r.rps(), "req/s")
+	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(r.errors), "errors")
+	b.ReportMetric(0, "ns/op")
+	if r.errors > 0 {
+		b.Errorf("%d requests failed", r.errors)
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/usher-chat/usher/storage/redistest"
+)
+
+// slackEdge is a minimal Slack Web API at its network edge for the serve
+// tests: it knows two users and records the messages posted.
+type slackEdge struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	posts []url.Values
+	wsURL string // apps.connections.open's answer
+}
+
+func newSlackEdge(t testing.TB) *slackEdge {
+	users := map[string]map[string]any{
+		"UADMIN": {"id": "UADMIN", "profile": map[string]any{"email": "a@example.com", "display_name": "A"}},
+		"UBOB":   {"id": "UBOB", "profile": map[string]any{"email": "bob@example.com", "display_name": "Bob"}},
+	}
+	e := &slackEdge{}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		ok := func(v map[string]any) { v["ok"] = true; json.NewEncoder(w).Encode(v) }
+		switch strings.TrimPrefix(r.URL.Path, "/api/") {
+		case "users.info":
+			if u, found := users[r.PostForm.Get("user")]; found {
+				ok(map[string]any{"user": u})
+				return
+			}
+			io.WriteString(w, `{"ok":false,"error":"user_not_found"}`)
+		case "users.lookupByEmail":
+			for _, u := range users {
+				if u["profile"].(map[string]any)["email"] == r.PostForm.Get("email") {
+					ok(map[string]any{"user": u})
+					return
+				}
+			}
+			io.WriteString(w, `{"ok":false,"error":"users_not_found"}`)
+		case "conversations.open":
+			ok(map[string]any{"channel": map[string]any{"id": "D" + r.PostForm.Get("users")}})
+		case "apps.connections.open":
+			ok(map[string]any{"url": e.wsURL})
+		case "chat.postMessage":
+			e.mu.Lock()
+			e.posts = append(e.posts, r.PostForm)
+			e.mu.Unlock()
+			ok(map[string]any{"channel": r.PostForm.Get("channel"), "ts": "1.1"})
+		default:
+			ok(map[string]any{}) // response_url posts
+		}
+	}))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *slackEdge) postsTo(channel string) []url.Values {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []url.Values
+	for _, p := range e.posts {
+		if p.Get("channel") == channel {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func signedCommand(secret, user, text, responseURL string) (string, http.Header) {
+	body := url.Values{"team_id": {"T1"}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/usher"}, "text": {text},
+		"response_url": {responseURL}, "trigger_id": {"x"}}.Encode()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	io.WriteString(mac, "v0:"+ts+":"+body)
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.Set("X-Slack-Request-Timestamp", ts)
+	h.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	return body, h
+}
+
+// startServe runs the real `usher serve` in-process with vars.
+func startServe(t testing.TB, vars map[string]string) (addr string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, env{args: []string{"serve"}, getenv: func(k string) string { return vars[k] }, stdout: io.Discard, stderr: io.Discard, ready: ready})
+	}()
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve stopped: %v", err)
+	}
+	return addr, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+}
+
+// TestServeSlackHTTP runs `usher serve` with Slack configured: a signed
+// /usher invite is answered ephemerally, the outbox worker started by serve
+// posts the invitation to bob's DM, and forged requests are refused.
+func TestServeSlackHTTP(t *testing.T) {
+	srv := redistest.Shared(t)
+	edge := newSlackEdge(t)
+	addr, stop := startServe(t, map[string]string{"REDIS_URL": srv.URL(), "USHER_ADDR": "127.0.0.1:0", "USHER_ORG": "slackserve",
+		"USHER_ADMINS": "a@example.com", "SLACK_SIGNING_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": edge.srv.URL + "/api/",
+		"USHER_PUBLIC_URL": "https://usher.test"})
+	defer stop()
+	body, h := signedCommand("s3cret", "UADMIN", "invite bob@example.com", edge.srv.URL+"/respond/1")
+	req, _ := http.NewRequest("POST", "http://"+addr+"/slack/commands", strings.NewReader(body))
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(out), `"response_type":"ephemeral"`) || !strings.Contains(string(out), "bob@example.com: invited as member") {
+		t.Fatalf("answer %d: %s", resp.StatusCode, out)
+	}
+	for i := 0; len(edge.postsTo("DUBOB")) == 0; i++ {
+		if i == 200 {
+			t.Fatal("the invitation never reached bob's DM")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if p := edge.postsTo("DUBOB")[0]; !strings.Contains(p.Get("blocks"), `"accept `) || !strings.Contains(p.Get("blocks"), "https://usher.test/invitations/") {
+		t.Fatalf("invitation: %v", p)
+	}
+	body, h = signedCommand("wrong", "UADMIN", "invite carol@example.com", "")
+	req, _ = http.NewRequest("POST", "http://"+addr+"/slack/commands", strings.NewReader(body))
+	req.Header = h
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("forged command: %d", resp.StatusCode)
+	}
+}
+
+// TestSlackConfig: Slack is off without its variables; with some, every
+// missing or malformed one is reported at once.
+func TestSlackConfig(t *testing.T) {
+	if _, on, err := loadSlackConfig(func(string) string { return "" }); on || err != nil {
+		t.Fatalf("no Slack vars: on=%v err=%v", on, err)
+	}
+	_, _, err := loadSlackConfig(func(k string) string {
+		return map[string]string{"SLACK_APP_TOKEN": "xoxb-wrong", "SLACK_API_URL": "ftp://x"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || !strings.Contains(err.Error(), "SLACK_APP_TOKEN") || !strings.Contains(err.Error(), "SLACK_API_URL") {
+		t.Fatalf("want every problem at once: %v", err)
+	}
+	_, _, err = loadSlackConfig(func(k string) string { return map[string]string{"SLACK_BOT_TOKEN": "xoxb-1"}[k] })
+	if err == nil || !strings.Contains(err.Error(), "SLACK_SIGNING_SECRET") {
+		t.Fatalf("bot token alone: %v", err)
+	}
+	srv := redistest.Shared(t)
+	_, err = runCmd(t, map[string]string{"REDIS_URL": srv.URL(), "USHER_ORG": "slackcfg", "SLACK_SIGNING_SECRET": "x"}, "serve")
+	if err == nil || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") {
+		t.Fatalf("serve with half a Slack config: %v", err)
+	}
+}
+
+// TestServeSlackSocketMode: with SLACK_APP_TOKEN, `usher serve` mounts no
+// Slack routes and answers over Socket Mode instead.
+func TestServeSlackSocketMode(t *testing.T) {
+	srv := redistest.Shared(t)
+	edge := newSlackEdge(t)
+	conns := make(chan *websocket.Conn, 2)
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := up.Upgrade(w, r, nil); err == nil {
+			conns <- c
+		}
+	}))
+	defer ws.Close()
+	edge.wsURL = "ws" + strings.TrimPrefix(ws.URL, "http")
+	addr, stop := startServe(t, map[string]string{"REDIS_URL": srv.URL(), "USHER_ADDR": "127.0.0.1:0", "USHER_ORG": "slacksocket",
+		"USHER_ADMINS": "a@example.com", "SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": edge.srv.URL + "/api/"})
+	defer stop()
+	if resp, err := http.Post("http://"+addr+"/slack/commands", "application/x-www-form-urlencoded", strings.NewReader("x=1")); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("HTTP routes mounted in Socket Mode: %v %v", resp, err)
+	}
+	var c *websocket.Conn
+	select {
+	case c = <-conns:
+	case <-time.After(5 * time.Second):
+		t.Fatal("usher serve did not connect over Socket Mode")
+	}
+	defer c.Close()
+	c.WriteJSON(map[string]any{"type": "hello", "num_connections": 1})
+	c.WriteJSON(map[string]any{"envelope_id": "e1", "type": "slash_commands", "accepts_response_payload": true,
+		"payload": map[string]any{"team_id": "T1", "user_id": "UADMIN", "command": "/usher", "text": "invite bob@example.com", "channel_id": "C1"}})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ack struct {
+		EnvelopeID string          `json:"envelope_id"`
+		Payload    json.RawMessage `json:"payload"`
+	}
+	if err := c.ReadJSON(&ack); err != nil {
+		t.Fatal(err)
+	}
+	if ack.EnvelopeID != "e1" || !strings.Contains(string(ack.Payload), "bob@example.com: invited as member") {
+		t.Fatalf("ack: %s %s", ack.EnvelopeID, ack.Payload)
+	}
+	for i := 0; len(edge.postsTo("DUBOB")) == 0; i++ {
+		if i == 200 {
+			t.Fatal("the invitation never reached bob's DM")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
