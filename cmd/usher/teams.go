@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/usher-chat/usher/bot/teams"
+	"github.com/usher-chat/usher/storage"
+)
+
+func init() { register("teams", mountTeams) }
+
+// teamsConfig is Teams' part of the environment, with the Bot Framework's
+// variable names.
+type teamsConfig struct {
+	appID, password, tenant, appType string
+	allowedTenants                   []string
+	metadataURL, tokenURL            string
+	serviceHosts                     []string
+	// insecure: no MICROSOFT_APP_ID, MICROSOFT_ALLOW_UNAUTHENTICATED=loopback
+	// and a loopback listen address (the Agents Playground).
+	insecure bool
+}
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, strings.TrimSpace(v))
+	}
+	return out
+}
+
+// loadTeamsConfig reads and checks the Teams settings, reporting every
+// problem at once. on is false when Teams is not configured at all.
+func loadTeamsConfig(getenv func(string) string, listenAddr string) (c teamsConfig, on bool, err error) {
+	c = teamsConfig{
+		appID:          strings.TrimSpace(getenv("MICROSOFT_APP_ID")),
+		password:       getenv("MICROSOFT_APP_PASSWORD"),
+		tenant:         strings.TrimSpace(getenv("MICROSOFT_APP_TENANT_ID")),
+		appType:        orDefault(strings.TrimSpace(getenv("MICROSOFT_APP_TYPE")), "SingleTenant"),
+		allowedTenants: splitList(getenv("MICROSOFT_ALLOWED_TENANTS")),
+		metadataURL:    orDefault(getenv("MICROSOFT_OPENID_METADATA_URL"), teams.DefaultMetadataURL),
+		tokenURL:       getenv("MICROSOFT_TOKEN_URL"),
+		serviceHosts:   splitList(getenv("MICROSOFT_SERVICE_URL_HOSTS")),
+	}
+	optIn := strings.ToLower(strings.TrimSpace(getenv("MICROSOFT_ALLOW_UNAUTHENTICATED")))
+	var problems []string
+	if c.appID == "" {
+		switch {
+		case optIn == "":
+			for _, v := range []string{"MICROSOFT_APP_PASSWORD", "MICROSOFT_APP_TENANT_ID", "MICROSOFT_ALLOWED_TENANTS"} {
+				if getenv(v) != "" {
+					return c, true, fmt.Errorf("teams configuration:\n  %s is set but MICROSOFT_APP_ID is not", v)
+				}
+			}
+			return c, false, nil
+		case optIn != "loopback":
+			return c, true, fmt.Errorf("teams configuration:\n  MICROSOFT_ALLOW_UNAUTHENTICATED must be \"loopback\" (it is %q)", optIn)
+		case !loopbackAddr(listenAddr):
+			return c, true, fmt.Errorf("teams configuration:\n  refusing unauthenticated Teams activities: USHER_ADDR %q is not a loopback address (use 127.0.0.1:PORT), and MICROSOFT_APP_ID is empty", listenAddr)
+		}
+		c.insecure = true
+		c.serviceHosts = []string{"127.0.0.1", "localhost", "::1"}
+		return c, true, nil
+	}
+	if optIn != "" {
+		problems = append(problems, "MICROSOFT_ALLOW_UNAUTHENTICATED is only for local tools without MICROSOFT_APP_ID; unset it")
+	}
+	if !guidPattern.MatchString(c.appID) {
+		problems = append(problems, fmt.Sprintf("MICROSOFT_APP_ID %q is not an app (client) id (a GUID)", c.appID))
+	}
+	if c.password == "" {
+		problems = append(problems, "MICROSOFT_APP_PASSWORD is not set (the app registration's client secret)")
+	}
+	switch c.appType {
+	case "SingleTenant":
+		if c.tenant == "" {
+			problems = append(problems, "MICROSOFT_APP_TENANT_ID is not set (required for a SingleTenant bot)")
+		} else if !guidPattern.MatchString(c.tenant) {
+			problems = append(problems, fmt.Sprintf("MICROSOFT_APP_TENANT_ID %q is not a tenant id (a GUID)", c.tenant))
+		}
+		if len(c.allowedTenants) == 0 && c.tenant != "" {
+			c.allowedTenants = []string{c.tenant}
+		}
+		if c.tokenURL == "" {
+			c.tokenURL = teams.TokenURL(c.tenant)
+		}
+	case "MultiTenant":
+		if len(c.allowedTenants) == 0 {
+			problems = append(problems, "MICROSOFT_ALLOWED_TENANTS is not set: list the tenant ids that may use a MultiTenant bot (or * for any)")
+		}
+		if c.tokenURL == "" {
+			c.tokenURL = teams.TokenURL("botframework.com")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("MICROSOFT_APP_TYPE %q: want SingleTenant or MultiTenant (UserAssignedMSI is not supported)", c.appType))
+	}
+	for _, t := range c.allowedTenants {
+		if t != "*" && !guidPattern.MatchString(t) {
+			problems = append(problems, fmt.Sprintf("MICROSOFT_ALLOWED_TENANTS: %q is not a tenant id (a GUID) or *", t))
+		}
+	}
+	for name, u := range map[string]string{"MICROSOFT_OPENID_METADATA_URL": c.metadataURL, "MICROSOFT_TOKEN_URL": c.tokenURL} {
+		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://127.0.0.1") && !strings.HasPrefix(u, "http://localhost") {
+			problems = append(problems, fmt.Sprintf("%s %q must be https:// (or http:// on loopback, for tests)", name, u))
+		}
+	}
+	if len(c.serviceHosts) == 0 {
+		c.serviceHosts = teams.DefaultServiceHosts
+	}
+	if len(problems) > 0 {
+		return c, true, fmt.Errorf("teams configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, true, nil
+}
+
+// loopbackAddr reports whether a listen address only accepts local connections.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// mountTeams serves POST /api/messages and registers the Teams outbox sender.
+func mountTeams(ctx context.Context, s *server) error {
+	tc, on, err := loadTeamsConfig(s.getenv, s.listenAddr)
+	if err != nil || !on {
+		return err
+	}
+	state, err := storage.NewTeamsState(s.rdb, s.cfg.org)
+	if err != nil {
+		return err
+	}
+	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+	if err != nil {
+		return err
+	}
+	if err := ob.Setup(ctx); err != nil {
+		return err
+	}
+	log := s.log.With("platform", "teams")
+	hc := &http.Client{Timeout: 10 * time.Second}
+	conn := &teams.Connector{Hosts: tc.serviceHosts, HTTP: hc}
+	var auth *teams.Validator
+	if tc.insecure {
+		log.Warn("TEAMS AUTHENTICATION IS OFF: MICROSOFT_APP_ID is empty and MICROSOFT_ALLOW_UNAUTHENTICATED=loopback, " +
+			"so /api/messages accepts unsigned activities from anyone who can reach " + s.listenAddr +
+			" and replies only to loopback service URLs. Use this only with local tools such as the Agents Playground.")
+	} else {
+		auth = &teams.Validator{AppID: tc.appID, MetadataURL: tc.metadataURL, AllowedTenants: tc.allowedTenants, HTTP: hc}
+		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
+	}
+	bot := &teams.Bot{
+		Service: s.svc, Auth: auth, Connector: conn, State: state, Queue: outboxQueue{ob},
+		Deliver: s.deliverAll, Log: log,
+		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
+	}
+	s.mux.Handle("POST /api/messages", bot)
+	s.addSender(teams.Platform, bot.Send)
+	if s.deliver == nil {
+		s.deliver = bot.Enqueue
+	}
+	log.Info("teams: serving POST /api/messages", "app_type", tc.appType, "authenticated", !tc.insecure)
+	return nil
+}

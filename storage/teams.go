@@ -1,0 +1,93 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TeamsState keeps the Teams adapter's state (bot/teams.State): conversation
+// references, the identity cache and unreachable marks. Values are the
+// adapter's own JSON; every key has a TTL.
+type TeamsState struct {
+	rdb  redis.UniversalClient
+	keys keys
+	// RefTTL is how long a reference (and the email index) lives after the
+	// user's last activity; default 180 days.
+	RefTTL time.Duration
+}
+
+// NewTeamsState returns the Teams state of organization org.
+func NewTeamsState(rdb redis.UniversalClient, org string) (*TeamsState, error) {
+	k, err := newKeys(org)
+	if err != nil {
+		return nil, err
+	}
+	return &TeamsState{rdb: rdb, keys: k, RefTTL: 180 * 24 * time.Hour}, nil
+}
+
+// unreachableTTL bounds an unreachable mark: a user who unblocks the bot
+// without writing to it becomes reachable again after this.
+const unreachableTTL = 90 * 24 * time.Hour
+
+// SaveReference stores a reference and clears the unreachable mark, in one
+// transaction; the email index is renewed with it.
+func (t *TeamsState) SaveReference(ctx context.Context, aad string, ref []byte) error {
+	_, err := t.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, t.keys.teamsRef(aad), ref, t.RefTTL)
+		p.Del(ctx, t.keys.teamsUnreachable(aad))
+		return nil
+	})
+	return wrap("teams save reference", err)
+}
+
+// Reference returns a stored reference, nil if none.
+func (t *TeamsState) Reference(ctx context.Context, aad string) ([]byte, error) {
+	return t.get(ctx, "teams reference", t.keys.teamsRef(aad))
+}
+
+// SaveProfile caches a profile for ttl and indexes aad by email.
+func (t *TeamsState) SaveProfile(ctx context.Context, aad, email string, profile []byte, ttl time.Duration) error {
+	_, err := t.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, t.keys.teamsProfile(aad), profile, ttl)
+		p.Set(ctx, t.keys.teamsEmail(strings.ToLower(email)), aad, t.RefTTL)
+		return nil
+	})
+	return wrap("teams save profile", err)
+}
+
+// Profile returns a cached profile, nil if none.
+func (t *TeamsState) Profile(ctx context.Context, aad string) ([]byte, error) {
+	return t.get(ctx, "teams profile", t.keys.teamsProfile(aad))
+}
+
+// UserByEmail returns the object id of the Teams user with email, "" if unknown.
+func (t *TeamsState) UserByEmail(ctx context.Context, email string) (string, error) {
+	b, err := t.get(ctx, "teams user by email", t.keys.teamsEmail(strings.ToLower(email)))
+	return string(b), err
+}
+
+// MarkUnreachable remembers that usher cannot write to the user.
+func (t *TeamsState) MarkUnreachable(ctx context.Context, aad, reason string) error {
+	return wrap("teams mark unreachable", t.rdb.Set(ctx, t.keys.teamsUnreachable(aad), reason, unreachableTTL).Err())
+}
+
+// Unreachable reports whether the user is marked unreachable.
+func (t *TeamsState) Unreachable(ctx context.Context, aad string) (bool, error) {
+	n, err := t.rdb.Exists(ctx, t.keys.teamsUnreachable(aad)).Result()
+	return n > 0, wrap("teams unreachable", err)
+}
+
+func (t *TeamsState) get(ctx context.Context, op, key string) ([]byte, error) {
+	b, err := t.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return b, nil
+}
