@@ -22,6 +22,16 @@ func TestDependencyArrows(t *testing.T) {
 		{pkg: mod + "handlers/command", forbidden: append([]string{mod + "storage", mod + "bot/"}, sdks...)},
 		{pkg: mod + "storage", forbidden: []string{mod + "handlers", mod + "bot/", "github.com/slack-go/", "github.com/infracloudio/", "github.com/alicebob/"}},
 		{pkg: mod + "bot/shell", forbidden: append([]string{mod + "storage"}, sdks...)},
+		// The scheduler may parse cron (robfig/cron), but never reach storage, Redis or a chat SDK.
+		{pkg: mod + "bot/scheduler", forbidden: []string{mod + "storage", mod + "storage/", mod + "cmd/", mod + "bot/shell", "github.com/redis/", "github.com/alicebob/", "github.com/slack-go/", "github.com/infracloudio/"}},
+		// Metrics and request ids: Prometheus only; every adapter imports it, so it imports none of them.
+		{pkg: mod + "bot/metrics", forbidden: append([]string{mod + "storage", mod + "storage/", mod + "handlers", mod + "handlers/", mod + "bot/", mod + "cmd/"}, sdks...)},
+		// The web pages reach storage only through their ports: no storage, Redis, chat SDK or browser driver.
+		{pkg: mod + "bot/web", forbidden: append([]string{mod + "storage", mod + "storage/", mod + "cmd/", mod + "bot/slack", mod + "bot/teams", "github.com/chromedp/"}, sdks...)},
+		// The Slack adapter may use slack-go, but never storage or Redis.
+		{pkg: mod + "bot/slack", forbidden: []string{mod + "storage", mod + "storage/", mod + "cmd/", "github.com/redis/", "github.com/alicebob/", "github.com/infracloudio/"}},
+		// The Teams adapter may use msbotbuilder-go and golang-jwt, but never storage, Redis or Slack.
+		{pkg: mod + "bot/teams", forbidden: []string{mod + "storage", mod + "storage/", mod + "cmd/", "github.com/redis/", "github.com/alicebob/", "github.com/slack-go/"}},
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", r.pkg).CombinedOutput()
