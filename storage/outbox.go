@@ -89,6 +89,10 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 	msgs, _, err := o.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 		Stream: k.outbox(), Group: outboxGroup, Consumer: consumer, MinIdle: lease, Start: "0-0", Count: int64(limit),
 	}).Result()
+	if isNoGroup(err) {
+		// The stream was deleted (FLUSHALL, a failover without it): recreate.
+		return nil, o.Setup(ctx)
+	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap("outbox reclaim", err)
 	}
@@ -105,14 +109,10 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 	streams, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: outboxGroup, Consumer: consumer, Streams: []string{k.outbox(), ">"}, Count: int64(limit - len(jobs)), Block: block,
 	}).Result()
+	if isNoGroup(err) {
+		return jobs, o.Setup(ctx)
+	}
 	if err != nil && !errors.Is(err, redis.Nil) {
-		if strings.HasPrefix(err.Error(), "NOGROUP") {
-			// The stream was deleted (FLUSHALL, a failover without it): recreate.
-			if serr := o.Setup(ctx); serr != nil {
-				return jobs, serr
-			}
-			return jobs, nil
-		}
 		return jobs, wrap("outbox read", err)
 	}
 	for _, s := range streams {
@@ -122,6 +122,8 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 	}
 	return jobs, nil
 }
+
+func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
 func decodeJob(m redis.XMessage) Job {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
@@ -201,10 +203,12 @@ func (o *Outbox) Stats(ctx context.Context) (OutboxStats, error) {
 	delayed := p.ZCard(ctx, k.outboxLater())
 	dead := p.XLen(ctx, k.outboxDead())
 	first := p.XRangeN(ctx, k.outbox(), "-", "+", 1)
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !strings.HasPrefix(err.Error(), "NOGROUP") {
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isNoGroup(err) {
 		return st, wrap("outbox stats", err)
 	}
-	st.Pending = pending.Val().Count
+	if pv := pending.Val(); pv != nil { // nil when the group is gone (Redis restarted without it)
+		st.Pending = pv.Count
+	}
 	st.Waiting = xlen.Val() - st.Pending
 	st.Delayed, st.Dead = delayed.Val(), dead.Val()
 	if msgs := first.Val(); len(msgs) == 1 {

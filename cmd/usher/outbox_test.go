@@ -78,17 +78,23 @@ func (p *platform) send(ctx context.Context, j outbox.Job) error {
 func (p *platform) count(msg string) int { p.mu.Lock(); defer p.mu.Unlock(); return p.got[msg] }
 
 func newQueue(t *testing.T) (outboxQueue, *storage.Outbox) {
+	q, o, _ := newQueueOrg(t)
+	return q, o
+}
+
+func newQueueOrg(t *testing.T) (outboxQueue, *storage.Outbox, string) {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
-	o, err := storage.NewOutbox(redistest.Shared(t).Client(t), "ob"+hex.EncodeToString(b))
+	orgID := "ob" + hex.EncodeToString(b)
+	o, err := storage.NewOutbox(redistest.Shared(t).Client(t), orgID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return outboxQueue{o}, o
+	return outboxQueue{o}, o, orgID
 }
 
 func worker(q outbox.Queue, p *platform, name string) *outbox.Worker {
@@ -229,5 +235,29 @@ func TestOutboxDeadLetters(t *testing.T) {
 	}
 	if st.Dead != 3 || failing != 2 {
 		t.Fatalf("dead %d (want 3: 403, unknown platform, retries exhausted), flaky tried %d times (want 2)", st.Dead, failing)
+	}
+}
+
+// Stats must not fail when the stream and group are gone (Redis restarted
+// without persistence): an operator's dashboard keeps working.
+func TestOutboxStatsWithoutGroup(t *testing.T) {
+	q, o, orgID := newQueueOrg(t)
+	q.Add(context.Background(), outbox.Job{Platform: "fake", Channel: "c", Payload: []byte("x")})
+	if err := redistest.Shared(t).Client(t).Del(context.Background(), "usher:{"+orgID+"}:outbox").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := o.Stats(context.Background())
+	if err != nil || st.Waiting != 0 || st.Pending != 0 {
+		t.Fatalf("stats without a group: %+v, %v", st, err)
+	}
+	// And the queue recreates its group on the next claim.
+	if _, err := o.Claim(context.Background(), "w", 1, 10*time.Millisecond, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Add(context.Background(), outbox.Job{Platform: "fake", Channel: "c", Payload: []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	if js, err := o.Claim(context.Background(), "w", 1, 10*time.Millisecond, time.Second); err != nil || len(js) != 1 {
+		t.Fatalf("after recreating the group: %d jobs, %v", len(js), err)
 	}
 }
