@@ -210,11 +210,10 @@ func (s *Service) dueInvitation(ctx context.Context, c *call, set org.Settings, 
 func (s *Service) doDue(ctx context.Context, c *call, set org.Settings, inv *org.Invitation) ([]Delivery, error) {
 	switch inv.DueAction(c.now, set) {
 	case org.DueExpire:
-		if err := s.expire(ctx, c, nil, inv); err != nil {
+		n, err := s.expire(ctx, c, nil, inv)
+		if err != nil {
 			return nil, err
 		}
-		n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Email))
-		n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
 		return []Delivery{n}, nil
 	case org.DueRemind:
 		return s.remind(ctx, c, set, inv)

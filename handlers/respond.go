@@ -47,10 +47,11 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 	}
 	set := snap.Settings
 	if inv.ExpiredAt(c.now) {
-		if err := s.expire(ctx, c, snap, inv); err != nil {
+		n, err := s.expire(ctx, c, snap, inv)
+		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Replace: true}, (&org.Invitation{Status: org.InvitationExpired, Inviter: inv.Inviter}).StatusError()
+		return Reply{Replace: true, Deliveries: []Delivery{n}}, (&org.Invitation{Status: org.InvitationExpired, Inviter: inv.Inviter}).StatusError()
 	}
 	next := inv.Clone()
 	next.Status, next.Updated = outcome, c.now
@@ -110,15 +111,22 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 	return r, nil
 }
 
-// expire marks a pending invitation past its expiry as expired and tells the
-// inviter. Used by accept and by the scheduled sweep.
-func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation) error {
+// expire marks a pending invitation past its expiry as expired and returns
+// the notice that tells its inviter. The sweep and a late Accept both use it,
+// so an inviter always hears, once, that an invitation expired.
+func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation) (Delivery, error) {
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationExpired, c.now
-	return s.commit(ctx, c, snap, org.Change{
+	err := s.commit(ctx, c, snap, org.Change{
 		Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}},
 		Audit:       []org.AuditEntry{{Actor: "usher", Via: "scheduler", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID}},
 	})
+	if err != nil {
+		return Delivery{}, err
+	}
+	n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Email))
+	n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
+	return n, nil
 }
 
 // requests lists invitation requests for admins to approve or deny.

@@ -139,8 +139,10 @@ func (s *Service) Handle(ctx context.Context, req Request) Reply {
 		}
 		if err != nil {
 			r := s.fail(ctx, req, cmd.Verb, err)
-			// A refused click still replaces its message, so stale buttons go.
-			r.Replace = reply.Replace
+			// A refused click still replaces its message, so stale buttons go,
+			// and what the refusal set in motion (an inviter told that their
+			// invitation expired) is still delivered.
+			r.Replace, r.Deliveries = reply.Replace, reply.Deliveries
 			return r
 		}
 		return reply

@@ -59,8 +59,13 @@ func TestTokenExpires(t *testing.T) {
 	if e.tokenWorks(token) {
 		t.Fatal("token works after expiry")
 	}
-	if r := e.run("carol@example.com", "accept "+id); r.Code != org.CodeConflict || !strings.Contains(r.Text, "expired") {
+	r := e.run("carol@example.com", "accept "+id)
+	if r.Code != org.CodeConflict || !strings.Contains(r.Text, "expired") {
 		t.Fatalf("accept after expiry: %s %s", r.Code, r.Text)
+	}
+	// The late click is what expired it, so the inviter hears it from here.
+	if len(r.Deliveries) != 1 || r.Deliveries[0].To != boss || !strings.Contains(r.Deliveries[0].Message.Text, "expired") {
+		t.Fatalf("inviter not told of the expiry: %+v", r.Deliveries)
 	}
 	if inv := e.invitation(id); inv.Status != org.InvitationExpired {
 		t.Fatalf("status %s, want expired", inv.Status)
