@@ -181,7 +181,8 @@ var (
 // parseZone accepts an IANA zone name, forgiving its case ("europe/paris").
 func parseZone(v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if len(v) > 64 || !zonePattern.MatchString(v) || v == "Local" {
+	// "Local" is the server's own zone, not a name: it would move with the host.
+	if len(v) > 64 || !zonePattern.MatchString(v) || strings.EqualFold(v, "Local") {
 		return "", fmt.Errorf("%q is not an IANA time zone", v)
 	}
 	for _, name := range []string{v, titleZone(v), strings.ToUpper(v)} {
