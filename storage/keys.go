@@ -30,10 +30,12 @@ import (
 //	usher:{org}:session:ID        hash   one web session (ID: SHA-256 of the cookie's id), expires
 //	usher:{org}:signin:WHO        string sign-in attempts by "email:EMAIL" or "ip:ADDR", expires
 //	usher:{org}:audit             stream audit entries
+//	usher:{org}:commit:ID         string a commit that ran, for 30 s (a re-sent commit is not applied twice)
 //	usher:{org}:outbox            stream chat messages to send (consumer group "senders")
 //	usher:{org}:outbox:later      zset   jobs waiting for a retry time (JSON members)
 //	usher:{org}:outbox:dead       stream jobs that could not be sent, with the reason
-//	usher:{org}:outbox:pace:CHAN  string a channel's next send slot (PX)
+//	usher:{org}:outbox:pace:CHAN  string a channel's next free send slot, ms (PX)
+//	usher:{org}:outbox:add:ID     string one Add's stream id, for 30 s (a re-sent Add queues nothing twice)
 //	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
 //	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
 //	usher:{org}:teams:email:EMAIL string the Entra object id of the Teams user with EMAIL, expires with the reference
@@ -77,7 +79,9 @@ func (k keys) signin(who string) string         { return k.prefix + "signin:" + 
 func (k keys) outbox() string                   { return k.prefix + "outbox" }
 func (k keys) outboxLater() string              { return k.prefix + "outbox:later" }
 func (k keys) outboxDead() string               { return k.prefix + "outbox:dead" }
+func (k keys) outboxAdd(id string) string       { return k.prefix + "outbox:add:" + id }
 func (k keys) outboxPace(channel string) string { return k.prefix + "outbox:pace:" + channel }
+func (k keys) commit(id string) string          { return k.prefix + "commit:" + id }
 func (k keys) audit() string                    { return k.prefix + "audit" }
 func (k keys) slack(kind, id string) string     { return k.prefix + "slack:" + kind + ":" + id }
 

@@ -6,7 +6,9 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -248,6 +250,12 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 	k := s.keys
 	var o ops
 
+	// go-redis re-sends a command whose reply timed out; a commit that already
+	// ran would then be refused by its own guards and look like a conflict.
+	// Each commit carries an id: a re-sent one finds it and reports success
+	// without writing again. It must be the first op: the guards after it
+	// would fail on the state it wrote.
+	o.add("once", k.commit(commitID()), strconv.FormatInt(commitIDLifetime.Milliseconds(), 10))
 	if ch.Actor != "" && ch.ActorVersion > 0 {
 		o.add("hfeq", k.user(ch.Actor), "ver", strconv.FormatInt(ch.ActorVersion, 10), "actor "+ch.Actor)
 	}
@@ -367,7 +375,7 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 	for _, e := range ch.Audit {
 		o.add("xadd", k.audit(), append([]string{strconv.Itoa(AuditMaxLen)}, auditFields(e)...)...)
 	}
-	if len(o.list) == 0 {
+	if len(o.list) == 1 { // only the commit id: nothing to change
 		return nil
 	}
 
@@ -390,6 +398,18 @@ const (
 	workspaceLabel = "workspace:"
 	quotaLabel     = "quota"
 )
+
+// commitIDLifetime is how long a commit's id is kept: far longer than any
+// client retry of the same call.
+const commitIDLifetime = 30 * time.Second
+
+func commitID() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 // refusal turns a failed guard into the error the handlers expect: invariants
 // become user-facing errors, stale reads become *org.PreconditionError.

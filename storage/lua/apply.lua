@@ -7,7 +7,10 @@ local ops = cjson.decode(ARGV[1])
 
 for _, op in ipairs(ops) do
   local c, key = op[1], KEYS[tonumber(op[2])]
-  if c == 'hfeq' then
+  if c == 'once' then
+    -- this very commit already ran (the client re-sent it after a timeout)
+    if redis.call('EXISTS', key) == 1 then return {'ok', 'again'} end
+  elseif c == 'hfeq' then
     -- a hash field (absent reads as '') must still hold what was read
     local v = redis.call('HGET', key, op[3]) or ''
     if v ~= op[4] then return {'fail', op[5], v} end
@@ -32,7 +35,9 @@ end
 
 for _, op in ipairs(ops) do
   local c, key = op[1], KEYS[tonumber(op[2])]
-  if c == 'hset' then
+  if c == 'once' then
+    redis.call('SET', key, '1', 'PX', op[3])
+  elseif c == 'hset' then
     redis.call('HSET', key, unpack(op, 3))
   elseif c == 'hdel' then
     redis.call('HDEL', key, unpack(op, 3))
