@@ -20,9 +20,15 @@ var (
 	outboxPromoteSource string
 	//go:embed lua/outbox_move.lua
 	outboxMoveSource string
+	//go:embed lua/outbox_add.lua
+	outboxAddSource string
+	//go:embed lua/outbox_pace.lua
+	outboxPaceSource string
 
 	outboxPromote = redis.NewScript(outboxPromoteSource)
 	outboxMove    = redis.NewScript(outboxMoveSource)
+	outboxAddOnce = redis.NewScript(outboxAddSource)
+	outboxPace    = redis.NewScript(outboxPaceSource)
 )
 
 // outboxGroup is the consumer group every usher replica reads the outbox with.
@@ -45,6 +51,7 @@ type Job struct {
 	Channel  string
 	Payload  []byte
 	Attempt  int
+	Slot     int64
 }
 
 // NewOutbox returns the outbox of organization org. Call Setup once at start.
@@ -62,20 +69,34 @@ func (o *Outbox) Setup(ctx context.Context) error {
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return wrap("outbox setup", err)
 	}
-	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove)
+	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace)
 }
 
-// Add stores a job.
+// Add stores a job, once even if go-redis re-sends the call after a timeout.
 func (o *Outbox) Add(ctx context.Context, j Job) (string, error) {
-	id, err := o.rdb.XAdd(ctx, &redis.XAddArgs{Stream: o.keys.outbox(), Values: jobFields(j)}).Result()
+	k := o.keys
+	args := []any{addIDLifetime.Milliseconds()}
+	for _, f := range jobFields(j) {
+		args = append(args, f)
+	}
+	id, err := outboxAddOnce.Run(ctx, o.rdb, []string{k.outbox(), k.outboxAdd(randomID())}, args...).Text()
 	if err != nil {
 		return "", wrap("outbox add", err)
 	}
 	return id, nil
 }
 
+// addIDLifetime is how long an Add's id is kept: far longer than a client retry.
+const addIDLifetime = 30 * time.Second
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 func jobFields(j Job) []string {
-	return []string{"platform", j.Platform, "channel", j.Channel, "payload", string(j.Payload), "attempt", strconv.Itoa(j.Attempt)}
+	return []string{"platform", j.Platform, "channel", j.Channel, "payload", string(j.Payload), "attempt", strconv.Itoa(j.Attempt), "slot", strconv.FormatInt(j.Slot, 10)}
 }
 
 // Claim returns up to limit jobs for consumer: due retries, jobs a crashed
@@ -128,7 +149,8 @@ func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Erro
 func decodeJob(m redis.XMessage) Job {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	attempt, _ := strconv.Atoi(str("attempt"))
-	return Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Payload: []byte(str("payload")), Attempt: attempt}
+	slot, _ := strconv.ParseInt(str("slot"), 10, 64)
+	return Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Payload: []byte(str("payload")), Attempt: attempt, Slot: slot}
 }
 
 // Done removes a sent job.
@@ -146,7 +168,7 @@ func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
 	member, err := json.Marshal(map[string]any{
-		"platform": j.Platform, "channel": j.Channel, "payload": string(j.Payload), "attempt": j.Attempt,
+		"platform": j.Platform, "channel": j.Channel, "payload": string(j.Payload), "attempt": j.Attempt, "slot": j.Slot,
 		"nonce": hex.EncodeToString(nonce), // two equal jobs must stay two members
 	})
 	if err != nil {
@@ -165,25 +187,14 @@ func (o *Outbox) Dead(ctx context.Context, j Job, reason string) error {
 	return wrap("outbox dead", err)
 }
 
-// Pace reserves a channel's next send slot: one SET NX PX reserves the channel's next
-// slot for every replica at once.
+// Pace reserves a channel's next send slot for every replica at once: zero
+// when the job may go now, else how long until its reserved slot.
 func (o *Outbox) Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error) {
-	key := o.keys.outboxPace(channel)
-	ok, err := o.rdb.SetNX(ctx, key, "1", interval).Result()
+	ms, err := outboxPace.Run(ctx, o.rdb, []string{o.keys.outboxPace(channel)}, interval.Milliseconds()).Int64()
 	if err != nil {
 		return 0, wrap("outbox pace", err)
 	}
-	if ok {
-		return 0, nil
-	}
-	ttl, err := o.rdb.PTTL(ctx, key).Result()
-	if err != nil {
-		return 0, wrap("outbox pace", err)
-	}
-	if ttl <= 0 {
-		ttl = time.Millisecond
-	}
-	return ttl, nil
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // OutboxStats is what an operator watches: jobs waiting, being sent, delayed

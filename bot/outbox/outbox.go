@@ -26,6 +26,9 @@ type Job struct {
 	// crashed worker has Attempt > 0 and may already have been sent: senders
 	// that can check (Slack message metadata) should, before sending again.
 	Attempt int
+	// Slot is the send slot (Unix ms) this job reserved on its channel; when
+	// it comes back at that time it goes without asking again.
+	Slot int64
 }
 
 // Queue is the durable store of jobs; storage implements it on Redis.
@@ -142,15 +145,18 @@ func (w *Worker) handle(ctx context.Context, j Job) {
 		w.dead(ctx, log, j, "no sender for platform "+j.Platform)
 		return
 	}
-	if j.Channel != "" {
+	reserved := j.Slot != 0 && w.Now().UnixMilli() >= j.Slot-slotTolerance.Milliseconds()
+	if j.Channel != "" && !reserved {
 		wait, err := w.Queue.Pace(ctx, j.Channel, w.Pace)
 		if err != nil {
 			log.Warn("outbox: pace failed; sending anyway", "err", err)
 		} else if wait > 0 {
+			j.Slot = w.Now().Add(wait).UnixMilli()
 			w.later(ctx, log, j, wait, false)
 			return
 		}
 	}
+	j.Slot = 0
 	err := send(ctx, j)
 	var ra *RetryAfter
 	var perm *Permanent
@@ -190,6 +196,10 @@ func (w *Worker) dead(ctx context.Context, log *slog.Logger, j Job, reason strin
 		log.Warn("outbox: could not move job to the dead letters", "err", err)
 	}
 }
+
+// slotTolerance absorbs clock differences between replicas when a paced job
+// comes back for its reserved slot.
+const slotTolerance = 100 * time.Millisecond
 
 // backoff grows 1 s, 2 s, 4 s ... up to 5 minutes.
 func backoff(attempt int) time.Duration {

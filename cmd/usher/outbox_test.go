@@ -8,12 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/storage"
@@ -192,28 +195,57 @@ func TestOutboxHonoursRetryAfter(t *testing.T) {
 	}
 }
 
-// Messages to one channel are spaced by the pace, across workers.
+// Messages to one channel are spaced by the pace, across workers: the k-th
+// arrives no earlier than k intervals after the first (each reserves its own
+// slot, so send latency may shift one message but never the rate), and a
+// backlog drains in about n intervals rather than retrying all at once.
 func TestOutboxPacesPerChannel(t *testing.T) {
 	q, o := newQueue(t)
 	p := newPlatform(t)
-	for i := range 3 {
+	const n, pace = 6, 300 * time.Millisecond
+	for i := range n {
 		q.Add(context.Background(), outbox.Job{Platform: "fake", Channel: "same", Payload: []byte(fmt.Sprint("p", i))})
 	}
 	w1, w2 := worker(q, p, "w1"), worker(q, p, "w2")
-	w1.Pace, w2.Pace = 300*time.Millisecond, 300*time.Millisecond
+	w1.Pace, w2.Pace = pace, pace
 	drain(t, o, w1, w2)
 	var times []time.Time
-	for i := range 3 {
+	for i := range n {
 		times = append(times, p.at[fmt.Sprint("p", i)]...)
 	}
-	if len(times) != 3 {
-		t.Fatalf("%d sends", len(times))
+	if len(times) != n {
+		t.Fatalf("%d sends, want %d", len(times), n)
 	}
 	slices.SortFunc(times, time.Time.Compare)
-	for i := 1; i < len(times); i++ {
-		if gap := times[i].Sub(times[i-1]); gap < 250*time.Millisecond {
-			t.Fatalf("two messages to one channel %v apart, pace is 300ms", gap)
+	const latency = 150 * time.Millisecond // the first send's own latency may shift it late
+	for k := 1; k < n; k++ {
+		if span := times[k].Sub(times[0]); span < time.Duration(k)*pace-latency {
+			t.Fatalf("message %d arrived %v after the first; the pace allows no sooner than %v", k, span, time.Duration(k)*pace)
 		}
+	}
+	if span := times[n-1].Sub(times[0]); span > time.Duration(n-1)*pace+time.Second {
+		t.Fatalf("%d messages took %v to drain; reserved slots should take about %v", n, span, time.Duration(n-1)*pace)
+	}
+}
+
+// An Add whose reply is lost and re-sent by go-redis queues the job once.
+func TestOutboxAddIsIdempotent(t *testing.T) {
+	_, o, orgID := newQueueOrg(t)
+	ctx := context.Background()
+	rdb := redistest.Shared(t).Client(t)
+	// Run the add script twice with the same id key, as a client retry does.
+	before, _ := o.Stats(ctx)
+	keys := []string{"usher:{" + orgID + "}:outbox", "usher:{" + orgID + "}:outbox:add:retry"}
+	src, err := os.ReadFile("../../storage/lua/outbox_add.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := redis.NewScript(string(src))
+	id1, err1 := script.Run(ctx, rdb, keys, 30000, "platform", "fake", "channel", "c", "payload", "x", "attempt", "0", "slot", "0").Text()
+	id2, err2 := script.Run(ctx, rdb, keys, 30000, "platform", "fake", "channel", "c", "payload", "x", "attempt", "0", "slot", "0").Text()
+	after, _ := o.Stats(ctx)
+	if err1 != nil || err2 != nil || id1 != id2 || after.Waiting-before.Waiting != 1 {
+		t.Fatalf("re-sent add: ids %q %q (%v %v), %d jobs queued", id1, id2, err1, err2, after.Waiting-before.Waiting)
 	}
 }
 

@@ -5,6 +5,6 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 for _, member in ipairs(due) do
   local j = cjson.decode(member)
   redis.call('ZREM', KEYS[1], member)
-  redis.call('XADD', KEYS[2], '*', 'platform', j.platform, 'channel', j.channel, 'payload', j.payload, 'attempt', tostring(j.attempt))
+  redis.call('XADD', KEYS[2], '*', 'platform', j.platform, 'channel', j.channel, 'payload', j.payload, 'attempt', tostring(j.attempt), 'slot', tostring(j.slot or 0))
 end
 return #due
