@@ -63,6 +63,21 @@ func newKey() string {
 	return hex.EncodeToString(b[:])
 }
 
+// paceChannel is the outbox pacing key of a job: Slack limits messages per
+// conversation, so a DM is paced per recipient. A response_url answer posts
+// to no conversation of ours and is not paced; neither is a job whose
+// recipient is unknown (an empty key would make every such job in the org
+// share one slot a second).
+func paceChannel(j job) string {
+	if j.Kind == "respond" {
+		return ""
+	}
+	if id := firstNonEmpty(j.UserID, j.To); id != "" {
+		return "slack:" + id
+	}
+	return ""
+}
+
 func (a *App) add(ctx context.Context, j job, channel string) error {
 	if j.Key == "" {
 		j.Key = newKey()
@@ -87,7 +102,7 @@ func (a *App) enqueueDeliveries(ctx context.Context, ds []handlers.Delivery, act
 		if actor.Platform == "slack" && d.To == actor.Email {
 			j.UserID = actor.UserID
 		}
-		if err := a.add(ctx, j, "slack:"+firstNonEmpty(j.UserID, j.To)); err != nil {
+		if err := a.add(ctx, j, paceChannel(j)); err != nil {
 			errs = append(errs, fmt.Errorf("queue %s message: %w", d.Kind, err))
 		}
 	}
@@ -239,7 +254,7 @@ func (a *App) tellSender(ctx context.Context, j job, m handlers.Message) error {
 		next = job{Kind: "respond", Key: j.Key + "-s", Message: m,
 			Target: respondTarget{ResponseURL: j.SenderURL, UserID: j.SenderUserID, Ephemeral: true}}
 	}
-	if err := a.add(ctx, next, "slack:"+firstNonEmpty(next.UserID, next.To)); err != nil {
+	if err := a.add(ctx, next, paceChannel(next)); err != nil {
 		return err
 	}
 	if err := a.state.Set(ctx, "told", j.Key, []byte("1"), 24*time.Hour); err != nil {

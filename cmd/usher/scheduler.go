@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/usher-chat/usher/bot/scheduler"
+	"github.com/usher-chat/usher/handlers"
 )
 
 // The scheduler wakes the sweep (reminders, expiry, the admin digest) on the
@@ -26,9 +27,23 @@ func init() {
 		}
 		r, err := scheduler.New(scheduler.Config{
 			Service: s.svc,
-			Deliver: s.deliverAll,
-			Log:     s.log.With("part", "scheduler"),
-			Now:     s.svc.Clock(),
+			Deliver: func(ctx context.Context, ds []handlers.Delivery) error {
+				if err := s.deliverAll(ctx, ds); err != nil {
+					return err
+				}
+				// A run's invitation deliveries are its reminders (expiry
+				// notices and digests are notices).
+				n := 0
+				for _, d := range ds {
+					if d.Kind == handlers.DeliverInvitation {
+						n++
+					}
+				}
+				s.metrics.ReminderSent(n)
+				return nil
+			},
+			Log: s.log.With("part", "scheduler"),
+			Now: s.svc.Clock(),
 		})
 		if err != nil {
 			return err
