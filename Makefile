@@ -5,14 +5,35 @@ export GO
 ARGS ?=
 FUZZTIME ?= 60s
 
-.PHONY: test bench fuzz build shell fmt vet
+.PHONY: test bench bench-go bench-slack fuzz build shell fmt vet
 
 # The project's one test command: redis-server, gofmt, vet, race tests, short fuzz.
 test:
 	bash scripts/test.sh $(ARGS)
 
+# The end-to-end load benchmark: real `usher serve` processes, signed Slack
+# slash commands, one redis-server and a 3-master Redis Cluster, 1 and 3
+# replicas, figures and 3-vs-1 ratios printed at the end (docs/production.md).
+# E2E_REQUESTS: requests per row. With BENCH=regexp, the Go benchmarks
+# matching it instead (as bench-go).
 bench:
+ifeq ($(strip $(BENCH)),)
+	bash scripts/bench-e2e.sh $(ARGS)
+else
 	bash scripts/bench.sh $(ARGS)
+endif
+
+# Every Go benchmark in the repo (BENCH=regexp to pick), output in bench.out.
+bench-go:
+	bash scripts/bench.sh $(ARGS)
+
+# Slack load benchmark: signed /usher invite from 16 and 64 clients against
+# usher's Slack handler on real Redis, next to a bare signature-checking
+# handler in the same run (see docs/slack.md). BENCHTIME: requests per run.
+BENCHTIME ?= 30000x
+bench-slack:
+	bash -c 'source scripts/lib.sh && ensure_redis_server'
+	$(GO) test -run '^$$' -bench '^BenchmarkSlackLoad$$' -benchtime $(BENCHTIME) -timeout 20m ./cmd/usher $(ARGS)
 
 # Longer fuzz runs of every Fuzz target (FUZZTIME each), without the rest of the suite.
 fuzz:
@@ -29,3 +50,9 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# Teams app package (manifests/teams): manifest.json with the app id filled in
+# and both icons, zipped to dist/usher-teams.zip. See docs/teams.md.
+.PHONY: teams-package
+teams-package:
+	$(GO) run ./manifests/teams/pack -app-id "$(MICROSOFT_APP_ID)" -o dist/usher-teams.zip
