@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -301,33 +300,6 @@ func invitedID(body string) string {
 
 // --- real usher serve processes ---
 
-var e2eBuilt struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
-}
-
-// e2eBinary builds ./cmd/usher once per test binary.
-func e2eBinary(tb testing.TB) string {
-	tb.Helper()
-	e2eBuilt.once.Do(func() {
-		dir, err := os.MkdirTemp("", "usher-e2e-")
-		if err != nil {
-			e2eBuilt.err = err
-			return
-		}
-		e2eBuilt.path = filepath.Join(dir, "usher")
-		cmd := exec.Command("go", "build", "-o", e2eBuilt.path, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		e2eBuilt.out, e2eBuilt.err = cmd.CombinedOutput()
-	})
-	if e2eBuilt.err != nil {
-		tb.Fatalf("go build: %v\n%s", e2eBuilt.err, e2eBuilt.out)
-	}
-	return e2eBuilt.path
-}
-
 // replica is one `usher serve` process.
 type replica struct {
 	name string
@@ -356,7 +328,7 @@ func serveEnv(f *wireSlack, orgID string, admins []string, redisEnv map[string]s
 // startReplica starts `usher serve` with env and waits until it listens.
 func startReplica(tb testing.TB, name string, env map[string]string) *replica {
 	tb.Helper()
-	cmd := exec.Command(e2eBinary(tb), "serve")
+	cmd := exec.Command(prodBinary(tb), "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "USHER_ADDR=127.0.0.1:0"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -34,8 +34,9 @@ var prodBuilt struct {
 	out  []byte
 }
 
-// prodBinary builds ./cmd/usher once per test binary.
-func prodBinary(t *testing.T) string {
+// prodBinary builds ./cmd/usher once per test binary (every test that runs
+// real serve processes shares it).
+func prodBinary(t testing.TB) string {
 	t.Helper()
 	prodBuilt.once.Do(func() {
 		dir, err := os.MkdirTemp("", "usher-bin-")

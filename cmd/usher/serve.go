@@ -43,6 +43,7 @@ type server struct {
 	// worker per process serves them all (startOutbox), because every
 	// platform shares the one outbox stream and consumer group.
 	senders map[string]outbox.Sender
+	queue   outboxQueue
 	// metrics is never nil in serve: chat adapters call
 	// s.metrics.Observe(platform, command, outcome, d) per command (metrics.go).
 	metrics *metrics.Metrics
@@ -59,20 +60,34 @@ func (s *server) addSender(platform string, send outbox.Sender) {
 	s.senders[platform] = send
 }
 
+// outboxQueue is the organization's outbox, set up once and shared by every
+// platform's enqueueing and the worker.
+func (s *server) outboxQueue(ctx context.Context) (outboxQueue, error) {
+	if s.queue.o != nil {
+		return s.queue, nil
+	}
+	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+	if err != nil {
+		return outboxQueue{}, err
+	}
+	if err := ob.Setup(ctx); err != nil {
+		return outboxQueue{}, err
+	}
+	s.queue = outboxQueue{ob}
+	return s.queue, nil
+}
+
 // startOutbox runs one outbox worker for every registered sender.
 func (s *server) startOutbox(ctx context.Context) error {
 	if len(s.senders) == 0 {
 		return nil
 	}
-	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+	q, err := s.outboxQueue(ctx)
 	if err != nil {
 		return err
 	}
-	if err := ob.Setup(ctx); err != nil {
-		return err
-	}
 	host, _ := os.Hostname()
-	w := &outbox.Worker{Queue: outboxQueue{ob}, Senders: s.senders, Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")}
+	w := &outbox.Worker{Queue: q, Senders: s.senders, Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")}
 	s.background = append(s.background, w.Run)
 	return nil
 }

@@ -60,14 +60,10 @@ func mountSlack(ctx context.Context, s *server) error {
 	if err != nil {
 		return err
 	}
-	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+	queue, err := s.outboxQueue(ctx)
 	if err != nil {
 		return err
 	}
-	if err := ob.Setup(ctx); err != nil {
-		return err
-	}
-	queue := outboxQueue{ob}
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Service: s.svc, State: state, Queue: queue, Logger: s.log.With("platform", "slack"),

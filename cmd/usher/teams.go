@@ -144,11 +144,8 @@ func mountTeams(ctx context.Context, s *server) error {
 	if err != nil {
 		return err
 	}
-	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+	queue, err := s.outboxQueue(ctx)
 	if err != nil {
-		return err
-	}
-	if err := ob.Setup(ctx); err != nil {
 		return err
 	}
 	log := s.log.With("platform", "teams")
@@ -164,7 +161,7 @@ func mountTeams(ctx context.Context, s *server) error {
 		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
 	}
 	bot := &teams.Bot{
-		Service: s.svc, Auth: auth, Connector: conn, State: state, Queue: outboxQueue{ob},
+		Service: s.svc, Auth: auth, Connector: conn, State: state, Queue: queue,
 		Deliver: s.deliverAll, Log: log,
 		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
 	}
