@@ -68,8 +68,35 @@ step_fuzz() {
 			continue
 		fi
 		log "fuzz ./$dir $name"
-		"${cmd[@]}" </dev/null
+		fuzz_one "$dir" "$name" "${cmd[@]}"
 	done <<<"$targets"
+}
+
+# fuzz_one runs one fuzz target. A failure that wrote a reproducer under
+# testdata/fuzz/NAME fails at once. A failure that wrote none is Go's fuzz
+# coordinator racing its own -fuzztime deadline ("context deadline
+# exceeded", golang/go#75804, fixed in Go 1.27): it is retried once, and
+# fails only if it happens again.
+fuzz_one() {
+	local dir="$1" name="$2"
+	shift 2
+	local corpus="$dir/testdata/fuzz/$name" before after attempt
+	for attempt in 1 2; do
+		before="$(ls "$corpus" 2>/dev/null | sort || true)"
+		if "$@" </dev/null; then
+			return 0
+		fi
+		after="$(ls "$corpus" 2>/dev/null | sort || true)"
+		if [[ "$before" != "$after" ]]; then
+			printf 'ERROR: %s wrote a failing input to %s\n' "$name" "$corpus" >&2
+			return 1
+		fi
+		if [[ $attempt == 1 ]]; then
+			log "fuzz ./$dir $name: failed without a failing input (Go's fuzztime race, golang/go#75804): once more"
+		fi
+	done
+	printf 'ERROR: %s failed twice without writing a failing input\n' "$name" >&2
+	return 1
 }
 
 step_hooks() {
