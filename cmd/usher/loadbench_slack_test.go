@@ -7,7 +7,6 @@ package main
 // signs slash commands and clicks the way Slack does.
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -19,8 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -302,10 +299,8 @@ func invitedID(body string) string {
 
 // replica is one `usher serve` process.
 type replica struct {
+	*serveProcess
 	name string
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
 	mu   sync.Mutex
 	tail []string // the last stderr lines
 	// swept counts the messages of this replica's scheduler runs (its
@@ -328,62 +323,28 @@ func serveEnv(f *wireSlack, orgID string, admins []string, redisEnv map[string]s
 // startReplica starts `usher serve` with env and waits until it listens.
 func startReplica(tb testing.TB, name string, env map[string]string) *replica {
 	tb.Helper()
-	cmd := exec.Command(prodBinary(tb), "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "USHER_ADDR=127.0.0.1:0"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	r := &replica{name: name, cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			r.mu.Lock()
-			if len(r.tail) == 200 {
-				r.tail = r.tail[1:]
-			}
-			r.tail = append(r.tail, line)
-			r.mu.Unlock()
-			var rec struct {
-				Msg, Addr string
-				Messages  int64
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil {
-				switch rec.Msg {
-				case "usher serving":
-					addr <- rec.Addr
-				case "scheduler: run":
-					r.swept.Add(rec.Messages)
-				}
-			}
+	r := &replica{name: name}
+	r.serveProcess = startServeBinary(tb, name, env, func(line string) {
+		r.mu.Lock()
+		if len(r.tail) == 200 {
+			r.tail = r.tail[1:]
 		}
-		cmd.Wait()
-		close(r.done)
-	}()
-	tb.Cleanup(r.kill)
-	select {
-	case r.addr = <-addr:
-	case <-r.done:
-		tb.Fatalf("%s: usher serve exited\n%s", name, r.log())
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("%s: usher serve did not start\n%s", name, r.log())
-	}
+		r.tail = append(r.tail, line)
+		r.mu.Unlock()
+		var rec struct {
+			Msg      string
+			Messages int64
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "scheduler: run" {
+			r.swept.Add(rec.Messages)
+		}
+	}, r.log)
 	return r
 }
 
-// kill sends SIGKILL (kill -9) and waits for the process to be gone.
 func (r *replica) kill() {
 	_ = r.cmd.Process.Kill()
-	<-r.done
+	<-r.exited
 }
 
 func (r *replica) log() string {

@@ -57,55 +57,77 @@ func prodBinary(t testing.TB) string {
 
 // prodProcess is a real `usher serve` process.
 type prodProcess struct {
-	cmd  *exec.Cmd
-	addr string
+	*serveProcess
 	mu   sync.Mutex
 	logs []string // stderr lines
-	done chan error
 }
 
-func startServeProcess(t *testing.T, env map[string]string) *prodProcess {
-	t.Helper()
-	cmd := exec.Command(prodBinary(t), "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "USHER_ADDR=127.0.0.1:0"}
+// serveProcess is a running `usher serve` process (the binary prodBinary built).
+type serveProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	// exited is closed once the process has exited and its stderr is read;
+	// err is cmd.Wait's result by then.
+	exited chan struct{}
+	err    error
+}
+
+// startServeBinary starts the built `usher serve` with env, hands every stderr line to
+// onLine (from one goroutine, in order) and waits until it listens. logs
+// renders what the caller kept, for failure messages. The process is killed
+// at cleanup.
+func startServeBinary(tb testing.TB, name string, env map[string]string, onLine func(string), logs func() string) *serveProcess {
+	tb.Helper()
+	cmd := exec.Command(prodBinary(tb), "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "USHER_ADDR=127.0.0.1:0"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p := &prodProcess{cmd: cmd, done: make(chan error, 1)}
+	sp := &serveProcess{cmd: cmd, exited: make(chan struct{})}
 	addr := make(chan string, 1)
-	scanned := make(chan struct{})
 	go func() {
-		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			p.mu.Lock()
-			p.logs = append(p.logs, line)
-			p.mu.Unlock()
+			onLine(line)
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "usher serving" {
 				addr <- rec.Addr
 			}
 		}
+		sp.err = cmd.Wait()
+		close(sp.exited)
 	}()
-	go func() { <-scanned; p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		<-sp.exited
 	})
 	select {
-	case p.addr = <-addr:
-	case err := <-p.done:
-		t.Fatalf("usher serve exited: %v\n%s", err, p.log())
+	case sp.addr = <-addr:
+	case <-sp.exited:
+		tb.Fatalf("%s: usher serve exited: %v\n%s", name, sp.err, logs())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("usher serve did not start\n%s", p.log())
+		tb.Fatalf("%s: usher serve did not start\n%s", name, logs())
 	}
+	return sp
+}
+
+func startServeProcess(t *testing.T, env map[string]string) *prodProcess {
+	t.Helper()
+	p := &prodProcess{}
+	p.serveProcess = startServeBinary(t, "usher", env, func(line string) {
+		p.mu.Lock()
+		p.logs = append(p.logs, line)
+		p.mu.Unlock()
+	}, p.log)
 	return p
 }
 
@@ -309,8 +331,8 @@ func TestServeProduction(t *testing.T) {
 	}
 	t.Logf("in-flight request answered %v after SIGTERM (shutdown delay 1s)", a.at.Sub(sigterm).Round(time.Millisecond))
 	select {
-	case err := <-p.done:
-		if err != nil {
+	case <-p.exited:
+		if err := p.err; err != nil {
 			var ee *exec.ExitError
 			errors.As(err, &ee)
 			t.Fatalf("usher serve exited with %v\n%s", err, p.log())
