@@ -101,9 +101,8 @@ func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string
 // InvitationByToken finds the invitation a link's secret opens, for the web
 // page. It never consumes the token: only AcceptWithToken does.
 func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {
-	none := org.Errorf(org.CodeNotFound, "This invitation link is no longer valid.").WithHint("Ask the person who invited you for a new one.")
 	if !secret.ValidToken(token) {
-		return nil, org.Settings{}, none
+		return nil, org.Settings{}, ErrInvalidLink
 	}
 	snap, err := s.store.Load(ctx, org.Query{TokenHash: secret.Token(token).Hash()})
 	if err != nil {
@@ -111,7 +110,7 @@ func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Inv
 	}
 	inv := snap.Invitation
 	if inv == nil || inv.Status != org.InvitationPending || inv.ExpiredAt(s.Now()) || inv.TokenHash != secret.Token(token).Hash() {
-		return nil, snap.Settings, none
+		return nil, snap.Settings, ErrInvalidLink
 	}
 	return inv, snap.Settings, nil
 }
