@@ -145,7 +145,9 @@ func parseFlags(spec Spec, args []string) (Command, *Error) {
 		if f.Value == "" {
 			bools[f.Name] = fs.Bool(f.Name, false, f.Help)
 		} else {
-			strs[f.Name] = fs.StringArray(f.Name, nil, f.Help)
+			v := &repeated{}
+			fs.Var(v, f.Name, f.Help)
+			strs[f.Name] = &v.values
 		}
 	}
 
@@ -400,3 +402,12 @@ func clip(s string) string {
 	}
 	return string([]rune(s)[:max-1]) + "…"
 }
+
+// repeated is a flag that may be given several times, keeping every value as
+// typed. pflag's own StringArray does the same, but defining one allocates a
+// 4 KiB CSV writer, and a command defines its flags on every parse.
+type repeated struct{ values []string }
+
+func (r *repeated) Set(v string) error { r.values = append(r.values, v); return nil }
+func (r *repeated) Type() string       { return "stringArray" }
+func (r *repeated) String() string     { return "[" + strings.Join(r.values, ",") + "]" }

@@ -134,6 +134,12 @@ func FuzzNormalizeEmail(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := org.NormalizeEmail(in)
+		if trimmed := strings.TrimSpace(in); err == nil && !strings.HasPrefix(strings.ToLower(trimmed), "mailto:") {
+			// The fast path for bare addresses must agree with the full parser.
+			if full, ferr := org.ParseAddress(trimmed); ferr != nil || full != out {
+				t.Fatalf("NormalizeEmail(%q) = %q, but the full parser gives %q, %v", in, out, full, ferr)
+			}
+		}
 		if err != nil {
 			if org.ErrorCode(err) != org.CodeInvalid {
 				t.Fatalf("NormalizeEmail(%q) error %v has code %q, want %q", in, err, org.ErrorCode(err), org.CodeInvalid)
