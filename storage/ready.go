@@ -67,9 +67,9 @@ func (s *Store) RequireReplicas(n int, timeout time.Duration) {
 var errNoReplicas = errors.New("NOREPLICAS not enough replicas acknowledged the write")
 
 // runApply runs the apply script, followed by WAIT when replicas are required.
-func (s *Store) runApply(ctx context.Context, keys []string, arg string) *redis.Cmd {
+func (s *Store) runApply(ctx context.Context, keys []string, args []any) *redis.Cmd {
 	if s.minReplicas <= 0 {
-		return applyScript.Run(ctx, s.rdb, keys, arg)
+		return applyScript.Run(ctx, s.rdb, keys, args...)
 	}
 	// WAIT has no key: on a cluster it must go to the master of the org's
 	// slot, the one that ran the script.
@@ -109,9 +109,9 @@ func (s *Store) runApply(ctx context.Context, keys []string, arg string) *redis.
 		}
 		return res, nil
 	}
-	res, err := run(func(p redis.Pipeliner) *redis.Cmd { return applyScript.EvalSha(ctx, p, keys, arg) })
+	res, err := run(func(p redis.Pipeliner) *redis.Cmd { return applyScript.EvalSha(ctx, p, keys, args...) })
 	if res != nil && res.Err() != nil && strings.HasPrefix(res.Err().Error(), "NOSCRIPT") {
-		res, err = run(func(p redis.Pipeliner) *redis.Cmd { return applyScript.Eval(ctx, p, keys, arg) })
+		res, err = run(func(p redis.Pipeliner) *redis.Cmd { return applyScript.Eval(ctx, p, keys, args...) })
 	}
 	if err != nil {
 		cmd := redis.NewCmd(ctx)

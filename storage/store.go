@@ -9,9 +9,9 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,13 +22,15 @@ import (
 )
 
 var (
+	//go:embed lua/ops.lua
+	opsSource string
 	//go:embed lua/read.lua
 	readSource string
 	//go:embed lua/apply.lua
 	applySource string
 
-	readScript  = redis.NewScript(readSource)
-	applyScript = redis.NewScript(applySource)
+	readScript  = redis.NewScript(opsSource + readSource)
+	applyScript = redis.NewScript(opsSource + applySource)
 )
 
 // AuditMaxLen bounds the audit stream (approximately, MAXLEN ~) so that a
@@ -74,32 +76,28 @@ func loadScripts(ctx context.Context, rdb redis.UniversalClient, what string, sc
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return wrap("ping", s.rdb.Ping(ctx).Err()) }
 
-// ops collects a script's operations, naming each key by its index in KEYS.
+// ops collects a script's operations (lua/ops.lua), naming each key by its
+// index in KEYS, flat: name, key index, argument count, arguments.
 type ops struct {
 	keys []string
-	idx  map[string]int
-	list [][]string
+	args []any
+	n    int // operations
 }
 
 func (o *ops) add(op, key string, args ...string) {
-	if o.idx == nil {
-		o.idx = map[string]int{}
-	}
-	i, ok := o.idx[key]
-	if !ok {
+	i := slices.Index(o.keys, key) + 1 // a handful of keys: a scan beats a map
+	if i == 0 {
 		o.keys = append(o.keys, key)
 		i = len(o.keys)
-		o.idx[key] = i
 	}
-	o.list = append(o.list, append([]string{op, strconv.Itoa(i)}, args...))
-}
-
-func (o *ops) encode() string {
-	b, err := json.Marshal(o.list)
-	if err != nil {
-		panic(err) // a [][]string always marshals
+	if o.args == nil {
+		o.args = make([]any, 0, 128) // a typical commit's size: grown once, not six times
 	}
-	return string(b)
+	o.args = append(o.args, op, i, len(args))
+	for _, a := range args {
+		o.args = append(o.args, a)
+	}
+	o.n++
 }
 
 // Load answers q in one round trip.
@@ -114,7 +112,15 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 	snap := &org.Snapshot{}
 
 	read(func(sn *org.Snapshot, v any) error {
-		sn.Settings = org.SettingsFrom(asMap(v))
+		m := asMap(v)
+		sn.Settings = org.SettingsFrom(m)
+		if r := m[revisionField]; r != "" {
+			rev, err := strconv.ParseInt(r, 10, 64)
+			if err != nil {
+				return fmt.Errorf("settings revision %q: %w", r, err)
+			}
+			sn.Revision = rev
+		}
 		return nil
 	}, "hgetall", k.settings())
 	if q.Actor != "" {
@@ -223,7 +229,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 		}, "xrevrange", k.audit(), strconv.Itoa(q.AuditLimit))
 	}
 
-	res, err := readScript.Run(ctx, s.rdb, o.keys, o.encode()).Slice()
+	res, err := readScript.Run(ctx, s.rdb, o.keys, o.args...).Slice()
 	if err != nil {
 		return nil, wrap("load", err)
 	}
@@ -258,6 +264,16 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 	o.add("once", k.commit(commitID()), strconv.FormatInt(commitIDLifetime.Milliseconds(), 10))
 	if ch.Actor != "" && ch.ActorVersion > 0 {
 		o.add("hfeq", k.user(ch.Actor), "ver", strconv.FormatInt(ch.ActorVersion, 10), "actor "+ch.Actor)
+	}
+	if ch.PinRevision {
+		rev := ""
+		if ch.Revision > 0 {
+			rev = strconv.FormatInt(ch.Revision, 10)
+		}
+		o.add("hfeq", k.settings(), revisionField, rev, "settings revision")
+	}
+	for _, email := range ch.NoUsers {
+		o.add("absent", k.user(email), "user "+email)
 	}
 	for _, w := range ch.Users {
 		u := w.User
@@ -320,7 +336,9 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 		case org.InvitationPending:
 			o.add("zadd", k.pending(), ms(inv.Created), id)
 			o.add("zadd", k.by(inv.Inviter), ms(inv.Created), id)
-			o.add("zrem", k.requests(), id)
+			if w.Expect == org.InvitationRequested { // an approved request
+				o.add("zrem", k.requests(), id)
+			}
 			o.add("hset", k.openIndex(), inv.Email, id)
 			o.add("zadd", k.due(), ms(inv.NextDue()), dueInvitation(id))
 		case org.InvitationRequested:
@@ -360,6 +378,9 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 		}
 		o.add("hset", k.settings(), args...)
 	}
+	if len(ch.Settings) > 0 || ch.Workspace != nil {
+		o.add("hincrby", k.settings(), revisionField, "1")
+	}
 	if d := ch.Digest; d != nil {
 		writeDigest(&o, k, d)
 	}
@@ -375,11 +396,15 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 	for _, e := range ch.Audit {
 		o.add("xadd", k.audit(), append([]string{strconv.Itoa(AuditMaxLen)}, auditFields(e)...)...)
 	}
-	if len(o.list) == 1 { // only the commit id: nothing to change
+	for _, m := range ch.Messages {
+		// The commit's id already keeps a re-sent commit from queuing twice.
+		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload})...)
+	}
+	if o.n == 1 { // only the commit id: nothing to change
 		return nil
 	}
 
-	res, err := s.runApply(ctx, o.keys, o.encode()).StringSlice()
+	res, err := s.runApply(ctx, o.keys, o.args).StringSlice()
 	if err != nil {
 		return wrap("commit", err)
 	}
@@ -391,6 +416,10 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 	}
 	return refusal(res[1], res[2])
 }
+
+// revisionField is the settings hash's field that counts changes to the
+// settings and workspaces (org.Snapshot.Revision); no setting has this key.
+const revisionField = "rev"
 
 const (
 	lastAdminLabel = "last-admin:"

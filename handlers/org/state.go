@@ -46,6 +46,9 @@ type Snapshot struct {
 	Quota        int
 	Audit        []AuditEntry // newest first
 	Digest       DigestState
+	// Revision counts changes to the settings and workspaces; a Change that
+	// pins it (PinRevision) is refused once either changed after the read.
+	Revision int64
 }
 
 // DueItem is scheduled work (see reminder.go): a pending invitation's next
@@ -94,6 +97,24 @@ type Change struct {
 	// deactivated after the read cannot complete an admin action decided on it.
 	Actor        string
 	ActorVersion int64
+	// PinRevision refuses the change if the settings or workspaces changed
+	// since Revision was read (a decision taken on a remembered snapshot).
+	PinRevision bool
+	Revision    int64
+	// NoUsers are emails that must not belong to a user yet (an invitation
+	// decided without reading them).
+	NoUsers []string
+	// Messages are chat messages queued in the same atomic step, so the
+	// state change and what it tells people are stored together or not at all.
+	Messages []QueuedMessage
+}
+
+// QueuedMessage is one chat message for the outbox, already encoded by the
+// platform adapter that will send it.
+type QueuedMessage struct {
+	Platform string
+	Channel  string // the pacing channel, "" for none
+	Payload  []byte
 }
 
 // UserWrite stores a user. Version is the version read (0: the user must not

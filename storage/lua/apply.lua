@@ -1,12 +1,11 @@
--- apply.lua: one atomic transition. ARGV[1] is a JSON list of ops naming keys
+-- apply.lua: one atomic transition, as a list of ops (lua/ops.lua) naming keys
 -- by index into KEYS. Every guard runs before any write, so a refused change
 -- writes nothing; Redis runs the script without interleaving other clients,
 -- which makes guard + writes + audit entry one atomic step.
 -- Returns {'ok'} or {'fail', label, actual}.
-local ops = cjson.decode(ARGV[1])
 
 for _, op in ipairs(ops) do
-  local c, key = op[1], KEYS[tonumber(op[2])]
+  local c, key = op[1], op[2]
   if c == 'once' then
     -- this very commit already ran (the client re-sent it after a timeout)
     if redis.call('EXISTS', key) == 1 then return {'ok', 'again'} end
@@ -34,7 +33,7 @@ for _, op in ipairs(ops) do
 end
 
 for _, op in ipairs(ops) do
-  local c, key = op[1], KEYS[tonumber(op[2])]
+  local c, key = op[1], op[2]
   if c == 'once' then
     redis.call('SET', key, '1', 'PX', op[3])
   elseif c == 'hset' then
@@ -65,6 +64,11 @@ for _, op in ipairs(ops) do
     redis.call('DEL', key)
   elseif c == 'xadd' then
     redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', unpack(op, 4))
+  elseif c == 'xaddq' then
+    -- a queue (the outbox): never trimmed, its consumers delete what they sent
+    redis.call('XADD', key, '*', unpack(op, 3))
+  elseif c == 'hincrby' then
+    redis.call('HINCRBY', key, op[3], op[4])
   end
 end
 return {'ok'}

@@ -1,11 +1,10 @@
 -- read.lua: answers a whole query in one round trip.
--- ARGV[1] is a JSON list of read ops; each names its key by index into KEYS
+-- The read ops (lua/ops.lua) each name their key by index into KEYS
 -- (so a cluster routes by the org's hash tag). Ops that follow a pointer build
 -- the pointed-to key from a prefix that carries the same hash tag.
-local ops = cjson.decode(ARGV[1])
 local out = {}
 for i, op in ipairs(ops) do
-  local c, key = op[1], KEYS[tonumber(op[2])]
+  local c, key = op[1], op[2]
   local r
   if c == 'hgetall' then
     r = redis.call('HGETALL', key)
