@@ -41,9 +41,17 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 	}
 
 	day := c.now.UTC().Format("20060102")
-	snap, err := s.load(ctx, c, org.Query{Users: emails, OpenFor: emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day})
-	if err != nil {
-		return Reply{}, err
+	snap := s.inviteView(c, role, grants)
+	remembered := snap != nil
+	if !remembered {
+		q := org.Query{Users: emails, OpenFor: emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day}
+		if c.req.Actor.UserID != "" {
+			q.Identity = c.req.Actor.Key()
+		}
+		if snap, err = s.load(ctx, c, q); err != nil {
+			return Reply{}, err
+		}
+		s.views.put(c.email, snap, c.now)
 	}
 	actor, set := snap.Actor, snap.Settings
 	decision, err := org.CheckInvite(actor, set, role, grants)
@@ -94,8 +102,29 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		}
 		ch.Quota = &org.QuotaUse{Email: c.email, Day: day, N: len(created), Limit: limit}
 	}
+	var ds []Delivery
+	for _, inv := range created {
+		if decision == org.InviteRequest {
+			ds = append(ds, s.requestDeliveries(snap, inv)...)
+			continue
+		}
+		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], actor.Role == org.RoleAdmin, "", c.email))
+	}
 	if len(ch.Invitations) > 0 {
-		if err := s.commit(ctx, c, snap, ch); err != nil {
+		// Decided on what was read (or remembered): the settings and
+		// workspaces as they were, and nobody invited already has an account.
+		ch.PinRevision, ch.Revision = true, snap.Revision
+		for _, inv := range created {
+			ch.NoUsers = append(ch.NoUsers, inv.Email)
+		}
+		if ds, err = s.commitDelivering(ctx, c, snap, ch, ds); err != nil {
+			if remembered {
+				s.views.forget(c.email)
+				if org.ErrorCode(err) == org.CodeLimit {
+					// The quota was not read: let a fresh read explain it.
+					return Reply{}, &org.PreconditionError{What: "daily quota", Actual: "full"}
+				}
+			}
 			return Reply{}, err
 		}
 	}
@@ -113,14 +142,29 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		// One person: say it in one message rather than a list of one.
 		r.Text, r.Fields, r.Buttons, r.Items = items[0].Text, items[0].Fields, items[0].Buttons, nil
 	}
-	for _, inv := range created {
-		if decision == org.InviteRequest {
-			r.Deliveries = append(r.Deliveries, s.requestDeliveries(snap, inv)...)
-			continue
-		}
-		r.Deliveries = append(r.Deliveries, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], actor.Role == org.RoleAdmin, "", c.email))
-	}
+	r.Deliveries = ds
 	return r, nil
+}
+
+// inviteView is the remembered view (view.go) an invitation may be decided on
+// without a read, or nil. Only the plain case qualifies: an admin or a member
+// sending directly, to workspaces that exist. Anything refused, or sent to the
+// admins for approval, is decided and explained on a fresh read.
+func (s *Service) inviteView(c *call, role org.Role, grants org.Grants) *org.Snapshot {
+	if c.attempt > 1 {
+		return nil
+	}
+	snap := s.views.get(c.email, c.now)
+	if snap == nil {
+		return nil
+	}
+	if d, err := org.CheckInvite(snap.Actor, snap.Settings, role, grants); err != nil || d != org.InviteSend {
+		return nil
+	}
+	if workspacesExist(snap.Workspaces, grants) != nil || (c.cmd.Has("force") && snap.Actor.Role != org.RoleAdmin) {
+		return nil
+	}
+	return snap
 }
 
 // pendingUpdate is a change to a pending invitation's role and workspaces.

@@ -51,12 +51,23 @@ type Service struct {
 	registry  *command.Registry
 	run       map[string]func(context.Context, *call) (Reply, error)
 	sched     scheduling // remind.go
+	views     *views     // view.go
 }
 
 // Request is one command from one person.
 type Request struct {
 	Actor org.Identity // Email must be verified by the platform and normalized
 	Text  string       // the command text, without the platform's "/usher"
+	// Outbox, when set, lets a command queue its messages in its own atomic
+	// commit instead of leaving them in Reply.Deliveries for the adapter to
+	// queue after it.
+	Outbox Outbox
+}
+
+// Outbox encodes deliveries as the adapter's outbox messages, for a store
+// that writes them into the outbox the adapter's workers read.
+type Outbox interface {
+	Encode([]Delivery) ([]org.QueuedMessage, error)
 }
 
 // call is one command being run.
@@ -65,6 +76,9 @@ type call struct {
 	cmd   command.Command
 	email string
 	now   time.Time
+	// attempt counts runs of this command: the second one follows a commit
+	// refused because what it was decided on moved.
+	attempt int
 }
 
 // New checks cfg and builds a Service.
@@ -92,6 +106,7 @@ func New(cfg Config) (*Service, error) {
 		s.rand = rand.Reader
 	}
 	s.sched = newScheduling(cfg)
+	s.views = newViews()
 	specs, run := s.verbs()
 	reg, err := command.NewRegistry(specs...)
 	if err != nil {
@@ -127,7 +142,7 @@ func (s *Service) Handle(ctx context.Context, req Request) Reply {
 	}
 	c := &call{req: req, cmd: cmd, email: email}
 	for attempt := 1; ; attempt++ {
-		c.now = s.Now()
+		c.now, c.attempt = s.Now(), attempt
 		reply, err := s.run[cmd.Verb](ctx, c)
 		var stale *org.PreconditionError
 		if errors.As(err, &stale) {
@@ -237,6 +252,23 @@ func (s *Service) commit(ctx context.Context, c *call, snap *org.Snapshot, ch or
 		return fmt.Errorf("%s: %w", c.cmd.Verb, err)
 	}
 	return nil
+}
+
+// commitDelivering applies ch together with the messages ds when the adapter
+// can encode them for its outbox (Request.Outbox): the change and what it
+// tells people are stored in one step, and one round trip. It returns the
+// deliveries left for the adapter to queue after the reply: all of them
+// without an encoder, none with one.
+func (s *Service) commitDelivering(ctx context.Context, c *call, snap *org.Snapshot, ch org.Change, ds []Delivery) ([]Delivery, error) {
+	if c.req.Outbox != nil && len(ds) > 0 {
+		msgs, err := c.req.Outbox.Encode(ds)
+		if err != nil {
+			return nil, fmt.Errorf("%s: encode messages: %w", c.cmd.Verb, err)
+		}
+		ch.Messages = append(ch.Messages, msgs...)
+		ds = nil
+	}
+	return ds, s.commit(ctx, c, snap, ch)
 }
 
 // link is an invitation's URL for a token.

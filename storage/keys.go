@@ -9,7 +9,7 @@ import (
 // the hash tag {org}, so Redis Cluster keeps them in one slot and every Lua
 // script may touch all of them atomically.
 //
-//	usher:{org}:settings          hash   setting key -> canonical value
+//	usher:{org}:settings          hash   setting key -> canonical value; "rev": changes to settings and workspaces
 //	usher:{org}:user:EMAIL        hash   one user (see codec.go)
 //	usher:{org}:users             zset   every user's email, score 0 (lexical order)
 //	usher:{org}:admins            set    emails of active admins (the last-admin guard)

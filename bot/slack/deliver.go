@@ -90,23 +90,50 @@ func (a *App) add(ctx context.Context, j job, channel string) error {
 	return err
 }
 
-// enqueueDeliveries queues a reply's messages for other people. When the
-// sender is the actor, the sender's notices go back where they typed.
+// enqueueDeliveries queues a reply's messages for other people.
 func (a *App) enqueueDeliveries(ctx context.Context, ds []handlers.Delivery, actor org.Identity, rc replyContext) error {
 	var errs []error
 	for _, d := range ds {
-		j := dmJob(d)
-		if actor.Platform == "slack" && d.Sender != "" && d.Sender == actor.Email {
-			j.SenderUserID, j.SenderURL = actor.UserID, rc.responseURL
-		}
-		if actor.Platform == "slack" && d.To == actor.Email {
-			j.UserID = actor.UserID
-		}
+		j := deliveryJob(d, actor, rc)
 		if err := a.add(ctx, j, paceChannel(j)); err != nil {
 			errs = append(errs, fmt.Errorf("queue %s message: %w", d.Kind, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// commitOutbox encodes deliveries as Slack outbox jobs for a command to
+// queue in its own commit (handlers.Request.Outbox).
+type commitOutbox struct {
+	actor org.Identity
+	rc    replyContext
+}
+
+func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error) {
+	out := make([]org.QueuedMessage, 0, len(ds))
+	for _, d := range ds {
+		j := deliveryJob(d, o.actor, o.rc)
+		j.Key = newKey()
+		raw, err := json.Marshal(j)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s message: %w", d.Kind, err)
+		}
+		out = append(out, org.QueuedMessage{Platform: Platform, Channel: paceChannel(j), Payload: raw})
+	}
+	return out, nil
+}
+
+// deliveryJob is the job for one delivery. When the sender is the actor, the
+// sender's notices go back where they typed.
+func deliveryJob(d handlers.Delivery, actor org.Identity, rc replyContext) job {
+	j := dmJob(d)
+	if actor.Platform == "slack" && d.Sender != "" && d.Sender == actor.Email {
+		j.SenderUserID, j.SenderURL = actor.UserID, rc.responseURL
+	}
+	if actor.Platform == "slack" && d.To == actor.Email {
+		j.UserID = actor.UserID
+	}
+	return j
 }
 
 func dmJob(d handlers.Delivery) job {

@@ -168,7 +168,7 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	e.queue = queue{ob}
 	e.app, err = slackbot.New(slackbot.Config{
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
-		Service: e.svc, State: state, Queue: e.queue,
+		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue,
 		Workspaces: func(context.Context) ([]string, error) { return []string{"design", "eng"}, nil },
 		Logger:     slogTo(e.logs),
 	})

@@ -55,6 +55,11 @@ type Config struct {
 	Service       Service
 	State         State
 	Queue         outbox.Queue
+	// QueueInCommit says that Service's store writes messages into the same
+	// outbox Queue reads (usher serve wires both to one organization's Redis):
+	// a command then queues its messages in its own commit (one atomic step,
+	// one round trip) instead of after it.
+	QueueInCommit bool
 	// Workspaces lists workspace names for the invite modal's multi-select.
 	Workspaces func(ctx context.Context) ([]string, error)
 	Logger     *slog.Logger
@@ -295,7 +300,11 @@ func (a *App) act(ctx context.Context, team, user, text string, mentions []strin
 		}
 		return r
 	}
-	r := a.svc.Handle(ctx, handlers.Request{Actor: id, Text: text})
+	req := handlers.Request{Actor: id, Text: text}
+	if a.cfg.QueueInCommit {
+		req.Outbox = commitOutbox{actor: id, rc: rc}
+	}
+	r := a.svc.Handle(ctx, req)
 	if first != nil {
 		first(r)
 	}

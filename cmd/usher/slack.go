@@ -66,7 +66,7 @@ func mountSlack(ctx context.Context, s *server) error {
 	}
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL,
-		Service: s.svc, State: state, Queue: queue, Logger: s.log.With("platform", "slack"),
+		Service: s.svc, State: state, QueueInCommit: true, Queue: queue, Logger: s.log.With("platform", "slack"),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 		Workspaces: func(ctx context.Context) ([]string, error) {
 			snap, err := s.store.Load(ctx, org.Query{Workspaces: true})
