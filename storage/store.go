@@ -40,8 +40,9 @@ const AuditMaxLen = 1_000_000
 
 // Store keeps one organization's state in Redis.
 type Store struct {
-	rdb  redis.UniversalClient
-	keys keys
+	rdb   redis.UniversalClient
+	keys  keys
+	group committer // group.go
 	// minReplicas and waitTimeout: see RequireReplicas (ready.go).
 	minReplicas int
 	waitTimeout time.Duration
@@ -82,6 +83,12 @@ type ops struct {
 	keys []string
 	args []any
 	n    int // operations
+}
+
+// sep separates one change from the next (apply.lua applies each on its own).
+func (o *ops) sep() {
+	o.args = append(o.args, "|", 0, 0)
+	o.n++
 }
 
 func (o *ops) add(op, key string, args ...string) {
@@ -251,10 +258,16 @@ var listedUserFields = []string{"email", "name", "role", "status", "ws", "create
 // separately so that a reply can say "and 1,234 more".
 const listLimit = 200
 
-// Commit applies ch atomically with one round trip.
+// Commit applies ch atomically with one round trip, which it may share with
+// other commits under way at the same moment (group.go).
 func (s *Store) Commit(ctx context.Context, ch org.Change) error {
+	return s.group.commit(ctx, s, ch)
+}
+
+// build appends ch's ops to o. It reports false when ch changes nothing.
+func (s *Store) build(o *ops, ch org.Change) bool {
 	k := s.keys
-	var o ops
+	first := o.n
 
 	// go-redis re-sends a command whose reply timed out; a commit that already
 	// ran would then be refused by its own guards and look like a conflict.
@@ -382,7 +395,7 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 		o.add("hincrby", k.settings(), revisionField, "1")
 	}
 	if d := ch.Digest; d != nil {
-		writeDigest(&o, k, d)
+		writeDigest(o, k, d)
 	}
 	if q := ch.Quota; q != nil && q.N > 0 {
 		o.add("incrby", k.quota(q.Email, q.Day), strconv.Itoa(q.N), strconv.FormatInt((48*time.Hour).Milliseconds(), 10))
@@ -400,14 +413,45 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 		// The commit's id already keeps a re-sent commit from queuing twice.
 		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload})...)
 	}
-	if o.n == 1 { // only the commit id: nothing to change
-		return nil
-	}
+	return o.n > first+1 // more than the commit id
+}
 
-	res, err := s.runApply(ctx, o.keys, o.args).StringSlice()
-	if err != nil {
-		return wrap("commit", err)
+// apply runs changes in one script call and returns each one's outcome.
+func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
+	errs := make([]error, len(changes))
+	var o ops
+	var run []int // indexes of the changes that change something
+	for i, ch := range changes {
+		args, n := len(o.args), o.n
+		if len(run) > 0 {
+			o.sep()
+		}
+		if !s.build(&o, ch) {
+			o.args, o.n = o.args[:args], n // nothing to change: take its ops back out
+			continue
+		}
+		run = append(run, i)
 	}
+	if len(run) == 0 {
+		return errs
+	}
+	res, err := s.runApply(ctx, o.keys, o.args).Slice()
+	if err == nil && len(res) != len(run) {
+		err = fmt.Errorf("%d results for %d changes", len(res), len(run))
+	}
+	for j, i := range run {
+		if err != nil {
+			errs[i] = wrap("commit", err)
+			continue
+		}
+		errs[i] = outcome(res[j])
+	}
+	return errs
+}
+
+// outcome reads one change's result from apply.lua.
+func outcome(v any) error {
+	res := asStrings(v)
 	if len(res) == 0 || res[0] == "ok" {
 		return nil
 	}

@@ -1,0 +1,5 @@
+package storage
+
+// GroupCommits sets how commits are grouped (group.go): at most calls script
+// calls under way, at most batch commits per call.
+func (s *Store) GroupCommits(calls, batch int) { s.group.maxCalls, s.group.maxBatch = calls, batch }
