@@ -121,6 +121,42 @@ func baselineHandler() http.Handler {
 	})
 }
 
+// oneWriteHandler is the bare handler plus the slash command parsed and one
+// go-redis write (HSET of the command under a fresh key): the price of one
+// round trip, which the issue quotes next to the bare handler's.
+func oneWriteHandler(rdb redis.UniversalClient) http.Handler {
+	answer := []byte(`{"response_type":"ephemeral","text":"ok"}`)
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		sv, err := slackgo.NewSecretsVerifier(r.Header, benchSecret)
+		if err == nil {
+			sv.Write(body)
+			err = sv.Ensure()
+		}
+		if err != nil {
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		key := "bench:{one-write}:" + strconv.FormatInt(n.Add(1), 10)
+		if err := rdb.HSet(r.Context(), key, "user", form.Get("user_id"), "text", form.Get("text")).Err(); err != nil {
+			http.Error(w, "redis", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	})
+}
+
 // serveOn serves h on a fresh local port like usher serve does.
 func serveOn(b *testing.B, h http.Handler) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -135,7 +171,7 @@ func serveOn(b *testing.B, h http.Handler) string {
 
 // usherSlack builds usher's Slack HTTP handler as `usher serve` mounts it
 // (mountSlack), on redis at url, with a fake Slack Web API that knows the admin.
-func usherSlack(b *testing.B, redisURL, orgID string) http.Handler {
+func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) http.Handler {
 	ctx := context.Background()
 	edge := newSlackEdge(b)
 	opt, err := redis.ParseURL(redisURL)
@@ -145,6 +181,7 @@ func usherSlack(b *testing.B, redisURL, orgID string) http.Handler {
 	storage.ChatTimeouts(opt)
 	opt.PoolSize = 128
 	rdb := redis.NewClient(opt)
+	rdb.AddHook(rt)
 	b.Cleanup(func() { rdb.Close() })
 	cfg := config{org: orgID, publicURL: "https://usher.test", admins: []string{"a@example.com"}}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -158,7 +195,7 @@ func usherSlack(b *testing.B, redisURL, orgID string) http.Handler {
 		b.Fatal(err)
 	}
 	app, err := slack.New(slack.Config{SigningSecret: benchSecret, BotToken: "xoxb-bench", APIURL: edge.srv.URL + "/api/",
-		Service: svc, State: state, Queue: outboxQueue{ob}, Logger: log})
+		Service: svc, State: state, QueueInCommit: true, Queue: outboxQueue{ob}, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,13 +226,25 @@ func BenchmarkSlackLoad(b *testing.B) {
 			report(b, r)
 			results[fmt.Sprintf("baseline/%d", c)] = r
 		})
+		b.Run(fmt.Sprintf("one-write/clients=%d", c), func(b *testing.B) {
+			opt, _ := redis.ParseURL(srv.URL())
+			opt.PoolSize = 128
+			rdb := redis.NewClient(opt)
+			defer rdb.Close()
+			target := serveOn(b, oneWriteHandler(rdb))
+			r := load(b, target, c, max(b.N, c), inviteBody("one"), func(resp *http.Response) bool { return resp.StatusCode == 200 })
+			report(b, r)
+			results[fmt.Sprintf("one-write/%d", c)] = r
+		})
 		b.Run(fmt.Sprintf("usher/clients=%d", c), func(b *testing.B) {
 			orgID := fmt.Sprintf("bench-%d-%d", c, benchRun.Add(1))
-			target := serveOn(b, usherSlack(b, srv.URL(), orgID)) + "/slack/commands"
+			rt := &storage.RoundTrips{}
+			target := serveOn(b, usherSlack(b, srv.URL(), orgID, rt)) + "/slack/commands"
 			tag := fmt.Sprintf("%s-%d-%d", prefix, c, b.N)
 			// Warm up: the admin's identity comes from users.info once.
 			load(b, target, 1, 1, inviteBody(tag+"w"), func(*http.Response) bool { return true })
 			cpu0 := redisCPU(b, srv)
+			rt.Reset()
 			r := load(b, target, c, max(b.N, c), inviteBody(tag), func(resp *http.Response) bool {
 				if resp.StatusCode != 200 {
 					return false
@@ -203,26 +252,32 @@ func BenchmarkSlackLoad(b *testing.B) {
 				body, _ := io.ReadAll(resp.Body)
 				return strings.Contains(string(body), "invited as member")
 			})
+			trips := rt.Count()
 			cpu1 := redisCPU(b, srv)
 			report(b, r)
 			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(r.n), "redis-cpu-µs/req")
+			b.ReportMetric(float64(trips)/float64(r.n), "redis-roundtrips/req")
 			results[fmt.Sprintf("usher/%d", c)] = r
 		})
 	}
 	fmt.Printf("\n%-22s %10s %9s %9s %7s %s\n", "slack /usher invite", "req/s", "p50", "p99", "errors", "usher/baseline")
 	for _, c := range []int{16, 64} {
-		base, ok1 := results[fmt.Sprintf("baseline/%d", c)]
-		us, ok2 := results[fmt.Sprintf("usher/%d", c)]
-		if !ok1 || !ok2 {
+		base, ok := results[fmt.Sprintf("baseline/%d", c)]
+		if !ok {
 			continue
 		}
-		for _, row := range []struct {
-			name string
-			r    loadResult
-		}{{fmt.Sprintf("baseline  %d clients", c), base}, {fmt.Sprintf("usher     %d clients", c), us}} {
+		for _, name := range []string{"baseline", "one-write", "usher"} {
+			r, ok := results[fmt.Sprintf("%s/%d", name, c)]
+			if !ok {
+				continue
+			}
+			row := struct {
+				name string
+				r    loadResult
+			}{fmt.Sprintf("%-9s %d clients", name, c), r}
 			ratio := ""
-			if strings.HasPrefix(row.name, "usher") {
-				ratio = fmt.Sprintf("%.0f%%", 100*us.rps()/base.rps())
+			if name != "baseline" {
+				ratio = fmt.Sprintf("%.0f%%", 100*r.rps()/base.rps())
 			}
 			fmt.Printf("%-22s %10.0f %9s %9s %7d %s\n", row.name, row.r.rps(), row.r.p50.Round(10*time.Microsecond), row.r.p99.Round(10*time.Microsecond), row.r.errors, ratio)
 		}
