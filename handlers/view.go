@@ -48,15 +48,9 @@ func (v *views) get(email string, now time.Time) *org.Snapshot {
 	if !ok || now.Sub(e.at) > v.ttl || now.Before(e.at) {
 		return nil
 	}
-	return &org.Snapshot{
-		Settings:     e.snap.Settings,
-		Actor:        e.snap.Actor,
-		IdentityUser: e.snap.IdentityUser,
-		Workspaces:   e.snap.Workspaces,
-		Revision:     e.snap.Revision,
-		Users:        map[string]*org.User{},
-		Open:         map[string]*org.Invitation{},
-	}
+	snap := *e.snap
+	snap.Users, snap.Open = map[string]*org.User{}, map[string]*org.Invitation{}
+	return &snap
 }
 
 // put remembers what a full read of email's command returned. The snapshot

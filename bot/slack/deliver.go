@@ -79,15 +79,20 @@ func paceChannel(j job) string {
 }
 
 func (a *App) add(ctx context.Context, j job, channel string) error {
-	if j.Key == "" {
-		j.Key = newKey()
-	}
-	raw, err := json.Marshal(j)
+	raw, err := payload(j)
 	if err != nil {
 		return err
 	}
 	_, err = a.queue.Add(ctx, outbox.Job{Platform: Platform, Channel: channel, Payload: raw})
 	return err
+}
+
+// payload is j as an outbox job's payload, with its key drawn if unset.
+func payload(j job) ([]byte, error) {
+	if j.Key == "" {
+		j.Key = newKey()
+	}
+	return json.Marshal(j)
 }
 
 // enqueueDeliveries queues a reply's messages for other people.
@@ -113,8 +118,7 @@ func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error
 	out := make([]org.QueuedMessage, 0, len(ds))
 	for _, d := range ds {
 		j := deliveryJob(d, o.actor, o.rc)
-		j.Key = newKey()
-		raw, err := json.Marshal(j)
+		raw, err := payload(j)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s message: %w", d.Kind, err)
 		}
