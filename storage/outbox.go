@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
@@ -41,6 +42,7 @@ const outboxGroup = "senders"
 type Outbox struct {
 	rdb  redis.UniversalClient
 	keys keys
+	seal sealer // seal.go
 }
 
 // Job is one queued message, as bot/outbox describes it (storage does not
@@ -60,8 +62,12 @@ func NewOutbox(rdb redis.UniversalClient, org string) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{rdb: rdb, keys: k}, nil
+	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
+
+// SealWith sets the key payloads are sealed with (NewSealKey); without it,
+// a key of this process's own, which no other process can open.
+func (o *Outbox) SealWith(key cipher.AEAD) { o.seal = newSealer(key, o.keys) }
 
 // Setup creates the consumer group (idempotent) and loads the scripts.
 func (o *Outbox) Setup(ctx context.Context) error {
@@ -76,7 +82,7 @@ func (o *Outbox) Setup(ctx context.Context) error {
 func (o *Outbox) Add(ctx context.Context, j Job) (string, error) {
 	k := o.keys
 	args := []any{addIDLifetime.Milliseconds()}
-	for _, f := range jobFields(j) {
+	for _, f := range jobFields(j, o.seal) {
 		args = append(args, f)
 	}
 	id, err := outboxAddOnce.Run(ctx, o.rdb, []string{k.outbox(), k.outboxAdd(randomID())}, args...).Text()
@@ -95,8 +101,9 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-func jobFields(j Job) []string {
-	return []string{"platform", j.Platform, "channel", j.Channel, "payload", string(j.Payload), "attempt", strconv.Itoa(j.Attempt), "slot", strconv.FormatInt(j.Slot, 10)}
+// jobFields is a job as its stream entry stores it, the payload sealed.
+func jobFields(j Job, s sealer) []string {
+	return []string{"platform", j.Platform, "channel", j.Channel, "payload", s.seal(j.Payload), "attempt", strconv.Itoa(j.Attempt), "slot", strconv.FormatInt(j.Slot, 10)}
 }
 
 // Claim returns up to limit jobs for consumer: due retries, jobs a crashed
@@ -119,10 +126,15 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 	}
 	var jobs []Job
 	for _, m := range msgs {
-		j := decodeJob(m)
-		// It may have been sent before the crash: tell the sender.
-		j.Attempt = max(j.Attempt, 1)
-		jobs = append(jobs, j)
+		j, ok, err := o.decodeJob(ctx, m)
+		if err != nil {
+			return jobs, err
+		}
+		if ok {
+			// It may have been sent before the crash: tell the sender.
+			j.Attempt = max(j.Attempt, 1)
+			jobs = append(jobs, j)
+		}
 	}
 	if len(jobs) >= limit {
 		return jobs, nil
@@ -138,7 +150,13 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 	}
 	for _, s := range streams {
 		for _, m := range s.Messages {
-			jobs = append(jobs, decodeJob(m))
+			j, ok, err := o.decodeJob(ctx, m)
+			if err != nil {
+				return jobs, err
+			}
+			if ok {
+				jobs = append(jobs, j)
+			}
 		}
 	}
 	return jobs, nil
@@ -146,11 +164,19 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 
 func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
-func decodeJob(m redis.XMessage) Job {
+// decodeJob reads a stream entry and opens its payload. A payload this
+// process cannot open can never be sent by it: it goes to the dead letters,
+// still sealed, with the reason (ok false), rather than come back forever.
+func (o *Outbox) decodeJob(ctx context.Context, m redis.XMessage) (j Job, ok bool, err error) {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	attempt, _ := strconv.Atoi(str("attempt"))
 	slot, _ := strconv.ParseInt(str("slot"), 10, 64)
-	return Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Payload: []byte(str("payload")), Attempt: attempt, Slot: slot}
+	j = Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Attempt: attempt, Slot: slot}
+	if j.Payload, err = o.seal.open(str("payload")); err != nil {
+		reason := err.Error() + ": set USHER_SECRET to the same value on every replica"
+		return j, false, o.dead(ctx, j, str("payload"), reason)
+	}
+	return j, true, nil
 }
 
 // Done removes a sent job.
@@ -168,7 +194,7 @@ func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
 	member, err := json.Marshal(map[string]any{
-		"platform": j.Platform, "channel": j.Channel, "payload": string(j.Payload), "attempt": j.Attempt, "slot": j.Slot,
+		"platform": j.Platform, "channel": j.Channel, "payload": o.seal.seal(j.Payload), "attempt": j.Attempt, "slot": j.Slot,
 		"nonce": hex.EncodeToString(nonce), // two equal jobs must stay two members
 	})
 	if err != nil {
@@ -181,9 +207,13 @@ func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
 
 // Dead moves a job that can never be sent to the dead letters.
 func (o *Outbox) Dead(ctx context.Context, j Job, reason string) error {
+	return o.dead(ctx, j, o.seal.seal(j.Payload), reason)
+}
+
+func (o *Outbox) dead(ctx context.Context, j Job, sealed, reason string) error {
 	k := o.keys
 	err := outboxMove.Run(ctx, o.rdb, []string{k.outbox(), k.outboxDead()}, outboxGroup, j.ID, "dead", reason,
-		j.Platform, j.Channel, string(j.Payload), strconv.Itoa(j.Attempt)).Err()
+		j.Platform, j.Channel, sealed, strconv.Itoa(j.Attempt)).Err()
 	return wrap("outbox dead", err)
 }
 

@@ -6,6 +6,7 @@ package storage
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
@@ -42,6 +43,7 @@ const AuditMaxLen = 1_000_000
 type Store struct {
 	rdb   redis.UniversalClient
 	keys  keys
+	seal  sealer    // seal.go: queued messages (Change.Messages)
 	group committer // group.go
 	// minReplicas and waitTimeout: see RequireReplicas (ready.go).
 	minReplicas int
@@ -55,8 +57,13 @@ func New(rdb redis.UniversalClient, org string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, keys: k}, nil
+	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
+
+// SealWith sets the key queued messages are sealed with (NewSealKey), which
+// must be the outbox's (Outbox.SealWith); without it, a key of this
+// process's own.
+func (s *Store) SealWith(key cipher.AEAD) { s.seal = newSealer(key, s.keys) }
 
 // LoadScripts loads the Lua scripts into Redis (every shard, on a cluster).
 func (s *Store) LoadScripts(ctx context.Context) error {
@@ -411,7 +418,7 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 	}
 	for _, m := range ch.Messages {
 		// The commit's id already keeps a re-sent commit from queuing twice.
-		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload})...)
+		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload}, s.seal)...)
 	}
 	return o.n > first+1 // more than the commit id
 }

@@ -1,6 +1,7 @@
 package slack_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -67,6 +68,15 @@ func TestInviteEndToEnd(t *testing.T) {
 	}
 	if got := methods(e.slack.Calls()); !slices.Equal(got, []string{"users.info"}) {
 		t.Fatalf("before the answer usher may only ask who the admin is; it called %v", got)
+	}
+	// The queued DM carries the link, whose token Redis may keep only as a
+	// hash: the outbox holds it sealed (storage/seal.go).
+	queued, err := e.rdb.XRange(context.Background(), "usher:{"+e.org+"}:outbox", "-", "+").Result()
+	if err != nil || len(queued) != 1 {
+		t.Fatalf("queued: %v, %v", queued, err)
+	}
+	if p := queued[0].Values["payload"].(string); strings.Contains(p, "invitations/") || !strings.HasPrefix(p, "sealed1:") {
+		t.Fatalf("the queued invitation is stored in the clear: %.200s", p)
 	}
 
 	e.drain()

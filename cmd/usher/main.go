@@ -117,6 +117,7 @@ type config struct {
 	publicURL string
 	admins    []string
 	addr      string
+	secret    deploymentSecret // secret.go
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -139,6 +140,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.redis, redisProblems = loadRedisConfig(getenv)
 	problems = append(problems, redisProblems...)
 	c.shutdown, redisProblems = loadShutdownConfig(getenv)
+	problems = append(problems, redisProblems...)
+	c.secret, redisProblems = loadSecret(getenv)
 	problems = append(problems, redisProblems...)
 	if len(problems) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))

@@ -70,6 +70,9 @@ func (s *server) outboxQueue(ctx context.Context) (outboxQueue, error) {
 	if err != nil {
 		return outboxQueue{}, err
 	}
+	if s.cfg.secret.value != nil {
+		ob.SealWith(s.cfg.secret.sealKey())
+	}
 	if err := ob.Setup(ctx); err != nil {
 		return outboxQueue{}, err
 	}
@@ -124,6 +127,9 @@ func runServe(ctx context.Context, e env) error {
 		return err
 	}
 	log := slog.New(metrics.LogHandler(slog.NewJSONHandler(e.stderr, nil)))
+	if cfg.secret.generated {
+		log.Warn("USHER_SECRET is not set: using a random one for this process. Set it (the same on every replica): with more than one usher, forms opened on one replica are refused by another and messages queued by one cannot be sent by another; after a restart, messages queued before it cannot be sent.")
+	}
 	rdb, closeRedis, err := connect(ctx, cfg, false)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/url"
 	"strings"
@@ -18,8 +17,6 @@ func init() { register("web", mountWeb) }
 
 // webConfig is the web pages' part of the environment.
 type webConfig struct {
-	secret         []byte
-	generated      bool // no USHER_WEB_SECRET: a random one for this process
 	clientIPHeader string
 	sessionTTL     time.Duration
 }
@@ -27,17 +24,6 @@ type webConfig struct {
 func loadWebConfig(getenv func(string) string) (webConfig, error) {
 	var c webConfig
 	var problems []string
-	if v := getenv("USHER_WEB_SECRET"); v != "" {
-		if len(v) < web.MinSecret {
-			problems = append(problems, fmt.Sprintf("USHER_WEB_SECRET has %d characters; use at least %d random ones (e.g. openssl rand -base64 48)", len(v), web.MinSecret))
-		}
-		c.secret = []byte(v)
-	} else {
-		c.secret, c.generated = make([]byte, 32), true
-		if _, err := rand.Read(c.secret); err != nil {
-			return c, fmt.Errorf("web secret: %w", err)
-		}
-	}
 	if v := getenv("USHER_WEB_CLIENT_IP_HEADER"); v != "" {
 		if strings.ContainsAny(v, " \t:\r\n") {
 			problems = append(problems, fmt.Sprintf("USHER_WEB_CLIENT_IP_HEADER %q is not a header name (e.g. X-Forwarded-For)", v))
@@ -63,9 +49,6 @@ func mountWeb(ctx context.Context, s *server) error {
 		return err
 	}
 	log := s.log.With("part", "web")
-	if wc.generated {
-		log.Warn("USHER_WEB_SECRET is not set: using a random one. Set it (the same on every replica) when running more than one usher, or forms opened on one replica are refused by another.")
-	}
 	if u, err := url.Parse(s.cfg.publicURL); err == nil && u.Scheme == "http" && !loopbackName(u.Hostname()) {
 		log.Warn("USHER_PUBLIC_URL is plain http on a non-loopback host: browsers get Secure cookies there only over https, so signing in will fail; serve usher behind https.", "public_url", s.cfg.publicURL)
 	}
@@ -81,7 +64,7 @@ func mountWeb(ctx context.Context, s *server) error {
 		Sessions:       webSessions{ses},
 		Limiter:        webSessions{ses},
 		Deliver:        s.deliverAll,
-		Secret:         wc.secret,
+		Secret:         s.cfg.secret.csrfKey(),
 		PublicURL:      s.cfg.publicURL,
 		ClientIPHeader: wc.clientIPHeader,
 		SessionTTL:     wc.sessionTTL,

@@ -24,15 +24,15 @@ func TestWebConfig(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	c, err := loadWebConfig(env())
-	if err != nil || !c.generated || len(c.secret) != 32 || c.sessionTTL != 0 {
+	if err != nil || c.sessionTTL != 0 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
-	c, err = loadWebConfig(env("USHER_WEB_SECRET", strings.Repeat("s", 40), "USHER_WEB_CLIENT_IP_HEADER", "X-Forwarded-For", "USHER_WEB_SESSION_TTL", "8h"))
-	if err != nil || c.generated || string(c.secret) != strings.Repeat("s", 40) || c.clientIPHeader != "X-Forwarded-For" || c.sessionTTL != 8*time.Hour {
+	c, err = loadWebConfig(env("USHER_WEB_CLIENT_IP_HEADER", "X-Forwarded-For", "USHER_WEB_SESSION_TTL", "8h"))
+	if err != nil || c.clientIPHeader != "X-Forwarded-For" || c.sessionTTL != 8*time.Hour {
 		t.Fatalf("set: %+v %v", c, err)
 	}
-	_, err = loadWebConfig(env("USHER_WEB_SECRET", "short", "USHER_WEB_CLIENT_IP_HEADER", "X-Forwarded-For: 1", "USHER_WEB_SESSION_TTL", "1m"))
-	for _, want := range []string{"USHER_WEB_SECRET", "USHER_WEB_CLIENT_IP_HEADER", "USHER_WEB_SESSION_TTL"} {
+	_, err = loadWebConfig(env("USHER_WEB_CLIENT_IP_HEADER", "X-Forwarded-For: 1", "USHER_WEB_SESSION_TTL", "1m"))
+	for _, want := range []string{"USHER_WEB_CLIENT_IP_HEADER", "USHER_WEB_SESSION_TTL"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("a bad %s is not reported (all problems at once): %v", want, err)
 		}
@@ -104,8 +104,8 @@ func TestServeMountsTheWebPages(t *testing.T) {
 			t.Errorf("%s: %d (csp %q), want %d", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), want)
 		}
 	}
-	if !strings.Contains(logs.String(), "USHER_WEB_SECRET is not set") {
-		t.Error("serve does not warn about a generated web secret")
+	if !strings.Contains(logs.String(), "USHER_SECRET is not set") {
+		t.Error("serve does not warn about a generated deployment secret")
 	}
 
 	err := run(context.Background(), env{args: []string{"serve"}, getenv: func(k string) string {
