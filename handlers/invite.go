@@ -51,7 +51,7 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		if snap, err = s.load(ctx, c, q); err != nil {
 			return Reply{}, err
 		}
-		s.views.put(c.email, snap, c.now)
+		s.views.put(c.email, q.Identity, snap, c.now)
 	}
 	actor, set := snap.Actor, snap.Settings
 	decision, err := org.CheckInvite(actor, set, role, grants)
@@ -127,6 +127,9 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 			}
 			return Reply{}, err
 		}
+		if c.req.Actor.UserID != "" {
+			s.views.linked(c.email, c.req.Actor.Key())
+		}
 	}
 
 	r := Reply{Message: Message{Items: items}}
@@ -154,7 +157,11 @@ func (s *Service) inviteView(c *call, role org.Role, grants org.Grants) *org.Sna
 	if c.attempt > 1 {
 		return nil
 	}
-	snap := s.views.get(c.email, c.now)
+	var identity string
+	if c.req.Actor.UserID != "" {
+		identity = c.req.Actor.Key()
+	}
+	snap := s.views.get(c.email, identity, c.now)
 	if snap == nil {
 		return nil
 	}

@@ -26,6 +26,9 @@ type views struct {
 type view struct {
 	snap *org.Snapshot
 	at   time.Time
+	// identity is the chat identity (Identity.Key) snap.IdentityUser was
+	// read for: the same person acting from elsewhere reads again.
+	identity string
 }
 
 // viewTTL bounds how long a view is used at all. Correctness does not depend
@@ -39,13 +42,13 @@ const maxViews = 10_000
 
 func newViews() *views { return &views{ttl: viewTTL, max: maxViews, m: map[string]view{}} }
 
-// get returns a copy of email's view for deciding at now, with the per-invitee
-// parts empty, or nil.
-func (v *views) get(email string, now time.Time) *org.Snapshot {
+// get returns a copy of email's view for deciding at now as identity, with
+// the per-invitee parts empty, or nil.
+func (v *views) get(email, identity string, now time.Time) *org.Snapshot {
 	v.mu.Lock()
 	e, ok := v.m[email]
 	v.mu.Unlock()
-	if !ok || now.Sub(e.at) > v.ttl || now.Before(e.at) {
+	if !ok || e.identity != identity || now.Sub(e.at) > v.ttl || now.Before(e.at) {
 		return nil
 	}
 	snap := *e.snap
@@ -56,7 +59,7 @@ func (v *views) get(email string, now time.Time) *org.Snapshot {
 // put remembers what a full read of email's command returned. The snapshot
 // is not changed afterwards (commands copy before they modify), so sharing
 // its pointers between goroutines is safe.
-func (v *views) put(email string, snap *org.Snapshot, now time.Time) {
+func (v *views) put(email, identity string, snap *org.Snapshot, now time.Time) {
 	if snap.Actor == nil {
 		return
 	}
@@ -67,7 +70,22 @@ func (v *views) put(email string, snap *org.Snapshot, now time.Time) {
 	if len(v.m) >= v.max {
 		clear(v.m)
 	}
-	v.m[email] = view{snap: keep, at: now}
+	v.m[email] = view{snap: keep, at: now, identity: identity}
+}
+
+// linked records that a commit decided on email's view linked its chat
+// identity, so that the next commits do not write the link again.
+func (v *views) linked(email, identity string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.m[email]
+	if !ok || e.identity != identity || e.snap.IdentityUser == email {
+		return
+	}
+	snap := *e.snap // shared with commands under way: copy, never modify
+	snap.IdentityUser = email
+	e.snap = &snap
+	v.m[email] = e
 }
 
 // forget drops email's view: a commit decided on it was refused.

@@ -2,8 +2,12 @@ package handlers_test
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
@@ -108,5 +112,42 @@ func TestRememberedViewSavesTheRead(t *testing.T) {
 		if got := rt.Count(); got != want {
 			t.Fatalf("invitation %d took %d round trips, want %d", i+1, got, want)
 		}
+	}
+}
+
+// chatLinkWrites counts the commits (apply.lua calls) that write a chat
+// identity's link, i.e. that name the chat key among their KEYS.
+type chatLinkWrites struct {
+	key string
+	n   atomic.Int64
+}
+
+func (c *chatLinkWrites) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *chatLinkWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "evalsha" || cmd.Name() == "eval" {
+			if slices.Contains(cmd.Args(), any(c.key)) && slices.Contains(cmd.Args(), any("invitation.create")) {
+				c.n.Add(1)
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *chatLinkWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestRememberedViewLinksTheIdentityOnce: the first commit links the actor's
+// chat identity; the view learns it, so the next ones do not write it again.
+func TestRememberedViewLinksTheIdentityOnce(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	e := newEnvOn(t, rdb)
+	hook := &chatLinkWrites{key: "usher:{" + e.org + "}:chat"}
+	rdb.AddHook(hook)
+	for i := range 4 {
+		e.ok(boss, "invite q"+string(rune('a'+i))+"@example.com")
+	}
+	if got := hook.n.Load(); got != 1 {
+		t.Fatalf("%d of 4 invitations wrote the chat link, want the first only", got)
 	}
 }
