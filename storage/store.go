@@ -31,7 +31,7 @@ var (
 	applySource string
 
 	readScript  = redis.NewScript(opsSource + readSource)
-	applyScript = redis.NewScript(opsSource + applySource)
+	applyScript = redis.NewScript(applySource)
 )
 
 // AuditMaxLen bounds the audit stream (approximately, MAXLEN ~) so that a

@@ -1,4 +1,4 @@
--- ops.lua, prepended to read.lua and apply.lua: the list of operations, sent
+-- ops.lua, prepended to read.lua (apply.lua reads the same layout in place): the list of operations, sent
 -- flat in ARGV as records "name, key index, argument count, arguments...",
 -- so that large values (a message, an audit entry) reach Redis as plain bulk
 -- strings with nothing to parse or unescape. Each op becomes {name, key, args...}.

@@ -1,0 +1,147 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage/redistest"
+)
+
+// BenchmarkInviteCommitRedisCPU splits the Redis side of one invitation's
+// commit: what Redis spends running apply.lua for it, next to what the same
+// reads and writes cost as plain commands in one MULTI/EXEC (no guards, so
+// not a usable commit: a floor). The difference is the price of scripting:
+// argument conversion, the interpreter, redis.call. Figures are Redis's own
+// CPU (INFO cpu) per commit, one commit per round trip, measured in the same run.
+func BenchmarkInviteCommitRedisCPU(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := srv.Client(b)
+	ctx := context.Background()
+	s, err := New(rdb, "benchcpu")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.LoadScripts(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	payload := []byte(strings.Repeat(`{"kind":"dm","message":"You're invited"}`, 70)) // ~2.8 KB, like a real DM
+	change := func(i int) org.Change {
+		inv := &org.Invitation{ID: fmt.Sprintf("i%07d", i), Email: fmt.Sprintf("p%d@example.com", i), Role: org.RoleMember,
+			Inviter: "a@example.com", Created: now, Expires: now.Add(7 * 24 * time.Hour), Status: org.InvitationPending,
+			NextRemind: now.Add(24 * time.Hour), Updated: now}
+		return org.Change{Now: now, Invitations: []org.InvitationWrite{{Invitation: inv, NewTokenHash: fmt.Sprintf("%043d", i)}},
+			NoUsers: []string{inv.Email}, PinRevision: true,
+			Quota:    &org.QuotaUse{Email: "a@example.com", Day: "20261123", N: 1, Limit: 0},
+			Audit:    []org.AuditEntry{{At: now, Actor: "a@example.com", Via: "slack:U1", Action: "invitation.create", Target: inv.Email, After: "pending member ws="}},
+			Messages: []org.QueuedMessage{{Platform: "slack", Channel: "slack:" + inv.Email, Payload: payload}}}
+	}
+	// Redis's own CPU time (INFO cpu: user + system), in µs: it counts
+	// parsing the request and writing the reply too, which the commands'
+	// own timings (INFO commandstats) leave out for MULTI's queued commands.
+	cpu := func() float64 {
+		info, err := rdb.Info(ctx, "cpu").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total float64
+		for _, line := range strings.Split(info, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+			if k == "used_cpu_sys" || k == "used_cpu_user" {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f * 1e6
+			}
+		}
+		return total
+	}
+	var script, multi float64
+	var seq int // invitation ids: each b.Run runs more than once
+	fresh := func() {
+		// The streams would grow by ~3 KB a commit: start each run small.
+		rdb.FlushAll(ctx)
+		if err := s.LoadScripts(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("apply.lua", func(b *testing.B) {
+		fresh()
+		cpu0 := cpu()
+		for range b.N {
+			seq++
+			if errs := s.apply(ctx, []org.Change{change(seq)}); errs[0] != nil {
+				b.Fatal(errs[0])
+			}
+		}
+		script = (cpu() - cpu0) / float64(b.N)
+		b.ReportMetric(script, "redis-µs/commit")
+	})
+	b.Run("plain-multi", func(b *testing.B) {
+		fresh()
+		cpu0 := cpu()
+		for range b.N {
+			seq++
+			var o ops
+			s.build(&o, change(seq))
+			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				for _, c := range plainCommands(o) {
+					p.Do(ctx, c...)
+				}
+				return nil
+			})
+			if err != nil && err != redis.Nil {
+				b.Fatal(err)
+			}
+		}
+		multi = (cpu() - cpu0) / float64(b.N)
+		b.ReportMetric(multi, "redis-µs/commit")
+	})
+	if script > 0 && multi > 0 {
+		fmt.Printf("invite commit, Redis CPU: apply.lua %.1f µs, the same commands in MULTI %.1f µs (script %.2fx)\n", script, multi, script/multi)
+	}
+}
+
+// plainCommands is what apply.lua calls for ops, as plain commands (guards as
+// their reads).
+func plainCommands(o ops) [][]any {
+	var out [][]any
+	a := o.args
+	for i := 0; i < len(a); {
+		name := a[i].(string)
+		key := o.keys[a[i+1].(int)-1]
+		n := a[i+2].(int)
+		args := a[i+3 : i+3+n]
+		i += 3 + n
+		str := func(j int) any { return args[j] }
+		switch name {
+		case "once", "absent":
+			out = append(out, []any{"EXISTS", key})
+			if name == "once" {
+				out = append(out, []any{"SET", key, "1", "PX", str(0)})
+			}
+		case "hfeq", "hptr":
+			out = append(out, []any{"HGET", key, str(0)})
+		case "quota":
+			out = append(out, []any{"GET", key})
+		case "hset":
+			out = append(out, append([]any{"HSET", key}, args...))
+		case "zadd":
+			out = append(out, []any{"ZADD", key, str(0), str(1)})
+		case "incrby":
+			out = append(out, []any{"INCRBY", key, str(0)})
+		case "xadd":
+			out = append(out, append([]any{"XADD", key, "MAXLEN", "~", str(0), "*"}, args[1:]...))
+		case "xaddq":
+			out = append(out, append([]any{"XADD", key, "*"}, args...))
+		default:
+			panic("plainCommands: op " + name)
+		}
+	}
+	return out
+}
