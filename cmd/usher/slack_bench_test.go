@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +43,9 @@ type loadResult struct {
 	errors   int64
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// cpu is the CPU time the run took: this process (clients and server)
+	// plus redis-server's, per request.
+	cpu time.Duration
 }
 
 func (r loadResult) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -56,6 +60,7 @@ func load(b *testing.B, target string, c, n int, body func(i int) string, check 
 	var errs atomic.Int64
 	lat := make([][]time.Duration, c)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range c {
 		wg.Go(func() {
@@ -89,13 +94,20 @@ func load(b *testing.B, target string, c, n int, body func(i int) string, check 
 		})
 	}
 	wg.Wait()
-	r := loadResult{n: n, errors: errs.Load(), elapsed: time.Since(start)}
+	r := loadResult{n: n, errors: errs.Load(), elapsed: time.Since(start), cpu: (processCPU() - cpu0) / time.Duration(n)}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
 	return r
+}
+
+// processCPU is the CPU time (user + system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // baselineHandler verifies the signature with slack-go and answers, nothing else.
@@ -223,7 +235,9 @@ func BenchmarkSlackLoad(b *testing.B) {
 			rdb := redis.NewClient(opt)
 			defer rdb.Close()
 			target := serveOn(b, oneWriteHandler(rdb))
+			cpu0 := redisCPU(b, srv)
 			r := load(b, target, c, max(b.N, c), inviteBody("one"), func(resp *http.Response) bool { return resp.StatusCode == 200 })
+			r.cpu += (redisCPU(b, srv) - cpu0) / time.Duration(r.n)
 			report(b, r)
 			results[fmt.Sprintf("one-write/%d", c)] = r
 		})
@@ -245,13 +259,14 @@ func BenchmarkSlackLoad(b *testing.B) {
 			})
 			trips := rt.Count()
 			cpu1 := redisCPU(b, srv)
+			r.cpu += (cpu1 - cpu0) / time.Duration(r.n)
 			report(b, r)
 			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(r.n), "redis-cpu-µs/req")
 			b.ReportMetric(float64(trips)/float64(r.n), "redis-roundtrips/req")
 			results[fmt.Sprintf("usher/%d", c)] = r
 		})
 	}
-	fmt.Printf("\n%-22s %10s %9s %9s %7s %s\n", "slack /usher invite", "req/s", "p50", "p99", "errors", "usher/baseline")
+	fmt.Printf("\n%-22s %10s %9s %9s %7s %11s %s\n", "slack /usher invite", "req/s", "p50", "p99", "errors", "CPU/req", "x baseline")
 	for _, c := range []int{16, 64} {
 		base, ok := results[fmt.Sprintf("baseline/%d", c)]
 		if !ok {
@@ -268,9 +283,9 @@ func BenchmarkSlackLoad(b *testing.B) {
 			}{fmt.Sprintf("%-9s %d clients", name, c), r}
 			ratio := ""
 			if name != "baseline" {
-				ratio = fmt.Sprintf("%.0f%%", 100*r.rps()/base.rps())
+				ratio = fmt.Sprintf("%.0f%% of the req/s, %.1fx the CPU/req", 100*r.rps()/base.rps(), float64(r.cpu)/float64(base.cpu))
 			}
-			fmt.Printf("%-22s %10.0f %9s %9s %7d %s\n", row.name, row.r.rps(), row.r.p50.Round(10*time.Microsecond), row.r.p99.Round(10*time.Microsecond), row.r.errors, ratio)
+			fmt.Printf("%-22s %10.0f %9s %9s %7d %11s %s\n", row.name, row.r.rps(), row.r.p50.Round(10*time.Microsecond), row.r.p99.Round(10*time.Microsecond), row.r.errors, row.r.cpu.Round(time.Microsecond), ratio)
 		}
 	}
 }
@@ -297,6 +312,7 @@ func report(b *testing.B, r loadResult) {
 	b.ReportMetric(float64(r.p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(r.errors), "errors")
+	b.ReportMetric(float64(r.cpu.Nanoseconds())/1000, "cpu-µs/req")
 	b.ReportMetric(0, "ns/op")
 	if r.errors > 0 {
 		b.Errorf("%d requests failed", r.errors)
