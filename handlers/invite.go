@@ -44,10 +44,8 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 	snap := s.inviteView(c, role, grants)
 	remembered := snap != nil
 	if !remembered {
-		q := org.Query{Users: emails, OpenFor: emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day}
-		if c.req.Actor.UserID != "" {
-			q.Identity = c.req.Actor.Key()
-		}
+		q := org.Query{Users: emails, OpenFor: emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day,
+			Identity: c.identity()}
 		if snap, err = s.load(ctx, c, q); err != nil {
 			return Reply{}, err
 		}
@@ -127,8 +125,8 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 			}
 			return Reply{}, err
 		}
-		if c.req.Actor.UserID != "" {
-			s.views.linked(c.email, c.req.Actor.Key())
+		if id := c.identity(); id != "" {
+			s.views.linked(c.email, id)
 		}
 	}
 
@@ -157,11 +155,7 @@ func (s *Service) inviteView(c *call, role org.Role, grants org.Grants) *org.Sna
 	if c.attempt > 1 {
 		return nil
 	}
-	var identity string
-	if c.req.Actor.UserID != "" {
-		identity = c.req.Actor.Key()
-	}
-	snap := s.views.get(c.email, identity, c.now)
+	snap := s.views.get(c.email, c.identity(), c.now)
 	if snap == nil {
 		return nil
 	}

@@ -21,7 +21,7 @@ func (s *Service) decline(ctx context.Context, c *call) (Reply, error) {
 }
 
 func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationStatus) (Reply, error) {
-	snap, err := s.load(ctx, c, org.Query{Invitation: strings.ToLower(c.cmd.Args[0]), Identity: c.req.Actor.Key()})
+	snap, err := s.load(ctx, c, org.Query{Invitation: strings.ToLower(c.cmd.Args[0]), Identity: c.identity()})
 	if err != nil {
 		return Reply{}, err
 	}
@@ -98,8 +98,8 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 		{Action: "invitation.accept", Target: inv.Email, Before: "pending", After: "accepted", Detail: "id " + inv.ID},
 		{Action: "user.join", Target: inv.Email, Before: before, After: describeUser(joined), Detail: "invited by " + inv.Inviter},
 	}
-	if c.req.Actor.UserID != "" {
-		ch.Links = []org.IdentityLink{{Identity: c.req.Actor.Key(), Email: inv.Email}}
+	if id := c.identity(); id != "" {
+		ch.Links = []org.IdentityLink{{Identity: id, Email: inv.Email}}
 	}
 	if err := s.commit(ctx, c, nil, ch); err != nil {
 		return Reply{}, err

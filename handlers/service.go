@@ -81,6 +81,15 @@ type call struct {
 	attempt int
 }
 
+// identity is the acting chat identity's key (org.Identity.Key), or "" when
+// the command comes from no chat user (the shell, the web pages).
+func (c *call) identity() string {
+	if c.req.Actor.UserID == "" {
+		return ""
+	}
+	return c.req.Actor.Key()
+}
+
 // New checks cfg and builds a Service.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
@@ -236,8 +245,8 @@ func (s *Service) commit(ctx context.Context, c *call, snap *org.Snapshot, ch or
 	if snap != nil && snap.Actor != nil {
 		ch.Actor, ch.ActorVersion = snap.Actor.Email, snap.Actor.Version
 	}
-	if id := c.req.Actor; id.UserID != "" && snap != nil && snap.Actor != nil && snap.IdentityUser != c.email {
-		ch.Links = append(ch.Links, org.IdentityLink{Identity: id.Key(), Email: c.email})
+	if id := c.identity(); id != "" && snap != nil && snap.Actor != nil && snap.IdentityUser != c.email {
+		ch.Links = append(ch.Links, org.IdentityLink{Identity: id, Email: c.email})
 	}
 	for i := range ch.Audit {
 		if ch.Audit[i].At.IsZero() {
