@@ -124,17 +124,13 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap("outbox reclaim", err)
 	}
-	var jobs []Job
-	for _, m := range msgs {
-		j, ok, err := o.decodeJob(ctx, m)
-		if err != nil {
-			return jobs, err
-		}
-		if ok {
-			// It may have been sent before the crash: tell the sender.
-			j.Attempt = max(j.Attempt, 1)
-			jobs = append(jobs, j)
-		}
+	jobs, err := o.decodeJobs(ctx, msgs)
+	if err != nil {
+		return jobs, err
+	}
+	for i := range jobs {
+		// It may have been sent before the crash: tell the sender.
+		jobs[i].Attempt = max(jobs[i].Attempt, 1)
 	}
 	if len(jobs) >= limit {
 		return jobs, nil
@@ -149,14 +145,10 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 		return jobs, wrap("outbox read", err)
 	}
 	for _, s := range streams {
-		for _, m := range s.Messages {
-			j, ok, err := o.decodeJob(ctx, m)
-			if err != nil {
-				return jobs, err
-			}
-			if ok {
-				jobs = append(jobs, j)
-			}
+		more, err := o.decodeJobs(ctx, s.Messages)
+		jobs = append(jobs, more...)
+		if err != nil {
+			return jobs, err
 		}
 	}
 	return jobs, nil
@@ -164,9 +156,24 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 
 func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
-// decodeJob reads a stream entry and opens its payload. A payload this
+// decodeJobs reads stream entries and opens their payloads. A payload this
 // process cannot open can never be sent by it: it goes to the dead letters,
-// still sealed, with the reason (ok false), rather than come back forever.
+// still sealed, with the reason, rather than come back forever.
+func (o *Outbox) decodeJobs(ctx context.Context, msgs []redis.XMessage) ([]Job, error) {
+	var jobs []Job
+	for _, m := range msgs {
+		j, ok, err := o.decodeJob(ctx, m)
+		if err != nil {
+			return jobs, err
+		}
+		if ok {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs, nil
+}
+
+// decodeJob is one entry of decodeJobs; ok false: it went to the dead letters.
 func (o *Outbox) decodeJob(ctx context.Context, m redis.XMessage) (j Job, ok bool, err error) {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	attempt, _ := strconv.Atoi(str("attempt"))

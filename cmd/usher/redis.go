@@ -233,9 +233,7 @@ func newStore(cfg config, rdb redis.UniversalClient) (*storage.Store, error) {
 		return nil, err
 	}
 	st.RequireReplicas(cfg.redis.minReplicas, cfg.redis.waitTimeout)
-	if cfg.secret.value != nil {
-		st.SealWith(cfg.secret.sealKey())
-	}
+	st.SealWith(cfg.secret.sealKey())
 	return st, nil
 }
 

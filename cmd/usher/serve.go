@@ -70,9 +70,7 @@ func (s *server) outboxQueue(ctx context.Context) (outboxQueue, error) {
 	if err != nil {
 		return outboxQueue{}, err
 	}
-	if s.cfg.secret.value != nil {
-		ob.SealWith(s.cfg.secret.sealKey())
-	}
+	ob.SealWith(s.cfg.secret.sealKey())
 	if err := ob.Setup(ctx); err != nil {
 		return outboxQueue{}, err
 	}
