@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,24 +42,10 @@ func BenchmarkInviteCommitRedisCPU(b *testing.B) {
 			Audit:    []org.AuditEntry{{At: now, Actor: "a@example.com", Via: "slack:U1", Action: "invitation.create", Target: inv.Email, After: "pending member ws="}},
 			Messages: []org.QueuedMessage{{Platform: "slack", Channel: "slack:" + inv.Email, Payload: payload}}}
 	}
-	// Redis's own CPU time (INFO cpu: user + system), in µs: it counts
-	// parsing the request and writing the reply too, which the commands'
-	// own timings (INFO commandstats) leave out for MULTI's queued commands.
-	cpu := func() float64 {
-		info, err := rdb.Info(ctx, "cpu").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		var total float64
-		for _, line := range strings.Split(info, "\n") {
-			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-			if k == "used_cpu_sys" || k == "used_cpu_user" {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += f * 1e6
-			}
-		}
-		return total
-	}
+	// Redis's own CPU time (INFO cpu), in µs: it counts parsing the request
+	// and writing the reply too, which the commands' own timings (INFO
+	// commandstats) leave out for MULTI's queued commands.
+	cpu := func() float64 { return float64(srv.CPU(b).Nanoseconds()) / 1000 }
 	var script, multi float64
 	var seq int // invitation ids: each b.Run runs more than once
 	fresh := func() {

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/usher-chat/usher/storage/redistest"
 )
 
@@ -238,19 +236,7 @@ func usherCPU(b *testing.B, reps []*replica) time.Duration {
 func nodesCPU(b *testing.B, nodes []*redistest.Server) time.Duration {
 	var total time.Duration
 	for _, s := range nodes {
-		rdb := redis.NewClient(&redis.Options{Addr: s.Addr()})
-		info, err := rdb.Info(context.Background(), "cpu").Result()
-		rdb.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, line := range strings.Split(info, "\n") {
-			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-			if k == "used_cpu_sys" || k == "used_cpu_user" {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += time.Duration(f * float64(time.Second))
-			}
-		}
+		total += s.CPU(b)
 	}
 	return total
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +59,7 @@ func load(b *testing.B, target string, c, n int, body func(i int) string, check 
 	var errs atomic.Int64
 	lat := make([][]time.Duration, c)
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0 := selfCPU()
 	start := time.Now()
 	for w := range c {
 		wg.Go(func() {
@@ -94,20 +93,13 @@ func load(b *testing.B, target string, c, n int, body func(i int) string, check 
 		})
 	}
 	wg.Wait()
-	r := loadResult{n: n, errors: errs.Load(), elapsed: time.Since(start), cpu: (processCPU() - cpu0) / time.Duration(n)}
+	r := loadResult{n: n, errors: errs.Load(), elapsed: time.Since(start), cpu: (selfCPU() - cpu0) / time.Duration(n)}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
 	return r
-}
-
-// processCPU is the CPU time (user + system) this process has used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // baselineHandler verifies the signature with slack-go and answers, nothing else.
@@ -235,9 +227,9 @@ func BenchmarkSlackLoad(b *testing.B) {
 			rdb := redis.NewClient(opt)
 			defer rdb.Close()
 			target := serveOn(b, oneWriteHandler(rdb))
-			cpu0 := redisCPU(b, srv)
+			cpu0 := srv.CPU(b)
 			r := load(b, target, c, max(b.N, c), inviteBody("one"), func(resp *http.Response) bool { return resp.StatusCode == 200 })
-			r.cpu += (redisCPU(b, srv) - cpu0) / time.Duration(r.n)
+			r.cpu += (srv.CPU(b) - cpu0) / time.Duration(r.n)
 			report(b, r)
 			results[fmt.Sprintf("one-write/%d", c)] = r
 		})
@@ -248,7 +240,7 @@ func BenchmarkSlackLoad(b *testing.B) {
 			tag := fmt.Sprintf("%s-%d-%d", prefix, c, b.N)
 			// Warm up: the admin's identity comes from users.info once.
 			load(b, target, 1, 1, inviteBody(tag+"w"), func(*http.Response) bool { return true })
-			cpu0 := redisCPU(b, srv)
+			cpu0 := srv.CPU(b)
 			rt.Reset()
 			r := load(b, target, c, max(b.N, c), inviteBody(tag), func(resp *http.Response) bool {
 				if resp.StatusCode != 200 {
@@ -258,7 +250,7 @@ func BenchmarkSlackLoad(b *testing.B) {
 				return strings.Contains(string(body), "invited as member")
 			})
 			trips := rt.Count()
-			cpu1 := redisCPU(b, srv)
+			cpu1 := srv.CPU(b)
 			r.cpu += (cpu1 - cpu0) / time.Duration(r.n)
 			report(b, r)
 			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(r.n), "redis-cpu-µs/req")
@@ -288,23 +280,6 @@ func BenchmarkSlackLoad(b *testing.B) {
 			fmt.Printf("%-22s %10.0f %9s %9s %7d %11s %s\n", row.name, row.r.rps(), row.r.p50.Round(10*time.Microsecond), row.r.p99.Round(10*time.Microsecond), row.r.errors, row.r.cpu.Round(time.Microsecond), ratio)
 		}
 	}
-}
-
-// redisCPU is the CPU time the redis-server has used so far (INFO cpu).
-func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
-	info, err := srv.Client(b).Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-		if k == "used_cpu_sys" || k == "used_cpu_user" {
-			f, _ := strconv.ParseFloat(v, 64)
-			total += f
-		}
-	}
-	return time.Duration(total * float64(time.Second))
 }
 
 func report(b *testing.B, r loadResult) {

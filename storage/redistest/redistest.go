@@ -21,6 +21,7 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -130,6 +131,27 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.pass})
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// CPU is the CPU time (user + system) the server has used so far, as it
+// reports it (INFO cpu): benchmarks put it next to their own.
+func (s *Server) CPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.pass})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		tb.Fatalf("redistest: INFO cpu: %v", err)
+	}
+	var total time.Duration
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += time.Duration(f * float64(time.Second))
+		}
+	}
+	return total
 }
 
 // Running reports whether the server process is up (it may have been stopped
