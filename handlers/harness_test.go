@@ -2,33 +2,21 @@ package handlers_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
-
-// clock is a test clock the service reads.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // env is one organization on the package's real redis-server.
 type env struct {
@@ -37,7 +25,7 @@ type env struct {
 	org   string
 	store *storage.Store
 	svc   *handlers.Service
-	clock *clock
+	clock *handlerstest.Clock
 }
 
 const boss = "boss@example.com"
@@ -51,23 +39,8 @@ func newEnv(t testing.TB) *env {
 
 func newEnvOn(t testing.TB, rdb *redis.Client) *env {
 	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	e := &env{t: t, rdb: rdb, org: "t" + hex.EncodeToString(b), clock: &clock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}}
-	var err error
-	if e.store, err = storage.New(rdb, e.org); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.LoadScripts(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if e.svc, err = handlers.New(handlers.Config{Store: e.store, Clock: e.clock.Now, PublicURL: "https://usher.test"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.BootstrapAdmin(context.Background(), boss); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	o := handlerstest.NewOrg(t, rdb, "t", boss, handlers.Config{PublicURL: "https://usher.test"})
+	return &env{t: t, rdb: rdb, org: o.ID, store: o.Store, svc: o.Service, clock: o.Clock}
 }
 
 func (e *env) run(email, text string) handlers.Reply {

@@ -2,8 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
@@ -26,30 +25,25 @@ const day = 24 * time.Hour
 // cmd/usher does; tune adjusts the config (e.g. the sweep's lease).
 func newSchedEnv(t testing.TB, rdb *redis.Client, tune func(*handlers.Config)) *env {
 	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	e := &env{t: t, rdb: rdb, org: "r" + hex.EncodeToString(b), clock: &clock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}}
-	var err error
-	if e.store, err = storage.New(rdb, e.org); err != nil {
-		t.Fatal(err)
+	o := handlerstest.NewOrg(t, rdb, "r", boss, schedConfig(tune))
+	return &env{t: t, rdb: rdb, org: o.ID, store: o.Store, svc: o.Service, clock: o.Clock}
+}
+
+// schedConfig is a Service's configuration with the scheduler wired in,
+// adjusted by tune (when set).
+func schedConfig(tune func(*handlers.Config)) handlers.Config {
+	cfg := handlers.Config{PublicURL: "https://usher.test", NextTime: scheduler.Next}
+	if tune != nil {
+		tune(&cfg)
 	}
-	if err := e.store.LoadScripts(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e.svc = e.service(e.store, tune)
-	if _, err := e.svc.BootstrapAdmin(context.Background(), boss); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return cfg
 }
 
 // service is another Service (another replica) on the env's organization.
 func (e *env) service(st *storage.Store, tune func(*handlers.Config)) *handlers.Service {
 	e.t.Helper()
-	cfg := handlers.Config{Store: st, Clock: e.clock.Now, PublicURL: "https://usher.test", NextTime: scheduler.Next}
-	if tune != nil {
-		tune(&cfg)
-	}
+	cfg := schedConfig(tune)
+	cfg.Store, cfg.Clock = st, e.clock.Now
 	svc, err := handlers.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -68,9 +62,7 @@ func (e *env) sweep() []handlers.Delivery {
 
 // at moves the clock to start+d.
 func (e *env) at(d time.Duration) {
-	e.clock.mu.Lock()
-	e.clock.now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC).Add(d)
-	e.clock.mu.Unlock()
+	e.clock.Set(handlerstest.Start.Add(d))
 }
 
 func reminders(ds []handlers.Delivery) []handlers.Delivery {

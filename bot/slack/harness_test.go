@@ -3,7 +3,6 @@ package slack_test
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -73,13 +73,6 @@ func (q queue) Dead(ctx context.Context, j outbox.Job, reason string) error {
 func (q queue) Pace(ctx context.Context, ch string, d time.Duration) (time.Duration, error) {
 	return q.o.Pace(ctx, ch, d)
 }
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 
 // env is one organization on a real redis-server, its Slack adapter, the
 // outbox worker, and a fake Slack.
@@ -135,25 +128,10 @@ func newEnvWith(t *testing.T, appToken string) *env {
 func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	t.Helper()
 	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	e := &env{t: t, rdb: rdb, org: "s" + hex.EncodeToString(b), logs: &syncBuffer{}}
+	e := &env{t: t, rdb: rdb, logs: &syncBuffer{}}
 	e.slack = newFakeSlack(t, uAdmin, uBob, uCarol, uGuest, uBot)
-	var err error
-	if e.store, err = storage.New(rdb, e.org); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.LoadScripts(ctx); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
-	seed := mrand.NewChaCha8([32]byte{1, 2, 3})
-	if e.svc, err = handlers.New(handlers.Config{Store: e.store, Clock: clk.Now, PublicURL: "https://usher.test", Rand: seed}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.BootstrapAdmin(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
+	o := handlerstest.NewOrg(t, rdb, "s", admin, handlers.Config{PublicURL: "https://usher.test", Rand: mrand.NewChaCha8([32]byte{1, 2, 3})})
+	e.org, e.store, e.svc = o.ID, o.Store, o.Service
 	state, err := storage.NewSlackState(rdb, e.org)
 	if err != nil {
 		t.Fatal(err)

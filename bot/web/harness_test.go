@@ -3,8 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"html"
 	"io"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/web"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
@@ -32,14 +31,6 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // The pages are tested with everything real behind them: the handlers, the
 // storage and its Lua scripts on a real redis-server, over real HTTP.
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
 // site is one organization served by the web pages.
 type site struct {
 	t        testing.TB
@@ -48,7 +39,7 @@ type site struct {
 	store    *storage.Store
 	sessions *storage.Sessions
 	svc      *handlers.Service
-	clock    *clock
+	clock    *handlerstest.Clock
 	srv      *httptest.Server
 	handler  *web.Handler
 	logs     *syncBuffer
@@ -78,31 +69,19 @@ func newSite(t testing.TB, tune ...func(*web.Config)) *site {
 
 func newSiteOn(t testing.TB, rdb *redis.Client, tune ...func(*web.Config)) *site {
 	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	s := &site{t: t, rdb: rdb, org: "w" + hex.EncodeToString(b), clock: &clock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
+	s := &site{t: t, rdb: rdb, logs: &syncBuffer{}}
 	ctx := context.Background()
-	var err error
-	if s.store, err = storage.New(rdb, s.org); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.store.LoadScripts(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if s.sessions, err = storage.NewSessions(rdb, s.org); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.sessions.LoadScripts(ctx); err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.srv = httptest.NewUnstartedServer(nil)
 	s.srv.Start()
 	t.Cleanup(s.srv.Close)
-	if s.svc, err = handlers.New(handlers.Config{Store: s.store, Clock: s.clock.Now, PublicURL: s.srv.URL, Logger: log}); err != nil {
+	o := handlerstest.NewOrg(t, rdb, "w", admin, handlers.Config{PublicURL: s.srv.URL, Logger: log})
+	s.org, s.store, s.svc, s.clock = o.ID, o.Store, o.Service, o.Clock
+	var err error
+	if s.sessions, err = storage.NewSessions(rdb, s.org); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.svc.BootstrapAdmin(ctx, admin); err != nil {
+	if err := s.sessions.LoadScripts(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s.ok(admin, "settings name Acme")
