@@ -26,7 +26,6 @@ import (
 //	usher:{org}:due               zset   scheduled work by due time (ms): "inv:ID" (a pending invitation's
 //	                                     next reminder or expiry), "digest" (the admin digest); schedule.go
 //	usher:{org}:claimed           zset   due items claimed by a replica, "TOKEN|SCORE|ITEM" by lease end (ms, Redis clock)
-//	usher:{org}:schema            hash   "email-case": "1" once migrate.go found nothing left to move
 //	usher:{org}:digest            hash   the admin digest's next slot ("next", ms) and the schedule it was planned on ("sched")
 //	usher:{org}:quota:EMAIL:DAY   string invitations sent by EMAIL on DAY (UTC), expires
 //	usher:{org}:sessions:EMAIL    set    a user's web session ids
@@ -78,7 +77,6 @@ func (k keys) by(email string) string           { return k.prefix + "by:" + ek(e
 func (k keys) requests() string                 { return k.prefix + "requests" }
 func (k keys) due() string                      { return k.prefix + "due" }
 func (k keys) claimed() string                  { return k.prefix + "claimed" }
-func (k keys) schema() string                   { return k.prefix + "schema" }
 func (k keys) digest() string                   { return k.prefix + "digest" }
 func (k keys) quota(email, day string) string   { return k.prefix + "quota:" + ek(email) + ":" + day }
 func (k keys) sessions(email string) string     { return k.prefix + "sessions:" + ek(email) }
