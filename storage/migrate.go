@@ -46,9 +46,13 @@ type EmailCaseConflictError struct {
 
 func (e *EmailCaseConflictError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "organization %s: %d people are stored twice under spellings that differ only by case; "+
+	who := fmt.Sprintf("%d people are", len(e.Conflicts))
+	if len(e.Conflicts) == 1 {
+		who = "1 person is"
+	}
+	fmt.Fprintf(&b, "organization %s: %s stored twice under spellings that differ only by case; "+
 		"usher now compares the whole address case-insensitively and will not merge them on its own. Resolve each, then start again:",
-		e.Org, len(e.Conflicts))
+		e.Org, who)
 	for _, c := range e.Conflicts {
 		fmt.Fprintf(&b, "\n  - %s %s: %s\n    %s", c.Kind, c.Identity, strings.Join(c.Records, ", "), c.Fix)
 	}
