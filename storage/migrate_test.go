@@ -245,3 +245,34 @@ func TestMigrateEmailCaseOnCluster(t *testing.T) {
 	}
 	checkMigrated(t, rdb, "mig-cluster")
 }
+
+// TestKeysAreIdentities: whatever spelling reaches storage, one person has
+// one key, one users member, one admins member and one open pointer.
+func TestKeysAreIdentities(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	ctx := context.Background()
+	st := newStore(t, rdb, "identity-keys")
+	inv := &org.Invitation{ID: "inv9", Email: "Zoe@example.com", Role: org.RoleMember, Inviter: "Zed@example.com",
+		Created: now, Expires: now.Add(time.Hour), Status: org.InvitationPending, Updated: now}
+	if err := st.Commit(ctx, org.Change{Now: now, Users: []org.UserWrite{{User: admin("Zed@Example.com")}},
+		Invitations: []org.InvitationWrite{{Invitation: inv}}, Links: []org.IdentityLink{{Identity: "slack:T:U", Email: "Zed@example.com"}},
+		Quota: &org.QuotaUse{Email: "ZED@example.com", Day: "20260105", N: 1, Limit: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := st.Load(ctx, org.Query{Users: []string{"zed@example.com"}, OpenFor: []string{"zoe@example.com"}, Admins: true,
+		Identity: "slack:T:U", PendingBy: "zed@EXAMPLE.com", QuotaOf: "zed@example.com", QuotaDay: "20260105"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Users["zed@example.com"] == nil || snap.Open["zoe@example.com"] == nil || !slices.Equal(snap.Admins, []string{"zed@example.com"}) ||
+		snap.IdentityUser != "zed@example.com" || len(snap.Pending) != 1 || snap.Quota != 1 {
+		t.Fatalf("by identity: users %v open %v admins %v chat %q pending %d quota %d",
+			snap.Users, snap.Open, snap.Admins, snap.IdentityUser, len(snap.Pending), snap.Quota)
+	}
+	// A second record under another spelling is refused by the same guard.
+	err = st.Commit(ctx, org.Change{Now: now, Users: []org.UserWrite{{User: admin("zed@example.com")}}})
+	var pe *org.PreconditionError
+	if !errors.As(err, &pe) {
+		t.Fatalf("a second user zed@example.com next to Zed@Example.com: %v, want a precondition failure", err)
+	}
+}
