@@ -173,7 +173,7 @@ func (s *Service) audit(ctx context.Context, c *call) (Reply, error) {
 		if since > 0 && e.At.Before(c.now.Add(-since)) {
 			break // newest first: everything after is older
 		}
-		if who != "" && e.Actor != who && e.Target != who {
+		if who != "" && !org.SameEmail(e.Actor, who) && !org.SameEmail(e.Target, who) { // entries from before the identity rule keep their spelling
 			continue
 		}
 		matched++

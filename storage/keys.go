@@ -3,6 +3,8 @@ package storage
 import (
 	"fmt"
 	"regexp"
+
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // keys builds every Redis key usher uses. All of an organization's keys share
@@ -43,6 +45,11 @@ import (
 //	usher:{org}:slack:KIND:ID     string Slack adapter state, with a TTL (slack.go): user:TEAM:USER
 //	                                     cached identity (JSON), click:HASH double-click mark,
 //	                                     rurl:HASH response_url posts
+//
+// An email in a key, a set member or a hash field is always its identity,
+// org.EmailKey (the whole address lower-cased), so one person has one key
+// whatever spelling reaches storage; the records keep their "email" field.
+// migrate.go moves what older versions stored under other spellings.
 type keys struct{ prefix string }
 
 var orgIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -55,7 +62,7 @@ func newKeys(org string) (keys, error) {
 }
 
 func (k keys) settings() string                 { return k.prefix + "settings" }
-func (k keys) user(email string) string         { return k.prefix + "user:" + email }
+func (k keys) user(email string) string         { return k.prefix + "user:" + ek(email) }
 func (k keys) userPrefix() string               { return k.prefix + "user:" }
 func (k keys) users() string                    { return k.prefix + "users" }
 func (k keys) admins() string                   { return k.prefix + "admins" }
@@ -66,16 +73,16 @@ func (k keys) invPrefix() string                { return k.prefix + "inv:" }
 func (k keys) tokens() string                   { return k.prefix + "tokens" }
 func (k keys) openIndex() string                { return k.prefix + "open" }
 func (k keys) pending() string                  { return k.prefix + "pending" }
-func (k keys) by(email string) string           { return k.prefix + "by:" + email }
+func (k keys) by(email string) string           { return k.prefix + "by:" + ek(email) }
 func (k keys) requests() string                 { return k.prefix + "requests" }
 func (k keys) due() string                      { return k.prefix + "due" }
 func (k keys) claimed() string                  { return k.prefix + "claimed" }
 func (k keys) digest() string                   { return k.prefix + "digest" }
-func (k keys) quota(email, day string) string   { return k.prefix + "quota:" + email + ":" + day }
-func (k keys) sessions(email string) string     { return k.prefix + "sessions:" + email }
+func (k keys) quota(email, day string) string   { return k.prefix + "quota:" + ek(email) + ":" + day }
+func (k keys) sessions(email string) string     { return k.prefix + "sessions:" + ek(email) }
 func (k keys) sessionPrefix() string            { return k.prefix + "session:" }
 func (k keys) session(idHash string) string     { return k.prefix + "session:" + idHash }
-func (k keys) signin(who string) string         { return k.prefix + "signin:" + who }
+func (k keys) signin(who string) string         { return k.prefix + "signin:" + ek(who) }
 func (k keys) outbox() string                   { return k.prefix + "outbox" }
 func (k keys) outboxLater() string              { return k.prefix + "outbox:later" }
 func (k keys) outboxDead() string               { return k.prefix + "outbox:dead" }
@@ -87,5 +94,8 @@ func (k keys) slack(kind, id string) string     { return k.prefix + "slack:" + k
 
 func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }
 func (k keys) teamsProfile(aad string) string     { return k.prefix + "teams:profile:" + aad }
-func (k keys) teamsEmail(email string) string     { return k.prefix + "teams:email:" + email }
+func (k keys) teamsEmail(email string) string     { return k.prefix + "teams:email:" + ek(email) }
 func (k keys) teamsUnreachable(aad string) string { return k.prefix + "teams:unreachable:" + aad }
+
+// ek is an email's identity in a key (org.EmailKey).
+func ek(email string) string { return org.EmailKey(email) }

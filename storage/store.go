@@ -215,7 +215,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 				sn.Open[email] = inv
 			}
 			return err
-		}, "href", k.openIndex(), email, k.invPrefix())
+		}, "href", k.openIndex(), ek(email), k.invPrefix())
 	}
 	limit := strconv.Itoa(listLimit - 1)
 	if q.Pending {
@@ -304,7 +304,7 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 			o.add("hfeq", key, "ver", strconv.FormatInt(w.Version, 10), "user "+u.Email)
 		}
 		if !u.IsActiveAdmin() {
-			o.add("lastadmin", k.admins(), u.Email, lastAdminLabel+u.Email)
+			o.add("lastadmin", k.admins(), ek(u.Email), lastAdminLabel+u.Email)
 		}
 	}
 	for _, w := range ch.Invitations {
@@ -317,7 +317,7 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 			o.add("hfeq", key, "ver", strconv.FormatInt(w.Version, 10), "invitation "+inv.ID)
 		}
 		if inv.Status.Open() {
-			o.add("hptr", k.openIndex(), inv.Email, inv.ID, openLabel+inv.Email)
+			o.add("hptr", k.openIndex(), ek(inv.Email), inv.ID, openLabel+inv.Email)
 		}
 	}
 	if ch.Workspace != nil {
@@ -336,11 +336,11 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 		u.Version = w.Version + 1
 		key := k.user(u.Email)
 		o.add("hset", key, userFields(u)...)
-		o.add("zadd", k.users(), "0", u.Email)
+		o.add("zadd", k.users(), "0", ek(u.Email))
 		if u.IsActiveAdmin() {
-			o.add("sadd", k.admins(), u.Email)
+			o.add("sadd", k.admins(), ek(u.Email))
 		} else {
-			o.add("srem", k.admins(), u.Email)
+			o.add("srem", k.admins(), ek(u.Email))
 		}
 	}
 	for _, w := range ch.Invitations {
@@ -359,17 +359,17 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 			if w.Expect == org.InvitationRequested { // an approved request
 				o.add("zrem", k.requests(), id)
 			}
-			o.add("hset", k.openIndex(), inv.Email, id)
+			o.add("hset", k.openIndex(), ek(inv.Email), id)
 			o.add("zadd", k.due(), ms(inv.NextDue()), dueInvitation(id))
 		case org.InvitationRequested:
 			o.add("zadd", k.requests(), ms(inv.Created), id)
-			o.add("hset", k.openIndex(), inv.Email, id)
+			o.add("hset", k.openIndex(), ek(inv.Email), id)
 		default: // terminal: out of every index of open work, and the link dies
 			o.add("zrem", k.pending(), id)
 			o.add("zrem", k.by(inv.Inviter), id)
 			o.add("zrem", k.requests(), id)
 			o.add("zrem", k.due(), dueInvitation(id))
-			o.add("hdelifeq", k.openIndex(), inv.Email, id)
+			o.add("hdelifeq", k.openIndex(), ek(inv.Email), id)
 			if oldToken != "" {
 				o.add("hdel", k.tokens(), tokenField(oldToken))
 			}
@@ -408,7 +408,7 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 		o.add("incrby", k.quota(q.Email, q.Day), strconv.Itoa(q.N), strconv.FormatInt((48*time.Hour).Milliseconds(), 10))
 	}
 	for _, l := range ch.Links {
-		o.add("hset", k.chat(), l.Identity, l.Email)
+		o.add("hset", k.chat(), l.Identity, ek(l.Email))
 	}
 	for _, email := range ch.EndSessions {
 		o.add("delmembers", k.sessions(email), k.sessionPrefix())

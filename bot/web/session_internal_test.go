@@ -64,7 +64,7 @@ func FuzzClientAddr(f *testing.F) {
 
 func TestEmailKey(t *testing.T) {
 	for in, want := range map[string]string{
-		" Bob@Example.COM ":      "email:Bob@example.com",
+		" Bob@Example.COM ":      "email:bob@example.com", // the identity: lower-cased as a whole
 		"not an email":           "email:not an email",
 		strings.Repeat("x", 300): "email:" + strings.Repeat("x", 254),
 	} {

@@ -25,7 +25,7 @@ func TestAdminAdd(t *testing.T) {
 	srv := redistest.Shared(t)
 	vars := map[string]string{"REDIS_URL": srv.URL(), "USHER_ORG": "adminadd"}
 	out, err := runCmd(t, vars, "admin", "add", "Root@Example.COM")
-	if err != nil || !strings.Contains(out, "Created Root@example.com as an active admin") {
+	if err != nil || !strings.Contains(out, "Created root@example.com as an active admin") {
 		t.Fatalf("admin add: %v\n%s", err, out)
 	}
 	out, err = runCmd(t, vars, "admin", "add", "Root@example.com")
@@ -37,7 +37,7 @@ func TestAdminAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Admins) != 1 || snap.Admins[0] != "Root@example.com" || len(snap.Audit) != 1 || snap.Audit[0].Actor != "operator" {
+	if len(snap.Admins) != 1 || snap.Admins[0] != "root@example.com" || len(snap.Audit) != 1 || snap.Audit[0].Actor != "operator" {
 		t.Fatalf("after admin add: admins %v, audit %+v", snap.Admins, snap.Audit)
 	}
 	if _, err := runCmd(t, vars, "admin", "add", "not-an-email"); org.ErrorCode(err) != org.CodeInvalid {

@@ -164,6 +164,9 @@ func newService(ctx context.Context, e env, cfg config, rdb redis.UniversalClien
 	if err := st.LoadScripts(ctx); err != nil {
 		return nil, err
 	}
+	if err := migrateEmailCase(ctx, st, log, clock); err != nil {
+		return nil, err
+	}
 	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand,
 		NextTime: scheduler.Next})
 	if err != nil {

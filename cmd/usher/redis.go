@@ -237,6 +237,24 @@ func newStore(cfg config, rdb redis.UniversalClient) (*storage.Store, error) {
 	return st, nil
 }
 
+// migrateEmailCase moves what versions before the email identity rule stored
+// under capitalized spellings (storage.MigrateEmailCase) before anything
+// reads or writes, and refuses to start when one person is stored twice.
+func migrateEmailCase(ctx context.Context, st *storage.Store, log *slog.Logger, clock func() time.Time) error {
+	if clock == nil {
+		clock = time.Now
+	}
+	rep, err := st.MigrateEmailCase(ctx, clock())
+	if err != nil {
+		return fmt.Errorf("migrate email case: %w", err)
+	}
+	if rep != (storage.EmailCaseReport{}) {
+		log.InfoContext(ctx, "moved records stored under capitalized email spellings to their identity",
+			"users", rep.Users, "invitations", rep.Invitations, "chat_links", rep.ChatLinks)
+	}
+	return nil
+}
+
 // redisLog routes go-redis's own messages (failed dials, sentinel switches)
 // into usher's structured log, so that every line of `usher serve` is JSON.
 type redisLog struct{ log *slog.Logger }

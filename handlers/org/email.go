@@ -5,10 +5,17 @@ import (
 	"strings"
 )
 
-// NormalizeEmail validates an address and returns its canonical form: trimmed,
-// domain lower-cased. The local part keeps its case (RFC 5321 says it may be
-// significant) but is compared case-insensitively nowhere, so that two people
-// who differ only by case stay two people only if they really typed it so.
+// NormalizeEmail validates an address and returns its canonical form, which is
+// the person's identity: trimmed and lower-cased as a whole. RFC 5321 lets a
+// local part's case matter, but no mail system people use treats Bob@x and
+// bob@x as two mailboxes, and Slack and Teams (Entra ID) find people by email
+// case-insensitively; two records for one person let an admin's capitalized
+// invitation create a second account that outlived deactivating the first
+// (issue 12). So every key, index, guard and comparison sees this one form,
+// and storage keys go through EmailKey as well, so that nothing stored under
+// another spelling is found by accident (storage.MigrateEmailCase moves what
+// older versions stored). Addresses are ASCII (dotAtom, ValidDomain), so
+// lower-casing is byte-wise and unambiguous.
 // Display-name forms ("Bob <bob@x>") and mailto: prefixes are accepted because
 // people paste them from mail clients.
 func NormalizeEmail(s string) (string, error) {
@@ -38,7 +45,7 @@ func bareAddress(in string) (string, bool) {
 	if !ValidDomain(domain) {
 		return "", false
 	}
-	return local + "@" + domain, true
+	return EmailKey(local) + "@" + domain, true
 }
 
 // parseAddress normalizes in (s as typed, for the error) the full RFC 5322 way.
@@ -57,8 +64,24 @@ func parseAddress(s, in string) (string, error) {
 	if !ok || !dotAtom(local) || !ValidDomain(strings.ToLower(domain)) {
 		return "", Errorf(CodeInvalid, "%q is not an email address.", s).WithHint("Write it like bob@example.com.")
 	}
-	return local + "@" + strings.ToLower(domain), nil
+	return EmailKey(local) + "@" + strings.ToLower(domain), nil
 }
+
+// EmailKey is the identity of an address: the whole of it lower-cased. It is
+// what NormalizeEmail returns for a valid address; storage applies it to every
+// email it puts in a key, a set or a hash field, so a record an older version
+// stored under another spelling maps to the same key.
+func EmailKey(email string) string {
+	for i := 0; i < len(email); i++ {
+		if c := email[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(email)
+		}
+	}
+	return email // the common case: no allocation
+}
+
+// SameEmail reports whether a and b are one person's address.
+func SameEmail(a, b string) bool { return EmailKey(a) == EmailKey(b) }
 
 // dotAtom reports whether s is an unquoted local part (RFC 5322 dot-atom).
 func dotAtom(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/usher-chat/usher/handlers/org"
 )
@@ -33,11 +34,12 @@ func TestNormalizeEmail(t *testing.T) {
 		{"plain", "bob@example.com", "bob@example.com"},
 		{"trimmed", "  bob@example.com\t\n", "bob@example.com"},
 		{"domain lower-cased", "bob@EXAMPLE.Com", "bob@example.com"},
-		{"local part keeps its case", "Bob.Smith@Example.COM", "Bob.Smith@example.com"},
+		{"local part lower-cased too: one person", "Bob.Smith@Example.COM", "bob.smith@example.com"},
+		{"all capitals", "BOB@EXAMPLE.COM", "bob@example.com"},
 		{"display name form", "Bob <bob@x.com>", "bob@x.com"},
-		{"quoted display name form", `"Smith, Bob" <Bob@X.com>`, "Bob@x.com"},
+		{"quoted display name form", `"Smith, Bob" <Bob@X.com>`, "bob@x.com"},
 		{"mailto prefix", "mailto:bob@x.com", "bob@x.com"},
-		{"mailto prefix after spaces", "  mailto:Bob@X.COM ", "Bob@x.com"},
+		{"mailto prefix after spaces", "  mailto:Bob@X.COM ", "bob@x.com"},
 		{"plus addressing", "bob+usher@x.co.uk", "bob+usher@x.co.uk"},
 		{"subdomain", "a@mail.corp.example.org", "a@mail.corp.example.org"},
 		{"exactly 254 characters", long(254), long(254)},
@@ -149,8 +151,15 @@ func FuzzNormalizeEmail(f *testing.F) {
 		if !strings.Contains(out, "@") {
 			t.Fatalf("NormalizeEmail(%q) = %q has no '@'", in, out)
 		}
-		if d := org.EmailDomain(out); d != strings.ToLower(d) {
-			t.Fatalf("NormalizeEmail(%q) = %q: domain %q is not lower-case", in, out, d)
+		// The identity rule: the whole address is lower-case, it is its own
+		// key, and every spelling of it is the same person.
+		if out != strings.ToLower(out) || org.EmailKey(out) != out {
+			t.Fatalf("NormalizeEmail(%q) = %q is not lower-case as a whole", in, out)
+		}
+		for _, twin := range []string{asciiCase(in, unicode.ToUpper), asciiCase(in, unicode.ToLower)} {
+			if o2, err := org.NormalizeEmail(twin); err != nil || o2 != out {
+				t.Fatalf("NormalizeEmail(%q) = %q, but its case twin %q gives %q, %v", in, out, twin, o2, err)
+			}
 		}
 		if len(out) > 254 {
 			t.Fatalf("NormalizeEmail(%q) = %q is longer than 254 bytes", in, out)
@@ -163,4 +172,25 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("NormalizeEmail(%q) = %q, but normalizing that gives %q", in, out, again)
 		}
 	})
+}
+
+// asciiCase maps the ASCII letters of s only: Unicode's case mappings turn
+// some non-ASCII letters into ASCII ones (ſ -> S, K -> k), which would make a
+// rejected input's "twin" valid.
+func asciiCase(s string, to func(rune) rune) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x80 {
+			return to(r)
+		}
+		return r
+	}, s)
+}
+
+func TestSameEmail(t *testing.T) {
+	if !org.SameEmail("Bob@Example.com", "bob@example.COM") || org.SameEmail("bob@example.com", "bob2@example.com") {
+		t.Fatal("SameEmail compares whole addresses case-insensitively")
+	}
+	if got := org.EmailKey("Bob.Smith@Example.com"); got != "bob.smith@example.com" {
+		t.Fatalf("EmailKey = %q", got)
+	}
 }

@@ -13,7 +13,7 @@ func TestQuotedLocalPartsAreRefused(t *testing.T) {
 			t.Errorf("NormalizeEmail(%q) = %q, want an error", in, out)
 		}
 	}
-	for in, want := range map[string]string{"MAILTO:Bob@X.com": "Bob@x.com", "o'brien+tag@Example.ORG": "o'brien+tag@example.org"} {
+	for in, want := range map[string]string{"MAILTO:Bob@X.com": "bob@x.com", "o'brien+tag@Example.ORG": "o'brien+tag@example.org"} {
 		if out, err := NormalizeEmail(in); err != nil || out != want {
 			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, out, err, want)
 		}
