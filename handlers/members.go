@@ -62,14 +62,15 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 	return r, nil
 }
 
-// loadTarget reads the user a people-management command names, after
-// checking that the actor may run it at all.
+// loadTarget reads the user a people-management command names, and the
+// active admins (the "never the last admin" rule is decided on their real
+// number), after checking that the actor may run it at all.
 func (s *Service) loadTarget(ctx context.Context, c *call, a org.Action) (*org.Snapshot, *org.User, error) {
 	email, err := target(c.cmd.Args[0])
 	if err != nil {
 		return nil, nil, err
 	}
-	snap, err := s.load(ctx, c, org.Query{Users: []string{email}})
+	snap, err := s.load(ctx, c, org.Query{Users: []string{email}, Admins: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,8 +97,10 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 	if u.Role == role {
 		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", u.Email, role)}}, nil
 	}
-	if u.IsActiveAdmin() && len(activeAdmins(snap)) <= 1 && !c.confirmed() {
-		// Say it now rather than after a confirmation the storage would refuse.
+	if org.LastActiveAdmin(u, snap.Admins) {
+		// Say it now rather than after a confirmation the storage would
+		// refuse; with --confirm too, so the answer does not depend on how
+		// the command was typed. The commit's guard still decides a race.
 		return Reply{}, org.LastAdminError(u.Email)
 	}
 	if !c.confirmed() {
@@ -140,7 +143,7 @@ func (s *Service) deactivate(ctx context.Context, c *call) (Reply, error) {
 	if !u.Active() {
 		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already deactivated; nothing changed.", u.Email)}}, nil
 	}
-	if u.IsActiveAdmin() && len(activeAdmins(snap)) <= 1 {
+	if org.LastActiveAdmin(u, snap.Admins) {
 		return Reply{}, org.LastAdminError(u.Email)
 	}
 	if !c.confirmed() {
@@ -232,23 +235,4 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 				Text: fmt.Sprintf("%s can't be reached in chat, so here is their temporary password. Give it to them privately, never in a channel:\n%s\nIt works for one sign-in until %s.", u.Email, password, expires)},
 		}},
 	}, nil
-}
-
-// activeAdmins lists active admins known to a snapshot that loaded them or
-// the target; the storage guard is the real protection, this only lets usher
-// refuse before asking for a confirmation.
-func activeAdmins(snap *org.Snapshot) []string {
-	if snap.Admins != nil {
-		return snap.Admins
-	}
-	var out []string
-	for _, u := range snap.Users {
-		if u.IsActiveAdmin() {
-			out = append(out, u.Email)
-		}
-	}
-	if snap.Actor.IsActiveAdmin() && snap.Users[snap.Actor.Email] == nil {
-		out = append(out, snap.Actor.Email)
-	}
-	return out
 }
