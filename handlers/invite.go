@@ -89,6 +89,15 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		}
 		items = append(items, item)
 	}
+	if remembered && len(created)+len(updated) < len(emails) {
+		// Something was refused on the remembered view, which may be behind
+		// (allowed-domains changed a moment ago, here or on another replica).
+		// Only an acceptance may ride on the view, because its commit pins
+		// what the view said; a refusal is shown only once a fresh read
+		// agrees with it.
+		s.views.forget(c.email)
+		return Reply{}, &org.PreconditionError{What: "remembered view", Actual: "refusal"}
+	}
 
 	if len(created) > 0 {
 		limit := set.InvitesPerDay
@@ -150,7 +159,8 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 // inviteView is the remembered view (view.go) an invitation may be decided on
 // without a read, or nil. Only the plain case qualifies: an admin or a member
 // sending directly, to workspaces that exist. Anything refused, or sent to the
-// admins for approval, is decided and explained on a fresh read.
+// admins for approval, is decided and explained on a fresh read: here for the
+// command as a whole, in invite for each email.
 func (s *Service) inviteView(c *call, role org.Role, grants org.Grants) *org.Snapshot {
 	if c.attempt > 1 {
 		return nil
