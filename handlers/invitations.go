@@ -117,7 +117,7 @@ func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	}
 	it.Buttons = append(it.Buttons,
 		Button{Label: "Resend", Command: "resend " + inv.ID},
-		Button{Label: "Revoke", Command: "revoke " + inv.ID + " --confirm", Style: StyleDanger,
+		Button{Label: "Revoke", Command: "revoke " + inv.ID + " --" + fromFlag + " " + quote(invitationState(inv)) + " --confirm", Style: StyleDanger,
 			Confirm: &Confirm{Title: "Revoke invitation?", Text: fmt.Sprintf("The invitation for %s stops working at once.", inv.Email), Yes: "Revoke", No: "Keep it"}},
 	)
 	return it
@@ -197,8 +197,12 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 	if !inv.Status.Open() {
 		return Reply{Replace: c.confirmed()}, inv.StatusError()
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter), "Revoke", StyleDanger), nil
+	// The button names the invitation by id, so that a new invitation for
+	// the same email is never the one a stale click revokes.
+	state := invitationState(inv)
+	if confirmed, was := c.confirmation(state); !confirmed {
+		q := fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter)
+		return statePrompt("revoke "+inv.ID, state, was, "The invitation for "+inv.Email, q, "Revoke", StyleDanger), nil
 	}
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationRevoked, c.now

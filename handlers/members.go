@@ -103,7 +103,7 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 		// the command was typed. The commit's guard still decides a race.
 		return Reply{}, org.LastAdminError(u.Email)
 	}
-	if !c.confirmed() {
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
 		q := fmt.Sprintf("Change %s's role from %s to %s?", u.Email, u.Role, role)
 		if role == org.RoleViewer && len(u.Workspaces) > 0 {
 			q += " Their workspace access becomes read-only."
@@ -111,7 +111,7 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 		if u.Email == c.email {
 			q += " This is your own role: you will lose admin rights."
 		}
-		return confirmPrompt(c, q, "Change role", StylePrimary), nil
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Change role", StylePrimary), nil
 	}
 	next := u.Clone()
 	next.Role, next.Updated = role, c.now
@@ -146,8 +146,9 @@ func (s *Service) deactivate(ctx context.Context, c *call) (Reply, error) {
 	if org.LastActiveAdmin(u, snap.Admins) {
 		return Reply{}, org.LastAdminError(u.Email)
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Email, u.Role), "Deactivate", StyleDanger), nil
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
+		q := fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Email, u.Role)
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Deactivate", StyleDanger), nil
 	}
 	return s.setStatus(ctx, c, snap, u, org.StatusDeactivated)
 }
@@ -161,8 +162,9 @@ func (s *Service) activate(ctx context.Context, c *call) (Reply, error) {
 	if u.Active() {
 		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already active; nothing changed.", u.Email)}}, nil
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Reactivate %s as %s with %s?", u.Email, u.Role, u.Workspaces), "Reactivate", StylePrimary), nil
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
+		q := fmt.Sprintf("Reactivate %s as %s with %s?", u.Email, u.Role, u.Workspaces)
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Reactivate", StylePrimary), nil
 	}
 	return s.setStatus(ctx, c, snap, u, org.StatusActive)
 }
@@ -200,8 +202,9 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 	if !u.Active() {
 		return Reply{}, org.Errorf(org.CodeConflict, "%s is deactivated.", u.Email).WithHint("Reactivate them first with: activate %s", u.Email)
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Reset %s's password? usher sends them a temporary password privately and signs them out of the web.", u.Email), "Reset password", StyleDanger), nil
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
+		q := fmt.Sprintf("Reset the password of %s (%s)? usher sends them a temporary password privately and signs them out of the web.", u.Email, u.Role)
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Reset password", StyleDanger), nil
 	}
 	password, err := secret.NewPassword(s.rand)
 	if err != nil {

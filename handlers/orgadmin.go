@@ -228,7 +228,7 @@ func (s *Service) help(_ context.Context, c *call) (Reply, error) {
 		}
 		r := Reply{Message: Message{Title: spec.Verb, Text: "Usage: " + spec.Usage + "\n" + text}}
 		for _, f := range spec.Flags {
-			if f.Help == "" {
+			if f.Help == "" || f.Hidden {
 				continue
 			}
 			name := "--" + f.Name
