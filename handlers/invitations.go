@@ -86,25 +86,47 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	// An invitation past its expiry is expired, not pending, even before the
+	// sweep marks it so: listed after the pending ones, without the buttons
+	// that would only answer "has expired".
+	var expired []Item
 	for _, inv := range list.Pending {
+		if inv.ExpiredAt(c.now) {
+			expired = append(expired, expiredItem(c, inv, actor, set))
+			continue
+		}
 		r.Items = append(r.Items, pendingItem(c, inv, admin))
 	}
-	switch n := list.PendingTotal; {
+	shown := len(r.Items)
+	r.Items = append(r.Items, expired...)
+	more := ""
+	if len(expired) > 0 {
+		more = fmt.Sprintf(" (and %d expired)", len(expired))
+	}
+	switch n := list.PendingTotal - len(expired); {
 	case n == 0:
-		r.Text = "No pending invitations " + scope + "."
-	case n > len(list.Pending):
-		r.Text = fmt.Sprintf("%d pending invitations %s; the %d oldest:", n, scope, len(list.Pending))
+		r.Text = "No pending invitations " + scope + more + "."
+	case n > shown:
+		r.Text = fmt.Sprintf("%d pending invitations %s%s; the %d oldest:", n, scope, more, shown)
 	default:
-		r.Text = fmt.Sprintf("%s %s:", plural(n, "pending invitation", "pending invitations"), scope)
+		r.Text = fmt.Sprintf("%s %s%s:", plural(n, "pending invitation", "pending invitations"), scope, more)
 	}
 	return r, nil
 }
 
+// expiredItem lists an invitation past its expiry, with Invite again when
+// the actor may send it again as it was.
+func expiredItem(c *call, inv *org.Invitation, actor *org.User, set org.Settings) Item {
+	it := Item{Text: fmt.Sprintf("%s as %s — sent by %s %s, expired %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.Ago(c.now, inv.Expires)),
+		Fields: []Field{{Label: "ID", Value: inv.ID}}}
+	if _, err := org.CheckInvite(actor, set, inv.Role, inv.Workspaces); err == nil {
+		it.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
+	}
+	return it
+}
+
 func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	text := fmt.Sprintf("%s as %s — sent by %s %s, expires %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires))
-	if inv.ExpiredAt(c.now) {
-		text = fmt.Sprintf("%s as %s — sent by %s %s, expired", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created))
-	}
 	it := Item{Text: text, Fields: []Field{{Label: "ID", Value: inv.ID}}}
 	if inv.Delivery != "" {
 		it.Fields = append(it.Fields, Field{Label: "Delivered", Value: inv.Delivery})
@@ -129,7 +151,7 @@ func (s *Service) rotate(ctx context.Context, c *call, snap *org.Snapshot, inv *
 		return "", inv.StatusError()
 	}
 	if inv.ExpiredAt(c.now) {
-		return "", org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Email).WithHint("Send a new one with: invite %s", inv.Email)
+		return "", expiredError(inv)
 	}
 	token, err := secret.NewToken(s.rand)
 	if err != nil {
@@ -197,6 +219,9 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 	if !inv.Status.Open() {
 		return Reply{Replace: c.confirmed()}, inv.StatusError()
 	}
+	if inv.ExpiredAt(c.now) {
+		return Reply{Replace: c.confirmed()}, expiredError(inv)
+	}
 	// The button names the invitation by id, so that a new invitation for
 	// the same email is never the one a stale click revokes.
 	state := invitationState(inv)
@@ -218,6 +243,12 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 		r.Deliveries = append(r.Deliveries, notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.email, inv.Email)))
 	}
 	return r, nil
+}
+
+// expiredError answers a command about an invitation past its expiry, whether
+// or not the sweep has marked it expired yet.
+func expiredError(inv *org.Invitation) error {
+	return org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Email).WithHint("Send a new one with: invite %s", inv.Email)
 }
 
 // authorizeFirst prefers a permission refusal over "not found", so that a

@@ -65,11 +65,12 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 	}
 
 	var (
-		ch      org.Change
-		items   []Item
-		created []*org.Invitation
-		tokens  = map[string]secret.Token{}
-		updated []*org.Invitation
+		ch       org.Change
+		items    []Item
+		created  []*org.Invitation
+		tokens   = map[string]secret.Token{}
+		updated  []*org.Invitation
+		replaced []Delivery // inviters told that the invitation a new one replaces expired
 	)
 	for _, email := range emails {
 		item, inv, token, update, err := s.planInvite(c, snap, email, role, grants, note, decision)
@@ -77,6 +78,15 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 			return Reply{}, err
 		}
 		if inv != nil {
+			if old := snap.Open[email]; old != nil && old.ExpiredAt(c.now) {
+				// Past its expiry, not swept yet: closed in the same commit,
+				// which lets the new invitation take its place in the index.
+				w, a := expireWrite(c, old, "replaced by "+inv.ID)
+				ch.Invitations, ch.Audit = append(ch.Invitations, w), append(ch.Audit, a)
+				if old.Inviter != c.email {
+					replaced = append(replaced, notice(old.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer; they have been invited again.", old.Email)))
+				}
+			}
 			created = append(created, inv)
 			tokens[inv.ID] = token
 			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: inv, NewTokenHash: hashOrEmpty(token)})
@@ -117,6 +127,7 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		}
 		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], actor.Role == org.RoleAdmin, "", c.email))
 	}
+	ds = append(ds, replaced...)
 	if len(ch.Invitations) > 0 {
 		// Decided on what was read (or remembered): the settings and
 		// workspaces as they were, and nobody invited already has an account.
@@ -203,7 +214,9 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 		}
 		return item, nil, "", nil, nil
 	}
-	if open := snap.Open[email]; open != nil {
+	// An invitation past its expiry is expired even before the sweep marks it
+	// so: a new one replaces it (invite).
+	if open := snap.Open[email]; open != nil && !open.ExpiredAt(c.now) {
 		if open.Status == org.InvitationRequested {
 			return refuse("an invitation request is already waiting for an admin's approval.")
 		}
@@ -254,6 +267,15 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 		Text:   fmt.Sprintf("%s: invited as %s.", email, describeGrant(role, grants)),
 		Fields: []Field{{Label: "Invitation", Value: id}, {Label: "Expires", Value: org.In(c.now, inv.Expires)}},
 	}, inv, token, nil, nil
+}
+
+// expireWrite closes a pending invitation found past its expiry before the
+// sweep got to it, with the audit entry the sweep would have written.
+func expireWrite(c *call, inv *org.Invitation, detail string) (org.InvitationWrite, org.AuditEntry) {
+	next := inv.Clone()
+	next.Status, next.Updated = org.InvitationExpired, c.now
+	return org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version},
+		org.AuditEntry{Actor: "usher", Via: "expiry", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID + "; " + detail}
 }
 
 // invitationDelivery sends an invitation to its invitee. senderMaySeeLink is
