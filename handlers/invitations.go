@@ -15,7 +15,8 @@ func (s *Service) loadInvitation(ctx context.Context, c *call, ref string, q org
 	ref = strings.TrimSpace(ref)
 	var email string
 	if org.LooksLikeInvitationID(ref) {
-		q.Invitation = strings.ToLower(ref)
+		ref = strings.ToLower(ref)
+		q.Invitation = ref
 	} else {
 		e, err := target(ref)
 		if err != nil {
@@ -145,6 +146,39 @@ func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	return it
 }
 
+// loadManaged reads the invitation a resend or revoke names, for an actor who
+// may manage it: an admin, or its inviter. Anyone else gets one answer,
+// whether it is someone else's or there is none (org.NoInvitationFor).
+func (s *Service) loadManaged(ctx context.Context, c *call, a org.Action) (*org.Snapshot, *org.Invitation, error) {
+	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	if snap == nil {
+		return nil, nil, err // the reference is malformed, or the read failed
+	}
+	if aerr := org.Authorize(snap.Actor, snap.Settings, a); aerr != nil {
+		return nil, nil, aerr
+	}
+	if err != nil && snap.Actor.Role == org.RoleAdmin {
+		return nil, nil, err // admins are told exactly what is missing
+	}
+	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, a, inv, invitationRef(c.cmd.Args[0])); err != nil {
+		return nil, nil, err
+	}
+	return snap, inv, nil
+}
+
+// invitationRef is an EMAIL|ID argument as commands name it back: the id in
+// lower case, the email normalized.
+func invitationRef(arg string) string {
+	arg = strings.TrimSpace(arg)
+	if org.LooksLikeInvitationID(arg) {
+		return strings.ToLower(arg)
+	}
+	if e, err := target(arg); err == nil {
+		return e
+	}
+	return arg
+}
+
 // rotate gives a pending invitation a new link secret; the old link dies.
 func (s *Service) rotate(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation, action string) (secret.Token, error) {
 	if inv.Status != org.InvitationPending {
@@ -188,11 +222,8 @@ func (s *Service) showLink(ctx context.Context, c *call) (Reply, error) {
 
 // resend delivers a pending invitation again with a fresh link.
 func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
-	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	snap, inv, err := s.loadManaged(ctx, c, org.ActResend)
 	if err != nil {
-		return Reply{}, authorizeFirst(snap, org.ActResend, err)
-	}
-	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, org.ActResend, inv); err != nil {
 		return Reply{}, err
 	}
 	token, err := s.rotate(ctx, c, snap, inv, "invitation.resend")
@@ -209,11 +240,8 @@ func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
 
 // revoke withdraws a pending invitation (or request) after confirmation.
 func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
-	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	snap, inv, err := s.loadManaged(ctx, c, org.ActRevoke)
 	if err != nil {
-		return Reply{}, authorizeFirst(snap, org.ActRevoke, err)
-	}
-	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, org.ActRevoke, inv); err != nil {
 		return Reply{}, err
 	}
 	if !inv.Status.Open() {

@@ -217,14 +217,16 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 	// An invitation past its expiry is expired even before the sweep marks it
 	// so: a new one replaces it (invite).
 	if open := snap.Open[email]; open != nil && !open.ExpiredAt(c.now) {
+		if org.CheckManageInvitation(snap.Actor, set, org.ActResend, open, email) != nil {
+			// Someone else's: a non-admin learns that nothing was sent and
+			// why, but not who invited them, when, as what, nor the id.
+			return refuse("already has an open invitation from someone else; nothing was sent.")
+		}
 		if open.Status == org.InvitationRequested {
 			return refuse("an invitation request is already waiting for an admin's approval.")
 		}
 		same := open.Role == role && open.Workspaces.Encode() == grants.Encode()
 		if !same && c.cmd.Has("update") {
-			if err := org.CheckManageInvitation(snap.Actor, set, org.ActResend, open); err != nil {
-				return Item{}, nil, "", nil, err
-			}
 			next := open.Clone()
 			next.Role, next.Workspaces, next.Updated = role, grants, c.now
 			if note != "" {
@@ -234,15 +236,13 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 			return Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", email, describeGrant(role, grants))}, nil, "", u, nil
 		}
 		item := Item{Text: fmt.Sprintf("%s: already has a pending invitation as %s, sent by %s %s.", email, describeGrant(open.Role, open.Workspaces), open.Inviter, org.Ago(c.now, open.Created))}
-		if org.CheckManageInvitation(snap.Actor, set, org.ActResend, open) == nil {
-			item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
-			if !same {
-				item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
-				item.Buttons = append(item.Buttons, Button{
-					Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
-					Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", email, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
-				})
-			}
+		item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
+		if !same {
+			item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
+			item.Buttons = append(item.Buttons, Button{
+				Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
+				Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", email, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
+			})
 		}
 		return item, nil, "", nil, nil
 	}
