@@ -138,3 +138,22 @@ func TestStaleConfirmationAsksAgain(t *testing.T) {
 		}
 	})
 }
+
+// A setting change decided on a value (--from, as a button would carry it)
+// does not overwrite a value changed in between; the commit pins the
+// settings as read.
+func TestSettingChangeDecidedOnItsValue(t *testing.T) {
+	e := newEnv(t)
+	e.ok(boss, "settings invites-per-day 10 --from 50")
+	r := e.run(boss, "settings invites-per-day 20 --from 50")
+	if r.Code != org.CodeConflict || !strings.Contains(r.Text, "invites-per-day is now 10, not 50") {
+		t.Fatalf("stale --from: code %q: %s", r.Code, r.Text)
+	}
+	if r := e.ok(boss, "settings invites-per-day"); r.Fields[0].Value != "10" {
+		t.Fatalf("invites-per-day: %s", r.Fields[0].Value)
+	}
+	e.ok(boss, "settings invites-per-day 20") // typed without --from: decided on fresh state
+	if r := e.ok(boss, "audit"); !strings.Contains(r.Items[0].Text, "10 -> 20") {
+		t.Fatalf("audit: %s", r.Items[0].Text)
+	}
+}

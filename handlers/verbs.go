@@ -95,6 +95,7 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Verb: "settings", MaxArgs: 2, Usage: "settings [KEY [VALUE]]",
 			Summary: "show or change organization settings (changes: admins)",
 			Help:    settingsHelp(),
+			Flags:   []command.FlagSpec{from},
 		}, s.settings},
 		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests", Summary: "invitation requests waiting for approval (admins)"}, s.requests},
 		{command.Spec{
