@@ -1,9 +1,12 @@
 package handlers_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 )
 
@@ -155,5 +158,38 @@ func TestSettingChangeDecidedOnItsValue(t *testing.T) {
 	e.ok(boss, "settings invites-per-day 20") // typed without --from: decided on fresh state
 	if r := e.ok(boss, "audit"); !strings.Contains(r.Items[0].Text, "10 -> 20") {
 		t.Fatalf("audit: %s", r.Items[0].Text)
+	}
+}
+
+// Two confirmations decided on the same state, clicked at the same moment:
+// one change happens; the other finds the state moved (the commit pins the
+// version its check read) and asks again rather than overwrite it.
+func TestConcurrentConfirmationsDecidedOnOneState(t *testing.T) {
+	e := newEnv(t)
+	for round := range 10 {
+		bob := fmt.Sprintf("bob%d@example.com", round)
+		e.join(bob, org.RoleMember)
+		clicks := []string{"role " + bob + " viewer --from member --confirm", "role " + bob + " admin --from member --confirm"}
+		replies := make([]handlers.Reply, len(clicks))
+		var wg sync.WaitGroup
+		for i, cmd := range clicks {
+			wg.Add(1)
+			go func() { defer wg.Done(); replies[i] = e.run(boss, cmd) }()
+		}
+		wg.Wait()
+		changed, asked := 0, 0
+		for _, r := range replies {
+			switch {
+			case r.Code == "" && strings.Contains(r.Text, "(was member)"):
+				changed++
+			case r.Code == org.CodeConflict && strings.Contains(r.Text, "not member"):
+				asked++
+			default:
+				t.Fatalf("round %d: unexpected answer %q (%s)", round, r.Text, r.Code)
+			}
+		}
+		if changed != 1 || asked != 1 {
+			t.Fatalf("round %d: %d changed, %d asked again; want 1 and 1", round, changed, asked)
+		}
 	}
 }
