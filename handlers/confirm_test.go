@@ -193,3 +193,11 @@ func TestConcurrentConfirmationsDecidedOnOneState(t *testing.T) {
 		}
 	}
 }
+
+// settings took no flags before --from; a typo still says so.
+func TestSettingsHiddenFlagOnly(t *testing.T) {
+	e := newEnv(t)
+	if r := e.run(boss, "settings name Acme --frm x"); !strings.Contains(r.Text, "takes no flags") {
+		t.Fatalf("settings --frm: %s", r.Text)
+	}
+}
