@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 )
 
@@ -31,6 +32,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		command  string
 		settings []string // "KEY VALUE" set before the command
 		allowed  int
+		// neutral are the actors answered as if the invitation did not
+		// exist (org.NoInvitationFor): it is not theirs to manage.
+		neutral int
+		// private are the actors whose answer must name neither the
+		// inviter nor the id of boss's invitation.
+		private int
+		// code is what an allowed actor may get besides success/conflict
+		// (e.g. not_found for an admin naming nothing).
+		code org.Code
 	}
 	rows := []row{
 		{command: "help", allowed: A | M | V | O},
@@ -49,10 +59,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{command: "invitations", allowed: A | M | V | O, settings: []string{"invite-for-actor"}},
 		{command: "link {boss-inv}", allowed: A},
 		{command: "link {own-inv}", settings: []string{"anyone-can-invite on"}, allowed: A},
-		{command: "resend {boss-inv}", allowed: A},
+		{command: "resend {boss-inv}", allowed: A, neutral: M | V},
+		{command: "resend pending@example.com", allowed: A, neutral: M | V},
+		{command: "resend nobody@example.com", allowed: A, neutral: M | V, code: org.CodeNotFound},
+		{command: "resend zzzzzzzz", allowed: A, neutral: M | V, code: org.CodeNotFound},
 		{command: "resend {own-inv}", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
-		{command: "revoke {boss-inv} --confirm", allowed: A},
+		{command: "revoke {boss-inv} --confirm", allowed: A, neutral: M | V},
+		{command: "revoke {boss-inv} --from member --confirm", allowed: A, neutral: M | V},
+		{command: "revoke pending@example.com", allowed: A, neutral: M | V},
+		{command: "revoke nobody@example.com --confirm", allowed: A, neutral: M | V, code: org.CodeNotFound},
 		{command: "revoke {own-inv} --confirm", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
+		{command: "invite pending@example.com --role viewer", settings: []string{"anyone-can-invite on"}, allowed: A | M | V, private: M | V},
+		{command: "invite pending@example.com --role viewer --update", settings: []string{"anyone-can-invite on"}, allowed: A | M | V, private: M | V},
 		{command: "accept {boss-inv}", allowed: 0}, // the invitation is for someone else
 		{command: "accept {actor-inv}", settings: []string{"invite-for-actor"}, allowed: O},
 		{command: "decline {actor-inv} ", settings: []string{"invite-for-actor"}, allowed: O},
@@ -127,6 +145,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 				got := e.run(me, cmd)
 
 				bit := map[string]int{"admin": A, "member": M, "viewer": V, "outsider": O}[a.name]
+				if r.private&bit != 0 || r.neutral&bit != 0 {
+					// The id may come back only when the actor typed it.
+					leaksID := !strings.Contains(cmd, vars["boss-inv"]) && strings.Contains(got.Text, vars["boss-inv"])
+					if strings.Contains(got.Text, boss) || leaksID || len(got.Buttons) > 0 {
+						t.Fatalf("%s as %s tells about boss's invitation: %q %+v", cmd, a.name, got.Text, got.Buttons)
+					}
+				}
+				if r.neutral&bit != 0 {
+					if got.Code != org.CodeNotFound || !strings.HasPrefix(got.Text, "You have no pending invitation") {
+						t.Fatalf("%s as %s: code %q: %s; want the neutral answer", cmd, a.name, got.Code, got.Text)
+					}
+					return
+				}
 				want := r.allowed&bit != 0
 				if !a.active && a.role != "" {
 					want = r.command == "help" || r.command == "help invite"
@@ -134,10 +165,76 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if gotAllowed := !denied[got.Code]; gotAllowed != want {
 					t.Fatalf("%s as %s: allowed=%v, want %v (code %q: %s)", cmd, a.name, gotAllowed, want, got.Code, got.Text)
 				}
-				if want && got.Code != "" && got.Code != org.CodeConflict {
+				if want && got.Code != "" && got.Code != org.CodeConflict && got.Code != r.code {
 					t.Fatalf("%s as %s: allowed but failed with %s: %s", cmd, a.name, got.Code, got.Text)
 				}
 			})
 		}
+	}
+}
+
+// TestNonAdminLearnsNothingOfOthersInvitations: a member managing an
+// invitation that is not theirs gets one answer, the same whether it exists,
+// is someone else's, or does not exist, and never the inviter or the id
+// (issue 12, 8b).
+func TestNonAdminLearnsNothingOfOthersInvitations(t *testing.T) {
+	const me = "member@example.com"
+	e := newEnv(t)
+	e.ok(boss, "settings anyone-can-invite on")
+	e.join(me, org.RoleMember)
+	id, _ := e.invite(boss, "theirs@example.com")
+	gone, _ := e.invite(boss, "gone@example.com")
+	e.ok(boss, "revoke gone@example.com --confirm")
+
+	for _, verb := range []string{"resend %s", "revoke %s", "revoke %s --confirm"} {
+		answer := func(ref string) handlers.Reply {
+			r := e.run(me, fmt.Sprintf(verb, ref))
+			r.Text = strings.ReplaceAll(r.Text, ref, "REF")
+			return r
+		}
+		// Each reference is answered like one of its kind that names nothing.
+		for none, refs := range map[string][]string{
+			"nobody@example.com": {"theirs@example.com", "gone@example.com", "THEIRS@example.com"},
+			"zzzzzzzz":           {id, gone, strings.ToUpper(id)},
+		} {
+			want := answer(none)
+			if want.Code != org.CodeNotFound {
+				t.Fatalf("%s: code %q: %s", fmt.Sprintf(verb, none), want.Code, want.Text)
+			}
+			for _, ref := range refs {
+				got := answer(ref)
+				if strings.EqualFold(ref, id) || ref == "THEIRS@example.com" {
+					got.Text = strings.ReplaceAll(got.Text, strings.ToLower(ref), "REF")
+				}
+				if got.Code != want.Code || got.Text != want.Text {
+					t.Errorf("%s: %q (%s), want the answer for nothing: %q (%s)", fmt.Sprintf(verb, ref), got.Text, got.Code, want.Text, want.Code)
+				}
+				if strings.Contains(got.Text, boss) || strings.Contains(got.Text, id) || len(got.Buttons) > 0 {
+					t.Errorf("%s tells %q %+v", fmt.Sprintf(verb, ref), got.Text, got.Buttons)
+				}
+			}
+		}
+	}
+
+	// Inviting someone another person already invited: the member learns
+	// that nothing was sent, not who invited them, when, nor the id.
+	for _, cmd := range []string{"invite theirs@example.com", "invite theirs@example.com --role viewer --update"} {
+		r := e.run(me, cmd)
+		if len(r.Deliveries) > 0 || r.Code != org.CodeConflict {
+			t.Fatalf("%s: code %q, %d deliveries: %s", cmd, r.Code, len(r.Deliveries), r.Text)
+		}
+		if strings.Contains(r.Text, boss) || strings.Contains(r.Text, id) || strings.Contains(r.Text, "ago") || strings.Contains(r.Text, "member") {
+			t.Errorf("%s tells %q", cmd, r.Text)
+		}
+		for _, b := range r.Buttons {
+			t.Errorf("%s offers %s (%s)", cmd, b.Label, b.Command)
+		}
+	}
+	if inv := e.invitation(id); inv.Role != org.RoleMember {
+		t.Errorf("the member's --update changed the admin's invitation to %s", inv.Role)
+	}
+	// The inviter still hears everything.
+	if r := e.run(boss, "invite theirs@example.com"); !strings.Contains(r.Text, "sent by "+boss) {
+		t.Errorf("the admin's answer lost its detail: %s", r.Text)
 	}
 }

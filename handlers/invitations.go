@@ -15,7 +15,8 @@ func (s *Service) loadInvitation(ctx context.Context, c *call, ref string, q org
 	ref = strings.TrimSpace(ref)
 	var email string
 	if org.LooksLikeInvitationID(ref) {
-		q.Invitation = strings.ToLower(ref)
+		ref = strings.ToLower(ref)
+		q.Invitation = ref
 	} else {
 		e, err := target(ref)
 		if err != nil {
@@ -86,25 +87,47 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	// An invitation past its expiry is expired, not pending, even before the
+	// sweep marks it so: listed after the pending ones, without the buttons
+	// that would only answer "has expired".
+	var expired []Item
 	for _, inv := range list.Pending {
+		if inv.ExpiredAt(c.now) {
+			expired = append(expired, expiredItem(c, inv, actor, set))
+			continue
+		}
 		r.Items = append(r.Items, pendingItem(c, inv, admin))
 	}
-	switch n := list.PendingTotal; {
+	shown := len(r.Items)
+	r.Items = append(r.Items, expired...)
+	more := ""
+	if len(expired) > 0 {
+		more = fmt.Sprintf(" (and %d expired)", len(expired))
+	}
+	switch n := list.PendingTotal - len(expired); {
 	case n == 0:
-		r.Text = "No pending invitations " + scope + "."
-	case n > len(list.Pending):
-		r.Text = fmt.Sprintf("%d pending invitations %s; the %d oldest:", n, scope, len(list.Pending))
+		r.Text = "No pending invitations " + scope + more + "."
+	case n > shown:
+		r.Text = fmt.Sprintf("%d pending invitations %s%s; the %d oldest:", n, scope, more, shown)
 	default:
-		r.Text = fmt.Sprintf("%s %s:", plural(n, "pending invitation", "pending invitations"), scope)
+		r.Text = fmt.Sprintf("%s %s%s:", plural(n, "pending invitation", "pending invitations"), scope, more)
 	}
 	return r, nil
 }
 
+// expiredItem lists an invitation past its expiry, with Invite again when
+// the actor may send it again as it was.
+func expiredItem(c *call, inv *org.Invitation, actor *org.User, set org.Settings) Item {
+	it := Item{Text: fmt.Sprintf("%s as %s — sent by %s %s, expired %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.Ago(c.now, inv.Expires)),
+		Fields: []Field{{Label: "ID", Value: inv.ID}}}
+	if _, err := org.CheckInvite(actor, set, inv.Role, inv.Workspaces); err == nil {
+		it.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
+	}
+	return it
+}
+
 func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	text := fmt.Sprintf("%s as %s — sent by %s %s, expires %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires))
-	if inv.ExpiredAt(c.now) {
-		text = fmt.Sprintf("%s as %s — sent by %s %s, expired", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created))
-	}
 	it := Item{Text: text, Fields: []Field{{Label: "ID", Value: inv.ID}}}
 	if inv.Delivery != "" {
 		it.Fields = append(it.Fields, Field{Label: "Delivered", Value: inv.Delivery})
@@ -117,10 +140,43 @@ func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	}
 	it.Buttons = append(it.Buttons,
 		Button{Label: "Resend", Command: "resend " + inv.ID},
-		Button{Label: "Revoke", Command: "revoke " + inv.ID + " --confirm", Style: StyleDanger,
+		Button{Label: "Revoke", Command: "revoke " + inv.ID + " --" + fromFlag + " " + quote(invitationState(inv)) + " --confirm", Style: StyleDanger,
 			Confirm: &Confirm{Title: "Revoke invitation?", Text: fmt.Sprintf("The invitation for %s stops working at once.", inv.Email), Yes: "Revoke", No: "Keep it"}},
 	)
 	return it
+}
+
+// loadManaged reads the invitation a resend or revoke names, for an actor who
+// may manage it: an admin, or its inviter. Anyone else gets one answer,
+// whether it is someone else's or there is none (org.NoInvitationFor).
+func (s *Service) loadManaged(ctx context.Context, c *call, a org.Action) (*org.Snapshot, *org.Invitation, error) {
+	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	if snap == nil {
+		return nil, nil, err // the reference is malformed, or the read failed
+	}
+	if aerr := org.Authorize(snap.Actor, snap.Settings, a); aerr != nil {
+		return nil, nil, aerr
+	}
+	if err != nil && snap.Actor.Role == org.RoleAdmin {
+		return nil, nil, err // admins are told exactly what is missing
+	}
+	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, a, inv, invitationRef(c.cmd.Args[0])); err != nil {
+		return nil, nil, err
+	}
+	return snap, inv, nil
+}
+
+// invitationRef is an EMAIL|ID argument as commands name it back: the id in
+// lower case, the email normalized.
+func invitationRef(arg string) string {
+	arg = strings.TrimSpace(arg)
+	if org.LooksLikeInvitationID(arg) {
+		return strings.ToLower(arg)
+	}
+	if e, err := target(arg); err == nil {
+		return e
+	}
+	return arg
 }
 
 // rotate gives a pending invitation a new link secret; the old link dies.
@@ -129,7 +185,7 @@ func (s *Service) rotate(ctx context.Context, c *call, snap *org.Snapshot, inv *
 		return "", inv.StatusError()
 	}
 	if inv.ExpiredAt(c.now) {
-		return "", org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Email).WithHint("Send a new one with: invite %s", inv.Email)
+		return "", expiredError(inv)
 	}
 	token, err := secret.NewToken(s.rand)
 	if err != nil {
@@ -166,11 +222,8 @@ func (s *Service) showLink(ctx context.Context, c *call) (Reply, error) {
 
 // resend delivers a pending invitation again with a fresh link.
 func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
-	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	snap, inv, err := s.loadManaged(ctx, c, org.ActResend)
 	if err != nil {
-		return Reply{}, authorizeFirst(snap, org.ActResend, err)
-	}
-	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, org.ActResend, inv); err != nil {
 		return Reply{}, err
 	}
 	token, err := s.rotate(ctx, c, snap, inv, "invitation.resend")
@@ -187,18 +240,22 @@ func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
 
 // revoke withdraws a pending invitation (or request) after confirmation.
 func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
-	snap, inv, err := s.loadInvitation(ctx, c, c.cmd.Args[0], org.Query{})
+	snap, inv, err := s.loadManaged(ctx, c, org.ActRevoke)
 	if err != nil {
-		return Reply{}, authorizeFirst(snap, org.ActRevoke, err)
-	}
-	if err := org.CheckManageInvitation(snap.Actor, snap.Settings, org.ActRevoke, inv); err != nil {
 		return Reply{}, err
 	}
 	if !inv.Status.Open() {
 		return Reply{Replace: c.confirmed()}, inv.StatusError()
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter), "Revoke", StyleDanger), nil
+	if inv.ExpiredAt(c.now) {
+		return Reply{Replace: c.confirmed()}, expiredError(inv)
+	}
+	// The button names the invitation by id, so that a new invitation for
+	// the same email is never the one a stale click revokes.
+	state := invitationState(inv)
+	if confirmed, was := c.confirmation(state); !confirmed {
+		q := fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter)
+		return statePrompt("revoke "+inv.ID, state, was, "The invitation for "+inv.Email, q, "Revoke", StyleDanger), nil
 	}
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationRevoked, c.now
@@ -214,6 +271,12 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 		r.Deliveries = append(r.Deliveries, notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.email, inv.Email)))
 	}
 	return r, nil
+}
+
+// expiredError answers a command about an invitation past its expiry, whether
+// or not the sweep has marked it expired yet.
+func expiredError(inv *org.Invitation) error {
+	return org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Email).WithHint("Send a new one with: invite %s", inv.Email)
 }
 
 // authorizeFirst prefers a permission refusal over "not found", so that a

@@ -65,11 +65,12 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 	}
 
 	var (
-		ch      org.Change
-		items   []Item
-		created []*org.Invitation
-		tokens  = map[string]secret.Token{}
-		updated []*org.Invitation
+		ch       org.Change
+		items    []Item
+		created  []*org.Invitation
+		tokens   = map[string]secret.Token{}
+		updated  []*org.Invitation
+		replaced []Delivery // inviters told that the invitation a new one replaces expired
 	)
 	for _, email := range emails {
 		item, inv, token, update, err := s.planInvite(c, snap, email, role, grants, note, decision)
@@ -77,6 +78,15 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 			return Reply{}, err
 		}
 		if inv != nil {
+			if old := snap.Open[email]; old != nil && old.ExpiredAt(c.now) {
+				// Past its expiry, not swept yet: closed in the same commit,
+				// which lets the new invitation take its place in the index.
+				w, a := expireWrite(c, old, "replaced by "+inv.ID)
+				ch.Invitations, ch.Audit = append(ch.Invitations, w), append(ch.Audit, a)
+				if old.Inviter != c.email {
+					replaced = append(replaced, notice(old.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer; they have been invited again.", old.Email)))
+				}
+			}
 			created = append(created, inv)
 			tokens[inv.ID] = token
 			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: inv, NewTokenHash: hashOrEmpty(token)})
@@ -88,6 +98,15 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation.update", Target: email, Before: update.Before, After: describeInvitation(update.Invitation), Detail: "id " + update.Invitation.ID})
 		}
 		items = append(items, item)
+	}
+	if remembered && len(created)+len(updated) < len(emails) {
+		// Something was refused on the remembered view, which may be behind
+		// (allowed-domains changed a moment ago, here or on another replica).
+		// Only an acceptance may ride on the view, because its commit pins
+		// what the view said; a refusal is shown only once a fresh read
+		// agrees with it.
+		s.views.forget(c.email)
+		return Reply{}, &org.PreconditionError{What: "remembered view", Actual: "refusal"}
 	}
 
 	if len(created) > 0 {
@@ -108,6 +127,7 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		}
 		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], actor.Role == org.RoleAdmin, "", c.email))
 	}
+	ds = append(ds, replaced...)
 	if len(ch.Invitations) > 0 {
 		// Decided on what was read (or remembered): the settings and
 		// workspaces as they were, and nobody invited already has an account.
@@ -150,7 +170,8 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 // inviteView is the remembered view (view.go) an invitation may be decided on
 // without a read, or nil. Only the plain case qualifies: an admin or a member
 // sending directly, to workspaces that exist. Anything refused, or sent to the
-// admins for approval, is decided and explained on a fresh read.
+// admins for approval, is decided and explained on a fresh read: here for the
+// command as a whole, in invite for each email.
 func (s *Service) inviteView(c *call, role org.Role, grants org.Grants) *org.Snapshot {
 	if c.attempt > 1 {
 		return nil
@@ -193,15 +214,19 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 		}
 		return item, nil, "", nil, nil
 	}
-	if open := snap.Open[email]; open != nil {
+	// An invitation past its expiry is expired even before the sweep marks it
+	// so: a new one replaces it (invite).
+	if open := snap.Open[email]; open != nil && !open.ExpiredAt(c.now) {
+		if org.CheckManageInvitation(snap.Actor, set, org.ActResend, open, email) != nil {
+			// Someone else's: a non-admin learns that nothing was sent and
+			// why, but not who invited them, when, as what, nor the id.
+			return refuse("already has an open invitation from someone else; nothing was sent.")
+		}
 		if open.Status == org.InvitationRequested {
 			return refuse("an invitation request is already waiting for an admin's approval.")
 		}
 		same := open.Role == role && open.Workspaces.Encode() == grants.Encode()
 		if !same && c.cmd.Has("update") {
-			if err := org.CheckManageInvitation(snap.Actor, set, org.ActResend, open); err != nil {
-				return Item{}, nil, "", nil, err
-			}
 			next := open.Clone()
 			next.Role, next.Workspaces, next.Updated = role, grants, c.now
 			if note != "" {
@@ -211,15 +236,13 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 			return Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", email, describeGrant(role, grants))}, nil, "", u, nil
 		}
 		item := Item{Text: fmt.Sprintf("%s: already has a pending invitation as %s, sent by %s %s.", email, describeGrant(open.Role, open.Workspaces), open.Inviter, org.Ago(c.now, open.Created))}
-		if org.CheckManageInvitation(snap.Actor, set, org.ActResend, open) == nil {
-			item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
-			if !same {
-				item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
-				item.Buttons = append(item.Buttons, Button{
-					Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
-					Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", email, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
-				})
-			}
+		item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
+		if !same {
+			item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
+			item.Buttons = append(item.Buttons, Button{
+				Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
+				Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", email, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
+			})
 		}
 		return item, nil, "", nil, nil
 	}
@@ -244,6 +267,15 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 		Text:   fmt.Sprintf("%s: invited as %s.", email, describeGrant(role, grants)),
 		Fields: []Field{{Label: "Invitation", Value: id}, {Label: "Expires", Value: org.In(c.now, inv.Expires)}},
 	}, inv, token, nil, nil
+}
+
+// expireWrite closes a pending invitation found past its expiry before the
+// sweep got to it, with the audit entry the sweep would have written.
+func expireWrite(c *call, inv *org.Invitation, detail string) (org.InvitationWrite, org.AuditEntry) {
+	next := inv.Clone()
+	next.Status, next.Updated = org.InvitationExpired, c.now
+	return org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version},
+		org.AuditEntry{Actor: "usher", Via: "expiry", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID + "; " + detail}
 }
 
 // invitationDelivery sends an invitation to its invitee. senderMaySeeLink is

@@ -62,14 +62,15 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 	return r, nil
 }
 
-// loadTarget reads the user a people-management command names, after
-// checking that the actor may run it at all.
+// loadTarget reads the user a people-management command names, and the
+// active admins (the "never the last admin" rule is decided on their real
+// number), after checking that the actor may run it at all.
 func (s *Service) loadTarget(ctx context.Context, c *call, a org.Action) (*org.Snapshot, *org.User, error) {
 	email, err := target(c.cmd.Args[0])
 	if err != nil {
 		return nil, nil, err
 	}
-	snap, err := s.load(ctx, c, org.Query{Users: []string{email}})
+	snap, err := s.load(ctx, c, org.Query{Users: []string{email}, Admins: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,11 +97,13 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 	if u.Role == role {
 		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", u.Email, role)}}, nil
 	}
-	if u.IsActiveAdmin() && len(activeAdmins(snap)) <= 1 && !c.confirmed() {
-		// Say it now rather than after a confirmation the storage would refuse.
+	if org.LastActiveAdmin(u, snap.Admins) {
+		// Say it now rather than after a confirmation the storage would
+		// refuse; with --confirm too, so the answer does not depend on how
+		// the command was typed. The commit's guard still decides a race.
 		return Reply{}, org.LastAdminError(u.Email)
 	}
-	if !c.confirmed() {
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
 		q := fmt.Sprintf("Change %s's role from %s to %s?", u.Email, u.Role, role)
 		if role == org.RoleViewer && len(u.Workspaces) > 0 {
 			q += " Their workspace access becomes read-only."
@@ -108,7 +111,7 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 		if u.Email == c.email {
 			q += " This is your own role: you will lose admin rights."
 		}
-		return confirmPrompt(c, q, "Change role", StylePrimary), nil
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Change role", StylePrimary), nil
 	}
 	next := u.Clone()
 	next.Role, next.Updated = role, c.now
@@ -140,11 +143,12 @@ func (s *Service) deactivate(ctx context.Context, c *call) (Reply, error) {
 	if !u.Active() {
 		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already deactivated; nothing changed.", u.Email)}}, nil
 	}
-	if u.IsActiveAdmin() && len(activeAdmins(snap)) <= 1 {
+	if org.LastActiveAdmin(u, snap.Admins) {
 		return Reply{}, org.LastAdminError(u.Email)
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Email, u.Role), "Deactivate", StyleDanger), nil
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
+		q := fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Email, u.Role)
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Deactivate", StyleDanger), nil
 	}
 	return s.setStatus(ctx, c, snap, u, org.StatusDeactivated)
 }
@@ -158,8 +162,9 @@ func (s *Service) activate(ctx context.Context, c *call) (Reply, error) {
 	if u.Active() {
 		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already active; nothing changed.", u.Email)}}, nil
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Reactivate %s as %s with %s?", u.Email, u.Role, u.Workspaces), "Reactivate", StylePrimary), nil
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
+		q := fmt.Sprintf("Reactivate %s as %s with %s?", u.Email, u.Role, u.Workspaces)
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Reactivate", StylePrimary), nil
 	}
 	return s.setStatus(ctx, c, snap, u, org.StatusActive)
 }
@@ -197,8 +202,9 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 	if !u.Active() {
 		return Reply{}, org.Errorf(org.CodeConflict, "%s is deactivated.", u.Email).WithHint("Reactivate them first with: activate %s", u.Email)
 	}
-	if !c.confirmed() {
-		return confirmPrompt(c, fmt.Sprintf("Reset %s's password? usher sends them a temporary password privately and signs them out of the web.", u.Email), "Reset password", StyleDanger), nil
+	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
+		q := fmt.Sprintf("Reset the password of %s (%s)? usher sends them a temporary password privately and signs them out of the web.", u.Email, u.Role)
+		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Reset password", StyleDanger), nil
 	}
 	password, err := secret.NewPassword(s.rand)
 	if err != nil {
@@ -232,23 +238,4 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 				Text: fmt.Sprintf("%s can't be reached in chat, so here is their temporary password. Give it to them privately, never in a channel:\n%s\nIt works for one sign-in until %s.", u.Email, password, expires)},
 		}},
 	}, nil
-}
-
-// activeAdmins lists active admins known to a snapshot that loaded them or
-// the target; the storage guard is the real protection, this only lets usher
-// refuse before asking for a confirmation.
-func activeAdmins(snap *org.Snapshot) []string {
-	if snap.Admins != nil {
-		return snap.Admins
-	}
-	var out []string
-	for _, u := range snap.Users {
-		if u.IsActiveAdmin() {
-			out = append(out, u.Email)
-		}
-	}
-	if snap.Actor.IsActiveAdmin() && snap.Users[snap.Actor.Email] == nil {
-		out = append(out, snap.Actor.Email)
-	}
-	return out
 }

@@ -112,11 +112,21 @@ func (s *Service) settings(ctx context.Context, c *call) (Reply, error) {
 	before := st.Get(set)
 	after := st.Get(org.SettingsFrom(map[string]string{st.Key: value}))
 	if before == after {
-		return Reply{Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", st.Key, before)}}, nil
+		return Reply{Replace: c.cmd.Has(fromFlag), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", st.Key, before)}}, nil
+	}
+	if from := c.cmd.Flag(fromFlag); c.cmd.Has(fromFlag) && from != before {
+		// A button decided on another value (confirm.go): say what it is now
+		// rather than overwrite a change its clicker never saw.
+		return Reply{Replace: true, Code: org.CodeConflict, Message: Message{Tone: ToneWarning,
+			Text:   fmt.Sprintf("%s is now %s, not %s; nothing changed.", st.Key, before, from),
+			Footer: fmt.Sprintf("To change it anyway: settings %s %s", st.Key, quote(args[1]))}}, nil
 	}
 	err = s.commit(ctx, c, snap, org.Change{
 		Settings: map[string]string{st.Key: value},
 		Audit:    []org.AuditEntry{{Action: "settings.change", Target: st.Key, Before: before, After: after}},
+		// Decided on the settings as read, the audit's Before and a --from
+		// check included: a concurrent change makes it decide again.
+		PinRevision: true, Revision: snap.Revision,
 	})
 	if err != nil {
 		return Reply{}, err
@@ -228,7 +238,7 @@ func (s *Service) help(_ context.Context, c *call) (Reply, error) {
 		}
 		r := Reply{Message: Message{Title: spec.Verb, Text: "Usage: " + spec.Usage + "\n" + text}}
 		for _, f := range spec.Flags {
-			if f.Help == "" {
+			if f.Help == "" || f.Hidden {
 				continue
 			}
 			name := "--" + f.Name

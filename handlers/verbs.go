@@ -10,6 +10,9 @@ import (
 // use case that runs it. help is generated from this table.
 func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *call) (Reply, error)) {
 	confirm := command.FlagSpec{Name: "confirm", Help: "skip the confirmation step (the Confirm button adds it)"}
+	// from is what a confirmation button was decided on (confirm.go); people
+	// never type it, so help does not list it.
+	from := command.FlagSpec{Name: fromFlag, Value: "STATE", Hidden: true}
 	type verb struct {
 		spec command.Spec
 		run  func(context.Context, *call) (Reply, error)
@@ -50,7 +53,7 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 		{command.Spec{
 			Verb: "revoke", MinArgs: 1, MaxArgs: 1, Usage: "revoke EMAIL|ID",
 			Summary: "withdraw a pending invitation (asks for confirmation)",
-			Flags:   []command.FlagSpec{confirm},
+			Flags:   []command.FlagSpec{confirm, from},
 		}, s.revoke},
 		{command.Spec{
 			Verb: "members", Aliases: []string{"users"}, MaxArgs: 0,
@@ -64,24 +67,24 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Verb: "role", MinArgs: 2, MaxArgs: 2, Usage: "role EMAIL admin|member|viewer",
 			Summary: "change someone's role (admins; asks for confirmation)",
 			Help:    "Changes a user's organization role. usher never leaves the organization without an active admin. Viewers' workspace access becomes read-only.",
-			Flags:   []command.FlagSpec{confirm},
+			Flags:   []command.FlagSpec{confirm, from},
 		}, s.changeRole},
 		{command.Spec{
 			Verb: "deactivate", MinArgs: 1, MaxArgs: 1, Usage: "deactivate EMAIL",
 			Summary: "deactivate a user (admins; asks for confirmation)",
 			Help:    "A deactivated user can do nothing and is signed out of the web. Their role and workspaces are kept for reactivation. Invitations they sent stay valid unless revoked.",
-			Flags:   []command.FlagSpec{confirm},
+			Flags:   []command.FlagSpec{confirm, from},
 		}, s.deactivate},
 		{command.Spec{
 			Verb: "activate", Aliases: []string{"reactivate"}, MinArgs: 1, MaxArgs: 1, Usage: "activate EMAIL",
 			Summary: "reactivate a user with their previous role and workspaces (admins)",
-			Flags:   []command.FlagSpec{confirm},
+			Flags:   []command.FlagSpec{confirm, from},
 		}, s.activate},
 		{command.Spec{
 			Verb: "reset-password", MinArgs: 1, MaxArgs: 1, Usage: "reset-password EMAIL",
 			Summary: "give a user a temporary password (admins; asks for confirmation)",
 			Help:    "usher makes a temporary password, sends it privately to the user in chat, and signs them out of the web. It works for one sign-in within 24 hours, after which they must choose a new one. You see it only if the user can't be reached in chat.",
-			Flags:   []command.FlagSpec{confirm},
+			Flags:   []command.FlagSpec{confirm, from},
 		}, s.resetPassword},
 		{command.Spec{Verb: "workspaces", MaxArgs: 0, Usage: "workspaces", Summary: "list workspaces"}, s.workspaces},
 		{command.Spec{
@@ -92,6 +95,7 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Verb: "settings", MaxArgs: 2, Usage: "settings [KEY [VALUE]]",
 			Summary: "show or change organization settings (changes: admins)",
 			Help:    settingsHelp(),
+			Flags:   []command.FlagSpec{from},
 		}, s.settings},
 		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests", Summary: "invitation requests waiting for approval (admins)"}, s.requests},
 		{command.Spec{

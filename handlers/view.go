@@ -14,7 +14,8 @@ import (
 // it pins the actor's version and the settings revision, and names what was
 // not read (the invitee has no account, no open invitation, the quota has
 // room); when any of that moved, the store refuses the commit and the command
-// runs again on a fresh read, which also refreshes the view.
+// runs again on a fresh read, which also refreshes the view. A refusal is
+// never answered from a view either: the command reads again first (invite).
 type views struct {
 	ttl time.Duration
 	max int

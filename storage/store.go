@@ -317,7 +317,11 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 			o.add("hfeq", key, "ver", strconv.FormatInt(w.Version, 10), "invitation "+inv.ID)
 		}
 		if inv.Status.Open() {
-			o.add("hptr", k.openIndex(), ek(inv.Email), inv.ID, openLabel+inv.Email)
+			if closed := closedOpen(ch.Invitations, inv.Email); closed != "" {
+				o.add("hptr", k.openIndex(), ek(inv.Email), inv.ID, openLabel+inv.Email, closed)
+			} else {
+				o.add("hptr", k.openIndex(), ek(inv.Email), inv.ID, openLabel+inv.Email)
+			}
 		}
 	}
 	if ch.Workspace != nil {
@@ -421,6 +425,19 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload}, s.seal)...)
 	}
 	return o.n > first+1 // more than the commit id
+}
+
+// closedOpen is the id of an open invitation for email that ws closes (an
+// expired one replaced by a new invitation in the same change), or "". The
+// open index may still point at it: its own write is guarded by its status
+// and version, and takes it out of the index.
+func closedOpen(ws []org.InvitationWrite, email string) string {
+	for _, w := range ws {
+		if ek(w.Invitation.Email) == ek(email) && w.Expect.Open() && !w.Invitation.Status.Open() {
+			return w.Invitation.ID
+		}
+	}
+	return ""
 }
 
 // apply runs changes in one script call and returns each one's outcome.

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +246,40 @@ func TestRoundTripOfEveryField(t *testing.T) {
 	}
 	if snap.Open[inv.Email] == nil || len(snap.Pending) != 1 || snap.PendingTotal != 1 {
 		t.Errorf("indexes: open=%v pending=%d total=%d", snap.Open[inv.Email], len(snap.Pending), snap.PendingTotal)
+	}
+}
+
+// One open invitation per email: a change may open a new one only while the
+// open index is free, or when it closes, in the same step, the one it points
+// at (an invitation found past its expiry, replaced).
+func TestOpenInvitationReplacedInOneStep(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	s := newStore(t, rdb, "replace"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	ctx := context.Background()
+	mk := func(id string) *org.Invitation {
+		return &org.Invitation{ID: id, Email: "x@example.com", Role: org.RoleMember, Inviter: "a@example.com",
+			Created: now, Expires: now.Add(time.Hour), Status: org.InvitationPending, Updated: now}
+	}
+	old := mk("oldoldol")
+	if err := s.Commit(ctx, org.Change{Now: now, Invitations: []org.InvitationWrite{{Invitation: old}}}); err != nil {
+		t.Fatal(err)
+	}
+	var stale *org.PreconditionError
+	if err := s.Commit(ctx, org.Change{Now: now, Invitations: []org.InvitationWrite{{Invitation: mk("newnewne")}}}); !errors.As(err, &stale) {
+		t.Fatalf("a second open invitation without closing the first: %v", err)
+	}
+	closed := old.Clone()
+	closed.Status = org.InvitationExpired
+	err := s.Commit(ctx, org.Change{Now: now, Invitations: []org.InvitationWrite{
+		{Invitation: closed, Expect: org.InvitationPending, Version: 1}, {Invitation: mk("newnewne")}}})
+	if err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	snap, err := s.Load(ctx, org.Query{OpenFor: []string{"x@example.com"}, Pending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv := snap.Open["x@example.com"]; inv == nil || inv.ID != "newnewne" || len(snap.Pending) != 1 {
+		t.Fatalf("after replacing: open %+v, pending %d", inv, len(snap.Pending))
 	}
 }

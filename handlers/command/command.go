@@ -22,6 +22,9 @@ type FlagSpec struct {
 	Value  string // placeholder when the flag takes a value, e.g. "ROLE"; empty means a boolean flag
 	Repeat bool   // may be given more than once (e.g. --workspace)
 	Help   string
+	// Hidden flags are parsed but never shown or suggested: buttons add them
+	// (e.g. the state a confirmation was decided on), people do not type them.
+	Hidden bool
 }
 
 // Spec describes one verb of the command language.

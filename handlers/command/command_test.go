@@ -416,3 +416,24 @@ func TestHelpIsNotSpecial(t *testing.T) {
 		t.Errorf("Parse(x --help) = %#v, %v", got, err)
 	}
 }
+
+// A hidden flag (what a confirmation button was decided on) parses like any
+// other but is never offered to people.
+func TestHiddenFlag(t *testing.T) {
+	r, err := NewRegistry(Spec{Verb: "role", Usage: "role EMAIL ROLE", MinArgs: 2, MaxArgs: 2,
+		Flags: []FlagSpec{{Name: "confirm"}, {Name: "from", Value: "STATE", Hidden: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := r.Parse("role bob@example.com viewer --confirm --from member")
+	if err != nil || cmd.Flag("from") != "member" || !cmd.Has("confirm") {
+		t.Fatalf("parse: %+v, %v", cmd, err)
+	}
+	for _, typo := range []string{"--frm x", "--xyz"} {
+		_, err := r.Parse("role bob@example.com viewer " + typo)
+		var perr *Error
+		if !errors.As(err, &perr) || strings.Contains(perr.Error(), "from") {
+			t.Errorf("%s: %v; want an error that does not point at --from", typo, err)
+		}
+	}
+}

@@ -286,9 +286,11 @@ func unknownFlag(spec Spec, shown, name string) *Error {
 	case low == "help" || low == "h":
 		e.Suggestion = fmt.Sprintf("try %q", "help "+spec.Verb)
 	default:
-		names := make([]string, len(spec.Flags))
-		for i, f := range spec.Flags {
-			names[i] = f.Name
+		var names []string
+		for _, f := range spec.Flags {
+			if !f.Hidden {
+				names = append(names, f.Name)
+			}
 		}
 		if guess := nearest(low, names); guess != "" {
 			e.Suggestion = fmt.Sprintf("did you mean --%s?", guess)
@@ -300,12 +302,14 @@ func unknownFlag(spec Spec, shown, name string) *Error {
 }
 
 func validFlags(spec Spec) string {
-	if len(spec.Flags) == 0 {
-		return fmt.Sprintf("%q takes no flags", spec.Verb)
+	var names []string
+	for _, f := range spec.Flags {
+		if !f.Hidden {
+			names = append(names, "--"+f.Name)
+		}
 	}
-	names := make([]string, len(spec.Flags))
-	for i, f := range spec.Flags {
-		names[i] = "--" + f.Name
+	if len(names) == 0 {
+		return fmt.Sprintf("%q takes no flags", spec.Verb)
 	}
 	return "valid flags: " + strings.Join(names, ", ")
 }

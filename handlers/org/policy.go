@@ -113,18 +113,32 @@ func OwnsInvitation(actor *User, inv *Invitation) bool {
 }
 
 // CheckManageInvitation applies the "own invitations only" rule for resend,
-// revoke and the pending list.
-func CheckManageInvitation(actor *User, s Settings, a Action, inv *Invitation) error {
+// revoke and the pending list. ref is how the person named the invitation
+// (an email or an id; inv is nil when nothing matched it). A non-admin asking
+// about an invitation that is not theirs gets NoInvitationFor(ref), the very
+// answer they get when none exists: nobody learns from usher who else
+// invited whom, nor an invitation's id.
+func CheckManageInvitation(actor *User, s Settings, a Action, inv *Invitation, ref string) error {
 	if err := Authorize(actor, s, a); err != nil {
 		return err
+	}
+	if actor.Role != RoleAdmin && !OwnsInvitation(actor, inv) {
+		return NoInvitationFor(ref)
 	}
 	if inv == nil {
 		return Errorf(CodeNotFound, "There is no such invitation.")
 	}
-	if actor.Role != RoleAdmin && !OwnsInvitation(actor, inv) {
-		return Errorf(CodeForbidden, "You can only manage invitations you sent yourself; this one was sent by %s.", inv.Inviter)
-	}
 	return nil
+}
+
+// NoInvitationFor is a non-admin's one answer for an invitation ref (an
+// email or an id) that names none of theirs, whether it names someone else's
+// invitation or nothing at all.
+func NoInvitationFor(ref string) *Error {
+	if LooksLikeInvitationID(ref) {
+		return Errorf(CodeNotFound, "You have no pending invitation %s.", ref).WithHint("invitations lists yours.")
+	}
+	return Errorf(CodeNotFound, "You have no pending invitation for %s.", ref).WithHint("invitations lists yours.")
 }
 
 // InviteDecision is what happens to an invitation someone is allowed to send.

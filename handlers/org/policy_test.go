@@ -307,20 +307,29 @@ func TestCheckManageInvitation(t *testing.T) {
 		{"member revokes own", member, org.ActRevoke, byMember, allow},
 		{"member resends own", member, org.ActResend, byMember, allow},
 		{"member lists own", member, org.ActListInvitations, byMember, allow},
-		{"member revokes the admin's", member, org.ActRevoke, byAdmin, forbidden},
-		{"member resends the viewer's", member, org.ActResend, byViewer, forbidden},
+		{"member revokes the admin's", member, org.ActRevoke, byAdmin, org.CodeNotFound},
+		{"member resends the viewer's", member, org.ActResend, byViewer, org.CodeNotFound},
+		{"member revokes one that does not exist", member, org.ActRevoke, nil, org.CodeNotFound},
+		{"admin revokes one that does not exist", admin, org.ActRevoke, nil, org.CodeNotFound},
 		{"member shows own link (admins only)", member, org.ActShowLink, byMember, forbidden},
 		{"viewer revokes own", viewer, org.ActRevoke, byViewer, allow},
-		{"viewer revokes the member's", viewer, org.ActRevoke, byMember, forbidden},
+		{"viewer revokes the member's", viewer, org.ActRevoke, byMember, org.CodeNotFound},
 		{"outsider", nil, org.ActRevoke, byMember, notMember},
 		{"deactivated inviter", gone, org.ActRevoke, byMember, org.CodeDeactivated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := org.CheckManageInvitation(tt.actor, inviteOff.settings(), tt.action, tt.inv)
+			err := org.CheckManageInvitation(tt.actor, inviteOff.settings(), tt.action, tt.inv, "x@example.com")
 			checkCode(t, err, tt.want)
-			if tt.want == forbidden && tt.action != org.ActShowLink && !strings.Contains(err.Error(), tt.inv.Inviter) {
-				t.Errorf("error %q should name who sent the invitation", err)
+			// Someone else's invitation and none at all get one answer, which
+			// names neither inviter nor id.
+			if tt.want == org.CodeNotFound && tt.actor.Role != org.RoleAdmin {
+				if none := org.CheckManageInvitation(tt.actor, inviteOff.settings(), tt.action, nil, "x@example.com"); err.Error() != none.Error() {
+					t.Errorf("answer %q differs from the one for no invitation: %q", err, none)
+				}
+				if tt.inv != nil && (strings.Contains(err.Error(), tt.inv.Inviter) || strings.Contains(err.Error(), tt.inv.ID)) {
+					t.Errorf("answer %q names the inviter or the id", err)
+				}
 			}
 		})
 	}

@@ -53,7 +53,7 @@ func TestInRoundsMinutesUp(t *testing.T) {
 
 func TestCheckManageInvitationNil(t *testing.T) {
 	member := &User{Email: "m@example.com", Role: RoleMember, Status: StatusActive}
-	if err := CheckManageInvitation(member, DefaultSettings(), ActRevoke, nil); ErrorCode(err) != CodeNotFound {
+	if err := CheckManageInvitation(member, DefaultSettings(), ActRevoke, nil, "x@example.com"); ErrorCode(err) != CodeNotFound {
 		t.Fatalf("nil invitation: %v", err)
 	}
 }

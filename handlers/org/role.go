@@ -185,3 +185,19 @@ func DecodeGrants(s string) (Grants, error) {
 func sortGrants(gs Grants) {
 	slices.SortFunc(gs, func(a, b Grant) int { return strings.Compare(a.Workspace, b.Workspace) })
 }
+
+// LastActiveAdmin reports whether u is the only active admin among admins
+// (the organization's active admins, as read): taking u's role or status away
+// would leave the organization without one. Storage guards the same rule at
+// commit; this lets usher refuse before asking for a confirmation.
+func LastActiveAdmin(u *User, admins []string) bool {
+	if !u.IsActiveAdmin() {
+		return false
+	}
+	for _, a := range admins {
+		if a != u.Email {
+			return false
+		}
+	}
+	return true
+}

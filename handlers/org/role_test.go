@@ -375,3 +375,22 @@ func FuzzDecodeGrants(f *testing.F) {
 		}
 	})
 }
+
+func TestLastActiveAdmin(t *testing.T) {
+	admin := &org.User{Email: "a@x.com", Role: org.RoleAdmin, Status: org.StatusActive}
+	member := &org.User{Email: "m@x.com", Role: org.RoleMember, Status: org.StatusActive}
+	for _, tc := range []struct {
+		u      *org.User
+		admins []string
+		want   bool
+	}{
+		{admin, []string{"a@x.com"}, true},
+		{admin, []string{"a@x.com", "b@x.com"}, false},
+		{admin, nil, true}, // the index is behind: still never the last one
+		{member, []string{"a@x.com"}, false},
+	} {
+		if got := org.LastActiveAdmin(tc.u, tc.admins); got != tc.want {
+			t.Errorf("LastActiveAdmin(%s, %v) = %v, want %v", tc.u.Email, tc.admins, got, tc.want)
+		}
+	}
+}

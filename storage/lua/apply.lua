@@ -40,9 +40,12 @@ local function apply(first, last)
     elseif c == 'hfabsent' then
       if call('HEXISTS', key, ARGV[p + 3]) == 1 then return {'fail', ARGV[p + 4], 'exists'} end
     elseif c == 'hptr' then
-      -- a pointer in a hash field must be unset or already point at this value (one open invitation per email)
+      -- a pointer in a hash field must be unset or already point at this value (one open invitation per email),
+      -- or at ARGV[p+6] when given: the open invitation this same change closes (an expired one replaced)
       local v = call('HGET', key, ARGV[p + 3])
-      if v and v ~= ARGV[p + 4] then return {'fail', ARGV[p + 5], v} end
+      if v and v ~= ARGV[p + 4] and (tonumber(ARGV[p + 2]) < 4 or v ~= ARGV[p + 6]) then
+        return {'fail', ARGV[p + 5], v}
+      end
     elseif c == 'lastadmin' then
       -- the member may leave the set only if somebody else stays in it
       if call('SISMEMBER', key, ARGV[p + 3]) == 1 and call('SCARD', key) <= 1 then
