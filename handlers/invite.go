@@ -35,7 +35,10 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		grants = append(grants, g)
 	}
 	grants = grants.ForRole(role)
-	note := strings.TrimSpace(c.cmd.Flag("note"))
+	note, err := org.CleanLines("The note", c.cmd.Flag("note"))
+	if err != nil {
+		return Reply{}, err
+	}
 	if len([]rune(note)) > 500 {
 		return Reply{}, org.Errorf(org.CodeInvalid, "The note is longer than 500 characters.")
 	}

@@ -237,7 +237,7 @@ func (s *Service) doDue(ctx context.Context, c *call, set org.Settings, inv *org
 func (s *Service) remind(ctx context.Context, c *call, set org.Settings, inv *org.Invitation) ([]Delivery, error) {
 	next := inv.Reminded(c.now, set, s.align(set))
 	w := org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}
-	detail := fmt.Sprintf("id %s; reminder %d of %d", inv.ID, next.Reminders, set.MaxReminders)
+	detail := fmt.Sprintf("id %s; reminder %d of %d", inv.ID, next.Reminders, next.RemindersInAll(set, s.align(set)))
 	if next.NextRemind.IsZero() {
 		detail += "; the last"
 	} else {
@@ -297,7 +297,7 @@ func (s *Service) reminderDelivery(c *call, set org.Settings, inv *org.Invitatio
 	if inv.NextRemind.IsZero() {
 		stop = "This is the last reminder."
 	}
-	d.Message.Footer = strings.TrimSpace(fmt.Sprintf("Reminder %d of %d. %s %s", inv.Reminders, set.MaxReminders, stop, d.Message.Footer))
+	d.Message.Footer = strings.TrimSpace(fmt.Sprintf("Reminder %d of %d. %s %s", inv.Reminders, inv.RemindersInAll(set, s.align(set)), stop, d.Message.Footer))
 	return d
 }
 

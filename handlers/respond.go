@@ -35,7 +35,7 @@ func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationSt
 	if inv.Email != c.email {
 		return Reply{}, org.Errorf(org.CodeForbidden, "This invitation is for %s; only they can accept or decline it.", inv.Email)
 	}
-	return s.settle(ctx, c, snap, snap.Actor, inv, outcome, c.req.Actor.Name, "")
+	return s.settle(ctx, c, snap, snap.Actor, inv, outcome, org.StripText(c.req.Actor.Name), "")
 }
 
 // settle moves a pending invitation to accepted or declined, creating or

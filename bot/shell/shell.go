@@ -129,7 +129,7 @@ const metaHelp = `Shell commands:
   /usher COMMAND...   run an usher command as the current person (/invite ... is short for /usher invite ...)
   :as EMAIL           become another person (their chat account has that verified email)
   :click LABEL [N]    press the button LABEL on your newest message that has one (N: the Nth such button)
-  :confirm, :cancel   answer a confirmation dialog
+  :confirm, :cancel   press the confirming or the cancelling button of your newest confirmation
   :advance DURATION   move the clock forward (e.g. 72h, 7d), running each scheduled run (reminders, expiry, digest) on the way
   :offline EMAIL      pretend EMAIL is not in chat (deliveries fall back to the sender); :online EMAIL undoes it
   :time               show the clock
@@ -174,25 +174,59 @@ func (s *Shell) meta(ctx context.Context, line string) bool {
 		s.advance(ctx, d) // advance.go
 	case ":click":
 		s.click(ctx, words[1:])
-	case ":confirm":
-		if s.dialog == nil || s.dialog.who != s.as {
-			fmt.Fprintln(s.out, "  There is no confirmation waiting.")
-			return false
-		}
-		d := s.dialog
-		s.dialog = nil
-		s.run(ctx, d.button.Command, d.on)
-	case ":cancel":
-		if s.dialog == nil || s.dialog.who != s.as {
-			fmt.Fprintln(s.out, "  There is no confirmation waiting.")
-			return false
-		}
-		s.dialog = nil
-		fmt.Fprintln(s.out, "  Cancelled.")
+	case ":confirm", ":cancel":
+		s.answer(ctx, words[0] == ":confirm")
 	default:
 		fmt.Fprintf(s.out, "  Unknown shell command %s. Type :help.\n", words[0])
 	}
 	return false
+}
+
+// answer presses Confirm or Cancel on the newest confirmation waiting for
+// the current person. There are two kinds: the dialog of a button that
+// carries one (:click Revoke in a list), and a risky command's own prompt
+// ("Change bob's role...? [Change role] [Cancel]"), which is an ordinary
+// message whose buttons are the same command with --confirm and "cancel".
+// A dialog is always the newer: any command run since drops it (see run).
+func (s *Shell) answer(ctx context.Context, yes bool) {
+	if d := s.dialog; d != nil && d.who == s.as {
+		s.dialog = nil
+		if yes {
+			s.run(ctx, d.button.Command, d.on)
+		} else {
+			fmt.Fprintln(s.out, "  Cancelled.")
+		}
+		return
+	}
+	box := s.inbox[s.as]
+	for i := len(box) - 1; i >= 0; i-- {
+		confirm, cancel, ok := prompt(box[i].msg)
+		if !ok {
+			continue
+		}
+		b := cancel
+		if yes {
+			b = confirm
+		}
+		s.run(ctx, b.Command, box[i])
+		return
+	}
+	fmt.Fprintln(s.out, "  There is no confirmation waiting.")
+}
+
+// prompt finds the buttons of a confirmation prompt: a button running the
+// same command with --confirm, and one running "cancel".
+func prompt(m handlers.Message) (confirm, cancel handlers.Button, ok bool) {
+	var haveConfirm, haveCancel bool
+	for _, b := range m.Buttons {
+		switch {
+		case b.Command == "cancel":
+			cancel, haveCancel = b, true
+		case strings.HasSuffix(b.Command, " --confirm") && !haveConfirm:
+			confirm, haveConfirm = b, true
+		}
+	}
+	return confirm, cancel, haveConfirm && haveCancel
 }
 
 // click finds the button on the newest message to the current person that
@@ -247,6 +281,11 @@ func buttons(m handlers.Message) []handlers.Button {
 // run executes a command as the current person; from is the message whose
 // button was clicked, updated in place when the reply says so.
 func (s *Shell) run(ctx context.Context, text string, from *shown) {
+	// Whatever runs now answers or abandons a dialog opened before it, so
+	// :confirm afterwards means the newest prompt, never a stale dialog.
+	if s.dialog != nil && s.dialog.who == s.as {
+		s.dialog = nil
+	}
 	reply := s.svc.Handle(ctx, handlers.Request{
 		Actor: org.Identity{Platform: "shell", UserID: s.as, Email: s.as},
 		Text:  text,

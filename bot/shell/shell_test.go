@@ -331,6 +331,65 @@ func TestConfirm(t *testing.T) {
 	h.expect(":click Revoke", "  No message to alice@acme.com has a [Revoke] button.\n")
 }
 
+// TestConfirmAnswersAPrompt: a risky command (role, deactivate,
+// reset-password, revoke) answers with a prompt whose buttons are the command
+// with --confirm and Cancel; :confirm and :cancel press them, on the newest
+// prompt, as the README says.
+func TestConfirmAnswersAPrompt(t *testing.T) {
+	prompt := func(q, yes, cmd string) handlers.Reply {
+		return handlers.Reply{Message: handlers.Message{Tone: handlers.ToneWarning, Text: q, Buttons: []handlers.Button{
+			{Label: yes, Command: cmd + " --confirm", Style: handlers.StylePrimary},
+			{Label: "Cancel", Command: "cancel"},
+		}}}
+	}
+	confirm := &handlers.Confirm{Title: "Revoke invitation?", Text: "Its link stops working at once.", Yes: "Revoke", No: "Keep it"}
+	h := newHarness(t, map[string]handlers.Reply{
+		"role bob@acme.com viewer":              prompt("Change bob@acme.com's role from member to viewer?", "Change role", "role bob@acme.com viewer"),
+		"role bob@acme.com viewer --confirm":    {Replace: true, Message: handlers.Message{Tone: handlers.ToneSuccess, Text: "bob@acme.com is now viewer."}},
+		"deactivate bob@acme.com":               prompt("Deactivate bob@acme.com?", "Deactivate", "deactivate bob@acme.com"),
+		"reset-password bob@acme.com":           prompt("Reset bob@acme.com's password?", "Reset password", "reset-password bob@acme.com"),
+		"reset-password bob@acme.com --confirm": {Replace: true, Message: handlers.Message{Tone: handlers.ToneSuccess, Text: "Reset."}},
+		"cancel":                                {Replace: true, Message: handlers.Message{Text: "Cancelled; nothing changed."}},
+		"invitations": {Message: handlers.Message{Text: "bob, pending", Buttons: []handlers.Button{
+			{Label: "Revoke", Command: "revoke inv1 --confirm", Style: handlers.StyleDanger, Confirm: confirm},
+		}}},
+	})
+	const none = "  There is no confirmation waiting.\n"
+
+	h.line("/usher role bob@acme.com viewer")
+	h.expect(":confirm", "[to alice@acme.com] (updated in place) ✓ bob@acme.com is now viewer.\n")
+	if r := h.lastRequest(); r.Text != "role bob@acme.com viewer --confirm" || r.Actor != identity(alice) {
+		t.Errorf("request = %+v", r)
+	}
+	h.expect(":confirm", none) // the prompt was answered: its buttons are gone
+
+	h.line("/usher deactivate bob@acme.com")
+	h.expect(":cancel", "[to alice@acme.com] (updated in place) Cancelled; nothing changed.\n")
+	h.expect(":cancel", none)
+
+	// Two prompts waiting: the newest is answered, then the older one.
+	h.line("/usher deactivate bob@acme.com")
+	h.line("/usher reset-password bob@acme.com")
+	h.expect(":confirm", "[to alice@acme.com] (updated in place) ✓ Reset.\n")
+	h.expect(":cancel", "[to alice@acme.com] (updated in place) Cancelled; nothing changed.\n")
+	h.expect(":confirm", none)
+
+	// A prompt is someone's own: bob has nothing to confirm.
+	h.line("/usher role bob@acme.com viewer")
+	h.line(":as bob@acme.com")
+	h.expect(":confirm", none)
+	h.line(":as " + alice)
+
+	// A dialog opened by :click, then a newer prompt: :confirm answers the prompt.
+	h.line("/usher invitations")
+	h.line(":click Revoke")
+	h.line("/usher reset-password bob@acme.com")
+	h.line(":confirm")
+	if r := h.lastRequest(); r.Text != "reset-password bob@acme.com --confirm" {
+		t.Errorf(":confirm after a newer prompt ran %q", r.Text)
+	}
+}
+
 func invitationReply(bob string) handlers.Reply {
 	return handlers.Reply{
 		Message: handlers.Message{Tone: handlers.ToneSuccess, Text: "Inviting " + bob + "."},

@@ -1,6 +1,8 @@
 package teams
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
@@ -57,26 +59,89 @@ var toneColors = map[handlers.Tone]string{
 	handlers.ToneError:   "Attention",
 }
 
-// textBlock is one paragraph; Teams needs a blank line for a line break.
-func textBlock(text string, extra map[string]any) map[string]any {
-	b := map[string]any{"type": "TextBlock", "text": paragraphs(text), "wrap": true}
-	for k, v := range extra {
-		b[k] = v
+// Every string in a card is plain text: usher's messages carry notes, names
+// and workspace names that people typed, and Teams renders the text of a
+// TextBlock, and a Fact's title and value, as markdown (bold, italic, lists,
+// and [links](url) whose words hide where they go). Backslash escapes are not
+// a fix: Teams clients disagree on them (desktop honours them, mobile showed
+// the backslashes; the renderers' emphasis parsing ignores them). So usher
+// never uses TextBlock or FactSet: it writes RichTextBlocks, whose TextRuns
+// are never read as markdown, and styles them with TextRun properties. A URL
+// in the text becomes a run of its own that opens it, so links still work and
+// what a link says is always where it goes.
+
+// runs is a line of text as TextRuns, each with the style properties st; a
+// URL is its own run that opens it.
+func runs(line string, st map[string]any) []any {
+	var out []any
+	add := func(text string, url string) {
+		if text == "" {
+			return
+		}
+		r := map[string]any{"type": "TextRun", "text": text}
+		for k, v := range st {
+			r[k] = v
+		}
+		if url != "" {
+			r["selectAction"] = map[string]any{"type": "Action.OpenUrl", "url": url}
+		}
+		out = append(out, r)
 	}
-	return b
+	for line != "" {
+		loc := urlPattern.FindStringIndex(line)
+		if loc == nil {
+			break
+		}
+		url := strings.TrimRight(line[loc[0]:loc[1]], ".,;:!?)]}'\"")
+		add(line[:loc[0]], "")
+		add(url, url)
+		line = line[loc[0]+len(url):]
+	}
+	add(line, "")
+	return out
 }
 
-func paragraphs(s string) string {
-	s = strings.ReplaceAll(strings.TrimSpace(s), "\r\n", "\n")
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\n\n", "\n"), "\n", "\n\n")
+// urlPattern finds the web addresses usher puts in messages (invitation
+// links); only http and https are made clickable.
+var urlPattern = regexp.MustCompile(`https?://[^\s<>"]+`)
+
+// lines splits text into its non-blank lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
-func factSet(fs []handlers.Field) map[string]any {
-	facts := make([]any, 0, len(fs))
+// richText is text as one RichTextBlock per line, each run styled with st
+// (weight, size, color, isSubtle); lead runs, when given, open the first line.
+func richText(text string, st map[string]any, lead ...any) []any {
+	var out []any
+	for i, l := range lines(text) {
+		inl := runs(l, st)
+		if i == 0 {
+			inl = slices.Concat(lead, inl)
+		}
+		out = append(out, map[string]any{"type": "RichTextBlock", "inlines": inl})
+	}
+	if len(out) == 0 && len(lead) > 0 {
+		out = append(out, map[string]any{"type": "RichTextBlock", "inlines": lead})
+	}
+	return out
+}
+
+// fields are labelled values, one line each: the label in bold, then the
+// value; a FactSet would read both as markdown.
+func fields(fs []handlers.Field) []any {
+	var out []any
 	for _, f := range fs {
-		facts = append(facts, map[string]any{"title": f.Label, "value": f.Value})
+		label := runs(strings.TrimSpace(f.Label)+": ", map[string]any{"weight": "Bolder"})
+		out = append(out, richText(f.Value, nil, label...)...)
 	}
-	return map[string]any{"type": "FactSet", "facts": facts}
+	return out
 }
 
 // action renders a button. A button with a confirmation step carries the
@@ -108,41 +173,39 @@ func actions(bs []handlers.Button) []any {
 // RenderMessage turns a reply or delivery into an Adaptive Card.
 func RenderMessage(m handlers.Message) Card {
 	var body []any
-	if m.Title != "" {
-		extra := map[string]any{"weight": "Bolder", "size": "Medium"}
+	color := func(st map[string]any) map[string]any {
 		if c, ok := toneColors[m.Tone]; ok {
-			extra["color"] = c
+			st["color"] = c
 		}
-		body = append(body, textBlock(m.Title, extra))
+		return st
+	}
+	if m.Title != "" {
+		body = append(body, richText(m.Title, color(map[string]any{"weight": "Bolder", "size": "Medium"}))...)
 	}
 	if m.Text != "" {
-		var extra map[string]any
-		if c, ok := toneColors[m.Tone]; ok && m.Title == "" {
-			extra = map[string]any{"color": c}
+		st := map[string]any{}
+		if m.Title == "" {
+			st = color(st)
 		}
-		body = append(body, textBlock(m.Text, extra))
+		body = append(body, richText(m.Text, st)...)
 	}
-	if len(m.Fields) > 0 {
-		body = append(body, factSet(m.Fields))
-	}
+	body = append(body, fields(m.Fields)...)
 	for _, it := range m.Items {
-		items := []any{}
-		if it.Text != "" {
-			items = append(items, textBlock(it.Text, nil))
-		}
-		if len(it.Fields) > 0 {
-			items = append(items, factSet(it.Fields))
-		}
+		items := richText(it.Text, nil)
+		items = append(items, fields(it.Fields)...)
 		if len(it.Buttons) > 0 {
 			items = append(items, map[string]any{"type": "ActionSet", "actions": actions(it.Buttons)})
+		}
+		if items == nil {
+			items = []any{}
 		}
 		body = append(body, map[string]any{"type": "Container", "separator": true, "spacing": "Medium", "items": items})
 	}
 	if m.Footer != "" {
-		body = append(body, textBlock(m.Footer, map[string]any{"isSubtle": true, "size": "Small"}))
+		body = append(body, richText(m.Footer, map[string]any{"isSubtle": true, "size": "Small"})...)
 	}
 	if len(body) == 0 {
-		body = append(body, textBlock("Done.", nil))
+		body = append(body, richText("Done.", nil)...)
 	}
 	return newCard(body, actions(m.Buttons), fallback(m))
 }
@@ -167,10 +230,8 @@ func RenderConfirm(command string, c *handlers.Confirm) Card {
 		title = orDefault(c.Title, title)
 		text, yes, no = c.Text, orDefault(c.Yes, yes), orDefault(c.No, no)
 	}
-	body := []any{textBlock(title, map[string]any{"weight": "Bolder", "size": "Medium"})}
-	if text != "" {
-		body = append(body, textBlock(text, nil))
-	}
+	body := richText(title, map[string]any{"weight": "Bolder", "size": "Medium"})
+	body = append(body, richText(text, nil)...)
 	acts := []any{
 		map[string]any{"type": "Action.Execute", "title": yes, "verb": "usher", "style": "positive", "data": map[string]any{"usher": command}},
 		map[string]any{"type": "Action.Execute", "title": no, "verb": "usher", "data": map[string]any{"usher": command, "cancel": true}},
@@ -180,7 +241,7 @@ func RenderConfirm(command string, c *handlers.Confirm) Card {
 
 // RenderCancelled replaces a confirmation card whose Cancel was clicked.
 func RenderCancelled() Card {
-	return newCard([]any{textBlock("Cancelled; nothing changed.", nil)}, nil, "Cancelled")
+	return newCard(richText("Cancelled; nothing changed.", nil), nil, "Cancelled")
 }
 
 func orDefault(v, d string) string {

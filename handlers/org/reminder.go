@@ -105,6 +105,24 @@ func (inv *Invitation) Reminded(now time.Time, set Settings, align func(time.Tim
 	return next
 }
 
+// RemindersInAll is how many reminders the invitation gets in all, counting
+// those sent and those still to come under today's settings: a reminder that
+// would not come before the expiry is never planned (NextReminder), so with
+// remind-after 3d and a 7-day expiry "max-reminders 3" means two. A reminder
+// that says "2 of 3. This is the last" contradicts itself; this is the 3.
+// It is a forecast: a later change of the settings can move it.
+func (inv *Invitation) RemindersInAll(set Settings, align func(time.Time) time.Time) int {
+	n, next := inv.Reminders, inv.NextRemind
+	probe := inv.Clone()
+	// Bounded by max-reminders: NextReminder plans none past it.
+	for !next.IsZero() && n < set.MaxReminders {
+		n++
+		probe.Reminders = n
+		next = NextReminder(probe, set, next, align)
+	}
+	return n
+}
+
 // The settings below are listed in SettingKeys (settings.go).
 
 const scheduleForms = `a cron spec of 5 fields (minute hour day-of-month month day-of-week), e.g. "0 9 * * MON-FRI" or "30 8 * * 1,3,5", ` +

@@ -1,6 +1,7 @@
 package org_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,55 @@ func TestReminderLifecycleSlots(t *testing.T) {
 	}
 	if a := inv.DueAction(t0.Add(7*day), set); a != org.DueExpire {
 		t.Fatalf("at the expiry: %q", a)
+	}
+}
+
+// TestRemindersInAll: the count a reminder gives ("Reminder 2 of 2") is
+// the number that will really be sent, which the expiry can make smaller
+// than max-reminders.
+func TestRemindersInAll(t *testing.T) {
+	tests := []struct {
+		name        string
+		expiry      time.Duration
+		remindAfter time.Duration
+		max         int
+		align       func(time.Time) time.Time
+		want        []int // after each reminder sent: how many in all
+	}{
+		{"defaults: three before a 7-day expiry", 7 * day, 2 * day, 3, daily9, []int{3, 3, 3}},
+		{"the third would fall after the expiry", 5 * day, 2 * day, 3, daily9, []int{2, 2}},
+		{"remind-after 3d, expiry 7d", 7 * day, 3 * day, 3, nil, []int{2, 2}},
+		{"only one fits", 3 * day, 2 * day, 3, nil, []int{1}},
+		{"max-reminders below what fits", 7 * day, day, 2, nil, []int{2, 2}},
+		{"one allowed", 7 * day, 2 * day, 1, nil, []int{1}},
+		{"alignment pushes the last past the expiry", 6*day + time.Hour, 2 * day, 3, func(t time.Time) time.Time { return daily9(t.Add(2 * time.Hour)) }, []int{2, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := org.DefaultSettings()
+			set.RemindAfter, set.MaxReminders = tt.remindAfter, tt.max
+			inv := pending(0, time.Time{})
+			inv.Expires = t0.Add(tt.expiry)
+			inv.NextRemind = org.NextReminder(inv, set, t0, tt.align)
+			var got []int
+			for i := 0; inv.DueAction(inv.NextRemind, set) == org.DueRemind && i < 20; i++ {
+				inv = inv.Reminded(inv.NextRemind, set, tt.align)
+				got = append(got, inv.RemindersInAll(set, tt.align))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("in all, after each reminder: %v, want %v", got, tt.want)
+			}
+			if len(got) > 0 && got[len(got)-1] != inv.Reminders {
+				t.Errorf("the last reminder says %d in all, but %d were sent", got[len(got)-1], inv.Reminders)
+			}
+		})
+	}
+	// Lowered below what was sent: it counts what was sent, never less.
+	set := org.DefaultSettings()
+	inv := pending(2, t0.Add(6*day))
+	set.MaxReminders = 1
+	if got := inv.RemindersInAll(set, nil); got != 2 {
+		t.Errorf("max-reminders lowered to 1 after 2 were sent: %d in all, want 2", got)
 	}
 }
 

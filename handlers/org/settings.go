@@ -200,6 +200,10 @@ func LookupSetting(key string) (Setting, bool) {
 
 // Parse validates a typed value and returns its canonical stored form.
 func (st Setting) Parse(value string) (string, error) {
+	value, err := CleanText("The value of "+st.Key, value)
+	if err != nil {
+		return "", err
+	}
 	v, err := st.parse(value)
 	if err != nil {
 		return "", Errorf(CodeInvalid, "%s: %s.", st.Key, err).WithHint("Accepted: %s.", st.Forms)
