@@ -196,7 +196,7 @@ func (s *Service) fail(ctx context.Context, req Request, verb string, err error)
 			s.log.WarnContext(ctx, "storage unavailable", "verb", verb, "err", err, "maybe_applied", errors.Is(err, org.ErrMaybeApplied))
 		}
 		if errors.Is(err, org.ErrMaybeApplied) {
-			uerr = uerr.WithHint("%s", checkHint(verb))
+			uerr = uerr.WithHint("%s", checkHint(req.Actor.Platform, verb))
 		}
 		r := s.refuse(uerr)
 		if spec, ok := s.registry.Lookup(verb); ok && uerr.Code == org.CodeInvalid {
@@ -216,8 +216,11 @@ func (s *Service) fail(ctx context.Context, req Request, verb string, err error)
 
 // checkHint is where to look, after a change that may or may not have gone
 // through (org.ErrMaybeApplied), to see whether it did: the list that shows
-// the verb's outcome.
-func checkHint(verb string) string {
+// the verb's outcome (on the web, the page itself).
+func checkHint(platform, verb string) string {
+	if platform == "web" {
+		return "Reload the page to see whether it did before trying again."
+	}
 	look := "members"
 	switch verb {
 	case "invite", "link", "resend", "revoke", "approve", "deny", "requests":
