@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
@@ -45,4 +46,128 @@ func TestRedisDownGetsATryAgainAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.ok(boss, "invite carol@example.com")
+}
+
+// faultyEnv is an organization on its own redis-server whose client, with
+// chat timeouts, carries a fault the test arms just before a commit.
+func faultyEnv(t *testing.T) (*env, *redistest.Server, *redistest.Fault) {
+	t.Helper()
+	srv := redistest.Start(t)
+	t.Cleanup(srv.Thaw) // runs before Start's Stop
+	opt := &redis.Options{Addr: srv.Addr()}
+	storage.ChatTimeouts(opt)
+	rdb := redis.NewClient(opt)
+	fault := &redistest.Fault{Server: srv, Match: redistest.ScriptCallStartingWith("once")}
+	rdb.AddHook(fault)
+	t.Cleanup(func() { rdb.Close() })
+	return newEnvOn(t, rdb), srv, fault
+}
+
+// openInvitation reads, on a connection of its own, whether email has an
+// open invitation.
+func openInvitation(t *testing.T, srv *redistest.Server, orgID, email string) bool {
+	t.Helper()
+	st, err := storage.New(srv.Client(t), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := st.Load(t.Context(), org.Query{OpenFor: []string{email}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Open[email] != nil
+}
+
+// TestStalledCommitNeverSaysNothingChanged: Redis stops (SIGSTOP) with an
+// invitation's commit in its input buffer, past the chat timeout, and
+// resumes after the answer. The commit then runs: the answer must not have
+// said "nothing was changed", and must still come within Slack's 3 s.
+func TestStalledCommitNeverSaysNothingChanged(t *testing.T) {
+	e, srv, fault := faultyEnv(t)
+	fault.Arm(redistest.FreezeServer)
+	start := time.Now()
+	r := e.run(boss, "invite carol@example.com")
+	took := time.Since(start)
+	srv.Thaw()
+	t.Logf("answered after %v: %s: %q", took.Round(time.Millisecond), r.Code, r.Text)
+	if fault.Caught() == nil {
+		t.Fatal("the commit was never sent")
+	}
+	if took > 3*time.Second {
+		t.Errorf("answered after %v, past Slack's 3 s", took)
+	}
+	exists := openInvitation(t, srv, e.org, "carol@example.com")
+	t.Logf("after the thaw the invitation exists: %v", exists)
+	switch {
+	case exists && strings.Contains(r.Text, "nothing was changed"):
+		t.Errorf("said nothing was changed, but the invitation exists: %s: %s", r.Code, r.Text)
+	case !exists && r.Code == "":
+		t.Errorf("said done, but there is no invitation: %s", r.Text)
+	case r.Code == org.CodeUnavailable && !strings.Contains(r.Text, "invitations"):
+		t.Errorf("an uncertain answer must say where to check: %s", r.Text)
+	}
+}
+
+// TestCommitWhoseReplyIsLostAnswersDone: the commit ran but its reply never
+// came back; usher finds its commit id in Redis and answers as if the reply
+// had come, invitation message included.
+func TestCommitWhoseReplyIsLostAnswersDone(t *testing.T) {
+	e, _, fault := faultyEnv(t)
+	fault.Arm(redistest.LoseReply)
+	r := e.run(boss, "invite carol@example.com")
+	if fault.Caught() == nil {
+		t.Fatal("the commit was never sent")
+	}
+	if r.Code != "" {
+		t.Fatalf("the invitation was created, but the answer is %s: %s", r.Code, r.Text)
+	}
+	if len(r.Deliveries) == 0 || r.Deliveries[0].Kind != handlers.DeliverInvitation {
+		t.Fatalf("no invitation delivered: %+v", r.Deliveries)
+	}
+}
+
+// TestCommitNeverSentAnswersNothingChanged: the commit was lost on the way
+// (or is still on it); usher claims its commit id so it can no longer apply
+// and says, truthfully, that nothing was changed. When the lost command
+// arrives after all, it changes nothing.
+func TestCommitNeverSentAnswersNothingChanged(t *testing.T) {
+	e, srv, fault := faultyEnv(t)
+	fault.Arm(redistest.DropCommand)
+	r := e.run(boss, "invite carol@example.com")
+	late := fault.Caught()
+	if late == nil {
+		t.Fatal("the commit was never caught")
+	}
+	if r.Code != org.CodeUnavailable || !strings.Contains(r.Text, "nothing was changed") {
+		t.Fatalf("answer %s: %q, want unavailable, nothing was changed", r.Code, r.Text)
+	}
+	// The lost command arrives now, on a connection of its own.
+	if err := srv.Client(t).Do(t.Context(), late...).Err(); err != nil {
+		t.Fatalf("late commit: %v", err)
+	}
+	if openInvitation(t, srv, e.org, "carol@example.com") {
+		t.Fatal("told nothing was changed, but the late commit created the invitation")
+	}
+	e.ok(boss, "invite carol@example.com")
+}
+
+// TestStalledWebAcceptNeverSaysNothingChanged: the web's Accept (holding
+// the link) shares the commit path: a stalled commit that applies later must
+// not be reported as "nothing was changed" either.
+func TestStalledWebAcceptNeverSaysNothingChanged(t *testing.T) {
+	e, srv, fault := faultyEnv(t)
+	_, token := e.invite(boss, "bob@example.com")
+	fault.Arm(redistest.FreezeServer)
+	_, err := e.svc.AcceptWithToken(t.Context(), token, "Bob", "")
+	srv.Thaw()
+	t.Logf("answered: %v", err)
+	if fault.Caught() == nil {
+		t.Fatal("the commit was never sent")
+	}
+	if openInvitation(t, srv, e.org, "bob@example.com") {
+		return // the fence landed first: nothing was changed, whatever was said
+	}
+	if err != nil && strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("said nothing was changed, but bob accepted: %v", err)
+	}
 }

@@ -193,7 +193,10 @@ func (s *Service) fail(ctx context.Context, req Request, verb string, err error)
 	var uerr *org.Error
 	if errors.As(err, &uerr) {
 		if uerr.Code == org.CodeUnavailable {
-			s.log.WarnContext(ctx, "storage unavailable", "verb", verb, "err", err)
+			s.log.WarnContext(ctx, "storage unavailable", "verb", verb, "err", err, "maybe_applied", errors.Is(err, org.ErrMaybeApplied))
+		}
+		if errors.Is(err, org.ErrMaybeApplied) {
+			uerr = uerr.WithHint("%s", checkHint(req.Actor.Platform, verb))
 		}
 		r := s.refuse(uerr)
 		if spec, ok := s.registry.Lookup(verb); ok && uerr.Code == org.CodeInvalid {
@@ -209,6 +212,27 @@ func (s *Service) fail(ctx context.Context, req Request, verb string, err error)
 		Message: Message{Tone: ToneError, Text: fmt.Sprintf("Something went wrong on usher's side, and nothing was changed (ref %s).", ref),
 			Footer: "Try again; if it keeps failing, give the ref to whoever runs usher."},
 	}
+}
+
+// checkHint is where to look, after a change that may or may not have gone
+// through (org.ErrMaybeApplied), to see whether it did: the list that shows
+// the verb's outcome (on the web, the page itself).
+func checkHint(platform, verb string) string {
+	if platform == "web" {
+		return "Reload the page to see whether it did before trying again."
+	}
+	look := "members"
+	switch verb {
+	case "invite", "link", "resend", "revoke", "approve", "deny", "requests":
+		look = "invitations"
+	case "accept", "decline":
+		look = "invitations --mine"
+	case "workspace create":
+		look = "workspaces"
+	case "settings":
+		look = "settings"
+	}
+	return "Check with: " + look + " before trying again."
 }
 
 func (s *Service) refuse(e *org.Error) Reply {

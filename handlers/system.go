@@ -31,39 +31,77 @@ func retry(f func() error) error {
 	}
 }
 
-// BootstrapAdmin makes email an active admin, creating the user if needed. It
-// is how an operator starts an organization (`usher admin add`, USHER_ADMINS)
-// and recovers one whose admins are all gone.
-func (s *Service) BootstrapAdmin(ctx context.Context, email string) (created bool, err error) {
-	email, err = org.NormalizeEmail(email)
+// AdminOutcome says what EnsureAdmin did.
+type AdminOutcome string
+
+const (
+	AdminCreated  AdminOutcome = "created"  // a new user, an active admin
+	AdminAlready  AdminOutcome = "already"  // already an active admin: nothing written
+	AdminRestored AdminOutcome = "restored" // forced: an existing user promoted or re-activated
+	AdminSkipped  AdminOutcome = "skipped"  // exists but is not an active admin, and not forced: left alone
+)
+
+// EnsureAdmin is how an operator starts an organization (USHER_ADMINS at
+// every start, `usher admin add`): a missing user is created as an active
+// admin. An existing user who is not an active admin got there through an
+// audited change in chat (an admin demoted or deactivated them), which
+// EnsureAdmin does not undo: it reports AdminSkipped with the user as found.
+// Only force (`usher admin add EMAIL --force`, e.g. to recover an
+// organization whose admins are all gone) promotes and re-activates them,
+// logged and audited as the operator's.
+func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (AdminOutcome, *org.User, error) {
+	email, err := org.NormalizeEmail(email)
 	if err != nil {
-		return false, err
+		return "", nil, err
 	}
 	c := s.systemCall("admin add", org.Identity{Platform: "operator", Email: email})
+	var outcome AdminOutcome
+	var found *org.User
 	err = retry(func() error {
 		snap, err := s.store.Load(ctx, org.Query{Users: []string{email}})
 		if err != nil {
-			return fmt.Errorf("bootstrap admin %s: %w", email, err)
+			return fmt.Errorf("ensure admin %s: %w", email, err)
 		}
 		u := snap.Users[email]
+		found = u
 		var version int64
-		before := "none"
-		if u == nil {
+		before, detail := "none", ""
+		switch {
+		case u == nil:
 			u = &org.User{Email: email, Created: c.now}
-			created = true
-		} else if u.IsActiveAdmin() {
+			outcome = AdminCreated
+		case u.IsActiveAdmin():
+			outcome = AdminAlready
 			return nil
-		} else {
+		case !force:
+			outcome = AdminSkipped
+			return nil
+		default:
 			version, before, u = u.Version, describeUser(u), u.Clone()
+			outcome, detail = AdminRestored, "forced by the operator over a change made in chat"
 		}
 		u.Role, u.Status, u.Updated = org.RoleAdmin, org.StatusActive, c.now
 		u.Workspaces = u.Workspaces.ForRole(org.RoleAdmin)
 		return s.commitSystem(ctx, c, org.Change{
 			Users: []org.UserWrite{{User: u, Version: version}},
-			Audit: []org.AuditEntry{{Actor: "operator", Via: "terminal", Action: "user.bootstrap_admin", Target: email, Before: before, After: describeUser(u)}},
+			Audit: []org.AuditEntry{{Actor: "operator", Via: "terminal", Action: "user.bootstrap_admin", Target: email, Before: before, After: describeUser(u), Detail: detail}},
 		})
 	})
-	return created, err
+	if err != nil {
+		return "", nil, err
+	}
+	if outcome == AdminRestored {
+		s.log.WarnContext(ctx, "operator forced an active admin back", "email", email, "was_role", found.Role, "was_status", found.Status)
+	}
+	return outcome, found, nil
+}
+
+// BootstrapAdmin makes email an active admin whatever they are now
+// (EnsureAdmin with force), creating the user if needed: for tests and
+// tools that set up an organization.
+func (s *Service) BootstrapAdmin(ctx context.Context, email string) (created bool, err error) {
+	outcome, _, err := s.EnsureAdmin(ctx, email, true)
+	return outcome == AdminCreated, err
 }
 
 func (s *Service) commitSystem(ctx context.Context, c *call, ch org.Change) error {

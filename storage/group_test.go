@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -68,5 +71,104 @@ func TestGroupedCommitsKeepTheirOwnOutcome(t *testing.T) {
 		t.Fatalf("%d commits took %d script calls: none were grouped", users*tries, n)
 	} else {
 		t.Logf("%d commits in %d script calls", users*tries, n)
+	}
+}
+
+// faultyStore is a store on its own redis-server whose client, with chat
+// timeouts, carries a fault the test arms just before a commit.
+func faultyStore(t *testing.T, orgID string) (*storage.Store, *storage.Outbox, *redistest.Server, *redistest.Fault) {
+	t.Helper()
+	srv := redistest.Start(t)
+	t.Cleanup(srv.Thaw) // runs before Start's Stop
+	opt := &redis.Options{Addr: srv.Addr()}
+	storage.ChatTimeouts(opt)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	fault := &redistest.Fault{Server: srv, Match: redistest.ScriptCallStartingWith("once")}
+	rdb.AddHook(fault)
+	ob, err := storage.NewOutbox(srv.Client(t), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return newStore(t, rdb, orgID), ob, srv, fault
+}
+
+// withMessage is a change creating email's user that also queues a message
+// (a DM) in the same commit.
+func withMessage(email string) org.Change {
+	return org.Change{Users: []org.UserWrite{{User: admin(email)}}, Now: now,
+		Messages: []org.QueuedMessage{{Platform: "slack", Channel: "slack:" + email, Payload: []byte(`{"to":"` + email + `"}`)}}}
+}
+
+// state reads, on a connection of its own, whether email's user exists and
+// how many messages wait in the outbox.
+func state(t *testing.T, srv *redistest.Server, ob *storage.Outbox, orgID, email string) (exists bool, queued int) {
+	t.Helper()
+	st := newStore(t, srv.Client(t), orgID)
+	snap, err := st.Load(context.Background(), org.Query{Users: []string{email}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := ob.Claim(context.Background(), "test", 10, 10*time.Millisecond, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.Users[email] != nil, len(jobs)
+}
+
+// TestFencedCommitNeverApplies: a commit lost on the way is reported as not
+// applied (org.ErrUnavailable, not ErrMaybeApplied) and its commit id is
+// fenced off: when the lost call arrives after all, neither the change nor
+// its message is written.
+func TestFencedCommitNeverApplies(t *testing.T) {
+	s, ob, srv, fault := faultyStore(t, "fenced")
+	fault.Arm(redistest.DropCommand)
+	err := s.Commit(context.Background(), withMessage("a@example.com"))
+	if org.ErrorCode(err) != org.CodeUnavailable || errors.Is(err, org.ErrMaybeApplied) {
+		t.Fatalf("commit lost on the way: %v, want unavailable and known not applied", err)
+	}
+	if err := srv.Client(t).Do(context.Background(), fault.Caught()...).Err(); err != nil {
+		t.Fatalf("the late call: %v", err)
+	}
+	if exists, queued := state(t, srv, ob, "fenced", "a@example.com"); exists || queued != 0 {
+		t.Fatalf("after the late call: user exists %v, %d messages queued; want neither", exists, queued)
+	}
+}
+
+// TestCommitWithLostReplyIsDone: a commit that ran but whose reply was lost
+// is reported done, and its message was queued with it, once.
+func TestCommitWithLostReplyIsDone(t *testing.T) {
+	s, ob, srv, fault := faultyStore(t, "lostreply")
+	fault.Arm(redistest.LoseReply)
+	if err := s.Commit(context.Background(), withMessage("a@example.com")); err != nil {
+		t.Fatalf("commit whose reply was lost: %v, want done", err)
+	}
+	if exists, queued := state(t, srv, ob, "lostreply", "a@example.com"); !exists || queued != 1 {
+		t.Fatalf("user exists %v, %d messages queued; want the user and one message", exists, queued)
+	}
+}
+
+// TestStalledCommitMayHaveApplied: with Redis stopped (SIGSTOP) while the
+// commit waits in its input buffer, nothing can be known in time: the commit
+// is reported as maybe applied, never as not applied. After the thaw the
+// change and its message are there together, or neither is.
+func TestStalledCommitMayHaveApplied(t *testing.T) {
+	s, ob, srv, fault := faultyStore(t, "stalled")
+	fault.Arm(redistest.FreezeServer)
+	start := time.Now()
+	err := s.Commit(context.Background(), withMessage("a@example.com"))
+	took := time.Since(start)
+	srv.Thaw()
+	t.Logf("answered after %v: %v", took.Round(time.Millisecond), err)
+	if !errors.Is(err, org.ErrMaybeApplied) {
+		t.Fatalf("stalled commit: %v, want org.ErrMaybeApplied", err)
+	}
+	exists, queued := state(t, srv, ob, "stalled", "a@example.com")
+	t.Logf("after the thaw: user exists %v, %d messages queued", exists, queued)
+	if exists != (queued == 1) || queued > 1 {
+		t.Fatalf("user exists %v with %d messages queued: the change and its message must go together", exists, queued)
 	}
 }

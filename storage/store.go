@@ -459,9 +459,17 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 	if len(run) == 0 {
 		return errs
 	}
+	start := time.Now()
 	res, err := s.runApply(ctx, o.keys, o.args).Slice()
 	if err == nil && len(res) != len(run) {
 		err = fmt.Errorf("%d results for %d changes", len(res), len(run))
+	}
+	if err != nil && unavailable(err) {
+		// Sent, perhaps applied, perhaps still to apply: find out (ready.go).
+		for j, e := range s.settle(ctx, o.commitIDs(), err, time.Since(start)) {
+			errs[run[j]] = e
+		}
+		return errs
 	}
 	for j, i := range run {
 		if err != nil {

@@ -168,8 +168,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if unavailable(err) {
 		h.log.WarnContext(r.Context(), "web: storage unavailable", "route", r.Pattern, "err", err)
 		w.Header().Set("Retry-After", "30")
+		// The error's own words: a change that may have gone through
+		// (org.ErrMaybeApplied) must not be called "nothing was changed".
+		e, _ := userError(err)
 		h.render(w, r, http.StatusServiceUnavailable, "message", view{Title: "usher is unavailable",
-			noOrg: true, Data: messageData{Text: org.ErrUnavailable.Message, Hint: org.ErrUnavailable.Hint}})
+			noOrg: true, Data: messageData{Text: e.Message, Hint: e.Hint}})
 		return
 	}
 	if e, ok := userError(err); ok {

@@ -71,7 +71,9 @@ func (u usageError) Error() string { return u.msg }
 const usage = `usage:
   usher shell [--as EMAIL]   try usher in a terminal (embedded Redis unless REDIS_URL is set)
   usher serve                serve chat platforms over HTTP (needs REDIS_URL)
-  usher admin add EMAIL      make EMAIL an active admin (needs REDIS_URL)
+  usher admin add EMAIL [--force]
+                             create EMAIL as an active admin (needs REDIS_URL);
+                             --force also promotes or re-activates an existing user
   usher version              print the version`
 
 func run(ctx context.Context, e env) error {
@@ -84,10 +86,11 @@ func run(ctx context.Context, e env) error {
 	case "serve":
 		return runServe(ctx, e)
 	case "admin":
-		if len(e.args) != 3 || e.args[1] != "add" {
-			return usageError{"usage: usher admin add EMAIL"}
+		force := len(e.args) == 4 && e.args[3] == "--force"
+		if len(e.args) != 3 && !force || e.args[1] != "add" {
+			return usageError{"usage: usher admin add EMAIL [--force]"}
 		}
-		return runAdminAdd(ctx, e, e.args[2])
+		return runAdminAdd(ctx, e, e.args[2], force)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "usher", versionString())
 		return nil
@@ -172,9 +175,20 @@ func newService(ctx context.Context, e env, cfg config, rdb redis.UniversalClien
 	if err != nil {
 		return nil, err
 	}
+	// USHER_ADMINS only creates the admins that are missing: someone an
+	// admin demoted or deactivated in chat stays so across restarts (that
+	// change is audited; undoing it is `usher admin add EMAIL --force`).
 	for _, a := range cfg.admins {
-		if _, err := svc.BootstrapAdmin(ctx, a); err != nil {
+		outcome, u, err := svc.EnsureAdmin(ctx, a, false)
+		if err != nil {
 			return nil, fmt.Errorf("USHER_ADMINS %s: %w", a, err)
+		}
+		switch outcome {
+		case handlers.AdminCreated:
+			log.InfoContext(ctx, "USHER_ADMINS: created an active admin", "email", a)
+		case handlers.AdminSkipped:
+			log.WarnContext(ctx, "USHER_ADMINS: not made an admin again, as changed in chat", "email", a, "role", u.Role, "status", u.Status,
+				"hint", fmt.Sprintf("to make them an active admin anyway run `usher admin add %s --force`; otherwise drop them from USHER_ADMINS", a))
 		}
 	}
 	return svc, nil
@@ -234,7 +248,7 @@ func runShell(ctx context.Context, e env) error {
 	return sh.Run(ctx, e.stdin, e.interactive)
 }
 
-func runAdminAdd(ctx context.Context, e env, email string) error {
+func runAdminAdd(ctx context.Context, e env, email string, force bool) error {
 	email, err := org.NormalizeEmail(email)
 	if err != nil {
 		return err
@@ -253,13 +267,18 @@ func runAdminAdd(ctx context.Context, e env, email string) error {
 	if err != nil {
 		return err
 	}
-	created, err := svc.BootstrapAdmin(ctx, email)
+	outcome, u, err := svc.EnsureAdmin(ctx, email, force)
 	if err != nil {
 		return err
 	}
-	if created {
+	switch outcome {
+	case handlers.AdminCreated:
 		fmt.Fprintf(e.stdout, "Created %s as an active admin of %q.\n", email, cfg.org)
-	} else {
+	case handlers.AdminRestored:
+		fmt.Fprintf(e.stdout, "%s is an active admin of %q again (was %s %s; forced, audited as operator).\n", email, cfg.org, u.Status, u.Role)
+	case handlers.AdminSkipped:
+		return fmt.Errorf("%s is %s %s in %q, as changed in chat; nothing was changed. Run `usher admin add %s --force` to make them an active admin anyway", email, u.Status, u.Role, cfg.org, email)
+	default:
 		fmt.Fprintf(e.stdout, "%s is an active admin of %q.\n", email, cfg.org)
 	}
 	return nil

@@ -68,6 +68,17 @@ var ErrUnavailable = &Error{
 	Hint:    "Please try again in a minute.",
 }
 
+// ErrMaybeApplied is what storage returns when a change was sent to Redis but
+// neither its reply nor a check afterwards came back (Redis stalled with the
+// change in its input buffer): the change may yet apply, so the user must not
+// be told that nothing was changed. Handlers replace the hint with where to
+// look (ErrorCode is still CodeUnavailable: Redis is not answering).
+var ErrMaybeApplied = &Error{
+	Code:    CodeUnavailable,
+	Message: "usher lost touch with its database while saving this, so it may or may not have gone through.",
+	Hint:    "Check whether it did before trying again.",
+}
+
 // PreconditionError reports that the state read before a change moved before
 // the change was committed (a concurrent click, a retry). Callers re-read and
 // decide again; it never reaches a user as such.

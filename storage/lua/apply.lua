@@ -29,7 +29,8 @@ local function apply(first, last)
     local p = starts[j]
     local c, key = ARGV[p], KEYS[tonumber(ARGV[p + 1])]
     if c == 'once' then
-      -- this very commit already ran (the client re-sent it after a timeout)
+      -- this very commit already ran (the client re-sent it after a timeout),
+      -- or its id was fenced off after a lost reply (storage/ready.go settle)
       if call('EXISTS', key) == 1 then return {'ok', 'again'} end
     elseif c == 'hfeq' then
       -- a hash field (absent reads as '') must still hold what was read
