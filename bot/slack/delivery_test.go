@@ -294,7 +294,7 @@ func TestIdentityCachedInRedis(t *testing.T) {
 	}
 	// Another usher process on the same organization: no users.info.
 	state, _ := storage.NewSlackState(e.rdb, e.org)
-	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue})
+	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,9 @@ type Config struct {
 	// a command then queues its messages in its own commit (one atomic step,
 	// one round trip) instead of after it.
 	QueueInCommit bool
+	// Tenants are the Slack workspaces and Enterprise Grid organizations
+	// served (required): requests from any other are refused.
+	Tenants Tenants
 	// Workspaces lists workspace names for the invite modal's multi-select.
 	Workspaces func(ctx context.Context) ([]string, error)
 	Logger     *slog.Logger
@@ -105,6 +108,9 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.Queue == nil {
 		missing = append(missing, "outbox queue")
+	}
+	if cfg.Tenants.empty() {
+		missing = append(missing, "served workspace (team or enterprise id)")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("slack: missing %s", strings.Join(missing, ", "))

@@ -312,7 +312,7 @@ type replica struct {
 func serveEnv(f *wireSlack, orgID string, admins []string, redisEnv map[string]string) map[string]string {
 	env := map[string]string{
 		"USHER_ORG": orgID, "USHER_ADMINS": strings.Join(admins, ","), "USHER_PUBLIC_URL": "https://usher.test",
-		"SLACK_SIGNING_SECRET": e2eSecret, "SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_API_URL": f.APIURL(),
+		"SLACK_SIGNING_SECRET": e2eSecret, "SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_API_URL": f.APIURL(), "SLACK_TEAM_ID": "T1",
 		// One deployment secret on every replica: any replica's worker sends
 		// what another queued (TestCrashMidLoad fails without it).
 		"USHER_SECRET": "e2e-deployment-secret-0123456789abcdef0123456789",

@@ -181,6 +181,7 @@ func TestServeProduction(t *testing.T) {
 		"USHER_ADMINS":         "boss@example.com",
 		"USHER_SHUTDOWN_DELAY": "1s",
 		"SLACK_API_URL":        slackAPI.URL + "/api/",
+		"SLACK_TEAM_ID":        "T1",
 	}
 	for k, v := range secrets {
 		env[k] = v

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,9 +16,25 @@ import (
 
 func init() { register("slack", mountSlack) }
 
+var slackIDPattern = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,20}$`)
+
 // slackConfig is Slack's part of the environment (Bolt's variable names).
 type slackConfig struct {
 	signingSecret, botToken, appToken, apiURL string
+	// tenants pins the workspaces served (SLACK_TEAM_ID, SLACK_ENTERPRISE_ID);
+	// empty: learnt from auth.test at start.
+	tenants slack.Tenants
+}
+
+// splitIDs reads a comma-separated list of Slack ids.
+func splitIDs(v string) []string {
+	var out []string
+	for _, id := range strings.Split(v, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
@@ -26,6 +43,7 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		botToken:      getenv("SLACK_BOT_TOKEN"),
 		appToken:      getenv("SLACK_APP_TOKEN"),
 		apiURL:        getenv("SLACK_API_URL"),
+		tenants:       slack.Tenants{Teams: splitIDs(getenv("SLACK_TEAM_ID")), Enterprises: splitIDs(getenv("SLACK_ENTERPRISE_ID"))},
 	}
 	if c.signingSecret == "" && c.appToken == "" && c.botToken == "" {
 		return c, false, nil
@@ -42,6 +60,16 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 	}
 	if c.apiURL != "" && !strings.HasPrefix(c.apiURL, "http://") && !strings.HasPrefix(c.apiURL, "https://") {
 		problems = append(problems, fmt.Sprintf("SLACK_API_URL %q must start with http:// or https://", c.apiURL))
+	}
+	for _, id := range c.tenants.Teams {
+		if !slackIDPattern.MatchString(id) || id[0] != 'T' {
+			problems = append(problems, fmt.Sprintf("SLACK_TEAM_ID %q: want team ids such as T0123ABCD, comma-separated", id))
+		}
+	}
+	for _, id := range c.tenants.Enterprises {
+		if !slackIDPattern.MatchString(id) || id[0] != 'E' {
+			problems = append(problems, fmt.Sprintf("SLACK_ENTERPRISE_ID %q: want enterprise ids such as E0123ABCD, comma-separated", id))
+		}
 	}
 	if len(problems) > 0 {
 		return c, true, fmt.Errorf("slack configuration:\n  %s", strings.Join(problems, "\n  "))
@@ -64,8 +92,19 @@ func mountSlack(ctx context.Context, s *server) error {
 	if err != nil {
 		return err
 	}
+	tenants := sc.tenants
+	if len(tenants.Teams) == 0 && len(tenants.Enterprises) == 0 {
+		// Serve the workspace the bot token was issued in, and no other.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		tenants, err = slack.LearnTenants(actx, slack.Config{BotToken: sc.botToken, APIURL: sc.apiURL})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w; or set SLACK_TEAM_ID (and/or SLACK_ENTERPRISE_ID)", err)
+		}
+	}
+	s.log.Info("slack: serving workspaces", "team_ids", tenants.Teams, "enterprise_ids", tenants.Enterprises)
 	app, err := slack.New(slack.Config{
-		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL,
+		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL, Tenants: tenants,
 		Service: s.svc, State: state, QueueInCommit: true, Queue: queue, Logger: s.log.With("platform", "slack"),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 		Workspaces: func(ctx context.Context) ([]string, error) {
