@@ -359,7 +359,7 @@ func (r *replica) log() string {
 // metric reads one sample of the replica's /metrics, 0 if absent.
 func (r *replica) metric(tb testing.TB, sample string) float64 {
 	tb.Helper()
-	resp, err := http.Get("http://" + r.addr + "/metrics")
+	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")
 	if err != nil {
 		tb.Fatalf("%s /metrics: %v", r.name, err)
 	}

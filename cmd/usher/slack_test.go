@@ -108,7 +108,12 @@ func startServe(t testing.TB, vars map[string]string) (addr string, stop func())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, env{args: []string{"serve"}, getenv: func(k string) string { return vars[k] }, stdout: io.Discard, stderr: io.Discard, ready: ready})
+		done <- run(ctx, env{args: []string{"serve"}, getenv: func(k string) string {
+			if k == "USHER_METRICS_ADDR" && vars[k] == "" {
+				return "127.0.0.1:0" // several serves, one machine
+			}
+			return vars[k]
+		}, stdout: io.Discard, stderr: io.Discard, ready: ready})
 	}()
 	select {
 	case addr = <-ready:
