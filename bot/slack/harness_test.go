@@ -148,8 +148,7 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	e.app, err = slackbot.New(slackbot.Config{
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
 		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}},
-		Workspaces: func(context.Context) ([]string, error) { return []string{"design", "eng"}, nil },
-		Logger:     slogTo(e.logs),
+		Logger: slogTo(e.logs),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // Slack's published example (https://api.slack.com/authentication/verifying-requests-from-slack).
@@ -67,6 +68,9 @@ type nopService struct{}
 
 func (nopService) Handle(context.Context, handlers.Request) handlers.Reply { panic("unreachable") }
 func (nopService) RecordDelivery(context.Context, string, string) error    { panic("unreachable") }
+func (nopService) InviteForm(context.Context, org.Identity) (handlers.InviteForm, *handlers.Reply) {
+	panic("unreachable")
+}
 
 type nopState struct{}
 

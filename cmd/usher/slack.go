@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/usher-chat/usher/bot/metrics"
 	"github.com/usher-chat/usher/bot/slack"
-	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -107,18 +105,6 @@ func mountSlack(ctx context.Context, s *server) error {
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL, Tenants: tenants,
 		Service: s.svc, State: state, QueueInCommit: true, Queue: queue, Logger: s.log.With("platform", "slack"),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
-		Workspaces: func(ctx context.Context) ([]string, error) {
-			snap, err := s.store.Load(ctx, org.Query{Workspaces: true})
-			if err != nil {
-				return nil, err
-			}
-			names := make([]string, 0, len(snap.Workspaces))
-			for _, w := range snap.Workspaces {
-				names = append(names, w.Name)
-			}
-			slices.Sort(names)
-			return names, nil
-		},
 	})
 	if err != nil {
 		return err
