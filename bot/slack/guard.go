@@ -12,18 +12,18 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// replayWindow is how long a signature stays marked as used. Slack's
+// replayWindow is how long a request stays marked as received. Slack's
 // signature check accepts a timestamp up to 5 minutes either side of our
-// clock, so one signature can verify for up to 10 minutes after it is first
-// seen: the mark must outlive that, or a capture could be replayed late.
+// clock, so one signed request can verify for up to 10 minutes after it is
+// first seen: the mark must outlive that, or a capture could be replayed
+// late. (Slack's own retries come within minutes of the first delivery.)
 const replayWindow = 10*time.Minute + time.Minute
 
-// firstUse marks a request's signature (or a Socket Mode envelope id) as used
-// and reports whether this is its first use. A signature covers the
-// timestamp and the whole body, so the same signature twice is the very same
-// request sent again: a replay, or Slack retrying a delivery. Redis keeps the
-// mark (usher:{org}:slack:KIND:HASH, SET NX with a TTL), so every replica
-// sees it. When Redis cannot answer, the request goes through: nothing can
+// firstUse marks a signed request (path and body) or a Socket Mode envelope
+// id as used and reports whether this is its first use: the same request
+// again is a replay, or Slack retrying a delivery. Redis keeps the mark
+// (usher:{org}:slack:KIND:HASH, SET NX with a TTL), so every replica sees
+// it. When Redis cannot answer, the request goes through: nothing can
 // change while Redis is down (the command is answered "unavailable"), and
 // refusing every request then would hide that answer.
 func (a *App) firstUse(ctx context.Context, kind, id string) bool {
