@@ -42,6 +42,7 @@ import (
 //	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
 //	usher:{org}:teams:email:EMAIL string the Entra object id of the Teams user with EMAIL, expires with the reference
 //	usher:{org}:teams:unreachable:AAD string why usher cannot write to the user (403 MessageWritesBlocked), 90 d
+//	usher:{org}:teams:seen:HASH   string an activity already handled, until its token expires (replay guard; teams.go)
 //	usher:{org}:slack:KIND:ID     string Slack adapter state, with a TTL (slack.go): user:TEAM:USER
 //	                                     cached identity (JSON), click:HASH double-click mark,
 //	                                     rurl:HASH response_url posts

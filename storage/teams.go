@@ -70,6 +70,23 @@ func (t *TeamsState) UserByEmail(ctx context.Context, email string) (string, err
 	return string(b), err
 }
 
+// teamsSeen is the mark of an activity already handled,
+// usher:{org}:teams:seen:HASH (kept here, next to its only user).
+func (k keys) teamsSeen(id string) string { return k.prefix + "teams:seen:" + id }
+
+// FirstSeen marks an activity (by a hash of its conversation and activity
+// id) for ttl and reports whether it was not marked yet: the replay guard.
+func (t *TeamsState) FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	if id == "" || len(id) > 200 {
+		return false, errors.New("teams seen: bad id")
+	}
+	ok, err := t.rdb.SetNX(ctx, t.keys.teamsSeen(id), "1", ttl).Result()
+	if err != nil {
+		return false, wrap("teams seen", err)
+	}
+	return ok, nil
+}
+
 // MarkUnreachable remembers that usher cannot write to the user.
 func (t *TeamsState) MarkUnreachable(ctx context.Context, aad, reason string) error {
 	return wrap("teams mark unreachable", t.rdb.Set(ctx, t.keys.teamsUnreachable(aad), reason, unreachableTTL).Err())

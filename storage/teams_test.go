@@ -50,3 +50,24 @@ func TestTeamsState(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamsFirstSeen: an activity mark is new once, carries its TTL, and
+// lives in the organization's hash tag (one Cluster slot).
+func TestTeamsFirstSeen(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	st, err := NewTeamsState(rdb, "teamsseen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rdb.Del(ctx, "usher:{teamsseen}:teams:seen:abc")
+	if first, err := st.FirstSeen(ctx, "abc", time.Minute); err != nil || !first {
+		t.Fatalf("first: %v %v", first, err)
+	}
+	if first, err := st.FirstSeen(ctx, "abc", time.Minute); err != nil || first {
+		t.Fatalf("second: %v %v", first, err)
+	}
+	if ttl := rdb.TTL(ctx, "usher:{teamsseen}:teams:seen:abc").Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("ttl %v", ttl)
+	}
+}

@@ -67,6 +67,9 @@ type Metrics struct {
 
 	mu       sync.Mutex
 	commands map[string]bool
+	// known names the command label's values (KnownCommands); nil: the
+	// first maxCommands names seen.
+	known func(word string) (string, bool)
 }
 
 // Latency buckets from 5 ms to 5 s: Slack gives a slash command 3 seconds.
@@ -138,6 +141,12 @@ func (m *Metrics) commandLabel(c string) string {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.known != nil {
+		if name, ok := m.known(c); ok {
+			return name
+		}
+		return "other"
+	}
 	if !m.commands[c] {
 		if len(m.commands) >= maxCommands {
 			return "other"
@@ -145,6 +154,21 @@ func (m *Metrics) commandLabel(c string) string {
 		m.commands[c] = true
 	}
 	return c
+}
+
+// KnownCommands makes the "command" label name only real commands: known
+// maps the word a person typed first to its command's name (an alias to
+// its command's) and reports whether it is one; anything else counts as
+// "other". cmd/usher builds it from the command registry. Without it, the
+// first 100 names seen are kept, so 100 junk words typed by anyone would
+// push every later real command into "other". Call it before serving.
+func (m *Metrics) KnownCommands(known func(word string) (string, bool)) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.known = known
 }
 
 // ReminderSent counts n reminders sent (the scheduler calls it).

@@ -142,3 +142,30 @@ func TestRequestIDInEveryLogLine(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownCommandsOnly: with the command names known, anything else is
+// "other" from the first junk word on, and an alias counts as its command.
+func TestKnownCommandsOnly(t *testing.T) {
+	m := metrics.New()
+	m.KnownCommands(func(w string) (string, bool) {
+		return map[string]string{"invite": "invite", "pending": "invitations"}[w], w == "invite" || w == "pending"
+	})
+	for i := 0; i < 150; i++ {
+		m.Observe("slack", fmt.Sprintf("junk%d", i), metrics.OutcomeRefused, time.Millisecond)
+	}
+	m.Observe("slack", "invite", metrics.OutcomeOK, time.Millisecond)
+	m.Observe("teams", "Pending", metrics.OutcomeOK, time.Millisecond)
+	body := scrape(t, m)
+	for _, want := range []string{
+		`usher_requests_total{command="other",outcome="refused",platform="slack"} 150`,
+		`usher_requests_total{command="invite",outcome="ok",platform="slack"} 1`,
+		`usher_requests_total{command="invitations",outcome="ok",platform="teams"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s\n%s", want, body)
+		}
+	}
+	if n := strings.Count(body, "usher_requests_total{"); n != 3 {
+		t.Errorf("%d series, want 3", n)
+	}
+}

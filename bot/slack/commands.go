@@ -16,6 +16,9 @@ import (
 // instead. Anything slow (messages to other people) goes to the outbox.
 func (a *App) Command(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
 	deadline := time.Now().Add(a.budget)
+	if !a.served(ctx, "command", sc.TeamID, sc.EnterpriseID) {
+		return Ephemeral(handlers.Message{Tone: handlers.ToneError, Text: notServed})
+	}
 	text, mentions := Unwrap(strings.TrimSpace(sc.Text))
 	text = strings.TrimSpace(text)
 	if verb := strings.TrimPrefix(sc.Command, "/"); verb == "invite" {
@@ -39,6 +42,14 @@ func (a *App) Command(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
 // is empty and the outcome goes through response_url (queued); a modal
 // submission may answer with field errors.
 func (a *App) Interaction(ctx context.Context, ic *slack.InteractionCallback) any {
+	if !a.served(ctx, string(ic.Type), firstNonEmpty(ic.Team.ID, ic.User.TeamID), ic.Enterprise.ID) {
+		if ic.Type == slack.InteractionTypeViewSubmission {
+			return slack.NewErrorsViewSubmissionResponse(map[string]string{blockEmails: notServed})
+		}
+		// A click: usher posted no button there, so there is nobody to
+		// answer; nothing is done.
+		return nil
+	}
 	switch ic.Type {
 	case slack.InteractionTypeBlockActions:
 		a.click(ctx, ic)

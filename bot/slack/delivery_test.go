@@ -144,7 +144,7 @@ func TestRedisDownUncachedUser(t *testing.T) {
 }
 
 // TestModal: /usher invite without arguments opens the modal with the
-// trigger (views.open, before anything else); invalid input is shown on the
+// trigger (views.open, right after identifying the admin); invalid input is shown on the
 // field; a valid submission invites and reports where the command was typed.
 func TestModal(t *testing.T) {
 	e := newEnv(t)
@@ -153,10 +153,12 @@ func TestModal(t *testing.T) {
 		t.Fatalf("modal command answer: %d %q", status, body)
 	}
 	calls := e.slack.Calls()
-	if got := methods(calls); !slices.Equal(got, []string{"views.open"}) || calls[0].JSON["trigger_id"] != "trig-1" {
+	// Who is asking (the form is only for people who may invite), then the
+	// form, with the trigger.
+	if got := methods(calls); !slices.Equal(got, []string{"users.info", "views.open"}) || calls[1].JSON["trigger_id"] != "trig-1" {
 		t.Fatalf("calls: %v %v", got, calls)
 	}
-	view := calls[0].JSON["view"].(map[string]any)
+	view := calls[1].JSON["view"].(map[string]any)
 	meta := view["private_metadata"].(string)
 
 	submit := func(emails, role string, spaces []string, note string) (int, []byte) {
@@ -294,7 +296,7 @@ func TestIdentityCachedInRedis(t *testing.T) {
 	}
 	// Another usher process on the same organization: no users.info.
 	state, _ := storage.NewSlackState(e.rdb, e.org)
-	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue})
+	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}}})
 	if err != nil {
 		t.Fatal(err)
 	}

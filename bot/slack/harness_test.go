@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,9 +147,8 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	e.queue = queue{ob}
 	e.app, err = slackbot.New(slackbot.Config{
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
-		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue,
-		Workspaces: func(context.Context) ([]string, error) { return []string{"design", "eng"}, nil },
-		Logger:     slogTo(e.logs),
+		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}},
+		Logger: slogTo(e.logs),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -212,8 +212,15 @@ func (e *env) command(user fakeUser, text string) (int, []byte) {
 	return e.commandAs(user, "/usher", text, "")
 }
 
+var triggers atomic.Uint64
+
 func (e *env) commandAs(user fakeUser, cmd, text, trigger string) (int, []byte) {
 	e.t.Helper()
+	if trigger == "" {
+		// Slack sends a fresh trigger_id with every command: two identical
+		// commands in one second are then two differently signed requests.
+		trigger = "trig-" + strconv.FormatUint(triggers.Add(1), 10)
+	}
 	form := url.Values{
 		"token": {"ignored"}, "team_id": {team}, "team_domain": {"acme"}, "channel_id": {"C1"}, "channel_name": {"general"},
 		"user_id": {user.ID}, "user_name": {strings.ToLower(user.Name)}, "command": {cmd}, "text": {text},

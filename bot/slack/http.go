@@ -25,8 +25,10 @@ func (a *App) Routes(mux *http.ServeMux) {
 
 // Verified checks a request's Slack signature (X-Slack-Signature, an
 // HMAC-SHA256 of "v0:timestamp:body" with the signing secret) and timestamp
-// (within 5 minutes) before next sees it; anything else is 401. Bodies over
-// MaxBody are refused; Slack's ssl_check probes get an empty 200.
+// (within 5 minutes) before next sees it; anything else is 401, and so is a
+// request already received (a replay), unless Slack marks it as its own
+// retry (X-Slack-Retry-Num), which gets an empty 200. Bodies over MaxBody
+// are refused; Slack's ssl_check probes get an empty 200.
 func (a *App) Verified(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
@@ -48,6 +50,28 @@ func (a *App) Verified(next http.Handler) http.Handler {
 			// The reason only: never the signature, the secret or the body.
 			a.log.Warn("slack: refused unverified request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		// Keyed on the body, not only the signature: a replay repeats both,
+		// and Slack's retry repeats the body under a fresh timestamp and
+		// signature. Every body Slack sends is unique to its delivery (a
+		// trigger_id, an action_ts, an event_id), so a body seen before is
+		// one of the two.
+		if !a.firstUse(r.Context(), "req", r.URL.Path+"\x00"+string(body)) {
+			if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
+				// Slack re-sending a delivery it got no answer to in time (the
+				// Events API does; it names the attempt): acknowledge it, as the
+				// first delivery was, and act on nothing twice.
+				a.log.Info("slack: retry of a request already received acknowledged", "path", r.URL.Path, "retry", n,
+					"reason", r.Header.Get("X-Slack-Retry-Reason"))
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			// The same signed request again within the signature's window:
+			// someone replaying a capture (a second temporary password, a
+			// second resend). Never the signature itself in the log.
+			a.log.Warn("slack: refused replayed request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", "request already received")
+			http.Error(w, "replayed request", http.StatusUnauthorized)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -67,20 +67,26 @@ func InviteModal(workspaces []string, origin ModalOrigin) slack.ModalViewRequest
 	}
 }
 
+// openInviteModal opens the invite form for the person who typed /usher
+// invite, if they may invite: the form lists workspace names, which are not
+// for guests, deactivated users or anyone the invite rules refuse, so it is
+// the use case (Service.InviteForm) that decides and picks the names. The
+// trigger lives 3 seconds: the identity is usually cached, and the read is
+// bounded so views.open still has its time.
 func (a *App) openInviteModal(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
-	var spaces []string
-	if a.cfg.Workspaces != nil {
-		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		ws, err := a.cfg.Workspaces(wctx)
-		cancel()
-		if err != nil {
-			a.log.WarnContext(ctx, "slack: workspaces for the invite modal", "err", err)
-		}
-		spaces = ws
+	id, why := a.identity(ctx, sc.TeamID, sc.UserID)
+	if why != nil {
+		return Ephemeral(*why)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	form, refusal := a.svc.InviteForm(fctx, id)
+	cancel()
+	if refusal != nil {
+		return Ephemeral(refusal.Message)
 	}
 	octx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := a.api.OpenViewContext(octx, sc.TriggerID, InviteModal(spaces, ModalOrigin{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL})); err != nil {
+	if _, err := a.api.OpenViewContext(octx, sc.TriggerID, InviteModal(form.Workspaces, ModalOrigin{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL})); err != nil {
 		a.log.WarnContext(ctx, "slack: views.open failed", "err", err)
 		return Ephemeral(handlers.Message{Tone: handlers.ToneError, Text: "usher couldn't open the invite form.",
 			Footer: "Type the command instead: /usher invite EMAIL... [--role ROLE] [--workspace NAME]..."})

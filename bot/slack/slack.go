@@ -32,6 +32,9 @@ const Platform = "slack"
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
 	RecordDelivery(ctx context.Context, invitationID, where string) error
+	// InviteForm says whether the actor may open the invite modal, and
+	// with which workspaces (nil refusal: they may).
+	InviteForm(ctx context.Context, actor org.Identity) (handlers.InviteForm, *handlers.Reply)
 }
 
 // State is small, expiring adapter state in Redis (storage.SlackState):
@@ -60,9 +63,10 @@ type Config struct {
 	// a command then queues its messages in its own commit (one atomic step,
 	// one round trip) instead of after it.
 	QueueInCommit bool
-	// Workspaces lists workspace names for the invite modal's multi-select.
-	Workspaces func(ctx context.Context) ([]string, error)
-	Logger     *slog.Logger
+	// Tenants are the Slack workspaces and Enterprise Grid organizations
+	// served (required): requests from any other are refused.
+	Tenants Tenants
+	Logger  *slog.Logger
 	// HTTPClient calls the Web API and response_urls; default: 10 s timeout.
 	HTTPClient *http.Client
 	// Budget bounds the work done before answering Slack (which waits 3 s).
@@ -105,6 +109,9 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.Queue == nil {
 		missing = append(missing, "outbox queue")
+	}
+	if cfg.Tenants.empty() {
+		missing = append(missing, "served workspace (team or enterprise id)")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("slack: missing %s", strings.Join(missing, ", "))

@@ -37,6 +37,16 @@ func (a *App) RunSocketMode(ctx context.Context) error {
 }
 
 func (a *App) socketEvent(ctx context.Context, client *socketmode.Client, evt socketmode.Event) {
+	if evt.Request != nil && evt.Request.EnvelopeID != "" && evt.Type != socketmode.EventTypeHello &&
+		!a.firstUse(ctx, "envelope", evt.Request.EnvelopeID) {
+		// Slack sends an envelope again (retry_attempt) when it saw no ack in
+		// time, possibly to another replica's connection: the first delivery
+		// was acted on, so this one is only acknowledged.
+		a.log.Info("slack: socket mode envelope already received, acknowledged", "type", string(evt.Type),
+			"retry_attempt", evt.Request.RetryAttempt, "retry_reason", evt.Request.RetryReason)
+		a.ack(client, evt, nil)
+		return
+	}
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
 		a.log.Info("slack: socket mode connected")

@@ -123,3 +123,54 @@ func TestSocketMode(t *testing.T) {
 		t.Fatal("bob's click did not replace his message")
 	}
 }
+
+// TestSocketModeEnvelopeRedelivered: Slack sends an envelope again
+// (retry_attempt) when it saw no ack in time; the redelivery is acknowledged
+// and not acted on, so a reset password is sent once.
+func TestSocketModeEnvelopeRedelivered(t *testing.T) {
+	ws := newSocketServer(t)
+	e := newEnvWith(t, "xapp-1-test")
+	e.member(uBob)
+	e.slack.wsURL = ws.URL()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.app.RunSocketMode(ctx) }()
+	defer func() { cancel(); <-done }()
+	var conn *websocket.Conn
+	select {
+	case conn = <-ws.conns:
+	case <-time.After(5 * time.Second):
+		t.Fatal("usher never connected")
+	}
+	defer conn.Close()
+	conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]any{"app_id": "A1"},
+		"debug_info": map[string]any{"host": "test", "approximate_connection_time": 3600}})
+	envelope := func(attempt int, reason string) map[string]any {
+		return map[string]any{"envelope_id": "env-reset", "type": "slash_commands", "accepts_response_payload": true,
+			"retry_attempt": attempt, "retry_reason": reason,
+			"payload": map[string]any{"token": "x", "team_id": team, "channel_id": "C1", "user_id": uAdmin.ID, "user_name": "ada",
+				"command": "/usher", "text": "reset-password bob@example.com --confirm", "response_url": e.slack.ResponseURL("sock"), "trigger_id": "t9"}}
+	}
+	var acks []ack
+	for i, reason := range []string{"", "timeout"} {
+		if err := conn.WriteJSON(envelope(i, reason)); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var a ack
+		if err := conn.ReadJSON(&a); err != nil {
+			t.Fatalf("no ack %d: %v", i, err)
+		}
+		acks = append(acks, a)
+	}
+	if acks[0].EnvelopeID != "env-reset" || !strings.Contains(string(acks[0].Payload), "Reset bob@example.com") {
+		t.Errorf("first ack: %s %s", acks[0].EnvelopeID, acks[0].Payload)
+	}
+	if acks[1].EnvelopeID != "env-reset" {
+		t.Errorf("redelivery not acknowledged: %+v", acks[1])
+	}
+	e.drain()
+	if n := e.passwords("DUBOB"); n != 1 {
+		t.Errorf("bob got %d temporary passwords, want 1", n)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // Slack's published example (https://api.slack.com/authentication/verifying-requests-from-slack).
@@ -27,7 +28,8 @@ const (
 // records what reached it.
 func verifier(t *testing.T, key string) (http.Handler, *syncBuffer, *bool) {
 	logs := &syncBuffer{}
-	app, err := slackbot.New(slackbot.Config{SigningSecret: key, BotToken: "xoxb-x", Service: nopService{}, State: nopState{}, Queue: nopQueue{}, Logger: slogTo(logs)})
+	app, err := slackbot.New(slackbot.Config{SigningSecret: key, BotToken: "xoxb-x", Service: nopService{}, State: nopState{}, Queue: nopQueue{},
+		Tenants: slackbot.Tenants{Teams: []string{"T1DC2JH3J"}}, Logger: slogTo(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +68,9 @@ type nopService struct{}
 
 func (nopService) Handle(context.Context, handlers.Request) handlers.Reply { panic("unreachable") }
 func (nopService) RecordDelivery(context.Context, string, string) error    { panic("unreachable") }
+func (nopService) InviteForm(context.Context, org.Identity) (handlers.InviteForm, *handlers.Reply) {
+	panic("unreachable")
+}
 
 type nopState struct{}
 
@@ -73,8 +78,10 @@ func (nopState) Get(context.Context, string, string) ([]byte, bool, error) { pan
 func (nopState) Set(context.Context, string, string, []byte, time.Duration) error {
 	panic("unreachable")
 }
+
+// SetNX says every mark is new: these tests send each signed request once.
 func (nopState) SetNX(context.Context, string, string, time.Duration) (bool, error) {
-	panic("unreachable")
+	return true, nil
 }
 func (nopState) Incr(context.Context, string, string, time.Duration) (int64, error) {
 	panic("unreachable")

@@ -11,6 +11,8 @@ package teams
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +52,9 @@ type State interface {
 	// MessageWritesBlocked); Unreachable reads it.
 	MarkUnreachable(ctx context.Context, aadObjectID, reason string) error
 	Unreachable(ctx context.Context, aadObjectID string) (bool, error)
+	// FirstSeen marks an activity id for ttl and reports whether it was
+	// not marked yet (the replay guard).
+	FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error)
 }
 
 // Queue is the part of the durable outbox the adapter adds jobs to.
@@ -99,8 +104,15 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed activity", http.StatusBadRequest)
 		return
 	}
+	seenFor := replayTTL
 	if b.Auth != nil {
-		if _, err := b.Auth.Authenticate(ctx, r.Header.Get("Authorization"), act); err != nil {
+		claims, err := b.Auth.Authenticate(ctx, r.Header.Get("Authorization"), act)
+		if err == nil && claims.ExpiresAt != nil {
+			// The token, and with it a captured request, is accepted until
+			// it expires (plus the clock skew allowed).
+			seenFor = max(time.Until(claims.ExpiresAt.Time)+Skew, time.Minute)
+		}
+		if err != nil {
 			var ae *AuthError
 			status := http.StatusUnauthorized
 			if errors.As(err, &ae) {
@@ -115,6 +127,15 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !b.Connector.HostAllowed(act.ServiceURL) {
 		b.log().Warn("teams: request refused", "status", http.StatusForbidden, "reason", "serviceUrl host not allowed", "remote", r.RemoteAddr)
 		http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
+		return
+	}
+	if !b.firstSeen(ctx, act, seenFor) {
+		// The same authenticated activity again while its token is valid:
+		// a replay of a captured request (or the channel re-sending one
+		// already handled). It was acted on once; never twice.
+		b.log().Warn("teams: request refused", "status", http.StatusUnauthorized, "reason", "activity already received",
+			"remote", r.RemoteAddr, "activity_type", string(act.Type), "tenant", act.Tenant())
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return
 	}
 	switch act.Type {
@@ -137,6 +158,27 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// replayTTL is how long an activity id is remembered when no token says
+// how long the request stays acceptable (the unauthenticated loopback mode).
+const replayTTL = time.Hour
+
+// firstSeen reports whether act is new: its id, within its conversation
+// (Bot Framework ids are unique per conversation), not handled in ttl. An
+// activity without an id is not tracked; with Redis down the activity goes
+// through, as nothing can change then anyway.
+func (b *Bot) firstSeen(ctx context.Context, act *Activity, ttl time.Duration) bool {
+	if act.ID == "" {
+		return true
+	}
+	h := sha256.Sum256([]byte(act.Conversation.ID + "\x00" + act.ID))
+	first, err := b.State.FirstSeen(ctx, hex.EncodeToString(h[:16]), ttl)
+	if err != nil {
+		b.log().Warn("teams: replay check unavailable", "err", err)
+		return true
+	}
+	return first
 }
 
 // profile is the cached identity of a Teams user.

@@ -73,7 +73,7 @@ func TestServeHealthz(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, env{args: []string{"serve"}, getenv: func(k string) string {
-			return map[string]string{"REDIS_URL": srv.URL(), "USHER_ADDR": "127.0.0.1:0", "USHER_ORG": "serve", "USHER_ADMINS": "a@example.com"}[k]
+			return map[string]string{"REDIS_URL": srv.URL(), "USHER_ADDR": "127.0.0.1:0", "USHER_METRICS_ADDR": "127.0.0.1:0", "USHER_ORG": "serve", "USHER_ADMINS": "a@example.com"}[k]
 		}, stdout: io.Discard, stderr: io.Discard, ready: ready})
 	}()
 	var addr string

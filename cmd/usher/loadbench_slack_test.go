@@ -260,11 +260,18 @@ func (c *slackClient) post(ctx context.Context, addr, path, body string) (int, s
 	return resp.StatusCode, string(b), err
 }
 
+// triggers numbers trigger_ids: Slack sends a fresh one with every command
+// and click, which makes every delivery's body unique (usher refuses a body
+// it has seen as a replay).
+var triggers atomic.Uint64
+
+func nextTrigger() string { return "1.2." + strconv.FormatUint(triggers.Add(1), 10) }
+
 // command sends `/usher text` as Slack user userID.
 func (c *slackClient) command(ctx context.Context, addr, userID, text, responseURL string) (int, string, error) {
 	body := url.Values{"team_id": {"T1"}, "team_domain": {"acme"}, "channel_id": {"C1"}, "channel_name": {"general"},
 		"user_id": {userID}, "user_name": {strings.ToLower(userID)}, "command": {"/usher"}, "text": {text},
-		"response_url": {responseURL}, "trigger_id": {"1.2.3"}, "api_app_id": {"A1"}}.Encode()
+		"response_url": {responseURL}, "trigger_id": {nextTrigger()}, "api_app_id": {"A1"}}.Encode()
 	return c.post(ctx, addr, "/slack/commands", body)
 }
 
@@ -273,7 +280,7 @@ func (c *slackClient) command(ctx context.Context, addr, userID, text, responseU
 func (c *slackClient) click(ctx context.Context, addr, userID, channel, value, responseURL string) (int, string, error) {
 	payload, _ := json.Marshal(map[string]any{
 		"type": "block_actions", "team": map[string]any{"id": "T1"}, "user": map[string]any{"id": userID, "team_id": "T1"},
-		"api_app_id": "A1", "trigger_id": "1.2.3", "response_url": responseURL,
+		"api_app_id": "A1", "trigger_id": nextTrigger(), "response_url": responseURL,
 		"container": map[string]any{"type": "message", "channel_id": channel, "message_ts": "1700000000.000001"},
 		"channel":   map[string]any{"id": channel},
 		"actions":   []map[string]any{{"type": "button", "action_id": "usher-0", "block_id": "b0", "value": value, "action_ts": "1700000001.000001"}},
@@ -312,7 +319,7 @@ type replica struct {
 func serveEnv(f *wireSlack, orgID string, admins []string, redisEnv map[string]string) map[string]string {
 	env := map[string]string{
 		"USHER_ORG": orgID, "USHER_ADMINS": strings.Join(admins, ","), "USHER_PUBLIC_URL": "https://usher.test",
-		"SLACK_SIGNING_SECRET": e2eSecret, "SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_API_URL": f.APIURL(),
+		"SLACK_SIGNING_SECRET": e2eSecret, "SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_API_URL": f.APIURL(), "SLACK_TEAM_ID": "T1",
 		// One deployment secret on every replica: any replica's worker sends
 		// what another queued (TestCrashMidLoad fails without it).
 		"USHER_SECRET": "e2e-deployment-secret-0123456789abcdef0123456789",
@@ -359,7 +366,7 @@ func (r *replica) log() string {
 // metric reads one sample of the replica's /metrics, 0 if absent.
 func (r *replica) metric(tb testing.TB, sample string) float64 {
 	tb.Helper()
-	resp, err := http.Get("http://" + r.addr + "/metrics")
+	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")
 	if err != nil {
 		tb.Fatalf("%s /metrics: %v", r.name, err)
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -12,13 +14,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/bot/metrics"
+	"github.com/usher-chat/usher/handlers/command"
 	"github.com/usher-chat/usher/storage"
 )
 
 func init() { register("metrics", mountMetrics) }
 
 // mountMetrics serves GET /metrics (Prometheus text format) from the
-// server's own registry, counts failed Redis commands with a go-redis hook,
+// server's own registry on USHER_METRICS_ADDR (default 127.0.0.1:9090; "off"
+// serves none), with the command label limited to real commands, counts failed Redis commands with a go-redis hook,
 // and reports the outbox's depth and age at every scrape. Chat adapters add
 // their requests with s.metrics.Observe; the scheduler its reminders with
 // s.metrics.ReminderSent.
@@ -36,8 +40,48 @@ func mountMetrics(ctx context.Context, s *server) error {
 	if err := s.metrics.Registry().Register(outboxCollector{ob}); err != nil {
 		return err
 	}
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	s.metrics.KnownCommands(commandNames(s.svc.Registry()))
+	// /metrics has a listener of its own (serve.go), loopback unless told
+	// otherwise: it tells whoever reads it what people are doing, and it
+	// is nothing a chat platform or a browser needs.
+	s.metricsAddr = cmp.Or(strings.TrimSpace(s.getenv("USHER_METRICS_ADDR")), defaultMetricsAddr)
+	if s.metricsAddr == "off" {
+		s.metricsAddr = ""
+	}
 	return nil
+}
+
+// defaultMetricsAddr is where /metrics is served without USHER_METRICS_ADDR.
+const defaultMetricsAddr = "127.0.0.1:9090"
+
+// metricsHandler serves GET /metrics and nothing else.
+func (s *server) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
+}
+
+// commandNames maps what someone typed first to the command's name for the
+// metrics' command label: a verb or alias gives its command's first word
+// (pending -> invitations; workspace create -> workspace), as does the first
+// word of a two-word command; anything else is not a command.
+func commandNames(reg *command.Registry) func(string) (string, bool) {
+	groups := map[string]bool{}
+	for _, sp := range reg.Visible() {
+		if first, _, ok := strings.Cut(sp.Verb, " "); ok {
+			groups[first] = true
+		}
+	}
+	return func(word string) (string, bool) {
+		if sp, ok := reg.Lookup(word); ok {
+			first, _, _ := strings.Cut(sp.Verb, " ")
+			return first, true
+		}
+		if groups[word] {
+			return word, true
+		}
+		return "", false
+	}
 }
 
 // redisErrorHook counts Redis commands that failed: connection errors,

@@ -66,6 +66,8 @@ type prodProcess struct {
 type serveProcess struct {
 	cmd  *exec.Cmd
 	addr string
+	// metricsAddr is where its /metrics listens (USHER_METRICS_ADDR).
+	metricsAddr string
 	// exited is closed once the process has exited and its stderr is read;
 	// err is cmd.Wait's result by then.
 	exited chan struct{}
@@ -79,7 +81,7 @@ type serveProcess struct {
 func startServeBinary(tb testing.TB, name string, env map[string]string, onLine func(string), logs func() string) *serveProcess {
 	tb.Helper()
 	cmd := exec.Command(prodBinary(tb), "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "USHER_ADDR=127.0.0.1:0"}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "USHER_ADDR=127.0.0.1:0", "USHER_METRICS_ADDR=127.0.0.1:0"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -92,6 +94,7 @@ func startServeBinary(tb testing.TB, name string, env map[string]string, onLine 
 	}
 	sp := &serveProcess{cmd: cmd, exited: make(chan struct{})}
 	addr := make(chan string, 1)
+	metricsAddr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -101,6 +104,9 @@ func startServeBinary(tb testing.TB, name string, env map[string]string, onLine 
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "usher serving" {
 				addr <- rec.Addr
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "usher metrics serving" {
+				metricsAddr <- rec.Addr
 			}
 		}
 		sp.err = cmd.Wait()
@@ -112,6 +118,11 @@ func startServeBinary(tb testing.TB, name string, env map[string]string, onLine 
 	})
 	select {
 	case sp.addr = <-addr:
+		// "usher metrics serving" is logged before "usher serving".
+		select {
+		case sp.metricsAddr = <-metricsAddr:
+		default:
+		}
 	case <-sp.exited:
 		tb.Fatalf("%s: usher serve exited: %v\n%s", name, sp.err, logs())
 	case <-time.After(30 * time.Second):
@@ -155,6 +166,19 @@ func (p *prodProcess) get(t *testing.T, path string) (int, string, http.Header) 
 	return resp.StatusCode, string(b), resp.Header
 }
 
+// scrapeMetrics reads /metrics from a metrics listener.
+func scrapeMetrics(t testing.TB, addr string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET %s/metrics: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // TestServeProduction runs a real `usher serve` process on a password-
 // protected Redis: health, readiness through a Redis outage and back,
 // Prometheus metrics, request ids, then a graceful SIGTERM: /readyz turns
@@ -181,6 +205,7 @@ func TestServeProduction(t *testing.T) {
 		"USHER_ADMINS":         "boss@example.com",
 		"USHER_SHUTDOWN_DELAY": "1s",
 		"SLACK_API_URL":        slackAPI.URL + "/api/",
+		"SLACK_TEAM_ID":        "T1",
 	}
 	for k, v := range secrets {
 		env[k] = v
@@ -257,7 +282,15 @@ func TestServeProduction(t *testing.T) {
 		t.Errorf("no \"not ready\" log line with request_id %s\n%s", outageID, p.log())
 	}
 
-	code, body, _ = p.get(t, "/metrics")
+	// /metrics is served on its own listener (USHER_METRICS_ADDR), not on
+	// the public one.
+	if code, body, _ := p.get(t, "/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on USHER_ADDR: %d, want 404\n%s", code, body)
+	}
+	if p.metricsAddr == "" || p.metricsAddr == p.addr {
+		t.Fatalf("no metrics listener apart from %s: %q\n%s", p.addr, p.metricsAddr, p.log())
+	}
+	code, body = scrapeMetrics(t, p.metricsAddr)
 	if code != 200 {
 		t.Fatalf("/metrics: %d\n%s", code, body)
 	}

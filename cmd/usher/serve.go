@@ -49,6 +49,9 @@ type server struct {
 	metrics *metrics.Metrics
 	// draining is set once shutdown starts: /readyz answers 503 (health.go).
 	draining atomic.Bool
+	// metricsAddr is where /metrics listens, apart from listenAddr
+	// (metrics.go); "" serves no metrics.
+	metricsAddr string
 }
 
 // addSender registers a platform's outbox sender; the shared worker starts
@@ -160,6 +163,18 @@ func runServe(ctx context.Context, e env) error {
 		return fmt.Errorf("listen on %s: %w", s.listenAddr, err)
 	}
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
+	if s.metricsAddr != "" {
+		mln, err := net.Listen("tcp", s.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (USHER_METRICS_ADDR): %w", s.metricsAddr, err)
+		}
+		msrv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
+		go msrv.Serve(mln)
+		// Scrapes may stop at once on shutdown: nothing is lost by that.
+		defer msrv.Close()
+		log.Info("usher metrics serving", "addr", mln.Addr().String())
+	}
 	log.Info("usher serving", "addr", ln.Addr().String(), "version", versionString(), "org", cfg.org)
 	if e.ready != nil {
 		e.ready <- ln.Addr().String()

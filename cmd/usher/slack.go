@@ -3,21 +3,36 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/usher-chat/usher/bot/metrics"
 	"github.com/usher-chat/usher/bot/slack"
-	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
 func init() { register("slack", mountSlack) }
 
+var slackIDPattern = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,20}$`)
+
 // slackConfig is Slack's part of the environment (Bolt's variable names).
 type slackConfig struct {
 	signingSecret, botToken, appToken, apiURL string
+	// tenants pins the workspaces served (SLACK_TEAM_ID, SLACK_ENTERPRISE_ID);
+	// empty: learnt from auth.test at start.
+	tenants slack.Tenants
+}
+
+// splitIDs reads a comma-separated list of Slack ids.
+func splitIDs(v string) []string {
+	var out []string
+	for _, id := range strings.Split(v, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
@@ -26,6 +41,7 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		botToken:      getenv("SLACK_BOT_TOKEN"),
 		appToken:      getenv("SLACK_APP_TOKEN"),
 		apiURL:        getenv("SLACK_API_URL"),
+		tenants:       slack.Tenants{Teams: splitIDs(getenv("SLACK_TEAM_ID")), Enterprises: splitIDs(getenv("SLACK_ENTERPRISE_ID"))},
 	}
 	if c.signingSecret == "" && c.appToken == "" && c.botToken == "" {
 		return c, false, nil
@@ -42,6 +58,16 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 	}
 	if c.apiURL != "" && !strings.HasPrefix(c.apiURL, "http://") && !strings.HasPrefix(c.apiURL, "https://") {
 		problems = append(problems, fmt.Sprintf("SLACK_API_URL %q must start with http:// or https://", c.apiURL))
+	}
+	for _, id := range c.tenants.Teams {
+		if !slackIDPattern.MatchString(id) || id[0] != 'T' {
+			problems = append(problems, fmt.Sprintf("SLACK_TEAM_ID %q: want team ids such as T0123ABCD, comma-separated", id))
+		}
+	}
+	for _, id := range c.tenants.Enterprises {
+		if !slackIDPattern.MatchString(id) || id[0] != 'E' {
+			problems = append(problems, fmt.Sprintf("SLACK_ENTERPRISE_ID %q: want enterprise ids such as E0123ABCD, comma-separated", id))
+		}
 	}
 	if len(problems) > 0 {
 		return c, true, fmt.Errorf("slack configuration:\n  %s", strings.Join(problems, "\n  "))
@@ -64,22 +90,21 @@ func mountSlack(ctx context.Context, s *server) error {
 	if err != nil {
 		return err
 	}
+	tenants := sc.tenants
+	if len(tenants.Teams) == 0 && len(tenants.Enterprises) == 0 {
+		// Serve the workspace the bot token was issued in, and no other.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		tenants, err = slack.LearnTenants(actx, slack.Config{BotToken: sc.botToken, APIURL: sc.apiURL})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w; or set SLACK_TEAM_ID (and/or SLACK_ENTERPRISE_ID)", err)
+		}
+	}
+	s.log.Info("slack: serving workspaces", "team_ids", tenants.Teams, "enterprise_ids", tenants.Enterprises)
 	app, err := slack.New(slack.Config{
-		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL,
+		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL, Tenants: tenants,
 		Service: s.svc, State: state, QueueInCommit: true, Queue: queue, Logger: s.log.With("platform", "slack"),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
-		Workspaces: func(ctx context.Context) ([]string, error) {
-			snap, err := s.store.Load(ctx, org.Query{Workspaces: true})
-			if err != nil {
-				return nil, err
-			}
-			names := make([]string, 0, len(snap.Workspaces))
-			for _, w := range snap.Workspaces {
-				names = append(names, w.Name)
-			}
-			slices.Sort(names)
-			return names, nil
-		},
 	})
 	if err != nil {
 		return err

@@ -190,7 +190,8 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 		b.Fatal(err)
 	}
 	app, err := slack.New(slack.Config{SigningSecret: benchSecret, BotToken: "xoxb-bench", APIURL: edge.srv.URL + "/api/",
-		Service: svc, State: state, QueueInCommit: true, Queue: outboxQueue{ob}, Logger: log})
+		Service: svc, State: state, QueueInCommit: true, Queue: outboxQueue{ob}, Logger: log,
+		Tenants: slack.Tenants{Teams: []string{"T1"}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,9 @@ func newSlackEdge(t testing.TB) *slackEdge {
 			io.WriteString(w, `{"ok":false,"error":"users_not_found"}`)
 		case "conversations.open":
 			ok(map[string]any{"channel": map[string]any{"id": "D" + r.PostForm.Get("users")}})
+		case "auth.test":
+			// usher serve learns the workspace it serves from the bot token.
+			ok(map[string]any{"team_id": "T1", "team": "acme", "user_id": "UUSHER", "bot_id": "B1"})
 		case "apps.connections.open":
 			ok(map[string]any{"url": e.wsURL})
 		case "chat.postMessage":
@@ -86,7 +90,7 @@ func (e *slackEdge) postsTo(channel string) []url.Values {
 
 func signedCommand(secret, user, text, responseURL string) (string, http.Header) {
 	body := url.Values{"team_id": {"T1"}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/usher"}, "text": {text},
-		"response_url": {responseURL}, "trigger_id": {"x"}}.Encode()
+		"response_url": {responseURL}, "trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 36)}}.Encode()
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(secret))
 	io.WriteString(mac, "v0:"+ts+":"+body)
@@ -104,7 +108,12 @@ func startServe(t testing.TB, vars map[string]string) (addr string, stop func())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, env{args: []string{"serve"}, getenv: func(k string) string { return vars[k] }, stdout: io.Discard, stderr: io.Discard, ready: ready})
+		done <- run(ctx, env{args: []string{"serve"}, getenv: func(k string) string {
+			if k == "USHER_METRICS_ADDR" && vars[k] == "" {
+				return "127.0.0.1:0" // several serves, one machine
+			}
+			return vars[k]
+		}, stdout: io.Discard, stderr: io.Discard, ready: ready})
 	}()
 	select {
 	case addr = <-ready:
@@ -179,6 +188,18 @@ func TestSlackConfig(t *testing.T) {
 	_, _, err = loadSlackConfig(func(k string) string { return map[string]string{"SLACK_BOT_TOKEN": "xoxb-1"}[k] })
 	if err == nil || !strings.Contains(err.Error(), "SLACK_SIGNING_SECRET") {
 		t.Fatalf("bot token alone: %v", err)
+	}
+	c, _, err := loadSlackConfig(func(k string) string {
+		return map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "SLACK_TEAM_ID": "T1, T2", "SLACK_ENTERPRISE_ID": "E1"}[k]
+	})
+	if err != nil || !slices.Equal(c.tenants.Teams, []string{"T1", "T2"}) || !slices.Equal(c.tenants.Enterprises, []string{"E1"}) {
+		t.Fatalf("pinned workspaces: %+v %v", c.tenants, err)
+	}
+	_, _, err = loadSlackConfig(func(k string) string {
+		return map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "SLACK_TEAM_ID": "acme", "SLACK_ENTERPRISE_ID": "T1"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "SLACK_TEAM_ID") || !strings.Contains(err.Error(), "SLACK_ENTERPRISE_ID") {
+		t.Fatalf("bad workspace ids: %v", err)
 	}
 	srv := redistest.Shared(t)
 	_, err = runCmd(t, map[string]string{"REDIS_URL": srv.URL(), "USHER_ORG": "slackcfg", "SLACK_SIGNING_SECRET": "x"}, "serve")

@@ -424,3 +424,34 @@ func TestTeamsUnauthenticatedLoopback(t *testing.T) {
 		t.Fatal("usher asked for a token in unauthenticated mode")
 	}
 }
+
+// TestTeamsReplayRefused: the same authenticated activity (same id, same
+// token) sent twice is refused the second time with 401 and a log line,
+// and the command runs once: one answer in the chat, not two.
+func TestTeamsReplayRefused(t *testing.T) {
+	e := newTeamsEdge(t, "teamsreplay")
+	act := e.fake.ActivityFrom(tAdmin, chatOf(tAdmin), "workspaces")
+	auth := e.signed()
+	if status, body := e.post(act, auth); status != 200 {
+		t.Fatalf("first: %d %s", status, body)
+	}
+	e.waitFor(chatOf(tAdmin), "There are no workspaces yet")
+	if status, body := e.post(act, auth); status != http.StatusUnauthorized {
+		t.Errorf("replay: %d %s, want 401", status, body)
+	}
+	// A new activity (another id) from the same person is served.
+	e.say(tAdmin, "workspace create eng")
+	e.waitFor(chatOf(tAdmin), "Created workspace eng")
+	n := 0
+	for _, a := range e.fake.Activities(chatOf(tAdmin)) {
+		if b, _ := json.Marshal(a.Body); strings.Contains(string(b), "There are no workspaces yet") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d answers to the command, want 1", n)
+	}
+	if !strings.Contains(e.logs.String(), "activity already received") {
+		t.Errorf("no log line for the replay:\n%s", e.logs)
+	}
+}

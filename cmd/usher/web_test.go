@@ -50,7 +50,7 @@ func serveUsher(t *testing.T, vars map[string]string) (base string, logs *locked
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	base = "http://127.0.0.1:" + strconv.Itoa(port)
-	all := map[string]string{"USHER_ADDR": "127.0.0.1:" + strconv.Itoa(port), "USHER_PUBLIC_URL": base}
+	all := map[string]string{"USHER_ADDR": "127.0.0.1:" + strconv.Itoa(port), "USHER_PUBLIC_URL": base, "USHER_METRICS_ADDR": "127.0.0.1:0"}
 	for k, v := range vars {
 		all[k] = v
 	}
