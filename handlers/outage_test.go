@@ -52,14 +52,7 @@ func TestRedisDownGetsATryAgainAnswer(t *testing.T) {
 // chat timeouts, carries a fault the test arms just before a commit.
 func faultyEnv(t *testing.T) (*env, *redistest.Server, *redistest.Fault) {
 	t.Helper()
-	srv := redistest.Start(t)
-	t.Cleanup(srv.Thaw) // runs before Start's Stop
-	opt := &redis.Options{Addr: srv.Addr()}
-	storage.ChatTimeouts(opt)
-	rdb := redis.NewClient(opt)
-	fault := &redistest.Fault{Server: srv, Match: redistest.ScriptCallStartingWith("once")}
-	rdb.AddHook(fault)
-	t.Cleanup(func() { rdb.Close() })
+	srv, rdb, fault := redistest.FaultyClient(t, storage.ChatTimeouts)
 	return newEnvOn(t, rdb), srv, fault
 }
 

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
@@ -78,14 +76,7 @@ func TestGroupedCommitsKeepTheirOwnOutcome(t *testing.T) {
 // timeouts, carries a fault the test arms just before a commit.
 func faultyStore(t *testing.T, orgID string) (*storage.Store, *storage.Outbox, *redistest.Server, *redistest.Fault) {
 	t.Helper()
-	srv := redistest.Start(t)
-	t.Cleanup(srv.Thaw) // runs before Start's Stop
-	opt := &redis.Options{Addr: srv.Addr()}
-	storage.ChatTimeouts(opt)
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	fault := &redistest.Fault{Server: srv, Match: redistest.ScriptCallStartingWith("once")}
-	rdb.AddHook(fault)
+	srv, rdb, fault := redistest.FaultyClient(t, storage.ChatTimeouts)
 	ob, err := storage.NewOutbox(srv.Client(t), orgID)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -108,4 +109,23 @@ func ScriptCallStartingWith(first string) func(args []any) bool {
 		}
 		return fmt.Sprint(args[3+n]) == first
 	}
+}
+
+// FaultyClient starts a redis-server of its own and returns a client to it
+// carrying a Fault that catches usher's commit (the apply script, whose
+// first argument starts with "once"). configure adjusts the client's options
+// first, e.g. with storage.ChatTimeouts, which this package cannot import.
+func FaultyClient(t testing.TB, configure func(*redis.Options)) (*Server, *redis.Client, *Fault) {
+	t.Helper()
+	srv := Start(t)
+	t.Cleanup(srv.Thaw) // runs before Start's Stop
+	opt := &redis.Options{Addr: srv.Addr()}
+	if configure != nil {
+		configure(opt)
+	}
+	rdb := redis.NewClient(opt)
+	fault := &Fault{Server: srv, Match: ScriptCallStartingWith("once")}
+	rdb.AddHook(fault)
+	t.Cleanup(func() { rdb.Close() })
+	return srv, rdb, fault
 }
