@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -165,6 +166,15 @@ type messageData struct {
 // again", a user-facing error with its message, anything else with a
 // reference the operator finds in the log.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, secret.ErrBusy) {
+		// Too many password hashes at once (a burst of sign-ins): refused
+		// before any work, so the client can simply come back.
+		h.log.WarnContext(r.Context(), "web: password hashing busy", "route", r.Pattern, "addr", h.clientAddr(r))
+		w.Header().Set("Retry-After", "5")
+		h.render(w, r, http.StatusServiceUnavailable, "message", view{Title: "usher is busy",
+			noOrg: true, Data: messageData{Text: secret.ErrBusy.Message, Hint: secret.ErrBusy.Hint}})
+		return
+	}
 	if unavailable(err) {
 		h.log.WarnContext(r.Context(), "web: storage unavailable", "route", r.Pattern, "err", err)
 		w.Header().Set("Retry-After", "30")
