@@ -113,8 +113,14 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(r.Context(), "web: invitation accepted", "invitation", inv.ID)
 	// Straight to signing in, with the email filled in: the browser's
 	// password manager offers the password just chosen.
+	// An account that already existed kept its password (settle's tone is
+	// info then), so the page does not speak of the one just typed.
+	notice := reply.Text
+	if reply.Tone != handlers.ToneSuccess && reply.Footer != "" {
+		notice += " " + reply.Footer
+	}
 	h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Org: set.Name, CSRF: h.formToken(w, r, ""),
-		Notice: reply.Text, Data: loginData{Email: inv.Email, Joined: true}})
+		Notice: notice, Data: loginData{Email: inv.Email, Joined: reply.Tone == handlers.ToneSuccess}})
 }
 
 // passwordField names the input a password problem concerns: the
