@@ -214,7 +214,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.cfg.Limiter.Forget(r.Context(), key); err != nil {
+	// Only this address's count for the email: the email's ceiling runs out
+	// on its own, so that the owner signing in does not reset what someone
+	// guessing from many addresses has used up.
+	if err := h.cfg.Limiter.Forget(r.Context(), h.pairKey(r, key)); err != nil {
 		h.log.WarnContext(r.Context(), "web: clearing sign-in attempts failed", "err", err)
 	}
 	if !h.startSession(w, r, who) {
@@ -227,20 +230,34 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// limit counts a sign-in attempt (or a current-password check) against the
-// email's and the client address's limits. It returns "" to go on, or how
-// long to wait ("12 minutes"), having set Retry-After.
+// limit counts a sign-in attempt (or a current-password check). Failing
+// sign-ins for someone's email must not lock them out, so the tight limit is
+// per email and client address together: PairLimit free attempts, then a
+// delay that doubles with each attempt. The email alone has a much higher
+// ceiling (guessing from many addresses), and the address alone its own
+// (one address trying many emails). It returns "" to go on, or how long to
+// wait ("12 minutes"), having set Retry-After.
 func (h *Handler) limit(w http.ResponseWriter, r *http.Request, emailKey string) (string, error) {
-	wait, err := h.cfg.Limiter.Attempt(r.Context(), []Limit{
+	addr := h.clientAddr(r)
+	wait, err := h.cfg.Limiter.Attempt(r.Context(), h.cfg.Now(), []Limit{
+		{Key: h.pairKey(r, emailKey), Max: h.cfg.PairLimit, Window: h.cfg.LimitWindow, Backoff: h.cfg.PairBackoff},
 		{Key: emailKey, Max: h.cfg.EmailLimit, Window: h.cfg.LimitWindow},
-		{Key: "ip:" + h.clientAddr(r), Max: h.cfg.AddrLimit, Window: h.cfg.LimitWindow},
+		{Key: "ip:" + addr, Max: h.cfg.AddrLimit, Window: h.cfg.LimitWindow},
 	})
 	if err != nil || wait <= 0 {
 		return "", err
 	}
-	h.log.WarnContext(r.Context(), "web: sign-in attempts limited", "route", r.Pattern, "addr", h.clientAddr(r), "wait", wait.Round(time.Second))
+	h.log.WarnContext(r.Context(), "web: sign-in attempts limited", "route", r.Pattern, "addr", addr, "wait", wait.Round(time.Second))
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	if wait < time.Minute {
+		return plural(int((wait+time.Second-1)/time.Second), "second"), nil
+	}
 	return plural(int((wait+time.Minute-1)/time.Minute), "minute"), nil
+}
+
+// pairKey is the rate-limit key of an email tried from r's client address.
+func (h *Handler) pairKey(r *http.Request, emailKey string) string {
+	return "pair:" + strings.TrimPrefix(emailKey, "email:") + "|" + h.clientAddr(r)
 }
 
 // startSession opens a session for who in this browser (replacing any it
@@ -438,7 +455,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 		return
 	}
 	if !u.MustChangePassword {
-		if err := h.cfg.Limiter.Forget(r.Context(), key); err != nil {
+		if err := h.cfg.Limiter.Forget(r.Context(), h.pairKey(r, key)); err != nil {
 			h.log.WarnContext(r.Context(), "web: clearing attempts failed", "err", err)
 		}
 	}

@@ -155,12 +155,12 @@ func (w webSessions) End(ctx context.Context, idHash, email string) error {
 	return w.s.End(ctx, idHash, email)
 }
 
-func (w webSessions) Attempt(ctx context.Context, limits []web.Limit) (time.Duration, error) {
+func (w webSessions) Attempt(ctx context.Context, now time.Time, limits []web.Limit) (time.Duration, error) {
 	ls := make([]storage.Limit, len(limits))
 	for i, l := range limits {
 		ls[i] = storage.Limit(l)
 	}
-	return w.s.Attempt(ctx, ls)
+	return w.s.Attempt(ctx, now, ls)
 }
 
 func (w webSessions) Forget(ctx context.Context, key string) error { return w.s.Forget(ctx, key) }
