@@ -105,6 +105,14 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) {
 		again(problemOf("password", e))
 		return
 	}
+	if errors.Is(err, secret.ErrBusy) {
+		// The form stays filled in (but for the passwords): sending it
+		// again in a few seconds is all it takes.
+		h.busy(w, r)
+		h.render(w, r, http.StatusServiceUnavailable, "invitation", view{Title: "Invitation to " + set.Name, Org: set.Name,
+			CSRF: h.formToken(w, r, ""), Problem: busyProblem(), Data: data})
+		return
+	}
 	if err != nil {
 		h.invitationError(w, r, err)
 		return
@@ -208,6 +216,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		e, _ := userError(err)
 		h.log.InfoContext(r.Context(), "web: sign-in refused", "addr", h.clientAddr(r))
 		again(http.StatusUnauthorized, problemOf("", e))
+		return
+	}
+	if errors.Is(err, secret.ErrBusy) {
+		h.busy(w, r)
+		again(http.StatusServiceUnavailable, busyProblem())
 		return
 	}
 	if err != nil {
@@ -449,6 +462,10 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 		return
 	case ok && e.Code == org.CodeInvalid:
 		h.renderPassword(w, r, v, http.StatusUnprocessableEntity, problemOf(passwordField(password, confirm, u.Email), e))
+		return
+	case errors.Is(err, secret.ErrBusy):
+		h.busy(w, r)
+		h.renderPassword(w, r, v, http.StatusServiceUnavailable, busyProblem())
 		return
 	default:
 		h.fail(w, r, err)

@@ -167,10 +167,7 @@ type messageData struct {
 // reference the operator finds in the log.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, secret.ErrBusy) {
-		// Too many password hashes at once (a burst of sign-ins): refused
-		// before any work, so the client can simply come back.
-		h.log.WarnContext(r.Context(), "web: password hashing busy", "route", r.Pattern, "addr", h.clientAddr(r))
-		w.Header().Set("Retry-After", "5")
+		h.busy(w, r)
 		h.render(w, r, http.StatusServiceUnavailable, "message", view{Title: "usher is busy",
 			noOrg: true, Data: messageData{Text: secret.ErrBusy.Message, Hint: secret.ErrBusy.Hint}})
 		return
@@ -200,4 +197,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.render(w, r, http.StatusInternalServerError, "message", view{Title: "Something went wrong",
 		Data: messageData{Text: "Something went wrong on usher's side, and nothing was changed.",
 			Hint: "Try again; if it keeps failing, give this reference to whoever runs usher.", Ref: ref}})
+}
+
+// busy answers a request refused because too many password hashes were
+// running (a burst of sign-ins): nothing was hashed or changed, so the
+// browser can simply send it again. The caller renders the page, with 503.
+func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
+	h.log.WarnContext(r.Context(), "web: password hashing busy", "route", r.Pattern, "addr", h.clientAddr(r))
+	w.Header().Set("Retry-After", "5")
+}
+
+func busyProblem() *problem {
+	return &problem{Message: secret.ErrBusy.Message, Hint: secret.ErrBusy.Hint}
 }
