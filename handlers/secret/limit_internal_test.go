@@ -18,10 +18,11 @@ func TestHashSlots(t *testing.T) {
 		want  int
 	}{
 		{256 * mib, 1, 1}, // the Kubernetes manifest: 256 MiB, one CPU
-		{256 * mib, 8, 3}, // 128 MiB for hashing, 38 MiB each counting garbage
-		{64 * mib, 8, 1},  // never none
-		{0, 2, 2},         // no limit known: the CPUs...
-		{0, 64, 4},        // ...but not more than 4
+		{256 * mib, 8, 2}, // 128 MiB for hashing, 57 MiB a slot counting garbage
+		{1024 * mib, 16, 8},
+		{64 * mib, 8, 1}, // never none
+		{0, 2, 2},        // no limit known: the CPUs...
+		{0, 64, 4},       // ...but not more than 4
 		{-1, 0, 1},
 	} {
 		if got := HashSlots(c.limit, c.procs); got != c.want {
