@@ -38,9 +38,10 @@ func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationSt
 	return s.settle(ctx, c, snap, snap.Actor, inv, outcome, org.StripText(c.req.Actor.Name), "")
 }
 
-// settle moves a pending invitation to accepted or declined, creating or
-// re-activating the user on accept, all in one atomic commit. passwordHash is
-// set when the invitee accepted on the web and chose a password.
+// settle moves a pending invitation to accepted or declined, creating the
+// user on accept, all in one atomic commit. passwordHash is set when the
+// invitee accepted on the web and chose a password; it is used only for a new
+// account.
 func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user *org.User, inv *org.Invitation, outcome org.InvitationStatus, name, passwordHash string) (Reply, error) {
 	if inv.Status != org.InvitationPending {
 		return Reply{Replace: true}, inv.StatusError()
@@ -72,37 +73,62 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 	before := "none"
 	if user == nil {
 		joined = &org.User{Email: inv.Email, Name: name, Role: inv.Role, Status: org.StatusActive, Workspaces: inv.Workspaces, Created: c.now}
+		if passwordHash != "" {
+			joined.PasswordHash = passwordHash
+		}
 	} else {
+		// The account was made another way while the invitation waited
+		// (`usher admin add`, a race with another invitation). Holding the
+		// invitation is no authority over it: a deactivated account stays
+		// deactivated (reactivating is an admin's confirmed, audited
+		// `activate`), and an active one keeps its password and its role (a
+		// change of role is the admin's `role`, which guards the last admin).
+		// It gains only the invitation's workspaces it lacks. The write is
+		// guarded by the version read, so a deactivation or a reset that
+		// commits first makes this one re-read and decide again.
+		if !user.Active() {
+			return Reply{}, org.Errorf(org.CodeDeactivated, "Your account in %s is deactivated, and accepting an invitation doesn't reactivate it.", set.Name).
+				WithHint("Ask an admin to reactivate you.")
+		}
 		version, before = user.Version, describeUser(user)
 		joined = user.Clone()
-		if !joined.Active() || inv.Role.Rank() > joined.Role.Rank() {
-			// A returning user takes the invited role; an active one (only in a
-			// race with another invitation) never loses rank by accepting.
-			joined.Role = inv.Role
-		}
-		joined.Status = org.StatusActive
 		for _, g := range inv.Workspaces {
-			joined.Workspaces = joined.Workspaces.With(g)
+			if _, has := joined.Workspaces.Get(g.Workspace); !has {
+				joined.Workspaces = joined.Workspaces.With(g)
+			}
 		}
 		joined.Workspaces = joined.Workspaces.ForRole(joined.Role)
 		if joined.Name == "" {
 			joined.Name = name
 		}
 	}
-	if passwordHash != "" {
-		joined.PasswordHash, joined.MustChangePassword = passwordHash, false
-	}
 	joined.Updated = c.now
 	ch.Users = []org.UserWrite{{User: joined, Version: version}}
+	detail := "invited by " + inv.Inviter
+	if user != nil {
+		detail += fmt.Sprintf("; already a member: role %s and password kept, invited as %s", user.Role, inv.Role)
+	}
 	ch.Audit = []org.AuditEntry{
 		{Action: "invitation.accept", Target: inv.Email, Before: "pending", After: "accepted", Detail: "id " + inv.ID},
-		{Action: "user.join", Target: inv.Email, Before: before, After: describeUser(joined), Detail: "invited by " + inv.Inviter},
+		{Action: "user.join", Target: inv.Email, Before: before, After: describeUser(joined), Detail: detail},
 	}
 	if id := c.identity(); id != "" {
 		ch.Links = []org.IdentityLink{{Identity: id, Email: inv.Email}}
 	}
 	if err := s.commit(ctx, c, nil, ch); err != nil {
 		return Reply{}, err
+	}
+	if user != nil {
+		// Info, not success: no account was made, and the web page reads
+		// the tone to not say "sign in with the password you just chose".
+		r.Tone = ToneInfo
+		r.Text = fmt.Sprintf("You are already a member of %s, as %s; your role and password are unchanged.", set.Name, describeGrant(joined.Role, joined.Workspaces))
+		if joined.Role != inv.Role {
+			r.Footer = fmt.Sprintf("The invitation was for %s; only an admin can change your role.", inv.Role)
+		}
+		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation to %s, but was already a member as %s: they kept that role and got the invitation's workspaces.",
+			inv.Email, set.Name, joined.Role))}
+		return r, nil
 	}
 	r.Tone = ToneSuccess
 	r.Text = fmt.Sprintf("Welcome to %s! You joined as %s.", set.Name, describeGrant(joined.Role, joined.Workspaces))

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -154,25 +153,16 @@ func sessionStamp(u *org.User) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-var (
-	decoyOnce sync.Once
-	decoyHash string
-)
-
-// decoy spends the time a password check takes, so that an unknown email
-// answers as slowly as a known one with a wrong password.
-func (s *Service) decoy(password string) {
-	decoyOnce.Do(func() { decoyHash, _ = secret.HashPassword(s.rand, "usher decoy password") })
-	secret.CheckPassword(decoyHash, password)
-}
-
 // SignIn checks an email and password for the web. Every failure is ErrSignIn.
 // A temporary password (after a reset) works once: this sign-in uses it up
 // atomically, and the session it opens may only choose a new password.
 func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn, error) {
 	email, err := org.NormalizeEmail(email)
 	if err != nil || password == "" || len(password) > 4*org.MaxPasswordLength {
-		s.decoy(password)
+		// As slow as a real check, so that the answer says nothing.
+		if err := secret.CheckDecoy(ctx, password); err != nil {
+			return SignedIn{}, fmt.Errorf("sign in: %w", err)
+		}
 		return SignedIn{}, ErrSignIn
 	}
 	c := s.systemCall("sign in", org.Identity{Platform: "web", Email: email})
@@ -184,10 +174,16 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn,
 		}
 		u := snap.Users[email]
 		if u == nil || u.PasswordHash == "" {
-			s.decoy(password)
+			if err := secret.CheckDecoy(ctx, password); err != nil {
+				return fmt.Errorf("sign in: %w", err)
+			}
 			return ErrSignIn
 		}
-		if !secret.CheckPassword(u.PasswordHash, password) || !u.Active() {
+		match, err := secret.CheckPasswordContext(ctx, u.PasswordHash, password)
+		if err != nil {
+			return fmt.Errorf("sign in: %w", err)
+		}
+		if !match || !u.Active() {
 			return ErrSignIn
 		}
 		if !u.MustChangePassword {
@@ -262,9 +258,9 @@ func (s *Service) ChangePassword(ctx context.Context, email, stamp, current, pas
 	if err := org.CheckNewPassword(password, confirm, email); err != nil {
 		return SignedIn{}, Reply{}, err
 	}
-	hash, err := secret.HashPassword(s.rand, password)
+	hash, err := secret.HashPasswordContext(ctx, s.rand, password)
 	if err != nil {
-		return SignedIn{}, Reply{}, err
+		return SignedIn{}, Reply{}, fmt.Errorf("change password: %w", err)
 	}
 	c := s.systemCall("change password", org.Identity{Platform: "web", Email: email})
 	var out SignedIn
@@ -282,10 +278,17 @@ func (s *Service) ChangePassword(ctx context.Context, email, stamp, current, pas
 		if u.MustChangePassword {
 			detail = "replaced the temporary password on the web"
 		} else {
-			if len(current) > 4*org.MaxPasswordLength || !secret.CheckPassword(u.PasswordHash, current) {
+			if len(current) > 4*org.MaxPasswordLength {
 				return ErrCurrentPassword
 			}
-			if secret.CheckPassword(u.PasswordHash, password) {
+			if ok, err := secret.CheckPasswordContext(ctx, u.PasswordHash, current); err != nil {
+				return fmt.Errorf("change password: %w", err)
+			} else if !ok {
+				return ErrCurrentPassword
+			}
+			if same, err := secret.CheckPasswordContext(ctx, u.PasswordHash, password); err != nil {
+				return fmt.Errorf("change password: %w", err)
+			} else if same {
 				return org.Errorf(org.CodeInvalid, "That is your current password.").WithHint("Choose a new one.")
 			}
 		}

@@ -44,12 +44,16 @@ type Session struct {
 	Version int64
 }
 
-// Limit is one rate limit: at most Max attempts under Key per Window, a fixed
-// window starting at the first attempt.
+// Limit is one rate limit. Without Backoff: at most Max attempts under Key
+// per Window, a fixed window starting at the first attempt. With Backoff: Max
+// attempts are free, then each attempt makes the next wait Backoff, doubling
+// each time up to Window; the count is forgotten Window after the last
+// attempt (lua/session_attempt.lua).
 type Limit struct {
-	Key    string // "email:bob@example.com", "ip:192.0.2.1"
-	Max    int
-	Window time.Duration
+	Key     string // "email:bob@example.com", "ip:192.0.2.1", "pair:bob@example.com|192.0.2.1"
+	Max     int
+	Window  time.Duration
+	Backoff time.Duration
 }
 
 // NewSessions returns the web session store of organization org. Call
@@ -116,19 +120,21 @@ func (s *Sessions) End(ctx context.Context, idHash, email string) error {
 
 // Attempt counts one attempt against every limit atomically and returns how
 // long until the caller may try again: 0 while every limit holds, else the
-// time left in the longest exceeded window.
-func (s *Sessions) Attempt(ctx context.Context, limits []Limit) (time.Duration, error) {
+// longest wait. now is the caller's clock, which backoffs are measured by. An
+// attempt refused by a backoff is not counted.
+func (s *Sessions) Attempt(ctx context.Context, now time.Time, limits []Limit) (time.Duration, error) {
 	if len(limits) == 0 {
 		return 0, nil
 	}
 	keys := make([]string, len(limits))
-	args := make([]any, 0, 2*len(limits))
+	args := make([]any, 0, 1+3*len(limits))
+	args = append(args, now.UnixMilli())
 	for i, l := range limits {
-		if l.Max < 1 || l.Window < time.Millisecond {
+		if l.Max < 1 || l.Window < time.Millisecond || l.Backoff < 0 {
 			return 0, errors.New("sign-in attempt: every limit needs a max and a window")
 		}
 		keys[i] = s.keys.signin(l.Key)
-		args = append(args, l.Window.Milliseconds(), l.Max)
+		args = append(args, l.Window.Milliseconds(), l.Max, l.Backoff.Milliseconds())
 	}
 	wait, err := sessionAttempt.Run(ctx, s.rdb, keys, args...).Int64()
 	if err != nil {

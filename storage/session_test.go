@@ -170,11 +170,11 @@ func TestAttemptLimits(t *testing.T) {
 	ses := newSessions(t, rdb, "sess-limit")
 	limits := []storage.Limit{{Key: "email:bob@example.com", Max: 3, Window: time.Minute}, {Key: "ip:192.0.2.1", Max: 5, Window: 10 * time.Minute}}
 	for i := 1; i <= 3; i++ {
-		if wait, err := ses.Attempt(ctx, limits); err != nil || wait != 0 {
+		if wait, err := ses.Attempt(ctx, time.Now(), limits); err != nil || wait != 0 {
 			t.Fatalf("attempt %d: %v %v", i, wait, err)
 		}
 	}
-	wait, err := ses.Attempt(ctx, limits)
+	wait, err := ses.Attempt(ctx, time.Now(), limits)
 	if err != nil || wait <= 55*time.Second || wait > time.Minute {
 		t.Fatalf("attempt 4: %v %v", wait, err)
 	}
@@ -182,13 +182,13 @@ func TestAttemptLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The email's window restarts; the address has seen 5 and stops the 6th.
-	if wait, _ := ses.Attempt(ctx, limits); wait != 0 {
+	if wait, _ := ses.Attempt(ctx, time.Now(), limits); wait != 0 {
 		t.Fatalf("after Forget: %v", wait)
 	}
-	if wait, _ := ses.Attempt(ctx, limits); wait <= 9*time.Minute {
+	if wait, _ := ses.Attempt(ctx, time.Now(), limits); wait <= 9*time.Minute {
 		t.Fatalf("the address's limit: %v", wait)
 	}
-	if _, err := ses.Attempt(ctx, []storage.Limit{{Key: "x", Max: 0, Window: time.Minute}}); err == nil {
+	if _, err := ses.Attempt(ctx, time.Now(), []storage.Limit{{Key: "x", Max: 0, Window: time.Minute}}); err == nil {
 		t.Fatal("a limit without a max accepted")
 	}
 	for _, k := range rdb.Keys(ctx, "*sess-limit*").Val() {
@@ -208,7 +208,7 @@ func TestAttemptsAreCountedAtomically(t *testing.T) {
 	allowed := 0
 	for range tries {
 		wg.Go(func() {
-			wait, err := ses.Attempt(context.Background(), []storage.Limit{{Key: "email:x@example.com", Max: max, Window: time.Minute}})
+			wait, err := ses.Attempt(context.Background(), time.Now(), []storage.Limit{{Key: "email:x@example.com", Max: max, Window: time.Minute}})
 			if err != nil {
 				t.Error(err)
 				return
@@ -223,5 +223,58 @@ func TestAttemptsAreCountedAtomically(t *testing.T) {
 	wg.Wait()
 	if allowed != max {
 		t.Fatalf("%d of %d parallel attempts allowed, want %d", allowed, tries, max)
+	}
+}
+
+// TestAttemptBackoff: past its free attempts a backoff limit makes each next
+// attempt wait twice as long, measured by the caller's clock; an attempt it
+// refuses counts nowhere; Forget starts it over.
+func TestAttemptBackoff(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	ctx := context.Background()
+	ses := newSessions(t, rdb, "sess-backoff")
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	pair := storage.Limit{Key: "pair:bob@example.com|192.0.2.1", Max: 2, Window: time.Hour, Backoff: 10 * time.Second}
+	ceiling := storage.Limit{Key: "email:bob@example.com", Max: 100, Window: time.Hour}
+	limits := []storage.Limit{pair, ceiling}
+	for i := 1; i <= 3; i++ { // two free, and the third allowed but starting the delay
+		if wait, err := ses.Attempt(ctx, now, limits); err != nil || wait != 0 {
+			t.Fatalf("attempt %d: %v %v", i, wait, err)
+		}
+	}
+	for _, want := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second} {
+		if wait, err := ses.Attempt(ctx, now, limits); err != nil || wait != want {
+			t.Fatalf("while delayed: %v %v, want %v", wait, err, want)
+		}
+		if wait, _ := ses.Attempt(ctx, now.Add(want-time.Millisecond), limits); wait != time.Millisecond {
+			t.Fatalf("a millisecond early: %v", wait)
+		}
+		now = now.Add(want)
+		if wait, err := ses.Attempt(ctx, now, limits); err != nil || wait != 0 {
+			t.Fatalf("after %v: %v %v", want, wait, err)
+		}
+	}
+	// 7 attempts got through; the refused ones were not counted.
+	if n := rdb.Get(ctx, "usher:{sess-backoff}:signin:email:bob@example.com").Val(); n != "7" {
+		t.Errorf("the email's ceiling counted %s attempts, want the 7 allowed", n)
+	}
+	if ttl := rdb.PTTL(ctx, "usher:{sess-backoff}:signin:"+pair.Key).Val(); ttl <= 59*time.Minute {
+		t.Errorf("the backoff is forgotten after %v, want a window after its last attempt", ttl)
+	}
+	// The delay never exceeds the window.
+	for range 50 {
+		now = now.Add(time.Hour)
+		if _, err := ses.Attempt(ctx, now, limits); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wait, _ := ses.Attempt(ctx, now, limits); wait != time.Hour {
+		t.Errorf("capped delay %v, want the window", wait)
+	}
+	if err := ses.Forget(ctx, pair.Key); err != nil {
+		t.Fatal(err)
+	}
+	if wait, _ := ses.Attempt(ctx, now, limits); wait != 0 {
+		t.Fatalf("after Forget: %v", wait)
 	}
 }

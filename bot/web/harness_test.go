@@ -128,12 +128,12 @@ func (p sessionPort) End(ctx context.Context, idHash, email string) error {
 	return p.s.End(ctx, idHash, email)
 }
 
-func (p sessionPort) Attempt(ctx context.Context, limits []web.Limit) (time.Duration, error) {
+func (p sessionPort) Attempt(ctx context.Context, now time.Time, limits []web.Limit) (time.Duration, error) {
 	ls := make([]storage.Limit, len(limits))
 	for i, l := range limits {
 		ls[i] = storage.Limit(l)
 	}
-	return p.s.Attempt(ctx, ls)
+	return p.s.Attempt(ctx, now, ls)
 }
 
 func (p sessionPort) Forget(ctx context.Context, key string) error { return p.s.Forget(ctx, key) }
@@ -246,6 +246,9 @@ type browser struct {
 	s    *site
 	c    *http.Client
 	last *page
+	// header is sent with every request (X-Forwarded-For, to come from
+	// another address through a trusted proxy).
+	header http.Header
 }
 
 type page struct {
@@ -262,6 +265,9 @@ func (s *site) browser() *browser {
 
 func (b *browser) do(req *http.Request) *page {
 	b.t.Helper()
+	for k, vs := range b.header {
+		req.Header[k] = vs
+	}
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)

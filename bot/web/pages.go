@@ -105,6 +105,14 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) {
 		again(problemOf("password", e))
 		return
 	}
+	if errors.Is(err, secret.ErrBusy) {
+		// The form stays filled in (but for the passwords): sending it
+		// again in a few seconds is all it takes.
+		h.busy(w, r)
+		h.render(w, r, http.StatusServiceUnavailable, "invitation", view{Title: "Invitation to " + set.Name, Org: set.Name,
+			CSRF: h.formToken(w, r, ""), Problem: busyProblem(), Data: data})
+		return
+	}
 	if err != nil {
 		h.invitationError(w, r, err)
 		return
@@ -113,8 +121,14 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(r.Context(), "web: invitation accepted", "invitation", inv.ID)
 	// Straight to signing in, with the email filled in: the browser's
 	// password manager offers the password just chosen.
+	// An account that already existed kept its password (settle's tone is
+	// info then), so the page does not speak of the one just typed.
+	notice := reply.Text
+	if reply.Tone != handlers.ToneSuccess && reply.Footer != "" {
+		notice += " " + reply.Footer
+	}
 	h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Org: set.Name, CSRF: h.formToken(w, r, ""),
-		Notice: reply.Text, Data: loginData{Email: inv.Email, Joined: true}})
+		Notice: notice, Data: loginData{Email: inv.Email, Joined: reply.Tone == handlers.ToneSuccess}})
 }
 
 // passwordField names the input a password problem concerns: the
@@ -204,11 +218,19 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, problemOf("", e))
 		return
 	}
+	if errors.Is(err, secret.ErrBusy) {
+		h.busy(w, r)
+		again(http.StatusServiceUnavailable, busyProblem())
+		return
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.cfg.Limiter.Forget(r.Context(), key); err != nil {
+	// Only this address's count for the email: the email's ceiling runs out
+	// on its own, so that the owner signing in does not reset what someone
+	// guessing from many addresses has used up.
+	if err := h.cfg.Limiter.Forget(r.Context(), h.pairKey(r, key)); err != nil {
 		h.log.WarnContext(r.Context(), "web: clearing sign-in attempts failed", "err", err)
 	}
 	if !h.startSession(w, r, who) {
@@ -221,20 +243,34 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// limit counts a sign-in attempt (or a current-password check) against the
-// email's and the client address's limits. It returns "" to go on, or how
-// long to wait ("12 minutes"), having set Retry-After.
+// limit counts a sign-in attempt (or a current-password check). Failing
+// sign-ins for someone's email must not lock them out, so the tight limit is
+// per email and client address together: PairLimit free attempts, then a
+// delay that doubles with each attempt. The email alone has a much higher
+// ceiling (guessing from many addresses), and the address alone its own
+// (one address trying many emails). It returns "" to go on, or how long to
+// wait ("12 minutes"), having set Retry-After.
 func (h *Handler) limit(w http.ResponseWriter, r *http.Request, emailKey string) (string, error) {
-	wait, err := h.cfg.Limiter.Attempt(r.Context(), []Limit{
+	addr := h.clientAddr(r)
+	wait, err := h.cfg.Limiter.Attempt(r.Context(), h.cfg.Now(), []Limit{
+		{Key: h.pairKey(r, emailKey), Max: h.cfg.PairLimit, Window: h.cfg.LimitWindow, Backoff: h.cfg.PairBackoff},
 		{Key: emailKey, Max: h.cfg.EmailLimit, Window: h.cfg.LimitWindow},
-		{Key: "ip:" + h.clientAddr(r), Max: h.cfg.AddrLimit, Window: h.cfg.LimitWindow},
+		{Key: "ip:" + addr, Max: h.cfg.AddrLimit, Window: h.cfg.LimitWindow},
 	})
 	if err != nil || wait <= 0 {
 		return "", err
 	}
-	h.log.WarnContext(r.Context(), "web: sign-in attempts limited", "route", r.Pattern, "addr", h.clientAddr(r), "wait", wait.Round(time.Second))
+	h.log.WarnContext(r.Context(), "web: sign-in attempts limited", "route", r.Pattern, "addr", addr, "wait", wait.Round(time.Second))
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	if wait < time.Minute {
+		return plural(int((wait+time.Second-1)/time.Second), "second"), nil
+	}
 	return plural(int((wait+time.Minute-1)/time.Minute), "minute"), nil
+}
+
+// pairKey is the rate-limit key of an email tried from r's client address.
+func (h *Handler) pairKey(r *http.Request, emailKey string) string {
+	return "pair:" + strings.TrimPrefix(emailKey, "email:") + "|" + h.clientAddr(r)
 }
 
 // startSession opens a session for who in this browser (replacing any it
@@ -427,12 +463,16 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 	case ok && e.Code == org.CodeInvalid:
 		h.renderPassword(w, r, v, http.StatusUnprocessableEntity, problemOf(passwordField(password, confirm, u.Email), e))
 		return
+	case errors.Is(err, secret.ErrBusy):
+		h.busy(w, r)
+		h.renderPassword(w, r, v, http.StatusServiceUnavailable, busyProblem())
+		return
 	default:
 		h.fail(w, r, err)
 		return
 	}
 	if !u.MustChangePassword {
-		if err := h.cfg.Limiter.Forget(r.Context(), key); err != nil {
+		if err := h.cfg.Limiter.Forget(r.Context(), h.pairKey(r, key)); err != nil {
 			h.log.WarnContext(r.Context(), "web: clearing attempts failed", "err", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -165,6 +166,12 @@ type messageData struct {
 // again", a user-facing error with its message, anything else with a
 // reference the operator finds in the log.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, secret.ErrBusy) {
+		h.busy(w, r)
+		h.render(w, r, http.StatusServiceUnavailable, "message", view{Title: "usher is busy",
+			noOrg: true, Data: messageData{Text: secret.ErrBusy.Message, Hint: secret.ErrBusy.Hint}})
+		return
+	}
 	if unavailable(err) {
 		h.log.WarnContext(r.Context(), "web: storage unavailable", "route", r.Pattern, "err", err)
 		w.Header().Set("Retry-After", "30")
@@ -193,4 +200,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.render(w, r, http.StatusInternalServerError, "message", view{Title: "Something went wrong",
 		Data: messageData{Text: "Something went wrong on usher's side, and nothing was changed.",
 			Hint: "Try again; if it keeps failing, give this reference to whoever runs usher.", Ref: ref}})
+}
+
+// busy answers a request refused because too many password hashes were
+// running (a burst of sign-ins): nothing was hashed or changed, so the
+// browser can simply send it again. The caller renders the page, with 503.
+func (h *Handler) busy(w http.ResponseWriter, r *http.Request) {
+	h.log.WarnContext(r.Context(), "web: password hashing busy", "route", r.Pattern, "addr", h.clientAddr(r))
+	w.Header().Set("Retry-After", "5")
+}
+
+func busyProblem() *problem {
+	return &problem{Message: secret.ErrBusy.Message, Hint: secret.ErrBusy.Hint}
 }

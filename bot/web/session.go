@@ -203,33 +203,68 @@ func (h *Handler) current(w http.ResponseWriter, r *http.Request) (*visit, bool)
 }
 
 // clientAddr is the address sign-in attempts are counted under: the
-// connection's peer, or the last entry of the trusted proxy's header. IPv6
-// addresses count per /64, which one host often holds entirely.
+// connection's peer or, behind a reverse proxy, the client's address in the
+// header it sets (ClientIPHeader). A list header (X-Forwarded-For: every
+// proxy appends the address it received from) is read from the right, past
+// the entries that are private or loopback addresses (the proxies of the
+// deployment itself, a Kubernetes ingress behind a load balancer): the first
+// public address is the one the outermost proxy saw, which the client cannot
+// choose, unlike the entries left of it. When every entry is private (a
+// client inside the network), the right-most one, which the nearest proxy
+// set. IPv6 addresses count per /64, which one host often holds entirely.
 func (h *Handler) clientAddr(r *http.Request) string {
-	raw := ""
-	if h.cfg.ClientIPHeader != "" {
-		if vs := r.Header.Values(h.cfg.ClientIPHeader); len(vs) > 0 {
-			parts := strings.Split(vs[len(vs)-1], ",")
-			raw = strings.TrimSpace(parts[len(parts)-1])
-		}
+	var a netip.Addr
+	if vs := r.Header.Values(h.cfg.ClientIPHeader); h.cfg.ClientIPHeader != "" && len(vs) > 0 {
+		a = fromProxy(vs)
+	} else {
+		a = parseAddr(r.RemoteAddr)
 	}
-	if raw == "" {
-		raw = r.RemoteAddr
+	if !a.IsValid() {
+		return "unknown"
 	}
-	a, err := netip.ParseAddr(strings.Trim(raw, "[]"))
-	if err != nil {
-		ap, err2 := netip.ParseAddrPort(raw)
-		if err2 != nil {
-			return "unknown"
-		}
-		a = ap.Addr()
-	}
-	a = a.Unmap().WithZone("")
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
 	}
 	return a.String()
+}
+
+// fromProxy picks the client's address from a proxy header's values (see
+// clientAddr); the zero Addr when there is none.
+func fromProxy(values []string) netip.Addr {
+	var entries []string
+	for _, v := range values {
+		entries = append(entries, strings.Split(v, ",")...)
+	}
+	var nearest netip.Addr
+	for i := len(entries) - 1; i >= 0; i-- {
+		a := parseAddr(strings.TrimSpace(entries[i]))
+		if !a.IsValid() {
+			// Garbage is no proxy of ours: whatever is left of it, the
+			// client may have written.
+			break
+		}
+		if !nearest.IsValid() {
+			nearest = a
+		}
+		if !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() {
+			return a
+		}
+	}
+	return nearest
+}
+
+// parseAddr reads an address with or without a port, brackets or zone.
+func parseAddr(raw string) netip.Addr {
+	a, err := netip.ParseAddr(strings.Trim(raw, "[]"))
+	if err != nil {
+		ap, err2 := netip.ParseAddrPort(raw)
+		if err2 != nil {
+			return netip.Addr{}
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap().WithZone("")
 }
 
 // emailKey is the rate-limit key of what someone typed as their email.

@@ -24,12 +24,23 @@ func TestClientAddr(t *testing.T) {
 		{proxied, "10.0.0.1:5555", "203.0.113.9:8080", "203.0.113.9"},
 		{proxied, "10.0.0.1:5555", "", "10.0.0.1"},
 		{proxied, "10.0.0.1:5555", "not an address", "unknown"},
+		// The right-most entry that is not the deployment's own (private)
+		// proxy: what the outermost proxy saw, which the client cannot choose.
+		{proxied, "10.0.0.1:5555", "203.0.113.9, 10.0.0.3", "203.0.113.9"},
+		{proxied, "10.0.0.1:5555", "198.51.100.66, 203.0.113.9, 10.0.0.3, 172.16.0.2", "203.0.113.9"}, // spoofed entry on the left
+		{proxied, "10.0.0.1:5555", "10.1.2.3, 10.0.0.3", "10.0.0.3"},                                  // all private: the nearest proxy's entry
+		{proxied, "10.0.0.1:5555", "::1, 127.0.0.1", "127.0.0.1"},
+		{proxied, "10.0.0.1:5555", "203.0.113.5, garbage, 10.0.0.3", "10.0.0.3"}, // nothing left of garbage is trusted
+		{proxied, "10.0.0.1:5555", "2001:db8:9:9::1, fd00::3", "2001:db8:9:9::/64"},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest("GET", "/login", nil)
 		r.RemoteAddr = c.remote
 		if c.xf != "" {
 			r.Header.Set("X-Forwarded-For", c.xf)
+		}
+		if c.xf == "203.0.113.9, 10.0.0.3" { // the same as two header lines
+			r.Header["X-Forwarded-For"] = []string{"203.0.113.9", "10.0.0.3"}
 		}
 		if got := c.h.clientAddr(r); got != c.want {
 			t.Errorf("remote %q, header %q: %q, want %q", c.remote, c.xf, got, c.want)

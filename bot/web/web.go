@@ -59,18 +59,23 @@ type Sessions interface {
 	End(ctx context.Context, idHash, email string) error
 }
 
-// Limit is one rate limit: at most Max attempts under Key per Window.
+// Limit is one rate limit. Without Backoff: at most Max attempts under Key
+// per Window. With Backoff: Max attempts are free, then each one makes the
+// next wait Backoff, doubling each time up to Window; the count is forgotten
+// Window after the last attempt.
 type Limit struct {
-	Key    string
-	Max    int
-	Window time.Duration
+	Key     string
+	Max     int
+	Window  time.Duration
+	Backoff time.Duration
 }
 
 // Limiter counts sign-in attempts, shared by every usher replica.
 type Limiter interface {
 	// Attempt counts one attempt against every limit, atomically, and returns
-	// 0 or how long until the caller may try again.
-	Attempt(ctx context.Context, limits []Limit) (time.Duration, error)
+	// 0 or how long until the caller may try again. Backoffs are measured
+	// with now; an attempt a backoff refuses is not counted.
+	Attempt(ctx context.Context, now time.Time, limits []Limit) (time.Duration, error)
 	// Forget clears the attempts counted under key.
 	Forget(ctx context.Context, key string) error
 }
@@ -90,7 +95,8 @@ type Config struct {
 	// a loopback address (trying usher on http://localhost).
 	PublicURL string
 	// ClientIPHeader names the header a trusted reverse proxy puts the
-	// client's address in (X-Forwarded-For: its last entry). Empty: the
+	// client's address in (X-Forwarded-For: its right-most entry that is not
+	// a private or loopback address, see clientAddr). Empty: the
 	// connection's peer address.
 	ClientIPHeader string
 	Logger         *slog.Logger
@@ -101,8 +107,14 @@ type Config struct {
 	// temporary password lasts ChangeTTL (default 15m), time to choose a new one.
 	SessionTTL time.Duration
 	ChangeTTL  time.Duration
-	// Sign-in attempts allowed per email and per client address in
-	// LimitWindow (defaults 10 and 100 in 15 minutes).
+	// Sign-in attempts are limited three ways (see limit): per email and
+	// client address together, PairLimit free attempts (default 5), then a
+	// delay from PairBackoff (default 15s) doubling up to LimitWindow; and,
+	// in fixed windows of LimitWindow (default 15 minutes), per email at a
+	// much higher ceiling, EmailLimit (default 100), and per client address,
+	// AddrLimit (default 100).
+	PairLimit   int
+	PairBackoff time.Duration
 	EmailLimit  int
 	AddrLimit   int
 	LimitWindow time.Duration
@@ -161,8 +173,12 @@ func New(cfg Config) (*Handler, error) {
 	def(&cfg.SessionTTL, 12*time.Hour)
 	def(&cfg.ChangeTTL, 15*time.Minute)
 	def(&cfg.LimitWindow, 15*time.Minute)
+	def(&cfg.PairBackoff, 15*time.Second)
+	if cfg.PairLimit <= 0 {
+		cfg.PairLimit = 5
+	}
 	if cfg.EmailLimit <= 0 {
-		cfg.EmailLimit = 10
+		cfg.EmailLimit = 100
 	}
 	if cfg.AddrLimit <= 0 {
 		cfg.AddrLimit = 100

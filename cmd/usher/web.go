@@ -3,11 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/url"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/usher-chat/usher/bot/web"
+	"github.com/usher-chat/usher/handlers/secret"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -19,6 +26,9 @@ func init() { register("web", mountWeb) }
 type webConfig struct {
 	clientIPHeader string
 	sessionTTL     time.Duration
+	// passwordHashes overrides how many password hashes may run at once
+	// (0: sized from the memory limit and the CPUs).
+	passwordHashes int
 }
 
 func loadWebConfig(getenv func(string) string) (webConfig, error) {
@@ -37,10 +47,47 @@ func loadWebConfig(getenv func(string) string) (webConfig, error) {
 		}
 		c.sessionTTL = d
 	}
+	if v := getenv("USHER_PASSWORD_HASHES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			problems = append(problems, fmt.Sprintf("USHER_PASSWORD_HASHES %q: want how many password hashes may run at once, 1 to 256 (each holds 19 MiB)", v))
+		}
+		c.passwordHashes = n
+	}
 	if len(problems) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+// limitPasswordHashes bounds the password hashes running at once (each
+// holds 19 MiB), so that a burst of sign-ins cannot exhaust the process's
+// memory: USHER_PASSWORD_HASHES, else sized from GOMEMLIMIT or, without
+// one, the container's cgroup memory limit.
+func limitPasswordHashes(log *slog.Logger, override int) {
+	limit, source := memoryLimit()
+	n := secret.HashSlots(limit, runtime.GOMAXPROCS(0))
+	if override > 0 {
+		n, source = override, "USHER_PASSWORD_HASHES"
+	}
+	secret.SetHashLimit(n, secret.DefaultHashWait)
+	log.Info("password hashes bounded", "at_once", n, "mib_each", secret.HashMemory>>20, "sized_by", source, "memory_limit_mib", limit>>20)
+}
+
+// memoryLimit is the process's memory limit in bytes and where it comes
+// from, or 0 when none is known.
+func memoryLimit() (int64, string) {
+	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+		return l, "GOMEMLIMIT"
+	}
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		if b, err := os.ReadFile(f); err == nil {
+			if l, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && l > 0 && l < 1<<50 {
+				return l, "cgroup " + f
+			}
+		}
+	}
+	return 0, "CPUs (no memory limit known)"
 }
 
 func mountWeb(ctx context.Context, s *server) error {
@@ -49,6 +96,7 @@ func mountWeb(ctx context.Context, s *server) error {
 		return err
 	}
 	log := s.log.With("part", "web")
+	limitPasswordHashes(log, wc.passwordHashes)
 	if u, err := url.Parse(s.cfg.publicURL); err == nil && u.Scheme == "http" && !loopbackName(u.Hostname()) {
 		log.Warn("USHER_PUBLIC_URL is plain http on a non-loopback host: browsers get Secure cookies there only over https, so signing in will fail; serve usher behind https.", "public_url", s.cfg.publicURL)
 	}
@@ -107,12 +155,12 @@ func (w webSessions) End(ctx context.Context, idHash, email string) error {
 	return w.s.End(ctx, idHash, email)
 }
 
-func (w webSessions) Attempt(ctx context.Context, limits []web.Limit) (time.Duration, error) {
+func (w webSessions) Attempt(ctx context.Context, now time.Time, limits []web.Limit) (time.Duration, error) {
 	ls := make([]storage.Limit, len(limits))
 	for i, l := range limits {
 		ls[i] = storage.Limit(l)
 	}
-	return w.s.Attempt(ctx, ls)
+	return w.s.Attempt(ctx, now, ls)
 }
 
 func (w webSessions) Forget(ctx context.Context, key string) error { return w.s.Forget(ctx, key) }

@@ -31,8 +31,11 @@ func TestWebConfig(t *testing.T) {
 	if err != nil || c.clientIPHeader != "X-Forwarded-For" || c.sessionTTL != 8*time.Hour {
 		t.Fatalf("set: %+v %v", c, err)
 	}
-	_, err = loadWebConfig(env("USHER_WEB_CLIENT_IP_HEADER", "X-Forwarded-For: 1", "USHER_WEB_SESSION_TTL", "1m"))
-	for _, want := range []string{"USHER_WEB_CLIENT_IP_HEADER", "USHER_WEB_SESSION_TTL"} {
+	if c, err = loadWebConfig(env("USHER_PASSWORD_HASHES", "3")); err != nil || c.passwordHashes != 3 {
+		t.Fatalf("USHER_PASSWORD_HASHES: %+v %v", c, err)
+	}
+	_, err = loadWebConfig(env("USHER_WEB_CLIENT_IP_HEADER", "X-Forwarded-For: 1", "USHER_WEB_SESSION_TTL", "1m", "USHER_PASSWORD_HASHES", "0"))
+	for _, want := range []string{"USHER_WEB_CLIENT_IP_HEADER", "USHER_WEB_SESSION_TTL", "USHER_PASSWORD_HASHES"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("a bad %s is not reported (all problems at once): %v", want, err)
 		}

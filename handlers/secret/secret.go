@@ -3,6 +3,7 @@
 package secret
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
@@ -104,34 +105,73 @@ const (
 	argonKeyLen  = 32
 )
 
-// HashPassword returns an argon2id hash in the PHC string format.
+// HashPassword returns an argon2id hash in the PHC string format, or ErrBusy
+// when too many hashes run at once (see SetHashLimit).
 func HashPassword(rand io.Reader, password string) (string, error) {
+	return HashPasswordContext(context.Background(), rand, password)
+}
+
+// HashPasswordContext is HashPassword that stops waiting for a slot when ctx ends.
+func HashPasswordContext(ctx context.Context, rand io.Reader, password string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := io.ReadFull(rand, salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
+	release, err := acquire(ctx)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	defer release()
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
 // CheckPassword reports whether password matches a hash made by HashPassword
-// (with whatever parameters it records).
+// (with whatever parameters it records). It reports false, having checked
+// nothing, when no slot came free in time: callers that must tell a busy
+// server from a wrong password use CheckPasswordContext.
 func CheckPassword(hash, password string) bool {
+	ok, _ := CheckPasswordContext(context.Background(), hash, password)
+	return ok
+}
+
+// CheckPasswordContext reports whether password matches hash, or ErrBusy
+// when no slot for the check came free in time or before ctx ended.
+func CheckPasswordContext(ctx context.Context, hash, password string) (bool, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return false, nil
 	}
 	var m, t uint32
 	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 || m > 1<<22 || t > 100 {
-		return false
+		return false, nil
 	}
 	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
 	key, err2 := base64.RawStdEncoding.DecodeString(parts[5])
 	if err1 != nil || err2 != nil || len(key) == 0 || len(key) > 128 {
-		return false
+		return false, nil
 	}
+	release, err := acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check password: %w", err)
+	}
+	defer release()
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(key)))
-	return subtle.ConstantTimeCompare(got, key) == 1
+	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+// decoyHash has the parameters of every hash HashPassword makes and matches
+// no password (its key is not derived from anything): checking it costs what
+// checking a real account's password costs.
+var decoyHash = fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$dXNoZXIgZGVjb3kgc2FsdA$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	base64.RawStdEncoding.EncodeToString(make([]byte, argonKeyLen)))
+
+// CheckDecoy spends the work of one password check, so that an unknown email
+// answers as slowly as a known one with a wrong password. It is bound like
+// every other check, and returns ErrBusy the same way.
+func CheckDecoy(ctx context.Context, password string) error {
+	_, err := CheckPasswordContext(ctx, decoyHash, password)
+	return err
 }
