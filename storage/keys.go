@@ -30,7 +30,8 @@ import (
 //	usher:{org}:quota:EMAIL:DAY   string invitations sent by EMAIL on DAY (UTC), expires
 //	usher:{org}:sessions:EMAIL    set    a user's web session ids
 //	usher:{org}:session:ID        hash   one web session (ID: SHA-256 of the cookie's id), expires
-//	usher:{org}:signin:WHO        string sign-in attempts by "email:EMAIL" or "ip:ADDR", expires
+//	usher:{org}:signin:WHO        string sign-in attempts by "email:EMAIL" or "ip:ADDR" (a fixed-window counter), expires
+//	                                     hash   "pair:EMAIL|ADDR": {n, until}, the per-address backoff (session_attempt.lua)
 //	usher:{org}:audit             stream audit entries
 //	usher:{org}:commit:ID         string a commit that ran, for 30 s (a re-sent commit is not applied twice)
 //	usher:{org}:outbox            stream chat messages to send (consumer group "senders")

@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -197,6 +198,16 @@ func TestKubernetesManifests(t *testing.T) {
 				case e.ValueFrom.SecretKeyRef != nil:
 					env[e.Name] = secrets[e.ValueFrom.SecretKeyRef.Name][e.ValueFrom.SecretKeyRef.Key]
 				}
+			}
+			if v, ok := env["GOMEMLIMIT"]; ok {
+				// The Go runtime reads it, not usher's code: it must parse
+				// and leave room under the container's hard limit.
+				soft, err := resource.ParseQuantity(strings.TrimSuffix(v, "B"))
+				hard := c.Resources.Limits[corev1.ResourceMemory]
+				if err != nil || soft.Cmp(hard) >= 0 {
+					t.Errorf("GOMEMLIMIT %q: want a soft limit under the container's %s", v, hard.String())
+				}
+				delete(env, "GOMEMLIMIT")
 			}
 			for k := range env {
 				if !known[k] {
