@@ -42,7 +42,8 @@ func (s InvitationStatus) Open() bool { return s == InvitationPending || s == In
 // Invitation is an offer to join the organization.
 type Invitation struct {
 	ID         string
-	Email      string // invitee, normalized
+	Email      string // invitee, normalized: the identity
+	Spelling   string // invitee as the inviter typed it, for display; "" means Email
 	Role       Role
 	Workspaces Grants
 	Note       string
@@ -59,6 +60,9 @@ type Invitation struct {
 	Updated    time.Time
 	Version    int64
 }
+
+// Display is the invitee's address to show people: as the inviter typed it.
+func (inv *Invitation) Display() string { return Spelled(inv.Email, inv.Spelling) }
 
 // Clone returns a deep copy.
 func (inv *Invitation) Clone() *Invitation {
