@@ -249,7 +249,9 @@ func runShell(ctx context.Context, e env) error {
 }
 
 func runAdminAdd(ctx context.Context, e env, email string, force bool) error {
-	email, err := org.NormalizeEmail(email)
+	// Validated before connecting; EnsureAdmin gets the operator's spelling,
+	// which a new admin keeps for display.
+	_, email, err := org.SpellEmail(email)
 	if err != nil {
 		return err
 	}
