@@ -349,8 +349,12 @@ func digestMessage(c *call, set org.Settings, pending []*org.Invitation, total i
 		Footer: "See them all with: invitations. Change when this digest comes with: settings digest-schedule",
 	}
 	counts := map[string]int{}
+	shown := map[string]string{} // inviter identity -> as people see them
 	for _, inv := range pending {
 		counts[inv.Inviter]++
+		if _, ok := shown[inv.Inviter]; !ok {
+			shown[inv.Inviter] = inv.InviterDisplay()
+		}
 	}
 	inviters := slices.SortedFunc(maps.Keys(counts), func(a, b string) int {
 		if counts[a] != counts[b] {
@@ -360,7 +364,7 @@ func digestMessage(c *call, set org.Settings, pending []*org.Invitation, total i
 	})
 	var by []string
 	for _, who := range inviters {
-		by = append(by, fmt.Sprintf("%s (%d)", who, counts[who]))
+		by = append(by, fmt.Sprintf("%s (%d)", shown[who], counts[who]))
 	}
 	label := "Sent by"
 	if total > len(pending) {
