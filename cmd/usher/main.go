@@ -273,6 +273,9 @@ func runAdminAdd(ctx context.Context, e env, email string, force bool) error {
 	if err != nil {
 		return err
 	}
+	if u != nil {
+		email = u.Display() // someone already there keeps their spelling
+	}
 	switch outcome {
 	case handlers.AdminCreated:
 		fmt.Fprintf(e.stdout, "Created %s as an active admin of %q.\n", email, cfg.org)
