@@ -179,3 +179,131 @@ func TestDeactivatedBlocksSignInUnderEverySpelling(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12, item 3, second half: the identity is lower-case, but people see
+// the address as it was typed (with only the domain lower-cased).
+
+func deliveryTo(r handlers.Reply, kind handlers.DeliveryKind, to string) *handlers.Delivery {
+	for i, d := range r.Deliveries {
+		if d.Kind == kind && d.To == to {
+			return &r.Deliveries[i]
+		}
+	}
+	return nil
+}
+
+func mustShow(t *testing.T, what, text, want string) {
+	t.Helper()
+	if !strings.Contains(text, want) {
+		t.Errorf("%s: %q does not show %s", what, text, want)
+	}
+	if low := strings.ToLower(want); low != want && strings.Contains(text, low) {
+		t.Errorf("%s: %q shows %s lower-cased", what, text, want)
+	}
+}
+
+func TestInviteKeepsTheTypedSpelling(t *testing.T) {
+	e := newEnv(t)
+	const spelled, id = "Bob.Smith@example.com", "bob.smith@example.com"
+	r := e.ok(boss, "invite Bob.Smith@Example.com")
+	mustShow(t, "invite's answer", replyText(r), spelled+": invited as member")
+	d := deliveryTo(r, handlers.DeliverInvitation, id) // delivered by identity
+	if d == nil {
+		t.Fatalf("no invitation delivered to %s: %+v", id, r.Deliveries)
+	}
+	mustShow(t, "delivered", d.OnDelivered.Text, spelled+" got the invitation")
+	mustShow(t, "unreachable", d.OnUnreachable.Text, spelled+" isn't in chat")
+	if inv := e.invitation(d.InvitationID); inv == nil || inv.Email != id || inv.Display() != spelled {
+		t.Fatalf("stored invitation %+v, want identity %s shown as %s", inv, id, spelled)
+	}
+	mustShow(t, "invitations", replyText(e.ok(boss, "invitations")), spelled+" as member")
+
+	// The identity decides: another spelling is the same pending person.
+	r = e.run(boss, "invite bob.smith@example.com")
+	if txt := replyText(r); !strings.Contains(txt, "already has a pending invitation") {
+		t.Errorf("invite %s while %s is pending: %q", id, spelled, txt)
+	}
+	if n := e.pendingCount(); n != 1 {
+		t.Errorf("%d pending invitations, want 1", n)
+	}
+
+	// Accepting (in chat, where the platform says bob.smith@...) makes the
+	// user with the inviter's spelling.
+	r = e.ok(id, "accept "+d.InvitationID)
+	if n := deliveryTo(r, handlers.DeliverNotice, boss); n == nil {
+		t.Errorf("boss is not told: %+v", r.Deliveries)
+	} else {
+		mustShow(t, "inviter's notice", n.Message.Text, spelled+" accepted your invitation")
+	}
+	if u := e.user("BOB.SMITH@example.com"); u == nil || u.Email != id || u.Display() != spelled {
+		t.Fatalf("user after accepting: %+v, want %s shown as %s", u, id, spelled)
+	}
+	mustShow(t, "members", replyText(e.ok(boss, "members")), spelled+" — member")
+
+	// First spelling wins: a later mention in other capitals changes nothing.
+	mustShow(t, "invite of a member", replyText(e.run(boss, "invite BOB.SMITH@example.com")), "already a member")
+	mustShow(t, "role", replyText(e.ok(boss, "role BOB.SMITH@example.com viewer --confirm")), spelled+" is now viewer")
+	if u := e.user(id); u.Display() != spelled {
+		t.Errorf("after other spellings: shown as %q, want %q", u.Display(), spelled)
+	}
+}
+
+func TestOperatorSpellingAndInviterSpelling(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if out, _, err := e.svc.EnsureAdmin(ctx, "Ops.Lead@Example.com", false); err != nil || out != handlers.AdminCreated {
+		t.Fatalf("EnsureAdmin: %v %v", out, err)
+	}
+	if out, _, err := e.svc.EnsureAdmin(ctx, "OPS.LEAD@example.com", false); err != nil || out != handlers.AdminAlready {
+		t.Fatalf("EnsureAdmin again, in capitals: %v %v", out, err)
+	}
+	if u := e.user("ops.lead@example.com"); u == nil || u.Display() != "Ops.Lead@example.com" {
+		t.Fatalf("operator's admin: %+v, want shown as Ops.Lead@example.com", u)
+	}
+	// Their invitations name them as spelled, to the invitee and in lists.
+	r := e.ok("ops.lead@example.com", "invite carol@example.com")
+	d := deliveryTo(r, handlers.DeliverInvitation, "carol@example.com")
+	if d == nil {
+		t.Fatalf("no invitation for carol: %+v", r.Deliveries)
+	}
+	mustShow(t, "invitee's DM", d.Message.Text, "Ops.Lead@example.com invited you")
+	mustShow(t, "invitations", replyText(e.ok(boss, "invitations")), "sent by Ops.Lead@example.com")
+	// What they do to others is told with their spelling too.
+	e.join("dan@example.com", org.RoleMember)
+	r = e.ok("ops.lead@example.com", "role dan@example.com viewer --confirm")
+	if n := deliveryTo(r, handlers.DeliverNotice, "dan@example.com"); n == nil {
+		t.Errorf("dan is not told: %+v", r.Deliveries)
+	} else {
+		mustShow(t, "notice", n.Message.Text, "Ops.Lead@example.com changed your role")
+	}
+}
+
+func TestWebAcceptKeepsSpellingAndSignInAnyCase(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r := e.ok(boss, "invite Hana.Ito@Example.com")
+	d := deliveryTo(r, handlers.DeliverInvitation, "hana.ito@example.com")
+	if d == nil {
+		t.Fatalf("no invitation: %+v", r.Deliveries)
+	}
+	m := linkPattern.FindStringSubmatch(d.Message.Footer)
+	if m == nil {
+		t.Fatalf("no link in %q", d.Message.Footer)
+	}
+	if _, err := e.svc.AcceptWithToken(ctx, m[1], "Hana", webPassword); err != nil {
+		t.Fatal(err)
+	}
+	for _, as := range []string{"Hana.Ito@example.com", "hana.ito@example.com", "HANA.ITO@EXAMPLE.COM"} {
+		who, err := e.svc.SignIn(ctx, as, webPassword)
+		if err != nil {
+			t.Fatalf("sign in as %s: %v", as, err)
+		}
+		acct, err := e.svc.WebAccount(ctx, who.Email, who.Stamp)
+		if err != nil {
+			t.Fatalf("account of %s: %v", as, err)
+		}
+		if acct.User.Email != "hana.ito@example.com" || acct.User.Display() != "Hana.Ito@example.com" {
+			t.Errorf("signed in as %s: account %s shown as %s", as, acct.User.Email, acct.User.Display())
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	r.Title = "Invitations"
 	if mine := snap.Open[c.email]; mine != nil && mine.Status == org.InvitationPending && !mine.ExpiredAt(c.now) {
 		r.Items = append(r.Items, Item{
-			Text:    fmt.Sprintf("For you: %s invited you to join %s as %s (expires %s).", mine.Inviter, set.Name, describeGrant(mine.Role, mine.Workspaces), org.In(c.now, mine.Expires)),
+			Text:    fmt.Sprintf("For you: %s invited you to join %s as %s (expires %s).", mine.InviterDisplay(), set.Name, describeGrant(mine.Role, mine.Workspaces), org.In(c.now, mine.Expires)),
 			Buttons: invitationMessage(set, mine, "", "").Buttons,
 		})
 	}
@@ -118,16 +118,16 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 // expiredItem lists an invitation past its expiry, with Invite again when
 // the actor may send it again as it was.
 func expiredItem(c *call, inv *org.Invitation, actor *org.User, set org.Settings) Item {
-	it := Item{Text: fmt.Sprintf("%s as %s — sent by %s %s, expired %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.Ago(c.now, inv.Expires)),
+	it := Item{Text: fmt.Sprintf("%s as %s — sent by %s %s, expired %s", inv.Display(), describeGrant(inv.Role, inv.Workspaces), inv.InviterDisplay(), org.Ago(c.now, inv.Created), org.Ago(c.now, inv.Expires)),
 		Fields: []Field{{Label: "ID", Value: inv.ID}}}
 	if _, err := org.CheckInvite(actor, set, inv.Role, inv.Workspaces); err == nil {
-		it.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
+		it.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Display(), inv.Role, inv.Workspaces)}}
 	}
 	return it
 }
 
 func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
-	text := fmt.Sprintf("%s as %s — sent by %s %s, expires %s", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter, org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires))
+	text := fmt.Sprintf("%s as %s — sent by %s %s, expires %s", inv.Display(), describeGrant(inv.Role, inv.Workspaces), inv.InviterDisplay(), org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires))
 	it := Item{Text: text, Fields: []Field{{Label: "ID", Value: inv.ID}}}
 	if inv.Delivery != "" {
 		it.Fields = append(it.Fields, Field{Label: "Delivered", Value: inv.Delivery})
@@ -141,7 +141,7 @@ func pendingItem(c *call, inv *org.Invitation, admin bool) Item {
 	it.Buttons = append(it.Buttons,
 		Button{Label: "Resend", Command: "resend " + inv.ID},
 		Button{Label: "Revoke", Command: "revoke " + inv.ID + " --" + fromFlag + " " + quote(invitationState(inv)) + " --confirm", Style: StyleDanger,
-			Confirm: &Confirm{Title: "Revoke invitation?", Text: fmt.Sprintf("The invitation for %s stops working at once.", inv.Email), Yes: "Revoke", No: "Keep it"}},
+			Confirm: &Confirm{Title: "Revoke invitation?", Text: fmt.Sprintf("The invitation for %s stops working at once.", inv.Display()), Yes: "Revoke", No: "Keep it"}},
 	)
 	return it
 }
@@ -215,8 +215,8 @@ func (s *Service) showLink(ctx context.Context, c *call) (Reply, error) {
 	}
 	return Reply{Message: Message{
 		Tone:   ToneSuccess,
-		Text:   fmt.Sprintf("Invitation link for %s (the previous link no longer works):\n%s", inv.Email, s.link(token)),
-		Footer: fmt.Sprintf("It works once and expires %s. Forward it only to %s.", inv.Expires.Format("Jan 2 15:04 MST"), inv.Email),
+		Text:   fmt.Sprintf("Invitation link for %s (the previous link no longer works):\n%s", inv.Display(), s.link(token)),
+		Footer: fmt.Sprintf("It works once and expires %s. Forward it only to %s.", inv.Expires.Format("Jan 2 15:04 MST"), inv.Display()),
 	}}, nil
 }
 
@@ -233,7 +233,7 @@ func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
 	admin := snap.Actor.Role == org.RoleAdmin
 	d := s.invitationDelivery(snap.Settings, inv, token, admin, "Reminder:", c.email)
 	return Reply{
-		Message:    Message{Tone: ToneSuccess, Text: fmt.Sprintf("Sending the invitation to %s again, with a new link (the previous one no longer works).", inv.Email)},
+		Message:    Message{Tone: ToneSuccess, Text: fmt.Sprintf("Sending the invitation to %s again, with a new link (the previous one no longer works).", inv.Display())},
 		Deliveries: []Delivery{d},
 	}, nil
 }
@@ -254,8 +254,8 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 	// the same email is never the one a stale click revokes.
 	state := invitationState(inv)
 	if confirmed, was := c.confirmation(state); !confirmed {
-		q := fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Email, describeGrant(inv.Role, inv.Workspaces), inv.Inviter)
-		return statePrompt("revoke "+inv.ID, state, was, "The invitation for "+inv.Email, q, "Revoke", StyleDanger), nil
+		q := fmt.Sprintf("Revoke the invitation for %s (%s, sent by %s)? Its link stops working at once.", inv.Display(), describeGrant(inv.Role, inv.Workspaces), inv.InviterDisplay())
+		return statePrompt("revoke "+inv.ID, state, was, "The invitation for "+inv.Display(), q, "Revoke", StyleDanger), nil
 	}
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationRevoked, c.now
@@ -266,9 +266,9 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Revoked the invitation for %s. Its link no longer works.", inv.Email)}}
+	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Revoked the invitation for %s. Its link no longer works.", inv.Display())}}
 	if inv.Inviter != c.email {
-		r.Deliveries = append(r.Deliveries, notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.email, inv.Email)))
+		r.Deliveries = append(r.Deliveries, notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.who(snap), inv.Display())))
 	}
 	return r, nil
 }
@@ -276,7 +276,7 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 // expiredError answers a command about an invitation past its expiry, whether
 // or not the sweep has marked it expired yet.
 func expiredError(inv *org.Invitation) error {
-	return org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Email).WithHint("Send a new one with: invite %s", inv.Email)
+	return org.Errorf(org.CodeConflict, "The invitation for %s has expired.", inv.Display()).WithHint("Send a new one with: invite %s", inv.Display())
 }
 
 // authorizeFirst prefers a permission refusal over "not found", so that a

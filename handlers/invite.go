@@ -13,7 +13,7 @@ import (
 // invite creates invitations (or requests, under anyone-can-invite approval)
 // for every email that can get one, and explains each one that cannot.
 func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
-	emails, err := parseEmails(c.cmd.Args)
+	emails, spellings, err := parseEmails(c.cmd.Args)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -76,7 +76,7 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		replaced []Delivery // inviters told that the invitation a new one replaces expired
 	)
 	for _, email := range emails {
-		item, inv, token, update, err := s.planInvite(c, snap, email, role, grants, note, decision)
+		item, inv, token, update, err := s.planInvite(c, snap, email, spellings[email], role, grants, note, decision)
 		if err != nil {
 			return Reply{}, err
 		}
@@ -87,7 +87,7 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 				w, a := expireWrite(c, old, "replaced by "+inv.ID)
 				ch.Invitations, ch.Audit = append(ch.Invitations, w), append(ch.Audit, a)
 				if old.Inviter != c.email {
-					replaced = append(replaced, notice(old.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer; they have been invited again.", old.Email)))
+					replaced = append(replaced, notice(old.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer; they have been invited again.", old.Display())))
 				}
 			}
 			created = append(created, inv)
@@ -198,11 +198,13 @@ type pendingUpdate = struct {
 	Before string
 }
 
-// planInvite decides what happens for one email.
-func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org.Role, grants org.Grants, note string, decision org.InviteDecision) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
+// planInvite decides what happens for one email (the identity), typed as
+// spelling: answers name the person as typed, and a new invitation keeps that
+// spelling for display.
+func (s *Service) planInvite(c *call, snap *org.Snapshot, email, spelling string, role org.Role, grants org.Grants, note string, decision org.InviteDecision) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
 	set := snap.Settings
 	refuse := func(format string, args ...any) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
-		return Item{Text: email + ": " + fmt.Sprintf(format, args...)}, nil, "", nil, nil
+		return Item{Text: spelling + ": " + fmt.Sprintf(format, args...)}, nil, "", nil, nil
 	}
 	if !set.DomainAllowed(email) {
 		return refuse("not invited: %s is not an allowed domain (allowed: %s).", org.EmailDomain(email), strings.Join(set.AllowedDomains, ", "))
@@ -211,7 +213,7 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 		if u.Active() {
 			return refuse("already a member (%s).", u.Role)
 		}
-		item := Item{Text: fmt.Sprintf("%s: has a deactivated account (%s). Reactivate it instead of inviting.", email, u.Role)}
+		item := Item{Text: fmt.Sprintf("%s: has a deactivated account (%s). Reactivate it instead of inviting.", spelling, u.Role)}
 		if snap.Actor.Role == org.RoleAdmin {
 			item.Buttons = []Button{{Label: "Reactivate", Command: "activate " + email}}
 		}
@@ -236,15 +238,15 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 				next.Note = note
 			}
 			u := &pendingUpdate{InvitationWrite: org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: open.Version}, Before: describeInvitation(open)}
-			return Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", email, describeGrant(role, grants))}, nil, "", u, nil
+			return Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", spelling, describeGrant(role, grants))}, nil, "", u, nil
 		}
-		item := Item{Text: fmt.Sprintf("%s: already has a pending invitation as %s, sent by %s %s.", email, describeGrant(open.Role, open.Workspaces), open.Inviter, org.Ago(c.now, open.Created))}
+		item := Item{Text: fmt.Sprintf("%s: already has a pending invitation as %s, sent by %s %s.", spelling, describeGrant(open.Role, open.Workspaces), open.InviterDisplay(), org.Ago(c.now, open.Created))}
 		item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
 		if !same {
 			item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
 			item.Buttons = append(item.Buttons, Button{
 				Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
-				Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", email, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
+				Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", spelling, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
 			})
 		}
 		return item, nil, "", nil, nil
@@ -255,19 +257,20 @@ func (s *Service) planInvite(c *call, snap *org.Snapshot, email string, role org
 		return Item{}, nil, "", nil, err
 	}
 	inv := &org.Invitation{
-		ID: id, Email: email, Role: role, Workspaces: grants, Note: note, Inviter: c.email,
+		ID: id, Email: email, Spelling: spelling, Role: role, Workspaces: grants, Note: note,
+		Inviter: c.email, InviterSpelling: c.who(snap),
 		Created: c.now, Expires: c.now.Add(set.InviteExpiry), Status: org.InvitationPending, Updated: c.now,
 	}
 	if decision == org.InviteRequest {
 		inv.Status = org.InvitationRequested
-		return Item{Text: fmt.Sprintf("%s: request to invite as %s sent to the admins.", email, describeGrant(role, grants))}, inv, "", nil, nil
+		return Item{Text: fmt.Sprintf("%s: request to invite as %s sent to the admins.", spelling, describeGrant(role, grants))}, inv, "", nil, nil
 	}
 	token, err := secret.NewToken(s.rand)
 	if err != nil {
 		return Item{}, nil, "", nil, err
 	}
 	return Item{
-		Text:   fmt.Sprintf("%s: invited as %s.", email, describeGrant(role, grants)),
+		Text:   fmt.Sprintf("%s: invited as %s.", spelling, describeGrant(role, grants)),
 		Fields: []Field{{Label: "Invitation", Value: id}, {Label: "Expires", Value: org.In(c.now, inv.Expires)}},
 	}, inv, token, nil, nil
 }
@@ -287,19 +290,19 @@ func (s *Service) invitationDelivery(set org.Settings, inv *org.Invitation, toke
 	link := s.link(token)
 	msg := invitationMessage(set, inv, link, intro)
 	unreachable := &Message{Tone: ToneWarning, Text: fmt.Sprintf("%s isn't in chat, so usher couldn't deliver the invitation. Forward them this link (it works once and expires %s):\n%s",
-		inv.Email, inv.Expires.Format("Jan 2 15:04 MST"), link)}
+		inv.Display(), inv.Expires.Format("Jan 2 15:04 MST"), link)}
 	if !senderMaySeeLink {
-		unreachable = &Message{Tone: ToneWarning, Text: fmt.Sprintf("%s isn't in chat, so usher couldn't deliver the invitation. Ask an admin to show the link (link %s) and forward it.", inv.Email, inv.ID)}
+		unreachable = &Message{Tone: ToneWarning, Text: fmt.Sprintf("%s isn't in chat, so usher couldn't deliver the invitation. Ask an admin to show the link (link %s) and forward it.", inv.Display(), inv.ID)}
 	}
 	return Delivery{
 		To: inv.Email, Kind: DeliverInvitation, InvitationID: inv.ID, Message: msg, Sender: sender,
-		OnDelivered:   &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got the invitation in a direct message.", inv.Email)},
+		OnDelivered:   &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got the invitation in a direct message.", inv.Display())},
 		OnUnreachable: unreachable,
 	}
 }
 
 func invitationMessage(set org.Settings, inv *org.Invitation, link, intro string) Message {
-	text := fmt.Sprintf("%s invited you to join %s as %s.", inv.Inviter, set.Name, inv.Role)
+	text := fmt.Sprintf("%s invited you to join %s as %s.", inv.InviterDisplay(), set.Name, inv.Role)
 	if intro != "" {
 		text = intro + " " + text
 	}
@@ -312,7 +315,7 @@ func invitationMessage(set org.Settings, inv *org.Invitation, link, intro string
 		Buttons: []Button{
 			{Label: "Accept", Command: "accept " + inv.ID, Style: StylePrimary},
 			{Label: "Decline", Command: "decline " + inv.ID, Style: StyleDanger,
-				Confirm: &Confirm{Title: "Decline the invitation?", Text: "You won't join " + set.Name + ". " + inv.Inviter + " will be told.", Yes: "Decline", No: "Go back"}},
+				Confirm: &Confirm{Title: "Decline the invitation?", Text: "You won't join " + set.Name + ". " + inv.InviterDisplay() + " will be told.", Yes: "Decline", No: "Go back"}},
 		},
 		Footer: "Or open " + link + " in a browser. The link works once.",
 	}
@@ -331,7 +334,7 @@ func (s *Service) requestDeliveries(snap *org.Snapshot, inv *org.Invitation) []D
 func requestMessage(inv *org.Invitation) Message {
 	return Message{
 		Title: "Invitation request",
-		Text:  fmt.Sprintf("%s asks to invite %s as %s.", inv.Inviter, inv.Email, describeGrant(inv.Role, inv.Workspaces)),
+		Text:  fmt.Sprintf("%s asks to invite %s as %s.", inv.InviterDisplay(), inv.Display(), describeGrant(inv.Role, inv.Workspaces)),
 		Buttons: []Button{
 			{Label: "Approve", Command: "approve " + inv.ID, Style: StylePrimary},
 			{Label: "Deny", Command: "deny " + inv.ID, Style: StyleDanger},
@@ -339,27 +342,31 @@ func requestMessage(inv *org.Invitation) Message {
 	}
 }
 
-func parseEmails(args []string) ([]string, error) {
+// parseEmails returns the identities named, each once, and how each was
+// first spelled (Bob@x and bob@x in one command are one person, spelled Bob@x).
+func parseEmails(args []string) ([]string, map[string]string, error) {
 	var out []string
+	spellings := map[string]string{}
 	for _, a := range args {
 		// People paste lists: "a@x.com, b@x.com".
 		for _, part := range strings.FieldsFunc(a, func(r rune) bool { return r == ',' || r == ';' }) {
-			e, err := org.NormalizeEmail(part)
+			e, sp, err := org.SpellEmail(part)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if !slices.Contains(out, e) {
 				out = append(out, e)
+				spellings[e] = sp
 			}
 		}
 	}
 	if len(out) == 0 {
-		return nil, org.Errorf(org.CodeInvalid, "Name at least one email address.")
+		return nil, nil, org.Errorf(org.CodeInvalid, "Name at least one email address.")
 	}
 	if len(out) > 20 {
-		return nil, org.Errorf(org.CodeInvalid, "That is %d addresses; invite at most 20 at once.", len(out))
+		return nil, nil, org.Errorf(org.CodeInvalid, "That is %d addresses; invite at most 20 at once.", len(out))
 	}
-	return out, nil
+	return out, spellings, nil
 }
 
 func workspacesExist(have []org.Workspace, grants org.Grants) error {

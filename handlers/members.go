@@ -45,9 +45,9 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 		if _, ok := u.Workspaces.Get(ws); ws != "" && !ok {
 			continue
 		}
-		text := fmt.Sprintf("%s — %s", u.Email, u.Role)
+		text := fmt.Sprintf("%s — %s", u.Display(), u.Role)
 		if u.Name != "" {
-			text = fmt.Sprintf("%s (%s) — %s", u.Email, u.Name, u.Role)
+			text = fmt.Sprintf("%s (%s) — %s", u.Display(), u.Name, u.Role)
 		}
 		if u.Status != org.StatusActive {
 			text += ", " + string(u.Status)
@@ -95,23 +95,23 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 		return Reply{}, err
 	}
 	if u.Role == role {
-		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", u.Email, role)}}, nil
+		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already %s; nothing changed.", u.Display(), role)}}, nil
 	}
 	if org.LastActiveAdmin(u, snap.Admins) {
 		// Say it now rather than after a confirmation the storage would
 		// refuse; with --confirm too, so the answer does not depend on how
 		// the command was typed. The commit's guard still decides a race.
-		return Reply{}, org.LastAdminError(u.Email)
+		return Reply{}, org.LastAdminError(u.Display())
 	}
 	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
-		q := fmt.Sprintf("Change %s's role from %s to %s?", u.Email, u.Role, role)
+		q := fmt.Sprintf("Change %s's role from %s to %s?", u.Display(), u.Role, role)
 		if role == org.RoleViewer && len(u.Workspaces) > 0 {
 			q += " Their workspace access becomes read-only."
 		}
 		if u.Email == c.email {
 			q += " This is your own role: you will lose admin rights."
 		}
-		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Change role", StylePrimary), nil
+		return statePrompt(commandText(c), string(u.Role), was, u.Display(), q, "Change role", StylePrimary), nil
 	}
 	next := u.Clone()
 	next.Role, next.Updated = role, c.now
@@ -123,9 +123,9 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).", u.Email, role, u.Role)}}
+	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).", u.Display(), role, u.Role)}}
 	if u.Email != c.email {
-		r.Deliveries = []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.email, snap.Settings.Name, u.Role, role))}
+		r.Deliveries = []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.who(snap), snap.Settings.Name, u.Role, role))}
 	}
 	return r, nil
 }
@@ -141,14 +141,14 @@ func (s *Service) deactivate(ctx context.Context, c *call) (Reply, error) {
 		return Reply{}, org.Errorf(org.CodeForbidden, "You can't deactivate yourself.").WithHint("Ask another admin.")
 	}
 	if !u.Active() {
-		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already deactivated; nothing changed.", u.Email)}}, nil
+		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already deactivated; nothing changed.", u.Display())}}, nil
 	}
 	if org.LastActiveAdmin(u, snap.Admins) {
-		return Reply{}, org.LastAdminError(u.Email)
+		return Reply{}, org.LastAdminError(u.Display())
 	}
 	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
-		q := fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Email, u.Role)
-		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Deactivate", StyleDanger), nil
+		q := fmt.Sprintf("Deactivate %s (%s)? They won't be able to do anything and will be signed out of the web. Their role and workspaces are kept for reactivation.", u.Display(), u.Role)
+		return statePrompt(commandText(c), string(u.Role), was, u.Display(), q, "Deactivate", StyleDanger), nil
 	}
 	return s.setStatus(ctx, c, snap, u, org.StatusDeactivated)
 }
@@ -160,11 +160,11 @@ func (s *Service) activate(ctx context.Context, c *call) (Reply, error) {
 		return Reply{}, err
 	}
 	if u.Active() {
-		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already active; nothing changed.", u.Email)}}, nil
+		return Reply{Replace: c.confirmed(), Code: org.CodeConflict, Message: Message{Tone: ToneInfo, Text: fmt.Sprintf("%s is already active; nothing changed.", u.Display())}}, nil
 	}
 	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
-		q := fmt.Sprintf("Reactivate %s as %s with %s?", u.Email, u.Role, u.Workspaces)
-		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Reactivate", StylePrimary), nil
+		q := fmt.Sprintf("Reactivate %s as %s with %s?", u.Display(), u.Role, u.Workspaces)
+		return statePrompt(commandText(c), string(u.Role), was, u.Display(), q, "Reactivate", StylePrimary), nil
 	}
 	return s.setStatus(ctx, c, snap, u, org.StatusActive)
 }
@@ -176,12 +176,12 @@ func (s *Service) setStatus(ctx context.Context, c *call, snap *org.Snapshot, u 
 		Users: []org.UserWrite{{User: next, Version: u.Version}},
 		Audit: []org.AuditEntry{{Action: "user.status", Target: u.Email, Before: string(u.Status), After: string(status)}},
 	}
-	text := fmt.Sprintf("Reactivated %s as %s with %s.", u.Email, u.Role, u.Workspaces)
-	tell := fmt.Sprintf("%s reactivated your account in %s: you are %s again.", c.email, snap.Settings.Name, u.Role)
+	text := fmt.Sprintf("Reactivated %s as %s with %s.", u.Display(), u.Role, u.Workspaces)
+	tell := fmt.Sprintf("%s reactivated your account in %s: you are %s again.", c.who(snap), snap.Settings.Name, u.Role)
 	if status == org.StatusDeactivated {
 		ch.EndSessions = []string{u.Email}
-		text = fmt.Sprintf("Deactivated %s. Invitations they sent stay valid unless you revoke them.", u.Email)
-		tell = fmt.Sprintf("%s deactivated your account in %s.", c.email, snap.Settings.Name)
+		text = fmt.Sprintf("Deactivated %s. Invitations they sent stay valid unless you revoke them.", u.Display())
+		tell = fmt.Sprintf("%s deactivated your account in %s.", c.who(snap), snap.Settings.Name)
 	}
 	if err := s.commit(ctx, c, snap, ch); err != nil {
 		return Reply{}, err
@@ -200,11 +200,11 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 		return Reply{}, err
 	}
 	if !u.Active() {
-		return Reply{}, org.Errorf(org.CodeConflict, "%s is deactivated.", u.Email).WithHint("Reactivate them first with: activate %s", u.Email)
+		return Reply{}, org.Errorf(org.CodeConflict, "%s is deactivated.", u.Display()).WithHint("Reactivate them first with: activate %s", u.Display())
 	}
 	if confirmed, was := c.confirmation(string(u.Role)); !confirmed {
-		q := fmt.Sprintf("Reset the password of %s (%s)? usher sends them a temporary password privately and signs them out of the web.", u.Email, u.Role)
-		return statePrompt(commandText(c), string(u.Role), was, u.Email, q, "Reset password", StyleDanger), nil
+		q := fmt.Sprintf("Reset the password of %s (%s)? usher sends them a temporary password privately and signs them out of the web.", u.Display(), u.Role)
+		return statePrompt(commandText(c), string(u.Role), was, u.Display(), q, "Reset password", StyleDanger), nil
 	}
 	password, err := secret.NewPassword(s.rand)
 	if err != nil {
@@ -228,14 +228,14 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 	expires := next.PasswordExpires.Format("Jan 2 15:04 MST")
 	return Reply{
 		Replace: true,
-		Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Reset %s's password; usher is sending them a temporary password privately.", u.Email)},
+		Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Reset %s's password; usher is sending them a temporary password privately.", u.Display())},
 		Deliveries: []Delivery{{
 			To: u.Email, Kind: DeliverPassword, Sender: c.email,
 			Message: Message{Tone: ToneWarning, Title: "Your temporary password",
-				Text: fmt.Sprintf("%s reset your password for %s. Your temporary password is:\n%s\nIt works for one sign-in until %s; you will then choose a new one.", c.email, snap.Settings.Name, password, expires)},
-			OnDelivered: &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got their temporary password in a direct message.", u.Email)},
+				Text: fmt.Sprintf("%s reset your password for %s. Your temporary password is:\n%s\nIt works for one sign-in until %s; you will then choose a new one.", c.who(snap), snap.Settings.Name, password, expires)},
+			OnDelivered: &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got their temporary password in a direct message.", u.Display())},
 			OnUnreachable: &Message{Tone: ToneWarning, Title: "Deliver this password yourself",
-				Text: fmt.Sprintf("%s can't be reached in chat, so here is their temporary password. Give it to them privately, never in a channel:\n%s\nIt works for one sign-in until %s.", u.Email, password, expires)},
+				Text: fmt.Sprintf("%s can't be reached in chat, so here is their temporary password. Give it to them privately, never in a channel:\n%s\nIt works for one sign-in until %s.", u.Display(), password, expires)},
 		}},
 	}, nil
 }

@@ -287,12 +287,12 @@ func (s *Service) reminderDelivery(c *call, set org.Settings, inv *org.Invitatio
 		d.Message.Footer = "You can also open the link from the first invitation in a browser."
 		d.OnUnreachable = &Message{Tone: ToneWarning,
 			Text: fmt.Sprintf("%s hasn't answered your invitation to %s (sent %s, expires %s), and isn't in chat, so usher couldn't remind them. Remind them yourself, or resend or revoke it.",
-				inv.Email, set.Name, org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires)),
+				inv.Display(), set.Name, org.Ago(c.now, inv.Created), org.In(c.now, inv.Expires)),
 			Buttons: pendingItem(c, inv, false).Buttons,
 		}
 	}
 	d.Message.Title = "Reminder: you're invited to " + set.Name
-	d.Message.Text = fmt.Sprintf("%s invited you to join %s as %s %s, and the invitation is still open.", inv.Inviter, set.Name, inv.Role, org.Ago(c.now, inv.Created))
+	d.Message.Text = fmt.Sprintf("%s invited you to join %s as %s %s, and the invitation is still open.", inv.InviterDisplay(), set.Name, inv.Role, org.Ago(c.now, inv.Created))
 	stop := "Declining stops the reminders."
 	if inv.NextRemind.IsZero() {
 		stop = "This is the last reminder."
@@ -345,12 +345,16 @@ func digestMessage(c *call, set org.Settings, pending []*org.Invitation, total i
 	m := Message{
 		Title: "Pending invitations in " + set.Name,
 		Text: fmt.Sprintf("%s waiting for an answer. The oldest: %s, sent by %s %s.",
-			plural(total, "invitation is", "invitations are"), oldest.Email, oldest.Inviter, org.Ago(c.now, oldest.Created)),
+			plural(total, "invitation is", "invitations are"), oldest.Display(), oldest.InviterDisplay(), org.Ago(c.now, oldest.Created)),
 		Footer: "See them all with: invitations. Change when this digest comes with: settings digest-schedule",
 	}
 	counts := map[string]int{}
+	shown := map[string]string{} // inviter identity -> as people see them
 	for _, inv := range pending {
 		counts[inv.Inviter]++
+		if _, ok := shown[inv.Inviter]; !ok {
+			shown[inv.Inviter] = inv.InviterDisplay()
+		}
 	}
 	inviters := slices.SortedFunc(maps.Keys(counts), func(a, b string) int {
 		if counts[a] != counts[b] {
@@ -360,7 +364,7 @@ func digestMessage(c *call, set org.Settings, pending []*org.Invitation, total i
 	})
 	var by []string
 	for _, who := range inviters {
-		by = append(by, fmt.Sprintf("%s (%d)", who, counts[who]))
+		by = append(by, fmt.Sprintf("%s (%d)", shown[who], counts[who]))
 	}
 	label := "Sent by"
 	if total > len(pending) {

@@ -33,7 +33,7 @@ func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationSt
 		return Reply{}, org.Errorf(org.CodeNotFound, "There is no invitation %s.", c.cmd.Args[0])
 	}
 	if inv.Email != c.email {
-		return Reply{}, org.Errorf(org.CodeForbidden, "This invitation is for %s; only they can accept or decline it.", inv.Email)
+		return Reply{}, org.Errorf(org.CodeForbidden, "This invitation is for %s; only they can accept or decline it.", inv.Display())
 	}
 	return s.settle(ctx, c, snap, snap.Actor, inv, outcome, org.StripText(c.req.Actor.Name), "")
 }
@@ -63,8 +63,8 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 		if err := s.commit(ctx, c, snap, ch); err != nil {
 			return Reply{}, err
 		}
-		r.Tone, r.Text = ToneInfo, fmt.Sprintf("You declined the invitation to %s. %s will be told.", set.Name, inv.Inviter)
-		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s declined your invitation to %s.", inv.Email, set.Name))}
+		r.Tone, r.Text = ToneInfo, fmt.Sprintf("You declined the invitation to %s. %s will be told.", set.Name, inv.InviterDisplay())
+		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s declined your invitation to %s.", inv.Display(), set.Name))}
 		return r, nil
 	}
 
@@ -72,7 +72,8 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 	var joined *org.User
 	before := "none"
 	if user == nil {
-		joined = &org.User{Email: inv.Email, Name: name, Role: inv.Role, Status: org.StatusActive, Workspaces: inv.Workspaces, Created: c.now}
+		// The new user takes the spelling their inviter typed.
+		joined = &org.User{Email: inv.Email, Spelling: inv.Spelling, Name: name, Role: inv.Role, Status: org.StatusActive, Workspaces: inv.Workspaces, Created: c.now}
 		if passwordHash != "" {
 			joined.PasswordHash = passwordHash
 		}
@@ -127,13 +128,13 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 			r.Footer = fmt.Sprintf("The invitation was for %s; only an admin can change your role.", inv.Role)
 		}
 		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation to %s, but was already a member as %s: they kept that role and got the invitation's workspaces.",
-			inv.Email, set.Name, joined.Role))}
+			inv.Display(), set.Name, joined.Role))}
 		return r, nil
 	}
 	r.Tone = ToneSuccess
 	r.Text = fmt.Sprintf("Welcome to %s! You joined as %s.", set.Name, describeGrant(joined.Role, joined.Workspaces))
 	r.Footer = "Type help to see what you can do."
-	r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation and joined %s as %s.", inv.Email, set.Name, joined.Role))}
+	r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation and joined %s as %s.", inv.Display(), set.Name, joined.Role))}
 	return r, nil
 }
 
@@ -150,8 +151,8 @@ func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *
 	if err != nil {
 		return Delivery{}, err
 	}
-	n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Email))
-	n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Email, inv.Role, inv.Workspaces)}}
+	n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Display()))
+	n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Display(), inv.Role, inv.Workspaces)}}
 	return n, nil
 }
 
@@ -204,7 +205,7 @@ func (s *Service) review(ctx context.Context, c *call, outcome org.InvitationSta
 	}
 	if inv.Status != org.InvitationRequested {
 		if inv.Status == org.InvitationPending {
-			return Reply{Replace: true}, org.Errorf(org.CodeConflict, "The request to invite %s was already approved.", inv.Email)
+			return Reply{Replace: true}, org.Errorf(org.CodeConflict, "The request to invite %s was already approved.", inv.Display())
 		}
 		return Reply{Replace: true}, inv.StatusError()
 	}
@@ -230,13 +231,13 @@ func (s *Service) review(ctx context.Context, c *call, outcome org.InvitationSta
 	}
 	r := Reply{Replace: true}
 	if outcome == org.InvitationDenied {
-		r.Tone, r.Text = ToneInfo, fmt.Sprintf("Denied %s's request to invite %s.", inv.Inviter, inv.Email)
-		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s denied your request to invite %s.", c.email, inv.Email))}
+		r.Tone, r.Text = ToneInfo, fmt.Sprintf("Denied %s's request to invite %s.", inv.InviterDisplay(), inv.Display())
+		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s denied your request to invite %s.", c.who(snap), inv.Display()))}
 		return r, nil
 	}
-	r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Approved: %s is invited as %s.", inv.Email, describeGrant(inv.Role, inv.Workspaces))
+	r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Approved: %s is invited as %s.", inv.Display(), describeGrant(inv.Role, inv.Workspaces))
 	r.Deliveries = []Delivery{
-		notice(inv.Inviter, fmt.Sprintf("%s approved your request: %s is invited.", c.email, inv.Email)),
+		notice(inv.Inviter, fmt.Sprintf("%s approved your request: %s is invited.", c.who(snap), inv.Display())),
 		s.invitationDelivery(snap.Settings, next, token, true, "", c.email),
 	}
 	return r, nil

@@ -81,6 +81,15 @@ type call struct {
 	attempt int
 }
 
+// who is the actor's address as people see it (their display spelling) when
+// snap read them, else their identity.
+func (c *call) who(snap *org.Snapshot) string {
+	if snap != nil && snap.Actor != nil && snap.Actor.Email == c.email {
+		return snap.Actor.Display()
+	}
+	return c.email
+}
+
 // identity is the acting chat identity's key (org.Identity.Key), or "" when
 // the command comes from no chat user (the shell, the web pages).
 func (c *call) identity() string {

@@ -50,7 +50,7 @@ const (
 // organization whose admins are all gone) promotes and re-activates them,
 // logged and audited as the operator's.
 func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (AdminOutcome, *org.User, error) {
-	email, err := org.NormalizeEmail(email)
+	email, spelling, err := org.SpellEmail(email)
 	if err != nil {
 		return "", nil, err
 	}
@@ -68,7 +68,8 @@ func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (Ad
 		before, detail := "none", ""
 		switch {
 		case u == nil:
-			u = &org.User{Email: email, Created: c.now}
+			// The operator's spelling; an existing user keeps theirs.
+			u = &org.User{Email: email, Spelling: spelling, Created: c.now}
 			outcome = AdminCreated
 		case u.IsActiveAdmin():
 			outcome = AdminAlready

@@ -54,13 +54,32 @@ func boolStr(b bool) string {
 	return "0"
 }
 
+// spellingFields stores a display spelling next to its identity only when it
+// differs (most addresses are typed lower-case): an absent field reads as the
+// identity, which is also how records from before spellings were kept read.
+// The identity stored is org.EmailKey of what the domain passed, so that a
+// capitalized Email can never become a record's identity; a capitalized
+// Email with no spelling keeps its capitals as the spelling instead.
+func spellingFields(field, email, spelling string) (string, []string) {
+	id := org.EmailKey(email)
+	sp := org.Spelled(id, spelling)
+	if sp == id && email != id {
+		sp = email
+	}
+	if sp == id {
+		return id, nil
+	}
+	return id, []string{field, sp}
+}
+
 func userFields(u *org.User) []string {
-	return []string{
-		"email", u.Email, "name", u.Name, "role", string(u.Role), "status", string(u.Status),
+	email, sp := spellingFields("sp", u.Email, u.Spelling)
+	return append([]string{
+		"email", email, "name", u.Name, "role", string(u.Role), "status", string(u.Status),
 		"ws", u.Workspaces.Encode(), "pw", u.PasswordHash, "mcp", boolStr(u.MustChangePassword),
 		"pwexp", ms(u.PasswordExpires), "created", ms(u.Created), "updated", ms(u.Updated),
 		"ver", strconv.FormatInt(u.Version, 10),
-	}
+	}, sp...)
 }
 
 func decodeUser(h map[string]string) (*org.User, error) {
@@ -73,7 +92,7 @@ func decodeUser(h map[string]string) (*org.User, error) {
 	}
 	ver, _ := strconv.ParseInt(h["ver"], 10, 64)
 	return &org.User{
-		Email: h["email"], Name: h["name"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
+		Email: h["email"], Spelling: h["sp"], Name: h["name"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
 		Workspaces: ws, PasswordHash: h["pw"], MustChangePassword: h["mcp"] == "1",
 		PasswordExpires: fromMS(h["pwexp"]), Created: fromMS(h["created"]), Updated: fromMS(h["updated"]),
 		Version: ver,
@@ -81,13 +100,15 @@ func decodeUser(h map[string]string) (*org.User, error) {
 }
 
 func invitationFields(inv *org.Invitation) []string {
-	return []string{
-		"id", inv.ID, "email", inv.Email, "role", string(inv.Role), "ws", inv.Workspaces.Encode(),
-		"note", inv.Note, "by", inv.Inviter, "created", ms(inv.Created), "expires", ms(inv.Expires),
+	email, sp := spellingFields("sp", inv.Email, inv.Spelling)
+	by, bysp := spellingFields("bysp", inv.Inviter, inv.InviterSpelling)
+	return append(append([]string{
+		"id", inv.ID, "email", email, "role", string(inv.Role), "ws", inv.Workspaces.Encode(),
+		"note", inv.Note, "by", by, "created", ms(inv.Created), "expires", ms(inv.Expires),
 		"status", string(inv.Status), "th", tokenField(inv.TokenHash), "dlv", inv.Delivery,
 		"rem", strconv.Itoa(inv.Reminders), "next", ms(inv.NextRemind), "updated", ms(inv.Updated),
 		"ver", strconv.FormatInt(inv.Version, 10),
-	}
+	}, sp...), bysp...)
 }
 
 func decodeInvitation(h map[string]string) (*org.Invitation, error) {
@@ -101,8 +122,8 @@ func decodeInvitation(h map[string]string) (*org.Invitation, error) {
 	rem, _ := strconv.Atoi(h["rem"])
 	ver, _ := strconv.ParseInt(h["ver"], 10, 64)
 	return &org.Invitation{
-		ID: h["id"], Email: h["email"], Role: org.Role(h["role"]), Workspaces: ws, Note: h["note"],
-		Inviter: h["by"], Created: fromMS(h["created"]), Expires: fromMS(h["expires"]),
+		ID: h["id"], Email: h["email"], Spelling: h["sp"], Role: org.Role(h["role"]), Workspaces: ws, Note: h["note"],
+		Inviter: h["by"], InviterSpelling: h["bysp"], Created: fromMS(h["created"]), Expires: fromMS(h["expires"]),
 		Status: org.InvitationStatus(h["status"]), TokenHash: tokenHex(h["th"]), Delivery: h["dlv"],
 		Reminders: rem, NextRemind: fromMS(h["next"]), Updated: fromMS(h["updated"]), Version: ver,
 	}, nil

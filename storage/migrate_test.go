@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -106,14 +107,26 @@ func checkMigrated(t *testing.T, rdb redis.UniversalClient, orgID string) {
 	if u := snap.Users["BOB@example.com"]; u == nil || u.Email != "bob@example.com" || u.Version != 3 || u.Role != org.RoleAdmin {
 		t.Errorf("bob by any spelling after the migration: %+v", u)
 	}
+	// Upgrading keeps what people see: the old spelling is the display one.
+	if u := snap.Users["BOB@example.com"]; u == nil || u.Spelling != "Bob@example.com" || u.Display() != "Bob@example.com" {
+		t.Errorf("bob's display spelling after the migration: %+v", u)
+	}
 	if len(snap.AllUsers) != 2 {
 		t.Errorf("%d users, want 2", len(snap.AllUsers))
+	}
+	for _, u := range snap.AllUsers {
+		if want := map[string]string{"bob@example.com": "Bob@example.com", "boss@example.com": "boss@example.com"}[u.Email]; u.Display() != want {
+			t.Errorf("listed user %s shows as %q, want %q", u.Email, u.Display(), want)
+		}
 	}
 	if got := slices.Sorted(slices.Values(snap.Admins)); !slices.Equal(got, []string{"bob@example.com", "boss@example.com"}) {
 		t.Errorf("admins %v", got)
 	}
 	if inv := snap.Open["carol@example.com"]; inv == nil || inv.ID != "inv1" || inv.Email != "carol@example.com" || inv.Inviter != "bob@example.com" {
 		t.Errorf("carol's open invitation: %+v", inv)
+	} else if inv.Display() != "Carol@example.com" || inv.InviterDisplay() != "Bob@example.com" {
+		t.Errorf("carol's open invitation shows %q sent by %q, want the spellings stored before: Carol@example.com, Bob@example.com",
+			inv.Display(), inv.InviterDisplay())
 	}
 	if snap.IdentityUser != "bob@example.com" {
 		t.Errorf("slack:T1:U1 -> %q", snap.IdentityUser)
@@ -248,6 +261,52 @@ func TestMigrateEmailCaseOnCluster(t *testing.T) {
 
 // TestKeysAreIdentities: whatever spelling reaches storage, one person has
 // one key, one users member, one admins member and one open pointer.
+// TestSpellingRoundTrip: a display spelling is stored next to its identity
+// and read back; a record without one (written before spellings were kept)
+// reads as its identity.
+func TestSpellingRoundTrip(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	ctx := context.Background()
+	st := newStore(t, rdb, "spelling")
+	u := admin("ann@example.com")
+	u.Spelling = "Ann.Lee@example.com" // not a spelling of ann@: must never show
+	amy := admin("amy@example.com")
+	amy.Spelling = "Amy@example.com"
+	inv := &org.Invitation{ID: "inv7", Email: "zoe@example.com", Spelling: "Zoe@example.com", Role: org.RoleMember,
+		Inviter: "amy@example.com", InviterSpelling: "Amy@example.com",
+		Created: now, Expires: now.Add(time.Hour), Status: org.InvitationPending, Updated: now}
+	if err := st.Commit(ctx, org.Change{Now: now, Users: []org.UserWrite{{User: u}, {User: amy}},
+		Invitations: []org.InvitationWrite{{Invitation: inv}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := "usher:{spelling}:"
+	if n, _ := rdb.HExists(ctx, p+"user:ann@example.com", "sp").Result(); n {
+		t.Errorf("a spelling that is not ann's was stored")
+	}
+	rdb.HSet(ctx, p+"user:old@example.com", "email", "old@example.com", "role", "member", "status", "active", "ver", "1")
+	rdb.ZAdd(ctx, p+"users", redis.Z{Member: "old@example.com"})
+	snap, err := st.Load(ctx, org.Query{Users: []string{"AMY@example.com", "old@example.com"}, AllUsers: true, OpenFor: []string{"ZOE@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Users["AMY@example.com"]; got == nil || got.Email != "amy@example.com" || got.Display() != "Amy@example.com" {
+		t.Errorf("amy read back as %+v", got)
+	}
+	if got := snap.Users["old@example.com"]; got == nil || got.Spelling != "" || got.Display() != "old@example.com" {
+		t.Errorf("a record without a spelling read back as %+v", got)
+	}
+	shown := map[string]string{}
+	for _, u := range snap.AllUsers {
+		shown[u.Email] = u.Display()
+	}
+	if want := map[string]string{"amy@example.com": "Amy@example.com", "ann@example.com": "ann@example.com", "old@example.com": "old@example.com"}; !maps.Equal(shown, want) {
+		t.Errorf("the member list shows %v, want %v", shown, want)
+	}
+	if got := snap.Open["ZOE@example.com"]; got == nil || got.Display() != "Zoe@example.com" || got.InviterDisplay() != "Amy@example.com" || got.Inviter != "amy@example.com" {
+		t.Errorf("zoe's invitation read back as %+v", got)
+	}
+}
+
 func TestKeysAreIdentities(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	ctx := context.Background()
@@ -263,6 +322,9 @@ func TestKeysAreIdentities(t *testing.T) {
 		Identity: "slack:T:U", PendingBy: "zed@EXAMPLE.com", QuotaOf: "zed@example.com", QuotaDay: "20260105"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if z := snap.Users["zed@example.com"]; z == nil || z.Email != "zed@example.com" || z.Display() != "Zed@Example.com" {
+		t.Errorf("a capitalized Email is stored as its identity, the capitals kept for display: %+v", z)
 	}
 	if snap.Users["zed@example.com"] == nil || snap.Open["zoe@example.com"] == nil || !slices.Equal(snap.Admins, []string{"zed@example.com"}) ||
 		snap.IdentityUser != "zed@example.com" || len(snap.Pending) != 1 || snap.Quota != 1 {

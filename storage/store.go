@@ -259,7 +259,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 }
 
 // listedUserFields are the user fields a list of users reads.
-var listedUserFields = []string{"email", "name", "role", "status", "ws", "created", "updated", "ver"}
+var listedUserFields = []string{"email", "sp", "name", "role", "status", "ws", "created", "updated", "ver"}
 
 // listLimit caps how many invitations one list reads; the total is reported
 // separately so that a reply can say "and 1,234 more".

@@ -114,13 +114,15 @@ func readInviteForm(v *slack.ViewState) (inviteForm, map[string]string) {
 		return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\t'
 	}) {
 		e, _ = Unwrap(e)
-		n, err := org.NormalizeEmail(e)
+		// The command carries the spelling typed (the invitation keeps it
+		// for display); one person named twice, in any case, counts once.
+		id, sp, err := org.SpellEmail(e)
 		if err != nil {
 			errs[blockEmails] = fmt.Sprintf("%q is not an email address.", truncate(e, 60))
 			break
 		}
-		if !slices.Contains(f.Emails, n) {
-			f.Emails = append(f.Emails, n)
+		if !slices.ContainsFunc(f.Emails, func(have string) bool { return org.EmailKey(have) == id }) {
+			f.Emails = append(f.Emails, sp)
 		}
 	}
 	if len(f.Emails) == 0 && errs[blockEmails] == "" {

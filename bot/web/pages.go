@@ -40,7 +40,9 @@ type invitationData struct {
 
 func (h *Handler) invitationData(token string, inv *org.Invitation) invitationData {
 	return invitationData{
-		ID: inv.ID, Token: token, Email: inv.Email, Inviter: inv.Inviter, Role: inv.Role, RoleHelp: roleHelp(inv.Role),
+		// Shown as the inviter typed them; the accept form names the
+		// invitation by its token, never by this address.
+		ID: inv.ID, Token: token, Email: inv.Display(), Inviter: inv.InviterDisplay(), Role: inv.Role, RoleHelp: roleHelp(inv.Role),
 		Workspaces: inv.Workspaces.ForRole(inv.Role), Note: inv.Note,
 		Expires: when(inv.Expires), ExpiresISO: inv.Expires.UTC().Format(time.RFC3339), ExpiresIn: until(h.cfg.Now(), inv.Expires),
 		Action: "/invitations/" + token + "/decline", Back: "/invitations/" + token,
@@ -128,7 +130,7 @@ func (h *Handler) accept(w http.ResponseWriter, r *http.Request) {
 		notice += " " + reply.Footer
 	}
 	h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Org: set.Name, CSRF: h.formToken(w, r, ""),
-		Notice: notice, Data: loginData{Email: inv.Email, Joined: reply.Tone == handlers.ToneSuccess}})
+		Notice: notice, Data: loginData{Email: inv.Display(), Joined: reply.Tone == handlers.ToneSuccess}})
 }
 
 // passwordField names the input a password problem concerns: the
@@ -425,7 +427,7 @@ func (h *Handler) renderPassword(w http.ResponseWriter, r *http.Request, v *visi
 		title = "Choose a new password"
 	}
 	h.render(w, r, status, "password", view{Title: title, Org: v.account.Org.Name, User: u,
-		CSRF: h.formToken(w, r, v.idHash), Problem: p, Data: passwordData{Email: u.Email, Must: u.MustChangePassword}})
+		CSRF: h.formToken(w, r, v.idHash), Problem: p, Data: passwordData{Email: u.Display(), Must: u.MustChangePassword}})
 }
 
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, v *visit) {

@@ -249,7 +249,9 @@ func runShell(ctx context.Context, e env) error {
 }
 
 func runAdminAdd(ctx context.Context, e env, email string, force bool) error {
-	email, err := org.NormalizeEmail(email)
+	// Validated before connecting; EnsureAdmin gets the operator's spelling,
+	// which a new admin keeps for display.
+	_, email, err := org.SpellEmail(email)
 	if err != nil {
 		return err
 	}
@@ -270,6 +272,9 @@ func runAdminAdd(ctx context.Context, e env, email string, force bool) error {
 	outcome, u, err := svc.EnsureAdmin(ctx, email, force)
 	if err != nil {
 		return err
+	}
+	if u != nil {
+		email = u.Display() // someone already there keeps their spelling
 	}
 	switch outcome {
 	case handlers.AdminCreated:

@@ -91,3 +91,14 @@ func TestShellGoldenRealRedis(t *testing.T) {
 	}
 	golden(t, "session.golden", withoutBanner(out))
 }
+
+// TestShellGoldenSpelling: the transcript shows every address as it was
+// typed (USHER_ADMINS' and the inviter's), while any spelling finds the
+// same person.
+func TestShellGoldenSpelling(t *testing.T) {
+	srv := redistest.Shared(t)
+	out := runShellScript(t, "testdata/spelling.txt", map[string]string{
+		"USHER_ADMINS": "Alice.Admin@Example.com", "REDIS_URL": srv.URL(), "USHER_ORG": "golden-spelling",
+	})
+	golden(t, "spelling.golden", withoutBanner(out))
+}

@@ -17,8 +17,28 @@ import (
 // older versions stored). Addresses are ASCII (dotAtom, ValidDomain), so
 // lower-casing is byte-wise and unambiguous.
 // Display-name forms ("Bob <bob@x>") and mailto: prefixes are accepted because
-// people paste them from mail clients.
+// people paste them from mail clients. SpellEmail also returns the spelling
+// people typed, which is kept for display only.
 func NormalizeEmail(s string) (string, error) {
+	sp, err := spellEmail(s)
+	return EmailKey(sp), err
+}
+
+// SpellEmail validates an address like NormalizeEmail and returns both its
+// identity and its spelling: the address as the person typed it, trimmed and
+// unwrapped, with only the domain lower-cased (DNS ignores case; the local
+// part is how people write their name: Bob.Smith). The spelling is for
+// showing people, never for comparing: EmailKey(spelling) == identity always
+// (FuzzNormalizeEmail checks that).
+func SpellEmail(s string) (identity, spelling string, err error) {
+	sp, err := spellEmail(s)
+	if err != nil {
+		return "", "", err
+	}
+	return EmailKey(sp), sp, nil
+}
+
+func spellEmail(s string) (string, error) {
 	in := strings.TrimSpace(s)
 	if len(in) >= 7 && strings.EqualFold(in[:7], "mailto:") {
 		in = in[7:]
@@ -32,7 +52,7 @@ func NormalizeEmail(s string) (string, error) {
 	return parseAddress(s, in)
 }
 
-// bareAddress normalizes the common case, a bare dot-atom address such as
+// bareAddress spells the common case, a bare dot-atom address such as
 // Bob.Smith@Example.com, without mail.ParseAddress, which costs more than the
 // rest of an invitation's decision. It gives exactly what parseAddress gives
 // for such input (FuzzNormalizeEmail checks that) and declines anything else.
@@ -45,10 +65,10 @@ func bareAddress(in string) (string, bool) {
 	if !ValidDomain(domain) {
 		return "", false
 	}
-	return EmailKey(local) + "@" + domain, true
+	return local + "@" + domain, true
 }
 
-// parseAddress normalizes in (s as typed, for the error) the full RFC 5322 way.
+// parseAddress spells in (s as typed, for the error) the full RFC 5322 way.
 func parseAddress(s, in string) (string, error) {
 	addr, err := mail.ParseAddress(in)
 	if err != nil || strings.ContainsAny(addr.Address, " \t\r\n") {
@@ -64,7 +84,18 @@ func parseAddress(s, in string) (string, error) {
 	if !ok || !dotAtom(local) || !ValidDomain(strings.ToLower(domain)) {
 		return "", Errorf(CodeInvalid, "%q is not an email address.", s).WithHint("Write it like bob@example.com.")
 	}
-	return EmailKey(local) + "@" + strings.ToLower(domain), nil
+	return local + "@" + strings.ToLower(domain), nil
+}
+
+// Spelled is the spelling to show for an address whose identity is id: the
+// stored spelling if it is one of id's spellings, else id itself. An empty or
+// foreign spelling (data written before spellings were kept, or damaged)
+// thus never shows another person's address.
+func Spelled(id, spelling string) string {
+	if spelling != "" && EmailKey(spelling) == id {
+		return spelling
+	}
+	return id
 }
 
 // EmailKey is the identity of an address: the whole of it lower-cased. It is

@@ -136,10 +136,17 @@ func FuzzNormalizeEmail(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := org.NormalizeEmail(in)
+		id, spelling, serr := org.SpellEmail(in)
+		if (serr == nil) != (err == nil) || id != out {
+			t.Fatalf("NormalizeEmail(%q) = %q, %v but SpellEmail gives %q, %v", in, out, err, id, serr)
+		}
 		if trimmed := strings.TrimSpace(in); err == nil && !strings.HasPrefix(strings.ToLower(trimmed), "mailto:") {
 			// The fast path for bare addresses must agree with the full parser.
 			if full, ferr := org.ParseAddress(trimmed); ferr != nil || full != out {
 				t.Fatalf("NormalizeEmail(%q) = %q, but the full parser gives %q, %v", in, out, full, ferr)
+			}
+			if full, _ := org.ParseSpelling(trimmed); full != spelling {
+				t.Fatalf("SpellEmail(%q) spells %q, but the full parser spells %q", in, spelling, full)
 			}
 		}
 		if err != nil {
@@ -160,6 +167,14 @@ func FuzzNormalizeEmail(f *testing.F) {
 			if o2, err := org.NormalizeEmail(twin); err != nil || o2 != out {
 				t.Fatalf("NormalizeEmail(%q) = %q, but its case twin %q gives %q, %v", in, out, twin, o2, err)
 			}
+		}
+		// The spelling is one of the identity's spellings, with the domain
+		// lower-cased, and it is a valid address spelling itself again.
+		if strings.ToLower(spelling) != out || org.EmailDomain(spelling) != org.EmailDomain(out) {
+			t.Fatalf("SpellEmail(%q) spells %q, which is not a spelling of %q with its domain lower-cased", in, spelling, out)
+		}
+		if id2, sp2, err := org.SpellEmail(spelling); err != nil || id2 != out || sp2 != spelling {
+			t.Fatalf("SpellEmail(%q) = %q, %q, %v; want %q, %q (spelling is stable)", spelling, id2, sp2, err, out, spelling)
 		}
 		if len(out) > 254 {
 			t.Fatalf("NormalizeEmail(%q) = %q is longer than 254 bytes", in, out)
@@ -184,6 +199,40 @@ func asciiCase(s string, to func(rune) rune) string {
 		}
 		return r
 	}, s)
+}
+
+func TestSpellEmail(t *testing.T) {
+	tests := []struct{ in, id, spelling string }{
+		{"bob@example.com", "bob@example.com", "bob@example.com"},
+		{"  Bob.Smith@Example.COM ", "bob.smith@example.com", "Bob.Smith@example.com"},
+		{`"Smith, Bob" <Bob@X.com>`, "bob@x.com", "Bob@x.com"},
+		{"mailto:BOB@X.COM", "bob@x.com", "BOB@x.com"},
+	}
+	for _, tt := range tests {
+		id, sp, err := org.SpellEmail(tt.in)
+		if err != nil || id != tt.id || sp != tt.spelling {
+			t.Errorf("SpellEmail(%q) = %q, %q, %v; want %q, %q", tt.in, id, sp, err, tt.id, tt.spelling)
+		}
+	}
+	if _, _, err := org.SpellEmail("nope"); org.ErrorCode(err) != org.CodeInvalid {
+		t.Errorf("SpellEmail(nope) err = %v, want %s", err, org.CodeInvalid)
+	}
+}
+
+func TestDisplay(t *testing.T) {
+	tests := []struct{ id, spelling, want string }{
+		{"bob@x.com", "", "bob@x.com"},            // stored before spellings were kept
+		{"bob@x.com", "Bob@x.com", "Bob@x.com"},   // as typed
+		{"bob@x.com", "alice@x.com", "bob@x.com"}, // damaged: never show someone else
+		{"bob@x.com", "Bob@X.com", "Bob@X.com"},   // a spelling, even with a capitalized domain
+	}
+	for _, tt := range tests {
+		u := &org.User{Email: tt.id, Spelling: tt.spelling}
+		inv := &org.Invitation{Email: tt.id, Spelling: tt.spelling}
+		if u.Display() != tt.want || inv.Display() != tt.want || u.DisplayName() != tt.want {
+			t.Errorf("Display(%q, %q) = %q / %q / %q, want %q", tt.id, tt.spelling, u.Display(), inv.Display(), u.DisplayName(), tt.want)
+		}
+	}
 }
 
 func TestSameEmail(t *testing.T) {

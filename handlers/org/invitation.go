@@ -42,14 +42,18 @@ func (s InvitationStatus) Open() bool { return s == InvitationPending || s == In
 // Invitation is an offer to join the organization.
 type Invitation struct {
 	ID         string
-	Email      string // invitee, normalized
+	Email      string // invitee, normalized: the identity
+	Spelling   string // invitee as the inviter typed it, for display; "" means Email
 	Role       Role
 	Workspaces Grants
 	Note       string
-	Inviter    string // inviter's email
-	Created    time.Time
-	Expires    time.Time
-	Status     InvitationStatus
+	Inviter    string // inviter's email: the identity
+	// InviterSpelling is the inviter's address as shown to people (their
+	// user's display spelling when they invited); "" means Inviter.
+	InviterSpelling string
+	Created         time.Time
+	Expires         time.Time
+	Status          InvitationStatus
 	// TokenHash is the SHA-256 (hex) of the link's secret. The secret itself is
 	// never stored; showing a link again means rotating it.
 	TokenHash  string
@@ -59,6 +63,12 @@ type Invitation struct {
 	Updated    time.Time
 	Version    int64
 }
+
+// Display is the invitee's address to show people: as the inviter typed it.
+func (inv *Invitation) Display() string { return Spelled(inv.Email, inv.Spelling) }
+
+// InviterDisplay is the inviter's address to show people.
+func (inv *Invitation) InviterDisplay() string { return Spelled(inv.Inviter, inv.InviterSpelling) }
 
 // Clone returns a deep copy.
 func (inv *Invitation) Clone() *Invitation {
@@ -80,9 +90,9 @@ func (inv *Invitation) StatusError() *Error {
 	case InvitationDeclined:
 		return Errorf(CodeConflict, "This invitation was already declined.")
 	case InvitationRevoked:
-		return Errorf(CodeConflict, "This invitation was revoked.").WithHint("Ask %s for a new one.", inv.Inviter)
+		return Errorf(CodeConflict, "This invitation was revoked.").WithHint("Ask %s for a new one.", inv.InviterDisplay())
 	case InvitationExpired:
-		return Errorf(CodeConflict, "This invitation has expired.").WithHint("Ask %s for a new one.", inv.Inviter)
+		return Errorf(CodeConflict, "This invitation has expired.").WithHint("Ask %s for a new one.", inv.InviterDisplay())
 	case InvitationDenied:
 		return Errorf(CodeConflict, "This invitation request was denied.")
 	case InvitationRequested:

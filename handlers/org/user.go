@@ -23,7 +23,13 @@ func ParseStatus(s string) (Status, error) {
 
 // User is a person in the organization, identified by a normalized email.
 type User struct {
-	Email      string
+	Email string // the identity: every key, index, guard and comparison uses it
+	// Spelling is the address as first typed for this person (the invitation's
+	// spelling when they accepted, the operator's for `usher admin add`), shown
+	// to people; "" means Email. It is set when the user is created and never
+	// overwritten by a later, differently-cased mention: first spelling wins,
+	// so what people see does not flip with whoever typed it last.
+	Spelling   string
 	Name       string
 	Role       Role
 	Status     Status
@@ -56,12 +62,15 @@ func (u *User) Clone() *User {
 	return &c
 }
 
-// DisplayName is the name if known, else the email.
+// Display is the address to show people: the kept spelling, else the identity.
+func (u *User) Display() string { return Spelled(u.Email, u.Spelling) }
+
+// DisplayName is the name if known, else the address as spelled.
 func (u *User) DisplayName() string {
 	if u.Name != "" {
 		return u.Name
 	}
-	return u.Email
+	return u.Display()
 }
 
 // Identity is a person as a chat platform vouches for them.

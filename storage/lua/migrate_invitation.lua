@@ -1,6 +1,7 @@
 -- migrate_invitation.lua: rewrites one open invitation whose invitee or
 -- inviter was stored with capitals to their identities (lower-cased), with
--- the "open" pointer and the inviter's index, atomically.
+-- the "open" pointer and the inviter's index, atomically. The old spellings
+-- become the display spellings ('sp', 'bysp'), unless one is kept already.
 -- KEYS[1] inv:ID   KEYS[2] open   KEYS[3] by:SPELLING   KEYS[4] by:IDENTITY
 -- ARGV[1] the invitation id
 -- Returns {'ok', moved} or {'conflict', other id}: the invitee already has
@@ -19,10 +20,12 @@ if email ~= le then
     redis.call('HSET', KEYS[2], le, id)
   end
   redis.call('HSET', KEYS[1], 'email', le)
+  redis.call('HSETNX', KEYS[1], 'sp', email)
   moved = 1
 end
 if by ~= lb then
   redis.call('HSET', KEYS[1], 'by', lb)
+  redis.call('HSETNX', KEYS[1], 'bysp', by)
   local score = redis.call('ZSCORE', KEYS[3], id)
   if score then
     redis.call('ZREM', KEYS[3], id)

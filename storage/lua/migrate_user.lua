@@ -1,6 +1,7 @@
 -- migrate_user.lua: moves one person stored under a spelling with capitals
 -- (ARGV[1], by versions before the identity rule) to their identity
--- (ARGV[2], the address lower-cased), atomically: the user record, its
+-- (ARGV[2], the address lower-cased), keeping ARGV[1] as the record's display
+-- spelling ('sp'), atomically: the user record, its
 -- indexes, their web sessions, the invitations they sent and today's quota.
 -- Every key shares the organization's hash tag (one Cluster slot).
 -- KEYS[1] user:SPELLING   KEYS[2] user:IDENTITY   KEYS[3] users   KEYS[4] admins
@@ -16,6 +17,9 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return {'conflict'} end
   redis.call('RENAME', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[2], 'email', to)
+  -- what people saw stays what they see: the old spelling becomes the
+  -- display spelling (HSETNX: a spelling already kept wins)
+  redis.call('HSETNX', KEYS[2], 'sp', from)
   moved = 1
 end
 local exists = redis.call('EXISTS', KEYS[2]) == 1
