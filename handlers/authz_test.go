@@ -71,9 +71,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{command: "revoke {own-inv} --confirm", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
 		{command: "invite pending@example.com --role viewer", settings: []string{"anyone-can-invite on"}, allowed: A | M | V, private: M | V},
 		{command: "invite pending@example.com --role viewer --update", settings: []string{"anyone-can-invite on"}, allowed: A | M | V, private: M | V},
-		{command: "accept {boss-inv}", allowed: 0}, // the invitation is for someone else
-		{command: "accept {actor-inv}", settings: []string{"invite-for-actor"}, allowed: O},
-		{command: "decline {actor-inv} ", settings: []string{"invite-for-actor"}, allowed: O},
+		// The invitation is for someone else: only an admin learns whose.
+		{command: "accept {boss-inv}", allowed: 0, neutral: M | V | O},
+		{command: "decline {boss-inv}", allowed: 0, neutral: M | V | O},
+		// Members can't be invited: they hold someone else's id (neutral).
+		{command: "accept {actor-inv}", settings: []string{"invite-for-actor"}, allowed: O, neutral: M | V},
+		{command: "decline {actor-inv} ", settings: []string{"invite-for-actor"}, allowed: O, neutral: M | V},
 		{command: "members", allowed: A | M | V},
 		{command: "members --role admin --status active", allowed: A | M | V},
 		{command: "role target@example.com viewer --confirm", allowed: A},

@@ -29,8 +29,11 @@ func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationSt
 		return Reply{}, err
 	}
 	inv := snap.Invitation
-	if inv == nil {
-		return Reply{}, org.Errorf(org.CodeNotFound, "There is no invitation %s.", c.cmd.Args[0])
+	admin := snap.Actor != nil && snap.Actor.Role == org.RoleAdmin
+	// Only admins, who may list every invitation anyway, learn whose it is:
+	// anyone else holding an id gets the answer a missing one gets.
+	if inv == nil || inv.Email != c.email && !admin {
+		return Reply{}, org.NoInvitationFor(c.cmd.Args[0])
 	}
 	if inv.Email != c.email {
 		return Reply{}, org.Errorf(org.CodeForbidden, "This invitation is for %s; only they can accept or decline it.", inv.Display())

@@ -110,7 +110,7 @@ func TestInviteEndToEnd(t *testing.T) {
 		t.Fatalf("delivery not recorded: %s", body)
 	}
 
-	// Carol clicks bob's Accept: refused, to her alone, the message stays.
+	// Carol clicks bob's Accept: refused, to her alone, naming no one; the message stays.
 	msgTS := e.slack.Messages("DUBOB")[0].TS
 	actionID, value, _ := strings.Cut(accept, "=")
 	if status, body := e.click(uCarol, "DUBOB", msgTS, actionID, value, false); status != 200 || len(body) != 0 {
@@ -121,7 +121,7 @@ func TestInviteEndToEnd(t *testing.T) {
 	if got := methods(calls); !slices.Equal(got, []string{"users.info", "respond:click-UCAROL"}) {
 		t.Fatalf("carol's click: %v", got)
 	}
-	if r := respondOf(t, calls[1]); r.ReplaceOriginal || r.ResponseType != "ephemeral" || !strings.Contains(r.Text, "This invitation is for bob@example.com") {
+	if r := respondOf(t, calls[1]); r.ReplaceOriginal || r.ResponseType != "ephemeral" || !strings.Contains(r.Text, "You have no pending invitation") || strings.Contains(r.Text, "bob@") {
 		t.Fatalf("carol's answer: %+v", r)
 	}
 
