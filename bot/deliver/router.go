@@ -85,6 +85,7 @@ type Posted struct {
 	Where   string
 	Channel string // the conversation
 	ID      string // the message in it
+	UserID  string // the recipient on the platform
 }
 
 // Origin is who caused a delivery and where: the acting chat identity of the
@@ -311,8 +312,10 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 		Delivery: handlers.Delivery{To: d.Sender, Kind: kind, InvitationID: d.InvitationID, Message: *tell}}
 	if strings.EqualFold(j.Origin.Email, d.Sender) && j.Origin.Platform != "" {
 		next.Hint = Hint{Platform: j.Origin.Platform, UserID: j.Origin.UserID}
-		if kind != handlers.DeliverPassword {
-			next.Hint.ReplyURL = j.Origin.ReplyURL // back where they typed
+		if d.Kind != handlers.DeliverPassword {
+			// Back where they typed; what follows a password (which may
+			// carry it) goes to their private chat only.
+			next.Hint.ReplyURL = j.Origin.ReplyURL
 		}
 	}
 	if r.cfg.Queue == nil {

@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 )
@@ -57,9 +57,11 @@ type State interface {
 	FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error)
 }
 
-// Queue is the part of the durable outbox the adapter adds jobs to.
-type Queue interface {
-	Add(ctx context.Context, j outbox.Job) (string, error)
+// Router delivers a reply's messages for people on whichever platform knows
+// them (bot/deliver.Router), and takes over jobs queued by earlier versions.
+type Router interface {
+	Deliver(ctx context.Context, ds []handlers.Delivery, from deliver.Origin) error
+	Resume(ctx context.Context, attempt int, j deliver.Job) error
 }
 
 // Platform is the adapter's name in identities and outbox jobs.
@@ -71,10 +73,8 @@ type Bot struct {
 	Auth      *Validator // nil only in the unauthenticated loopback mode
 	Connector *Connector
 	State     State
-	Queue     Queue
-	// Deliver hands a reply's deliveries to whichever platform delivers
-	// (usher serve's shared hook); default: this adapter's outbox.
-	Deliver    func(ctx context.Context, ds []handlers.Delivery) error
+	// Router delivers the messages for other people (required).
+	Router     Router
 	Log        *slog.Logger
 	ProfileTTL time.Duration // identity cache lifetime; default 1 h
 	// Observe, when set, is told every command's verb, outcome and duration (metrics).
@@ -252,7 +252,12 @@ func (b *Bot) remember(ctx context.Context, act *Activity) (org.Identity, error)
 }
 
 func (b *Bot) reference(ctx context.Context, aad string) (*Reference, error) {
-	raw, err := b.State.Reference(ctx, aad)
+	return reference(ctx, b.State, aad)
+}
+
+// reference reads a user's stored conversation reference, nil when there is none.
+func reference(ctx context.Context, state State, aad string) (*Reference, error) {
+	raw, err := state.Reference(ctx, aad)
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -284,11 +289,7 @@ func (b *Bot) run(ctx context.Context, act *Activity, text string) handlers.Repl
 		b.Observe(verb, outcome, time.Since(start))
 	}
 	if len(reply.Deliveries) > 0 {
-		deliver := b.Deliver
-		if deliver == nil {
-			deliver = b.Enqueue
-		}
-		if err := deliver(ctx, reply.Deliveries); err != nil {
+		if err := b.Router.Deliver(ctx, reply.Deliveries, deliver.OriginOf(actor, "")); err != nil {
 			b.log().Error("teams: deliveries not queued", "err", err, "count", len(reply.Deliveries))
 		}
 	}
@@ -405,17 +406,21 @@ func withReply(a OutActivity, id string) OutActivity {
 // personal returns the user's 1:1 conversation with the bot, creating it
 // (POST /v3/conversations) and remembering it when needed.
 func (b *Bot) personal(ctx context.Context, ref *Reference) (string, error) {
+	return personal(ctx, b.Connector, b.State, b.log(), ref)
+}
+
+func personal(ctx context.Context, conn *Connector, state State, log *slog.Logger, ref *Reference) (string, error) {
 	if ref.Personal != "" {
 		return ref.Personal, nil
 	}
-	conv, err := b.Connector.CreatePersonal(ctx, *ref)
+	conv, err := conn.CreatePersonal(ctx, *ref)
 	if err != nil {
 		return "", err
 	}
 	ref.Personal = conv
 	raw, _ := json.Marshal(ref)
-	if err := b.State.SaveReference(ctx, ref.AADObject, raw); err != nil {
-		b.log().Warn("teams: could not store the personal conversation", "err", err)
+	if err := state.SaveReference(ctx, ref.AADObject, raw); err != nil {
+		log.Warn("teams: could not store the personal conversation", "err", err)
 	}
 	return conv, nil
 }
