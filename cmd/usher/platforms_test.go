@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/usher-chat/usher/bot/teams/teamstest"
+	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
@@ -195,5 +200,114 @@ func waitForSlack(t *testing.T, logs fmt.Stringer, what string, cond func() bool
 			t.Fatalf("%s: never happened; logs:\n%s", what, logs)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestLegacyPayloadsStillSend: jobs queued by the previous version (before
+// the delivery router), still in the outbox across a deploy, are sent by the
+// new one. The payloads in testdata were encoded by that version's code (its
+// Slack "dm" job, its Teams job: a handlers.Delivery with Go's field names),
+// with placeholders for the invitation id and the response_url. The Slack
+// job reaches bob's Slack DM and its sender is told where they typed; the
+// Teams job, now for carol, reaches her Teams chat and the admin is told on
+// the preferred platform (Slack).
+func TestLegacyPayloadsStillSend(t *testing.T) {
+	srv := redistest.Shared(t)
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	orgID := "legacy-" + hex.EncodeToString(suffix)
+	slack := newSlackEdgeWith(t, map[string]string{"UADMIN": "admin@example.com", "UBOB": "bob@example.com"})
+	fake := teamstest.New(t)
+	for _, m := range []teamstest.Member{tAdmin, tCarol} {
+		fake.AddMember(m)
+	}
+	vars := map[string]string{
+		"REDIS_URL": srv.URL(), "USHER_ORG": orgID, "USHER_ADMINS": "admin@example.com", "USHER_SCHEDULER": "off",
+		"USHER_SECRET":         strings.Repeat("legacy-payload-secret-", 2),
+		"SLACK_SIGNING_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": slack.srv.URL + "/api/",
+		"MICROSOFT_APP_ID": fake.AppID, "MICROSOFT_APP_PASSWORD": fake.Secret, "MICROSOFT_APP_TENANT_ID": fake.Tenant,
+		"MICROSOFT_OPENID_METADATA_URL": fake.MetadataURL(), "MICROSOFT_TOKEN_URL": fake.TokenURL(),
+		"MICROSOFT_SERVICE_URL_HOSTS": "127.0.0.1",
+	}
+	base, logs := serveUsher(t, vars)
+	e := &teamsEdge{t: t, fake: fake, base: base, logs: logs, rdb: srv.Client(t), org: orgID}
+	install := fake.ActivityFrom(tCarol, chatOf(tCarol), "")
+	install["type"], install["action"] = "installationUpdate", "add"
+	if status, body := e.post(install, e.signed()); status != 200 {
+		t.Fatalf("carol installs usher: %d %s", status, body)
+	}
+
+	// Two pending invitations, made by the use cases directly: their
+	// messages were queued by the previous version (below), not now.
+	ctx := context.Background()
+	cfg, err := loadConfig(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := newStore(cfg, e.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := newServiceOn(ctx, env{}, cfg, st, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, who := range []string{"bob@example.com", "carol@example.com"} {
+		r := svc.Handle(ctx, handlers.Request{Actor: org.Identity{Platform: "test", Email: "admin@example.com"}, Text: "invite " + who})
+		if r.Code != "" || len(r.Deliveries) != 1 {
+			t.Fatalf("invite %s: %+v", who, r)
+		}
+		ids[who] = r.Deliveries[0].InvitationID
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSpace(b)
+	}
+	slackJob := strings.NewReplacer("INVITATION_ID", ids["bob@example.com"], "RESPONSE_URL", slack.srv.URL+"/respond/legacy").
+		Replace(string(read("legacy_slack_dm_job.json")))
+	teamsJob := strings.NewReplacer("INVITATION_ID", ids["carol@example.com"], "bob@example.com", "carol@example.com").
+		Replace(string(read("legacy_teams_job.json")))
+	ob, err := storage.NewOutbox(e.rdb, orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.SealWith(cfg.secret.sealKey())
+	for _, j := range []storage.Job{
+		{Platform: "slack", Channel: "slack:bob@example.com", Payload: []byte(slackJob)},
+		{Platform: "teams", Channel: "teams:carol@example.com", Payload: []byte(teamsJob)},
+	} {
+		if _, err := ob.Add(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitForSlack(t, logs, "bob's invitation DM from the legacy Slack job", func() bool { return len(slack.postsTo("DUBOB")) == 1 })
+	if p := slack.postsTo("DUBOB")[0]; !strings.Contains(p.Get("blocks"), "accept "+ids["bob@example.com"]) {
+		t.Fatalf("bob's DM: %v", p)
+	}
+	waitForSlack(t, logs, "the admin told where they typed", func() bool {
+		rs := slack.responsesTo("legacy")
+		return len(rs) == 1 && strings.Contains(rs[0], "bob@example.com got the invitation")
+	})
+	e.waitFor(chatOf(tCarol), "accept "+ids["carol@example.com"])
+	waitForSlack(t, logs, "the admin told about carol in Slack", func() bool {
+		ps := slack.postsTo("DUADMIN")
+		return len(ps) == 1 && strings.Contains(ps[0].Get("text")+ps[0].Get("blocks"), "carol@example.com got the invitation")
+	})
+	snap, err := st.Load(ctx, org.Query{Pending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inv := range snap.Pending {
+		if want := map[string]string{"bob@example.com": "slack direct message", "carol@example.com": "teams chat"}[inv.Email]; inv.Delivery != want {
+			t.Errorf("%s's invitation delivered to %q, want %q", inv.Email, inv.Delivery, want)
+		}
+	}
+	if stats, err := ob.Stats(ctx); err != nil || stats.Dead != 0 {
+		t.Errorf("dead letters: %+v %v", stats, err)
 	}
 }
