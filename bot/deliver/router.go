@@ -337,6 +337,9 @@ const markTTL = 24 * time.Hour
 // then the organization's preferred one, then the rest in their default
 // order.
 func (r *Router) order(ctx context.Context, first string) ([]Platform, error) {
+	if len(r.cfg.Platforms) < 2 {
+		return r.cfg.Platforms, nil // nothing to choose: spare the read
+	}
 	preferred, err := r.cfg.Service.PreferredPlatform(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read preferred-platform: %w", err)
