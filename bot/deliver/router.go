@@ -242,6 +242,18 @@ func (r *Router) Send(ctx context.Context, oj outbox.Job) error {
 func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 	d := j.Delivery
 	log := r.log.With("key", j.Key, "kind", string(d.Kind), "invitation", d.InvitationID)
+	if attempt > 0 && r.cfg.Marks != nil {
+		// Settled before the job came back (its ack was lost, or it was
+		// taken over from a crashed worker): posted, recorded, the sender
+		// told. Not even posted again, on a platform that cannot look for
+		// its key (Teams).
+		if done, err := r.cfg.Marks.Marked(ctx, j.Key+":told"); err != nil {
+			return fmt.Errorf("read told mark: %w", err)
+		} else if done {
+			log.InfoContext(ctx, "deliver: already settled")
+			return nil
+		}
+	}
 	order, err := r.order(ctx, j.Hint.Platform)
 	if err != nil {
 		return err
@@ -302,6 +314,7 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 		if unreachable {
 			r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
 		}
+		r.mark(ctx, mark)
 		return nil
 	}
 	kind := handlers.DeliverNotice
@@ -324,10 +337,19 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 	if err := r.add(ctx, next); err != nil {
 		return fmt.Errorf("queue the notice to the sender: %w", err)
 	}
-	if err := r.cfg.Marks.Mark(ctx, mark, markTTL); err != nil {
-		r.log.WarnContext(ctx, "deliver: could not mark the sender as told", "err", err)
-	}
+	r.mark(ctx, mark)
 	return nil
+}
+
+// mark remembers that a queued job is settled. Failing that, a retry may
+// post or tell again; the job itself is done, so it is not failed for it.
+func (r *Router) mark(ctx context.Context, mark string) {
+	if r.cfg.Marks == nil {
+		return
+	}
+	if err := r.cfg.Marks.Mark(ctx, mark, markTTL); err != nil {
+		r.log.WarnContext(ctx, "deliver: could not mark the delivery settled", "err", err)
+	}
 }
 
 // markTTL outlives every retry of a job (8 attempts, at most 5 minutes apart).

@@ -279,6 +279,9 @@ func TestRouterRetriesTellOnce(t *testing.T) {
 	if n := len(w.queue.take()); n != 1 {
 		t.Errorf("%d notices to the sender queued, want 1", n)
 	}
+	if want := []string{"slack -> bob@example.com: you're invited"}; !slices.Equal(w.log, want) {
+		t.Errorf("posted %q, want %q: a settled job is not posted again", w.log, want)
+	}
 	if len(w.svc.recorded) != 1 {
 		t.Errorf("recorded %q, want once", w.svc.recorded)
 	}

@@ -56,9 +56,10 @@ func TestRateLimited(t *testing.T) {
 }
 
 // TestReclaimedJobNotPostedTwice: a job that was posted but not
-// acknowledged (the worker crashed) comes back with Attempt > 0; usher finds
-// its key in the conversation's history and does not post it again, but
-// still finishes the follow-ups.
+// acknowledged (the worker crashed) comes back with Attempt > 0. Crashed
+// right after the post, before the job was settled: usher finds its key in
+// the conversation's history, does not post it again, and still finishes
+// the follow-ups. Crashed after it was settled: usher sends nothing at all.
 func TestReclaimedJobNotPostedTwice(t *testing.T) {
 	e := newEnv(t)
 	e.command(uAdmin, "invite bob@example.com")
@@ -66,7 +67,12 @@ func TestReclaimedJobNotPostedTwice(t *testing.T) {
 	if err := e.send(j); err != nil {
 		t.Fatal(err)
 	}
-	// The crash: no Done. The job comes back.
+	// The crash before the job was settled: its mark is not there.
+	told, err := e.rdb.Keys(context.Background(), "usher:{"+e.org+"}:deliver:told:*").Result()
+	if err != nil || len(told) != 1 {
+		t.Fatalf("settled marks: %v %v", told, err)
+	}
+	e.rdb.Del(context.Background(), told...)
 	j.Attempt = 1
 	e.slack.Calls()
 	if err := e.send(j); err != nil {
@@ -78,6 +84,16 @@ func TestReclaimedJobNotPostedTwice(t *testing.T) {
 	}
 	if n := len(e.slack.Messages("DUBOB")); n != 1 {
 		t.Fatalf("%d messages in bob's DM, want 1", n)
+	}
+	if n := e.rdb.Exists(context.Background(), told...).Val(); n != 1 {
+		t.Fatal("the replayed job was not settled")
+	}
+	// The crash after it was settled: nothing is asked or posted.
+	if err := e.send(j); err != nil {
+		t.Fatal(err)
+	}
+	if got := methods(e.slack.Calls()); len(got) != 0 {
+		t.Fatalf("a settled job's replay calls %v", got)
 	}
 }
 
