@@ -25,6 +25,8 @@ import (
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
 	Sweep(ctx context.Context) ([]handlers.Delivery, error)
+	// What the delivery router needs (deliver.Service): the shell runs
+	// the same protocol as every platform.
 	RecordDelivery(ctx context.Context, invitationID, where string) error
 	PreferredPlatform(ctx context.Context) (string, error)
 }

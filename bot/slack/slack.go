@@ -32,7 +32,6 @@ const Platform = "slack"
 // Service is what the adapter needs of the use cases.
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
-	RecordDelivery(ctx context.Context, invitationID, where string) error
 	// InviteForm says whether the actor may open the invite modal, and
 	// with which workspaces (nil refusal: they may).
 	InviteForm(ctx context.Context, actor org.Identity) (handlers.InviteForm, *handlers.Reply)

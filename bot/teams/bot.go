@@ -30,7 +30,6 @@ import (
 // Service is what the adapter needs of usher's use cases.
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
-	RecordDelivery(ctx context.Context, invitationID, where string) error
 }
 
 // State is what the adapter keeps in Redis (storage implements it). Values
