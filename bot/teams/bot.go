@@ -60,6 +60,7 @@ type State interface {
 // them (bot/deliver.Router), and takes over jobs queued by earlier versions.
 type Router interface {
 	Deliver(ctx context.Context, ds []handlers.Delivery, from deliver.Origin) error
+	Outbox(from deliver.Origin) handlers.Outbox
 	Resume(ctx context.Context, attempt int, j deliver.Job) error
 }
 
@@ -73,9 +74,14 @@ type Bot struct {
 	Connector *Connector
 	State     State
 	// Router delivers the messages for other people (required).
-	Router     Router
-	Log        *slog.Logger
-	ProfileTTL time.Duration // identity cache lifetime; default 1 h
+	Router Router
+	// QueueInCommit says that Service's store writes messages into the
+	// outbox the router's jobs go to (usher serve): a command then queues
+	// its messages in its own atomic commit, so a crash between the change
+	// and the queueing cannot lose them.
+	QueueInCommit bool
+	Log           *slog.Logger
+	ProfileTTL    time.Duration // identity cache lifetime; default 1 h
 	// Observe, when set, is told every command's verb, outcome and duration (metrics).
 	Observe func(command, outcome string, d time.Duration)
 }
@@ -278,7 +284,12 @@ func (b *Bot) run(ctx context.Context, act *Activity, text string) handlers.Repl
 		return errWho
 	}
 	start := time.Now()
-	reply := b.Service.Handle(ctx, handlers.Request{Actor: actor, Text: text})
+	from := deliver.OriginOf(actor, "")
+	req := handlers.Request{Actor: actor, Text: text}
+	if b.QueueInCommit {
+		req.Outbox = b.Router.Outbox(from)
+	}
+	reply := b.Service.Handle(ctx, req)
 	if b.Observe != nil {
 		verb, _, _ := strings.Cut(text, " ")
 		outcome := "ok"
@@ -288,7 +299,7 @@ func (b *Bot) run(ctx context.Context, act *Activity, text string) handlers.Repl
 		b.Observe(verb, outcome, time.Since(start))
 	}
 	if len(reply.Deliveries) > 0 {
-		if err := b.Router.Deliver(ctx, reply.Deliveries, deliver.OriginOf(actor, "")); err != nil {
+		if err := b.Router.Deliver(ctx, reply.Deliveries, from); err != nil {
 			b.log().Error("teams: deliveries not queued", "err", err, "count", len(reply.Deliveries))
 		}
 	}

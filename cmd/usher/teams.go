@@ -170,7 +170,7 @@ func newTeamsPart(s *server) (*teamsPart, error) {
 // mount serves POST /api/messages, its messages for people through the router.
 func (p *teamsPart) mount(s *server) {
 	bot := &teams.Bot{
-		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: p.state, Router: s.router, Log: p.log,
+		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: p.state, Router: s.router, QueueInCommit: true, Log: p.log,
 		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
 	}
 	s.mux.Handle("POST /api/messages", bot)
