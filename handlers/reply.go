@@ -28,44 +28,48 @@ const (
 
 // Button runs Command as the person who clicks it.
 type Button struct {
-	Label   string
-	Command string
-	Style   Style
+	Label   string `json:"label"`
+	Command string `json:"command"`
+	Style   Style  `json:"style,omitempty"`
 	// Confirm, when set, is a dialog the platform shows before running Command.
-	Confirm *Confirm
+	Confirm *Confirm `json:"confirm,omitempty"`
 }
 
 // Confirm is a "are you sure?" dialog.
 type Confirm struct {
-	Title string
-	Text  string
-	Yes   string
-	No    string
+	Title string `json:"title"`
+	Text  string `json:"text"`
+	Yes   string `json:"yes"`
+	No    string `json:"no"`
 }
 
 // Field is a labelled value.
 type Field struct {
-	Label string
-	Value string
+	Label string `json:"label"`
+	Value string `json:"value"`
 }
 
 // Item is one row of a list, with its own buttons (a pending invitation with
 // Show link / Resend / Revoke).
 type Item struct {
-	Text    string
-	Fields  []Field
-	Buttons []Button
+	Text    string   `json:"text"`
+	Fields  []Field  `json:"fields,omitempty"`
+	Buttons []Button `json:"buttons,omitempty"`
 }
 
 // Message is something shown to one person.
+//
+// Messages travel in queued outbox jobs, so the JSON names are explicit;
+// they are the Go names in lower case, which is what jobs queued before the
+// names were given carry, matched case-insensitively by encoding/json.
 type Message struct {
-	Title   string
-	Text    string
-	Tone    Tone
-	Fields  []Field
-	Items   []Item
-	Buttons []Button
-	Footer  string
+	Title   string   `json:"title,omitempty"`
+	Text    string   `json:"text,omitempty"`
+	Tone    Tone     `json:"tone,omitempty"`
+	Fields  []Field  `json:"fields,omitempty"`
+	Items   []Item   `json:"items,omitempty"`
+	Buttons []Button `json:"buttons,omitempty"`
+	Footer  string   `json:"footer,omitempty"`
 }
 
 // HasButtons reports whether anything in the message can be clicked.

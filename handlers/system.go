@@ -181,3 +181,13 @@ func (s *Service) AcceptWithToken(ctx context.Context, token, name, password str
 
 // Clock is exposed for adapters that schedule work.
 func (s *Service) Clock() func() time.Time { return s.clock }
+
+// PreferredPlatform is the organization's preferred-platform setting: the
+// chat platform tried first for someone who is in several (bot/deliver).
+func (s *Service) PreferredPlatform(ctx context.Context) (string, error) {
+	snap, err := s.store.Load(ctx, org.Query{})
+	if err != nil {
+		return "", fmt.Errorf("preferred platform: %w", err)
+	}
+	return snap.Settings.PreferredPlatform, nil
+}

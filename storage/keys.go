@@ -39,6 +39,7 @@ import (
 //	usher:{org}:outbox:dead       stream jobs that could not be sent, with the reason
 //	usher:{org}:outbox:pace:CHAN  string a channel's next free send slot, ms (PX)
 //	usher:{org}:outbox:add:ID     string one Add's stream id, for 30 s (a re-sent Add queues nothing twice)
+//	usher:{org}:deliver:told:KEY  string a delivery whose sender was told (or had nothing to hear), 24 h (deliver.go)
 //	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
 //	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
 //	usher:{org}:teams:email:EMAIL string the Entra object id of the Teams user with EMAIL, expires with the reference

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kballard/go-shellquote"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 )
@@ -24,7 +25,10 @@ import (
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
 	Sweep(ctx context.Context) ([]handlers.Delivery, error)
+	// What the delivery router needs (deliver.Service): the shell runs
+	// the same protocol as every platform.
 	RecordDelivery(ctx context.Context, invitationID, where string) error
+	PreferredPlatform(ctx context.Context) (string, error)
 }
 
 // Clock is the shell's movable clock; the service reads it.
@@ -60,6 +64,7 @@ func (c *Clock) Set(t time.Time) {
 // shown is a message printed to someone, kept so that they can click it.
 type shown struct {
 	msg handlers.Message
+	id  int // its place in the session, for deliver.Posted
 }
 
 // Shell is one terminal session.
@@ -71,6 +76,10 @@ type Shell struct {
 	inbox   map[string][]*shown // per person, oldest first
 	offline map[string]bool
 	dialog  *dialog // a confirm dialog waiting for :confirm or :cancel
+	// router delivers messages for people: the one protocol of every
+	// platform, here with the terminal as the only platform and no queue.
+	router *deliver.Router
+	shown  int // messages shown so far
 }
 
 type dialog struct {
@@ -81,7 +90,10 @@ type dialog struct {
 
 // New builds a shell acting first as email.
 func New(svc Service, clock *Clock, out io.Writer, as string) *Shell {
-	return &Shell{svc: svc, clock: clock, out: out, as: as, inbox: map[string][]*shown{}, offline: map[string]bool{}}
+	s := &Shell{svc: svc, clock: clock, out: out, as: as, inbox: map[string][]*shown{}, offline: map[string]bool{}}
+	// New fails only on a missing service or a platform given twice.
+	s.router, _ = deliver.New(deliver.Config{Platforms: []deliver.Platform{terminal{s}}, Service: svc})
+	return s
 }
 
 // Run reads lines until :quit or the end of input. With a prompt it shows one
@@ -299,39 +311,53 @@ func (s *Shell) run(ctx context.Context, text string, from *shown) {
 	s.deliver(ctx, reply.Deliveries)
 }
 
+// deliver hands messages for people to the router, which finds them in the
+// terminal (everyone but the :offline) and tells their senders.
 func (s *Shell) deliver(ctx context.Context, ds []handlers.Delivery) {
-	for _, d := range ds {
-		if s.offline[d.To] {
-			if d.Sender != "" && d.OnUnreachable != nil {
-				s.show(d.Sender, *d.OnUnreachable)
-			}
-			if d.Kind == handlers.DeliverInvitation {
-				s.record(ctx, d.InvitationID, "shown to "+d.Sender)
-			}
-			continue
-		}
-		s.show(d.To, d.Message)
-		if d.Kind == handlers.DeliverInvitation {
-			s.record(ctx, d.InvitationID, "shell direct message")
-		}
-		if d.Sender != "" && d.OnDelivered != nil {
-			s.show(d.Sender, *d.OnDelivered)
-		}
+	if err := s.router.Deliver(ctx, ds, deliver.Origin{Platform: Platform, Email: s.as, UserID: s.as}); err != nil {
+		fmt.Fprintf(s.out, "  (could not deliver every message: %v)\n", err)
 	}
 }
 
-func (s *Shell) record(ctx context.Context, id, where string) {
-	if err := s.svc.RecordDelivery(ctx, id, where); err != nil {
-		fmt.Fprintf(s.out, "  (could not record where invitation %s went: %v)\n", id, err)
-	}
+// Platform is the shell's name as a delivery platform.
+const Platform = "shell"
+
+// terminal is the shell as a delivery platform (deliver.Platform): everyone
+// is in the terminal but the people put :offline.
+type terminal struct{ s *Shell }
+
+func (terminal) Name() string { return Platform }
+
+func (t terminal) Find(_ context.Context, _, email string, _ deliver.Hint) (deliver.Recipient, bool, error) {
+	return deliver.Recipient{Email: email}, !t.s.offline[email], nil
 }
 
-// show prints a message and keeps it in the recipient's inbox.
-func (s *Shell) show(to string, m handlers.Message) {
+func (t terminal) Post(_ context.Context, r deliver.Recipient, p deliver.Post) (deliver.Posted, error) {
+	id := t.s.show(r.Email, p.Message)
+	return deliver.Posted{Platform: Platform, Where: "shell direct message", Channel: r.Email, ID: strconv.Itoa(id)}, nil
+}
+
+func (t terminal) Update(_ context.Context, at deliver.Posted, m handlers.Message) error {
+	for _, sh := range t.s.inbox[at.Channel] {
+		if strconv.Itoa(sh.id) == at.ID {
+			sh.msg = m
+			t.s.print(at.Channel, m, "(updated in place) ")
+			return nil
+		}
+	}
+	t.s.print(at.Channel, m, "")
+	return nil
+}
+
+// show prints a message and keeps it in the recipient's inbox; it returns
+// the message's number in the session.
+func (s *Shell) show(to string, m handlers.Message) int {
+	s.shown++
 	if m.HasButtons() {
-		s.inbox[to] = append(s.inbox[to], &shown{msg: m})
+		s.inbox[to] = append(s.inbox[to], &shown{msg: m, id: s.shown})
 	}
 	s.print(to, m, "")
+	return s.shown
 }
 
 func (s *Shell) print(to string, m handlers.Message, note string) {

@@ -102,6 +102,9 @@ func (f *fakeService) RecordDelivery(_ context.Context, id, where string) error 
 	return f.recordErr
 }
 
+// PreferredPlatform: the shell is its only platform, so any answer does.
+func (f *fakeService) PreferredPlatform(context.Context) (string, error) { return "slack", nil }
+
 // texts returns the command texts the service received.
 func (f *fakeService) texts() []string {
 	var out []string
@@ -481,7 +484,7 @@ func TestRecordDeliveryFailure(t *testing.T) {
 	h := newHarness(t, map[string]handlers.Reply{"invite " + bob: invitationReply(bob)})
 	h.svc.recordErr = errors.New("db down")
 	got := h.line("/invite " + bob)
-	if !strings.Contains(got, "  (could not record where invitation inv1 went: db down)\n") {
+	if !strings.Contains(got, "  (could not deliver every message: deliver invitation message: record delivery of inv1: db down)\n") {
 		t.Errorf("printed %q", got)
 	}
 }

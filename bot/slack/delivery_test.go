@@ -29,6 +29,11 @@ func (e *env) claimOne() outbox.Job {
 	return js[0]
 }
 
+// send sends one job with the worker's sender for its platform.
+func (e *env) send(j outbox.Job) error {
+	return e.worker.Senders[j.Platform](context.Background(), j)
+}
+
 // TestRateLimited: Slack's 429 + Retry-After becomes the outbox's
 // RetryAfter with the same wait, and the message is posted once later.
 func TestRateLimited(t *testing.T) {
@@ -37,12 +42,12 @@ func TestRateLimited(t *testing.T) {
 	e.slack.Calls()
 	e.slack.Throttle("chat.postMessage", 1)
 	j := e.claimOne()
-	err := e.app.Send(context.Background(), j)
+	err := e.send(j)
 	var ra *outbox.RetryAfter
 	if !errors.As(err, &ra) || ra.Wait != 3*time.Second {
 		t.Fatalf("429: %v, want RetryAfter 3s", err)
 	}
-	if err := e.app.Send(context.Background(), j); err != nil {
+	if err := e.send(j); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(e.slack.Messages("DUBOB")); n != 1 {
@@ -51,20 +56,26 @@ func TestRateLimited(t *testing.T) {
 }
 
 // TestReclaimedJobNotPostedTwice: a job that was posted but not
-// acknowledged (the worker crashed) comes back with Attempt > 0; usher finds
-// its key in the conversation's history and does not post it again, but
-// still finishes the follow-ups.
+// acknowledged (the worker crashed) comes back with Attempt > 0. Crashed
+// right after the post, before the job was settled: usher finds its key in
+// the conversation's history, does not post it again, and still finishes
+// the follow-ups. Crashed after it was settled: usher sends nothing at all.
 func TestReclaimedJobNotPostedTwice(t *testing.T) {
 	e := newEnv(t)
 	e.command(uAdmin, "invite bob@example.com")
 	j := e.claimOne()
-	if err := e.app.Send(context.Background(), j); err != nil {
+	if err := e.send(j); err != nil {
 		t.Fatal(err)
 	}
-	// The crash: no Done. The job comes back.
+	// The crash before the job was settled: its mark is not there.
+	told, err := e.rdb.Keys(context.Background(), "usher:{"+e.org+"}:deliver:told:*").Result()
+	if err != nil || len(told) != 1 {
+		t.Fatalf("settled marks: %v %v", told, err)
+	}
+	e.rdb.Del(context.Background(), told...)
 	j.Attempt = 1
 	e.slack.Calls()
-	if err := e.app.Send(context.Background(), j); err != nil {
+	if err := e.send(j); err != nil {
 		t.Fatal(err)
 	}
 	got := methods(e.slack.Calls())
@@ -73,6 +84,16 @@ func TestReclaimedJobNotPostedTwice(t *testing.T) {
 	}
 	if n := len(e.slack.Messages("DUBOB")); n != 1 {
 		t.Fatalf("%d messages in bob's DM, want 1", n)
+	}
+	if n := e.rdb.Exists(context.Background(), told...).Val(); n != 1 {
+		t.Fatal("the replayed job was not settled")
+	}
+	// The crash after it was settled: nothing is asked or posted.
+	if err := e.send(j); err != nil {
+		t.Fatal(err)
+	}
+	if got := methods(e.slack.Calls()); len(got) != 0 {
+		t.Fatalf("a settled job's replay calls %v", got)
 	}
 }
 
@@ -296,7 +317,7 @@ func TestIdentityCachedInRedis(t *testing.T) {
 	}
 	// Another usher process on the same organization: no users.info.
 	state, _ := storage.NewSlackState(e.rdb, e.org)
-	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}}})
+	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue, Router: e.router, Tenants: slackbot.Tenants{Teams: []string{team}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
@@ -84,6 +85,7 @@ type env struct {
 	store  *storage.Store
 	svc    *handlers.Service
 	app    *slackbot.App
+	router *deliver.Router
 	slack  *fakeSlack
 	worker *outbox.Worker
 	queue  queue
@@ -145,11 +147,27 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 		t.Fatal(err)
 	}
 	e.queue = queue{ob}
-	e.app, err = slackbot.New(slackbot.Config{
+	// Deliveries go through the router with Slack as its only platform, as
+	// in a deployment without Teams.
+	cfg := slackbot.Config{
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
 		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}},
 		Logger: slogTo(e.logs),
-	})
+	}
+	dm, err := slackbot.NewDM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, err := storage.NewDeliveryMarks(rdb, e.org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.router, err = deliver.New(deliver.Config{Org: e.org, Platforms: []deliver.Platform{dm}, Service: e.svc, Queue: e.queue, Marks: marks, Log: slogTo(e.logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Router = e.router
+	e.app, err = slackbot.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +175,7 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	e.app.Routes(mux)
 	e.server = httptest.NewServer(mux)
 	t.Cleanup(e.server.Close)
-	e.worker = &outbox.Worker{Queue: e.queue, Senders: map[string]outbox.Sender{slackbot.Platform: e.app.Send}, Consumer: "test", Pace: time.Millisecond}
+	e.worker = &outbox.Worker{Queue: e.queue, Senders: map[string]outbox.Sender{slackbot.Platform: e.app.Send, deliver.JobPlatform: e.router.Send}, Consumer: "test", Pace: time.Millisecond}
 	return e
 }
 

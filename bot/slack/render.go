@@ -39,6 +39,12 @@ func Render(m handlers.Message) (blocks []slack.Block, fallback string) {
 			text = toneMark(m.Tone) + escape(m.Text)
 		}
 		r.add(slack.NewSectionBlock(mrkdwnOrNil(text), fields(m.Fields), nil))
+		// A section holds at most 10 fields: the rest (the settings list
+		// has 12) go in sections of their own rather than disappear.
+		for rest := m.Fields; len(rest) > maxFields; {
+			rest = rest[maxFields:]
+			r.add(slack.NewSectionBlock(nil, fields(rest), nil))
+		}
 	}
 	r.buttons(m.Buttons, m.Text)
 	for i := 0; i < len(m.Items); i++ {

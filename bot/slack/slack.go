@@ -20,6 +20,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
@@ -31,7 +32,6 @@ const Platform = "slack"
 // Service is what the adapter needs of the use cases.
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
-	RecordDelivery(ctx context.Context, invitationID, where string) error
 	// InviteForm says whether the actor may open the invite modal, and
 	// with which workspaces (nil refusal: they may).
 	InviteForm(ctx context.Context, actor org.Identity) (handlers.InviteForm, *handlers.Reply)
@@ -49,6 +49,15 @@ type State interface {
 	Incr(ctx context.Context, kind, id string, ttl time.Duration) (int64, error)
 }
 
+// Router delivers a reply's messages for people on whichever platform knows
+// them (bot/deliver.Router): queued after the reply, or encoded into the
+// command's own commit, and it takes over "dm" jobs queued by earlier versions.
+type Router interface {
+	Deliver(ctx context.Context, ds []handlers.Delivery, from deliver.Origin) error
+	Outbox(from deliver.Origin) handlers.Outbox
+	Resume(ctx context.Context, attempt int, j deliver.Job) error
+}
+
 // Config wires an App.
 type Config struct {
 	SigningSecret string // SLACK_SIGNING_SECRET (HTTP mode)
@@ -57,11 +66,14 @@ type Config struct {
 	APIURL        string // SLACK_API_URL, default https://slack.com/api/
 	Service       Service
 	State         State
-	Queue         outbox.Queue
+	// Queue holds the answers to clicks and modals (response_url jobs).
+	Queue outbox.Queue
+	// Router delivers the messages for other people.
+	Router Router
 	// QueueInCommit says that Service's store writes messages into the same
-	// outbox Queue reads (usher serve wires both to one organization's Redis):
-	// a command then queues its messages in its own commit (one atomic step,
-	// one round trip) instead of after it.
+	// outbox the router's jobs go to (usher serve wires both to one
+	// organization's Redis): a command then queues its messages in its own
+	// commit (one atomic step, one round trip) instead of after it.
 	QueueInCommit bool
 	// Tenants are the Slack workspaces and Enterprise Grid organizations
 	// served (required): requests from any other are refused.
@@ -88,6 +100,7 @@ type App struct {
 	svc    Service
 	state  State
 	queue  outbox.Queue
+	dm     *DM // response_url answers, shared with the delivery platform's code
 	budget time.Duration
 	ttl    time.Duration
 
@@ -109,6 +122,9 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.Queue == nil {
 		missing = append(missing, "outbox queue")
+	}
+	if cfg.Router == nil {
+		missing = append(missing, "delivery router")
 	}
 	if cfg.Tenants.empty() {
 		missing = append(missing, "served workspace (team or enterprise id)")
@@ -133,14 +149,8 @@ func New(cfg Config) (*App, error) {
 	if a.cfg.Now == nil {
 		a.cfg.Now = time.Now
 	}
-	opts := []slack.Option{slack.OptionHTTPClient(a.http)}
-	if cfg.APIURL != "" {
-		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(cfg.APIURL, "/")+"/"))
-	}
-	if cfg.AppToken != "" {
-		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
-	}
-	a.api = slack.New(cfg.BotToken, opts...)
+	a.api = newAPI(cfg, a.http)
+	a.dm = &DM{api: a.api, http: a.http, state: a.state, log: a.log}
 	return a, nil
 }
 
@@ -308,14 +318,15 @@ func (a *App) act(ctx context.Context, team, user, text string, mentions []strin
 		return r
 	}
 	req := handlers.Request{Actor: id, Text: text}
+	from := deliver.OriginOf(id, rc.responseURL)
 	if a.cfg.QueueInCommit {
-		req.Outbox = commitOutbox{actor: id, rc: rc}
+		req.Outbox = a.cfg.Router.Outbox(from)
 	}
 	r := a.svc.Handle(ctx, req)
 	if first != nil {
 		first(r)
 	}
-	if err := a.enqueueDeliveries(ctx, r.Deliveries, id, rc); err != nil {
+	if err := a.cfg.Router.Deliver(ctx, r.Deliveries, from); err != nil {
 		a.log.ErrorContext(ctx, "slack: could not queue deliveries", "count", len(r.Deliveries), "err", err)
 		r.Footer = strings.TrimSpace(r.Footer + "\nusher could not queue the messages for the other people involved; use resend once it is back.")
 	}

@@ -28,7 +28,7 @@ const (
 // records what reached it.
 func verifier(t *testing.T, key string) (http.Handler, *syncBuffer, *bool) {
 	logs := &syncBuffer{}
-	app, err := slackbot.New(slackbot.Config{SigningSecret: key, BotToken: "xoxb-x", Service: nopService{}, State: nopState{}, Queue: nopQueue{},
+	app, err := slackbot.New(slackbot.Config{SigningSecret: key, BotToken: "xoxb-x", Service: nopService{}, State: nopState{}, Queue: nopQueue{}, Router: nopRouter{},
 		Tenants: slackbot.Tenants{Teams: []string{"T1DC2JH3J"}}, Logger: slogTo(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +88,8 @@ func (nopState) Incr(context.Context, string, string, time.Duration) (int64, err
 }
 
 type nopQueue struct{ outbox.Queue }
+
+type nopRouter struct{ slackbot.Router }
 
 // TestSignatureSlackExample runs Slack's own example under a fake clock set
 // to its timestamp: it verifies; a wrong secret, a stale timestamp, a

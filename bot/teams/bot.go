@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 )
@@ -30,7 +30,6 @@ import (
 // Service is what the adapter needs of usher's use cases.
 type Service interface {
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
-	RecordDelivery(ctx context.Context, invitationID, where string) error
 }
 
 // State is what the adapter keeps in Redis (storage implements it). Values
@@ -57,9 +56,12 @@ type State interface {
 	FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error)
 }
 
-// Queue is the part of the durable outbox the adapter adds jobs to.
-type Queue interface {
-	Add(ctx context.Context, j outbox.Job) (string, error)
+// Router delivers a reply's messages for people on whichever platform knows
+// them (bot/deliver.Router), and takes over jobs queued by earlier versions.
+type Router interface {
+	Deliver(ctx context.Context, ds []handlers.Delivery, from deliver.Origin) error
+	Outbox(from deliver.Origin) handlers.Outbox
+	Resume(ctx context.Context, attempt int, j deliver.Job) error
 }
 
 // Platform is the adapter's name in identities and outbox jobs.
@@ -71,12 +73,15 @@ type Bot struct {
 	Auth      *Validator // nil only in the unauthenticated loopback mode
 	Connector *Connector
 	State     State
-	Queue     Queue
-	// Deliver hands a reply's deliveries to whichever platform delivers
-	// (usher serve's shared hook); default: this adapter's outbox.
-	Deliver    func(ctx context.Context, ds []handlers.Delivery) error
-	Log        *slog.Logger
-	ProfileTTL time.Duration // identity cache lifetime; default 1 h
+	// Router delivers the messages for other people (required).
+	Router Router
+	// QueueInCommit says that Service's store writes messages into the
+	// outbox the router's jobs go to (usher serve): a command then queues
+	// its messages in its own atomic commit, so a crash between the change
+	// and the queueing cannot lose them.
+	QueueInCommit bool
+	Log           *slog.Logger
+	ProfileTTL    time.Duration // identity cache lifetime; default 1 h
 	// Observe, when set, is told every command's verb, outcome and duration (metrics).
 	Observe func(command, outcome string, d time.Duration)
 }
@@ -252,7 +257,12 @@ func (b *Bot) remember(ctx context.Context, act *Activity) (org.Identity, error)
 }
 
 func (b *Bot) reference(ctx context.Context, aad string) (*Reference, error) {
-	raw, err := b.State.Reference(ctx, aad)
+	return reference(ctx, b.State, aad)
+}
+
+// reference reads a user's stored conversation reference, nil when there is none.
+func reference(ctx context.Context, state State, aad string) (*Reference, error) {
+	raw, err := state.Reference(ctx, aad)
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -274,7 +284,12 @@ func (b *Bot) run(ctx context.Context, act *Activity, text string) handlers.Repl
 		return errWho
 	}
 	start := time.Now()
-	reply := b.Service.Handle(ctx, handlers.Request{Actor: actor, Text: text})
+	from := deliver.OriginOf(actor, "")
+	req := handlers.Request{Actor: actor, Text: text}
+	if b.QueueInCommit {
+		req.Outbox = b.Router.Outbox(from)
+	}
+	reply := b.Service.Handle(ctx, req)
 	if b.Observe != nil {
 		verb, _, _ := strings.Cut(text, " ")
 		outcome := "ok"
@@ -284,11 +299,7 @@ func (b *Bot) run(ctx context.Context, act *Activity, text string) handlers.Repl
 		b.Observe(verb, outcome, time.Since(start))
 	}
 	if len(reply.Deliveries) > 0 {
-		deliver := b.Deliver
-		if deliver == nil {
-			deliver = b.Enqueue
-		}
-		if err := deliver(ctx, reply.Deliveries); err != nil {
+		if err := b.Router.Deliver(ctx, reply.Deliveries, from); err != nil {
 			b.log().Error("teams: deliveries not queued", "err", err, "count", len(reply.Deliveries))
 		}
 	}
@@ -405,17 +416,21 @@ func withReply(a OutActivity, id string) OutActivity {
 // personal returns the user's 1:1 conversation with the bot, creating it
 // (POST /v3/conversations) and remembering it when needed.
 func (b *Bot) personal(ctx context.Context, ref *Reference) (string, error) {
+	return personal(ctx, b.Connector, b.State, b.log(), ref)
+}
+
+func personal(ctx context.Context, conn *Connector, state State, log *slog.Logger, ref *Reference) (string, error) {
 	if ref.Personal != "" {
 		return ref.Personal, nil
 	}
-	conv, err := b.Connector.CreatePersonal(ctx, *ref)
+	conv, err := conn.CreatePersonal(ctx, *ref)
 	if err != nil {
 		return "", err
 	}
 	ref.Personal = conv
 	raw, _ := json.Marshal(ref)
-	if err := b.State.SaveReference(ctx, ref.AADObject, raw); err != nil {
-		b.log().Warn("teams: could not store the personal conversation", "err", err)
+	if err := state.SaveReference(ctx, ref.AADObject, raw); err != nil {
+		log.Warn("teams: could not store the personal conversation", "err", err)
 	}
 	return conv, nil
 }

@@ -2,119 +2,156 @@ package teams
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"strings"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
 )
 
 // Proactive delivery. Teams cannot message a user by email: usher can only
 // write to someone who installed the bot or talked to it (their stored
-// conversation reference). Everyone else is "unreachable", and the sender is
-// told privately (with the link to forward, for an invitation).
+// conversation reference). Everyone else is not found here, and the router
+// tries the next platform or tells the sender.
 
 // Where is what an invitation's delivery record says for a Teams chat.
 const Where = "teams chat"
 
-// Enqueue puts deliveries in the durable outbox. The payload is the
-// delivery itself; the card is rendered when it is sent.
-func (b *Bot) Enqueue(ctx context.Context, ds []handlers.Delivery) error {
-	for _, d := range ds {
-		payload, err := json.Marshal(d)
-		if err != nil {
-			return fmt.Errorf("teams: encode delivery: %w", err)
-		}
-		if _, err := b.Queue.Add(ctx, outbox.Job{Platform: Platform, Channel: "teams:" + strings.ToLower(d.To), Payload: payload}); err != nil {
-			return fmt.Errorf("teams: queue delivery to %s: %w", d.To, err)
-		}
-	}
-	return nil
+// Chat is Teams as a delivery platform (bot/deliver.Platform): a person is
+// found by email through the profile usher cached when they talked to the
+// bot, and written to in their personal chat with it.
+type Chat struct {
+	Connector *Connector
+	State     State
+	Log       *slog.Logger
 }
 
-// Send is the outbox's sender for Platform "teams".
-func (b *Bot) Send(ctx context.Context, j outbox.Job) error {
-	var d handlers.Delivery
-	if err := json.Unmarshal(j.Payload, &d); err != nil {
-		return &outbox.Permanent{Err: fmt.Errorf("decode delivery: %w", err)}
+func (c *Chat) log() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	log := b.log().With("job", j.ID, "kind", string(d.Kind), "invitation", d.InvitationID)
-	aad, err := b.State.UserByEmail(ctx, d.To)
-	if err != nil {
-		return err
+	return c.Log
+}
+
+// Name is the platform's name.
+func (c *Chat) Name() string { return Platform }
+
+// Find looks the person up by email (or by the Entra object id the origin
+// knows); someone who never talked to usher, blocks it or uninstalled it is
+// not found.
+func (c *Chat) Find(ctx context.Context, _, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+	aad := hint.UserID
+	if aad == "" {
+		var err error
+		if aad, err = c.State.UserByEmail(ctx, email); err != nil {
+			return deliver.Recipient{}, false, fmt.Errorf("teams: user by email: %w", err)
+		}
 	}
 	if aad == "" {
-		log.Info("teams: recipient never talked to usher")
-		return b.unreachable(ctx, d)
+		return deliver.Recipient{}, false, nil
 	}
-	if blocked, err := b.State.Unreachable(ctx, aad); err != nil {
-		return err
+	if blocked, err := c.State.Unreachable(ctx, aad); err != nil {
+		return deliver.Recipient{}, false, fmt.Errorf("teams: unreachable mark: %w", err)
 	} else if blocked {
-		log.Info("teams: recipient is marked unreachable")
-		return b.unreachable(ctx, d)
+		c.log().InfoContext(ctx, "teams: recipient is marked unreachable")
+		return deliver.Recipient{}, false, nil
 	}
-	ref, err := b.reference(ctx, aad)
+	ref, err := reference(ctx, c.State, aad)
+	if err != nil || ref == nil {
+		return deliver.Recipient{}, false, err
+	}
+	return deliver.Recipient{Email: email, UserID: aad}, true, nil
+}
+
+// Post sends the card to the person's personal chat with the bot.
+func (c *Chat) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (deliver.Posted, error) {
+	ref, err := reference(ctx, c.State, r.UserID)
 	if err != nil {
-		return err
+		return deliver.Posted{}, err
 	}
 	if ref == nil {
-		return b.unreachable(ctx, d)
+		return deliver.Posted{}, fmt.Errorf("teams: no conversation reference: %w", deliver.ErrUnreachable)
 	}
-	conv, err := b.personal(ctx, ref)
+	conv, err := personal(ctx, c.Connector, c.State, c.log(), ref)
+	id := ""
 	if err == nil {
-		_, err = b.Connector.Send(ctx, ref.ServiceURL, conv, RenderMessage(d.Message).Activity())
+		id, err = c.Connector.Send(ctx, ref.ServiceURL, conv, RenderMessage(p.Message).Activity())
 	}
 	if err != nil {
-		var ae *APIError
-		if !errors.As(err, &ae) {
-			return err // network, timeout, token endpoint: retry with backoff
+		return deliver.Posted{}, c.classify(ctx, r.UserID, err)
+	}
+	return deliver.Posted{Platform: Platform, Where: Where, Channel: conv, ID: id, UserID: r.UserID}, nil
+}
+
+// classify maps a connector failure to the router's and the outbox's rules.
+func (c *Chat) classify(ctx context.Context, aad string, err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return err // network, timeout, token endpoint: retry with backoff
+	}
+	switch {
+	case ae.Status == http.StatusTooManyRequests:
+		return &outbox.RetryAfter{Wait: ae.RetryAfter}
+	case ae.Status == http.StatusForbidden && (ae.Code == "MessageWritesBlocked" || ae.Code == "ConversationBlockedByUser"):
+		c.log().WarnContext(ctx, "teams: recipient blocks the bot; marked unreachable", "code", ae.Code)
+		if err := c.State.MarkUnreachable(ctx, aad, ae.Code); err != nil {
+			c.log().WarnContext(ctx, "teams: could not mark unreachable", "err", err)
 		}
-		switch {
-		case ae.Status == http.StatusTooManyRequests:
-			return &outbox.RetryAfter{Wait: ae.RetryAfter}
-		case ae.Status == http.StatusForbidden && ae.Code == "MessageWritesBlocked",
-			ae.Status == http.StatusForbidden && ae.Code == "ConversationBlockedByUser":
-			log.Warn("teams: recipient blocks the bot; marked unreachable", "code", ae.Code)
-			if err := b.State.MarkUnreachable(ctx, aad, ae.Code); err != nil {
-				log.Warn("teams: could not mark unreachable", "err", err)
-			}
-			if err := b.unreachable(ctx, d); err != nil {
-				log.Warn("teams: sender not told", "err", err)
-			}
-			return &outbox.Permanent{Err: ae}
-		case ae.Status == 0, ae.Status == http.StatusNotFound, ae.Status == http.StatusForbidden, ae.Status == http.StatusBadRequest:
-			if err := b.unreachable(ctx, d); err != nil {
-				log.Warn("teams: sender not told", "err", err)
-			}
-			return &outbox.Permanent{Err: ae}
-		}
+		return fmt.Errorf("%w: %w", ae, deliver.ErrUnreachable)
+	case ae.Status == 0, ae.Status == http.StatusNotFound, ae.Status == http.StatusForbidden, ae.Status == http.StatusBadRequest:
+		return fmt.Errorf("%w: %w", ae, deliver.ErrUnreachable)
+	}
+	return err
+}
+
+// Update replaces a card usher posted.
+func (c *Chat) Update(ctx context.Context, at deliver.Posted, m handlers.Message) error {
+	ref, err := reference(ctx, c.State, at.UserID)
+	if err != nil {
 		return err
 	}
-	log.Info("teams: delivered")
-	if d.Kind == handlers.DeliverInvitation && d.InvitationID != "" {
-		if err := b.Service.RecordDelivery(ctx, d.InvitationID, Where); err != nil {
-			log.Warn("teams: delivery not recorded", "err", err)
-		}
+	if ref == nil || at.Channel == "" || at.ID == "" {
+		return &outbox.Permanent{Err: errors.New("teams update: no conversation reference or message id")}
 	}
-	if d.Sender != "" && d.OnDelivered != nil {
-		return b.Enqueue(ctx, []handlers.Delivery{{To: d.Sender, Kind: handlers.DeliverNotice, InvitationID: d.InvitationID, Message: *d.OnDelivered}})
+	if err := c.Connector.Update(ctx, ref.ServiceURL, at.Channel, at.ID, RenderMessage(m).Activity()); err != nil {
+		return c.classify(ctx, at.UserID, err)
 	}
 	return nil
 }
 
-// unreachable tells the sender, privately, that the recipient could not be
-// reached (the message may carry the link to forward). The sender's own
-// message has no further fallback.
-func (b *Bot) unreachable(ctx context.Context, d handlers.Delivery) error {
-	if d.Sender == "" || d.OnUnreachable == nil {
-		return nil
+// legacyDelivery is the payload Teams jobs had before deliveries went
+// through the router: handlers.Delivery encoded with Go's field names. It is
+// a copy, frozen, so that the reply model may change without stranding jobs
+// queued by an earlier version.
+type legacyDelivery struct {
+	To            string
+	Kind          handlers.DeliveryKind
+	InvitationID  string
+	Message       handlers.Message
+	Sender        string
+	OnDelivered   *handlers.Message
+	OnUnreachable *handlers.Message
+}
+
+// Send is the outbox's sender for Platform "teams": jobs queued by earlier
+// versions, handed to the router (every platform may take them now).
+func (b *Bot) Send(ctx context.Context, j outbox.Job) error {
+	var d legacyDelivery
+	if err := json.Unmarshal(j.Payload, &d); err != nil {
+		return &outbox.Permanent{Err: fmt.Errorf("teams job %s: decode delivery: %w", j.ID, err)}
 	}
-	kind := handlers.DeliverNotice
-	if d.Kind == handlers.DeliverPassword {
-		kind = handlers.DeliverPassword // it carries the password: private chat only
+	if d.To == "" {
+		return &outbox.Permanent{Err: fmt.Errorf("teams job %s: delivery without a recipient", j.ID)}
 	}
-	return b.Enqueue(ctx, []handlers.Delivery{{To: d.Sender, Kind: kind, InvitationID: d.InvitationID, Message: *d.OnUnreachable}})
+	// The key is the payload's hash: the same on every retry (a retried job
+	// comes back under a new stream id), and an invitation's carries its link.
+	sum := sha256.Sum256(j.Payload)
+	return b.Router.Resume(ctx, j.Attempt, deliver.Job{Key: "teams-" + hex.EncodeToString(sum[:12]), Followup: d.Sender == "",
+		Delivery: handlers.Delivery(d)})
 }

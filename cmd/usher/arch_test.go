@@ -28,6 +28,8 @@ func TestDependencyArrows(t *testing.T) {
 		{pkg: mod + "bot/metrics", forbidden: append([]string{mod + "storage", mod + "storage/", mod + "handlers", mod + "handlers/", mod + "bot/", mod + "cmd/"}, sdks...)},
 		// The web pages reach storage only through their ports: no storage, Redis, chat SDK or browser driver.
 		{pkg: mod + "bot/web", forbidden: append([]string{mod + "storage", mod + "storage/", mod + "cmd/", mod + "bot/slack", mod + "bot/teams", "github.com/chromedp/"}, sdks...)},
+		// The delivery router knows the platforms only by its own interface: no adapter, storage or SDK.
+		{pkg: mod + "bot/deliver", forbidden: append([]string{mod + "storage", mod + "storage/", mod + "cmd/", mod + "bot/slack", mod + "bot/teams", mod + "bot/shell", mod + "bot/web"}, sdks...)},
 		// The Slack adapter may use slack-go, but never storage or Redis.
 		{pkg: mod + "bot/slack", forbidden: []string{mod + "storage", mod + "storage/", mod + "cmd/", "github.com/redis/", "github.com/alicebob/", "github.com/infracloudio/"}},
 		// The Teams adapter may use msbotbuilder-go and golang-jwt, but never storage, Redis or Slack.

@@ -10,15 +10,13 @@ import (
 	"time"
 )
 
-func init() { register("health", mountHealth) }
-
 // mountHealth serves GET /readyz: 200 while Redis answers and has usher's
 // Lua scripts (storage.Store.Ready loads any a restarted master lost), 503
 // while it does not or once shutdown has begun, so that a load balancer
 // stops sending before the server stops accepting. GET /healthz (serve.go)
 // only says the process is alive: a Redis outage must not get every replica
 // restarted by its liveness probe.
-func mountHealth(_ context.Context, s *server) error {
+func mountHealth(s *server) {
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -37,7 +35,6 @@ func mountHealth(_ context.Context, s *server) error {
 		}
 		io.WriteString(w, "ready\n")
 	})
-	return nil
 }
 
 // handler is the server's root handler: every request gets a request id (in

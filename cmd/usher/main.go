@@ -22,6 +22,7 @@ import (
 	"github.com/usher-chat/usher/bot/shell"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -164,6 +165,11 @@ func newService(ctx context.Context, e env, cfg config, rdb redis.UniversalClien
 	if err != nil {
 		return nil, err
 	}
+	return newServiceOn(ctx, e, cfg, st, log, clock)
+}
+
+// newServiceOn is the service on a store the caller keeps (serve's one Store).
+func newServiceOn(ctx context.Context, e env, cfg config, st *storage.Store, log *slog.Logger, clock func() time.Time) (*handlers.Service, error) {
 	if err := st.LoadScripts(ctx); err != nil {
 		return nil, err
 	}

@@ -18,26 +18,16 @@ import (
 	"github.com/usher-chat/usher/storage"
 )
 
-func init() { register("metrics", mountMetrics) }
-
 // mountMetrics serves GET /metrics (Prometheus text format) from the
 // server's own registry on USHER_METRICS_ADDR (default 127.0.0.1:9090; "off"
 // serves none), with the command label limited to real commands, counts failed Redis commands with a go-redis hook,
 // and reports the outbox's depth and age at every scrape. Chat adapters add
 // their requests with s.metrics.Observe; the scheduler its reminders with
 // s.metrics.ReminderSent.
-func mountMetrics(ctx context.Context, s *server) error {
+func mountMetrics(s *server) error {
 	s.rdb.AddHook(redisErrorHook{s.metrics})
-	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
-	if err != nil {
-		return err
-	}
-	// The outbox's stream and consumer group (idempotent; the outbox worker
-	// does the same): Stats reads the group.
-	if err := ob.Setup(ctx); err != nil {
-		return err
-	}
-	if err := s.metrics.Registry().Register(outboxCollector{ob}); err != nil {
+	// The one outbox, set up (stream and consumer group) before build: Stats reads the group.
+	if err := s.metrics.Registry().Register(outboxCollector{s.queue.o}); err != nil {
 		return err
 	}
 	s.metrics.KnownCommands(commandNames(s.svc.Registry()))

@@ -14,15 +14,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/metrics"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/storage"
 )
 
-// server is what `usher serve` assembles: each platform (Slack, Teams, the web
-// pages, the scheduler) mounts itself from its own file with register, adding
-// routes to mux and long-running work to background.
+// server is what `usher serve` runs. runServe builds it in one place, in an
+// order you can read (build): one Store, one Outbox, one delivery router over
+// the chat platforms that are configured, then the adapters, the web pages
+// and the scheduler that use them. Nothing registers itself.
 type server struct {
 	cfg    config
 	getenv func(string) string
@@ -30,20 +32,20 @@ type server struct {
 	rdb    redis.UniversalClient
 	store  *storage.Store
 	svc    *handlers.Service
+	// queue is the organization's one outbox: the router's and the
+	// adapters' jobs, the commits' queued messages, the worker and /metrics.
+	queue outboxQueue
+	// router delivers messages for people on the platform that knows them.
+	router *deliver.Router
 	mux    *http.ServeMux
-	// background runs until ctx ends (Socket Mode, the scheduler, outbox workers).
+	// background runs until ctx ends (Socket Mode, the scheduler, the outbox worker).
 	background []func(ctx context.Context) error
 	// listenAddr is the address the HTTP server listens on.
 	listenAddr string
-	// deliver hands messages for people (handlers.Delivery) to the chat
-	// platform that can reach them; a chat platform's mount sets it. Until one
-	// does, deliveries are logged and dropped.
-	deliver func(ctx context.Context, ds []handlers.Delivery) error
-	// senders are the chat platforms' outbox senders, by platform: one
-	// worker per process serves them all (startOutbox), because every
-	// platform shares the one outbox stream and consumer group.
+	// senders are the outbox senders by job platform: the router's, and the
+	// adapters' own (Slack's click answers; both adapters' jobs queued by
+	// earlier versions). One worker per process serves them all.
 	senders map[string]outbox.Sender
-	queue   outboxQueue
 	// metrics is never nil in serve: chat adapters call
 	// s.metrics.Observe(platform, command, outcome, d) per command (metrics.go).
 	metrics *metrics.Metrics
@@ -54,72 +56,99 @@ type server struct {
 	metricsAddr string
 }
 
-// addSender registers a platform's outbox sender; the shared worker starts
-// after every part is mounted.
-func (s *server) addSender(platform string, send outbox.Sender) {
-	if s.senders == nil {
-		s.senders = map[string]outbox.Sender{}
-	}
-	s.senders[platform] = send
-}
-
-// outboxQueue is the organization's outbox, set up once and shared by every
-// platform's enqueueing and the worker.
-func (s *server) outboxQueue(ctx context.Context) (outboxQueue, error) {
-	if s.queue.o != nil {
-		return s.queue, nil
-	}
-	ob, err := storage.NewOutbox(s.rdb, s.cfg.org)
+// openOutbox is the organization's outbox, sealed with the deployment secret
+// and with its stream and consumer group in place.
+func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient) (outboxQueue, error) {
+	ob, err := storage.NewOutbox(rdb, cfg.org)
 	if err != nil {
 		return outboxQueue{}, err
 	}
-	ob.SealWith(s.cfg.secret.sealKey())
+	ob.SealWith(cfg.secret.sealKey())
 	if err := ob.Setup(ctx); err != nil {
-		return outboxQueue{}, err
+		return outboxQueue{}, fmt.Errorf("outbox: %w", err)
 	}
-	s.queue = outboxQueue{ob}
-	return s.queue, nil
+	return outboxQueue{ob}, nil
 }
 
-// startOutbox runs one outbox worker for every registered sender.
-func (s *server) startOutbox(ctx context.Context) error {
-	if len(s.senders) == 0 {
-		return nil
+// build assembles every part of `usher serve`, in this order: health, metrics,
+// the chat platforms' configuration and delivery sides, the router over them
+// (Slack then Teams by default; the organization's preferred-platform
+// setting picks per delivery, so the order in which platforms start changes
+// nothing), the chat adapters, the web pages, the scheduler, the outbox worker.
+func (s *server) build(ctx context.Context) error {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mountHealth(s)
+	if err := mountMetrics(s); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
-	q, err := s.outboxQueue(ctx)
+	sp, err := newSlackPart(s)
+	if err != nil {
+		return fmt.Errorf("slack: %w", err)
+	}
+	tp, err := newTeamsPart(s)
+	if err != nil {
+		return fmt.Errorf("teams: %w", err)
+	}
+	var platforms []deliver.Platform
+	if sp != nil {
+		platforms = append(platforms, sp.dm)
+	}
+	if tp != nil {
+		platforms = append(platforms, tp.chat)
+	}
+	marks, err := storage.NewDeliveryMarks(s.rdb, s.cfg.org)
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	w := &outbox.Worker{Queue: q, Senders: s.senders, Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")}
-	s.background = append(s.background, w.Run)
+	s.router, err = deliver.New(deliver.Config{Org: s.cfg.org, Platforms: platforms, Service: s.svc, Queue: s.queue, Marks: marks,
+		Log: s.log.With("part", "deliver")})
+	if err != nil {
+		return err
+	}
+	if sp != nil {
+		if err := sp.mount(ctx, s); err != nil {
+			return fmt.Errorf("slack: %w", err)
+		}
+	}
+	if tp != nil {
+		tp.mount(s)
+	}
+	if err := mountWeb(ctx, s); err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	if err := mountScheduler(s); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	s.startOutbox(len(platforms) > 0)
 	return nil
 }
 
-// deliverAll sends deliveries through the configured chat platform.
+// startOutbox runs one outbox worker for every sender, when a chat platform
+// is on (without one nothing is queued).
+func (s *server) startOutbox(chat bool) {
+	if !chat {
+		return
+	}
+	s.senders[deliver.JobPlatform] = s.router.Send
+	host, _ := os.Hostname()
+	w := &outbox.Worker{Queue: s.queue, Senders: s.senders, Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")}
+	s.background = append(s.background, w.Run)
+}
+
+// deliverAll hands deliveries with no chat origin (the web pages', the
+// scheduler's) to the router.
 func (s *server) deliverAll(ctx context.Context, ds []handlers.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	if s.deliver == nil {
+	if len(s.router.Platforms()) == 0 {
 		s.log.Warn("no chat platform configured: deliveries dropped", "count", len(ds))
 		return nil
 	}
-	return s.deliver(ctx, ds)
-}
-
-// mount configures one part of the server from the environment. A part that
-// is not configured (no SLACK_SIGNING_SECRET, say) returns nil and mounts nothing.
-type mount struct {
-	name string
-	fn   func(ctx context.Context, s *server) error
-}
-
-var mounts []mount
-
-// register adds a part to `usher serve`; called from init in each part's file.
-func register(name string, fn func(ctx context.Context, s *server) error) {
-	mounts = append(mounts, mount{name, fn})
+	return s.router.Deliver(ctx, ds, deliver.Origin{})
 }
 
 func runServe(ctx context.Context, e env) error {
@@ -136,26 +165,22 @@ func runServe(ctx context.Context, e env) error {
 		return err
 	}
 	defer closeRedis()
-	svc, err := newService(ctx, e, cfg, rdb, log, nil)
-	if err != nil {
-		return err
-	}
 	st, err := newStore(cfg, rdb)
 	if err != nil {
 		return err
 	}
-	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, mux: http.NewServeMux(), listenAddr: cfg.addr, metrics: metrics.New()}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	for _, m := range mounts {
-		if err := m.fn(ctx, s); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
-		}
+	svc, err := newServiceOn(ctx, e, cfg, st, log, nil)
+	if err != nil {
+		return err
 	}
-	if err := s.startOutbox(ctx); err != nil {
-		return fmt.Errorf("outbox: %w", err)
+	queue, err := openOutbox(ctx, cfg, rdb)
+	if err != nil {
+		return err
+	}
+	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, queue: queue, mux: http.NewServeMux(),
+		listenAddr: cfg.addr, senders: map[string]outbox.Sender{}, metrics: metrics.New()}
+	if err := s.build(ctx); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", s.listenAddr)

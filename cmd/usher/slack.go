@@ -12,8 +12,6 @@ import (
 	"github.com/usher-chat/usher/storage"
 )
 
-func init() { register("slack", mountSlack) }
-
 var slackIDPattern = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,20}$`)
 
 // slackConfig is Slack's part of the environment (Bolt's variable names).
@@ -75,21 +73,36 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 	return c, true, nil
 }
 
-// mountSlack serves Slack over HTTP (SLACK_SIGNING_SECRET) or Socket Mode
-// (SLACK_APP_TOKEN), and runs the Slack outbox worker.
-func mountSlack(ctx context.Context, s *server) error {
+// slackPart is Slack in `usher serve`: its configuration and state, and its
+// delivery platform (the router's), before the adapter that uses the router.
+type slackPart struct {
+	sc    slackConfig
+	state *storage.SlackState
+	dm    *slack.DM
+}
+
+// newSlackPart reads Slack's configuration; nil when Slack is off.
+func newSlackPart(s *server) (*slackPart, error) {
 	sc, on, err := loadSlackConfig(s.getenv)
 	if err != nil || !on {
-		return err
+		return nil, err
 	}
 	state, err := storage.NewSlackState(s.rdb, s.cfg.org)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	queue, err := s.outboxQueue(ctx)
+	dm, err := slack.NewDM(slack.Config{BotToken: sc.botToken, APIURL: sc.apiURL, State: state, Logger: s.log.With("platform", "slack")})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return &slackPart{sc: sc, state: state, dm: dm}, nil
+}
+
+// mount serves Slack over HTTP (SLACK_SIGNING_SECRET) or Socket Mode
+// (SLACK_APP_TOKEN), its messages for people through the router.
+func (p *slackPart) mount(ctx context.Context, s *server) error {
+	sc, state := p.sc, p.state
+	var err error
 	tenants := sc.tenants
 	if len(tenants.Teams) == 0 && len(tenants.Enterprises) == 0 {
 		// Serve the workspace the bot token was issued in, and no other.
@@ -103,7 +116,7 @@ func mountSlack(ctx context.Context, s *server) error {
 	s.log.Info("slack: serving workspaces", "team_ids", tenants.Teams, "enterprise_ids", tenants.Enterprises)
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL, Tenants: tenants,
-		Service: s.svc, State: state, QueueInCommit: true, Queue: queue, Logger: s.log.With("platform", "slack"),
+		Service: s.svc, State: state, QueueInCommit: true, Queue: s.queue, Router: s.router, Logger: s.log.With("platform", "slack"),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
 	if err != nil {
@@ -116,9 +129,6 @@ func mountSlack(ctx context.Context, s *server) error {
 		app.Routes(s.mux)
 		s.log.Info("slack: serving /slack/commands, /slack/interactions, /slack/events")
 	}
-	s.addSender(slack.Platform, app.Send)
-	if s.deliver == nil {
-		s.deliver = app.Deliver
-	}
+	s.senders[slack.Platform] = app.Send
 	return nil
 }

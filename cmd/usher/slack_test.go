@@ -28,15 +28,22 @@ type slackEdge struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
 	posts []url.Values
-	wsURL string // apps.connections.open's answer
+	// responses are the bodies posted to response_urls (/respond/NAME), by NAME.
+	responses map[string][]string
+	wsURL     string // apps.connections.open's answer
 }
 
 func newSlackEdge(t testing.TB) *slackEdge {
-	users := map[string]map[string]any{
-		"UADMIN": {"id": "UADMIN", "profile": map[string]any{"email": "a@example.com", "display_name": "A"}},
-		"UBOB":   {"id": "UBOB", "profile": map[string]any{"email": "bob@example.com", "display_name": "Bob"}},
+	return newSlackEdgeWith(t, map[string]string{"UADMIN": "a@example.com", "UBOB": "bob@example.com"})
+}
+
+// newSlackEdgeWith is the edge knowing the users given (Slack user id -> email).
+func newSlackEdgeWith(t testing.TB, people map[string]string) *slackEdge {
+	users := map[string]map[string]any{}
+	for id, email := range people {
+		users[id] = map[string]any{"id": id, "profile": map[string]any{"email": email, "display_name": strings.TrimPrefix(id, "U")}}
 	}
-	e := &slackEdge{}
+	e := &slackEdge{responses: map[string][]string{}}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		w.Header().Set("Content-Type", "application/json")
@@ -69,6 +76,12 @@ func newSlackEdge(t testing.TB) *slackEdge {
 			e.mu.Unlock()
 			ok(map[string]any{"channel": r.PostForm.Get("channel"), "ts": "1.1"})
 		default:
+			if name, found := strings.CutPrefix(r.URL.Path, "/respond/"); found {
+				body, _ := io.ReadAll(r.Body)
+				e.mu.Lock()
+				e.responses[name] = append(e.responses[name], string(body))
+				e.mu.Unlock()
+			}
 			ok(map[string]any{}) // response_url posts
 		}
 	}))
@@ -86,6 +99,13 @@ func (e *slackEdge) postsTo(channel string) []url.Values {
 		}
 	}
 	return out
+}
+
+// responsesTo returns what was posted to the response_url /respond/name.
+func (e *slackEdge) responsesTo(name string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.responses[name])
 }
 
 func signedCommand(secret, user, text, responseURL string) (string, http.Header) {

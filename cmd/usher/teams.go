@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -12,8 +12,6 @@ import (
 	"github.com/usher-chat/usher/bot/teams"
 	"github.com/usher-chat/usher/storage"
 )
-
-func init() { register("teams", mountTeams) }
 
 // teamsConfig is Teams' part of the environment, with the Bot Framework's
 // variable names.
@@ -134,19 +132,25 @@ func loopbackAddr(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// mountTeams serves POST /api/messages and registers the Teams outbox sender.
-func mountTeams(ctx context.Context, s *server) error {
+// teamsPart is Teams in `usher serve`: its configuration, connector and
+// delivery platform (the router's), before the bot that uses the router.
+type teamsPart struct {
+	tc    teamsConfig
+	state *storage.TeamsState
+	auth  *teams.Validator
+	chat  *teams.Chat
+	log   *slog.Logger
+}
+
+// newTeamsPart reads Teams' configuration; nil when Teams is off.
+func newTeamsPart(s *server) (*teamsPart, error) {
 	tc, on, err := loadTeamsConfig(s.getenv, s.listenAddr)
 	if err != nil || !on {
-		return err
+		return nil, err
 	}
 	state, err := storage.NewTeamsState(s.rdb, s.cfg.org)
 	if err != nil {
-		return err
-	}
-	queue, err := s.outboxQueue(ctx)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	log := s.log.With("platform", "teams")
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -160,16 +164,16 @@ func mountTeams(ctx context.Context, s *server) error {
 		auth = &teams.Validator{AppID: tc.appID, MetadataURL: tc.metadataURL, AllowedTenants: tc.allowedTenants, HTTP: hc}
 		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
 	}
+	return &teamsPart{tc: tc, state: state, auth: auth, chat: &teams.Chat{Connector: conn, State: state, Log: log}, log: log}, nil
+}
+
+// mount serves POST /api/messages, its messages for people through the router.
+func (p *teamsPart) mount(s *server) {
 	bot := &teams.Bot{
-		Service: s.svc, Auth: auth, Connector: conn, State: state, Queue: queue,
-		Deliver: s.deliverAll, Log: log,
+		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: p.state, Router: s.router, QueueInCommit: true, Log: p.log,
 		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
 	}
 	s.mux.Handle("POST /api/messages", bot)
-	s.addSender(teams.Platform, bot.Send)
-	if s.deliver == nil {
-		s.deliver = bot.Enqueue
-	}
-	log.Info("teams: serving POST /api/messages", "app_type", tc.appType, "authenticated", !tc.insecure)
-	return nil
+	s.senders[teams.Platform] = bot.Send
+	p.log.Info("teams: serving POST /api/messages", "app_type", p.tc.appType, "authenticated", !p.tc.insecure)
 }

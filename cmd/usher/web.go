@@ -18,10 +18,6 @@ import (
 	"github.com/usher-chat/usher/storage"
 )
 
-// The web pages are always on in `usher serve`: invitation links
-// (USHER_PUBLIC_URL/invitations/...) must lead somewhere.
-func init() { register("web", mountWeb) }
-
 // webConfig is the web pages' part of the environment.
 type webConfig struct {
 	clientIPHeader string
@@ -90,6 +86,8 @@ func memoryLimit() (int64, string) {
 	return 0, "CPUs (no memory limit known)"
 }
 
+// mountWeb serves the web pages, always on in `usher serve`: invitation
+// links (USHER_PUBLIC_URL/invitations/...) must lead somewhere.
 func mountWeb(ctx context.Context, s *server) error {
 	wc, err := loadWebConfig(s.getenv)
 	if err != nil {

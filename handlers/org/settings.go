@@ -33,7 +33,17 @@ type Settings struct {
 	RemindAfter      time.Duration
 	MaxReminders     int    // 0 turns reminders off
 	DigestSchedule   string // cron spec of the admin digest, or "off"
+	// PreferredPlatform is the chat platform tried first for someone who is
+	// in both (PlatformSlack or PlatformTeams); the other comes next.
+	PreferredPlatform string
 }
+
+// The chat platforms preferred-platform names, as org.Identity.Platform
+// spells them.
+const (
+	PlatformSlack = "slack"
+	PlatformTeams = "teams"
+)
 
 // DefaultSettings are what a new organization starts with.
 func DefaultSettings() Settings {
@@ -48,6 +58,8 @@ func DefaultSettings() Settings {
 		RemindAfter:      48 * time.Hour,
 		MaxReminders:     3,
 		DigestSchedule:   DefaultDigestSchedule,
+
+		PreferredPlatform: PlatformSlack,
 	}
 }
 
@@ -184,6 +196,19 @@ var SettingKeys = []Setting{
 		},
 	},
 	timezoneSetting, reminderScheduleSetting, remindAfterSetting, maxRemindersSetting, digestScheduleSetting,
+	{
+		Key: "preferred-platform", Forms: "slack or teams",
+		Help: "Where usher writes first to someone who is in both Slack and Teams; the other is tried next, and the sender is told when neither knows them.",
+		parse: func(v string) (string, error) {
+			switch p := lower(v); p {
+			case PlatformSlack, PlatformTeams:
+				return p, nil
+			}
+			return "", fmt.Errorf("%q is not slack or teams", v)
+		},
+		apply: func(s *Settings, v string) { s.PreferredPlatform = v },
+		get:   func(s Settings) string { return s.PreferredPlatform },
+	},
 }
 
 // LookupSetting finds a setting by its typed key; underscores are accepted for

@@ -23,6 +23,8 @@ func TestDefaultSettings(t *testing.T) {
 		RemindAfter:      2 * day,
 		MaxReminders:     3,
 		DigestSchedule:   "0 9 * * MON",
+
+		PreferredPlatform: "slack",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("DefaultSettings() = %+v, want %+v", s, want)
@@ -100,6 +102,12 @@ var settingCases = []struct {
 	{key: "anyone-can-create-workspaces", in: "approval", bad: true},
 	{key: "anyone-can-create-workspaces", in: "1", bad: true},
 	{key: "anyone-can-create-workspaces", in: "", bad: true},
+
+	{key: "preferred-platform", in: "slack", want: "slack"},
+	{key: "preferred-platform", in: " Teams ", want: "teams"},
+	{key: "preferred-platform", in: "shell", bad: true},
+	{key: "preferred-platform", in: "both", bad: true},
+	{key: "preferred-platform", in: "", bad: true},
 }
 
 func TestSettingParse(t *testing.T) {
@@ -204,6 +212,7 @@ func TestSettingsFrom(t *testing.T) {
 			"remind-after":                 "1d",
 			"max-reminders":                "0",
 			"digest-schedule":              "off",
+			"preferred-platform":           "teams",
 		}, org.Settings{
 			Name:                      "Acme",
 			AnyoneCanInvite:           org.InviteApproval,
@@ -216,6 +225,7 @@ func TestSettingsFrom(t *testing.T) {
 			RemindAfter:               day,
 			MaxReminders:              0,
 			DigestSchedule:            "off",
+			PreferredPlatform:         "teams",
 		}},
 		{"good values next to bad ones", map[string]string{
 			"name":            "Acme",
@@ -244,6 +254,7 @@ func TestSettingGetDefaults(t *testing.T) {
 		"remind-after":                 "2d",
 		"max-reminders":                "3",
 		"digest-schedule":              "0 9 * * MON",
+		"preferred-platform":           "slack",
 	}
 	s := org.DefaultSettings()
 	for _, st := range org.SettingKeys {

@@ -1,0 +1,391 @@
+// Package deliver is usher's one delivery protocol: for each message the use
+// cases have for a person (handlers.Delivery) it picks the chat platform of
+// the organization that knows them (Slack or Teams first, by the setting
+// preferred-platform, then the others), posts it there, records where an
+// invitation went, and tells the sender once (OnDelivered), or, when no
+// platform knows the person, tells the sender instead (OnUnreachable, which
+// may carry the link to forward).
+//
+// The platforms (bot/slack, bot/teams, bot/shell) only find, post and update;
+// they implement Platform, which this package owns. In `usher serve`
+// deliveries go through the durable outbox (Router.Deliver, Router.Outbox,
+// then Router.Send in the worker); the shell delivers at once (no Queue).
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// JobPlatform is the outbox platform of the router's jobs.
+const JobPlatform = "deliver"
+
+// Platform is one chat platform a message for a person can go through.
+type Platform interface {
+	// Name is the platform's name, as org.Identity.Platform and the
+	// preferred-platform setting spell it ("slack", "teams", "shell").
+	Name() string
+	// Find looks for the person with email in organization orgID. ok is
+	// false when this platform does not know them or cannot write to them
+	// (not in this Slack, never installed the Teams app, blocks the bot).
+	// hint is what the message's origin knows of them here, when it does.
+	Find(ctx context.Context, orgID, email string, hint Hint) (r Recipient, ok bool, err error)
+	// Post sends a message privately to r. When p.Attempt > 0 it may have
+	// gone already (a retry, a job taken over from a crashed worker): a
+	// platform that can look for p.Key first should. An error wrapping
+	// ErrUnreachable says the person cannot get it here after all.
+	Post(ctx context.Context, r Recipient, p Post) (Posted, error)
+	// Update replaces a message posted before (buttons gone, outcome shown).
+	Update(ctx context.Context, at Posted, m handlers.Message) error
+}
+
+// ErrUnreachable is what Post wraps when the person turned out not to be
+// reachable on the platform (a Slack user_not_found, a Teams 403
+// MessageWritesBlocked): the router then tries the next platform.
+var ErrUnreachable = errors.New("recipient unreachable on this platform")
+
+// Hint is what a message's origin knows of a recipient on one platform: the
+// sender of a command typed in Slack is that Slack user, and the answer may
+// go where they typed (ReplyURL, a Slack response_url).
+type Hint struct {
+	Platform string
+	UserID   string
+	ReplyURL string
+}
+
+// Recipient is a person found on a platform; the platform fills what it
+// needs to post (its user id, a reply URL).
+type Recipient struct {
+	Email    string
+	UserID   string
+	ReplyURL string
+}
+
+// Post is one message to send.
+type Post struct {
+	Key     string // unique per message: a platform may tag the post with it to detect a repeat
+	Attempt int
+	Kind    handlers.DeliveryKind
+	Message handlers.Message
+}
+
+// Posted is where a message went.
+type Posted struct {
+	Platform string
+	// Where is what an invitation's delivery record says ("slack direct message").
+	Where   string
+	Channel string // the conversation
+	ID      string // the message in it
+	UserID  string // the recipient on the platform
+}
+
+// Origin is who caused a delivery and where: the acting chat identity of the
+// command, with where its answer was shown (ReplyURL). A notice to the sender
+// goes back there first. The zero value is "no chat origin" (the scheduler,
+// the web pages).
+type Origin struct {
+	Platform string
+	Email    string
+	UserID   string
+	ReplyURL string
+}
+
+// OriginOf is the origin of a command by actor.
+func OriginOf(actor org.Identity, replyURL string) Origin {
+	return Origin{Platform: actor.Platform, Email: actor.Email, UserID: actor.UserID, ReplyURL: replyURL}
+}
+
+// Service is what the router needs of the use cases.
+type Service interface {
+	RecordDelivery(ctx context.Context, invitationID, where string) error
+	// PreferredPlatform is the organization's preferred-platform setting.
+	PreferredPlatform(ctx context.Context) (string, error)
+}
+
+// Queue is the part of the durable outbox the router adds jobs to.
+type Queue interface {
+	Add(ctx context.Context, j outbox.Job) (string, error)
+}
+
+// Marks remember, across retries and workers, that a message's sender was
+// told (storage.DeliveryMarks).
+type Marks interface {
+	Marked(ctx context.Context, id string) (bool, error)
+	Mark(ctx context.Context, id string, ttl time.Duration) error
+}
+
+// Config wires a Router.
+type Config struct {
+	// Org is the organization delivered for.
+	Org string
+	// Platforms in their default order; the preferred one goes first.
+	Platforms []Platform
+	Service   Service
+	// Queue, when set, makes Deliver queue jobs for Send; without it Deliver
+	// sends at once (the shell).
+	Queue Queue
+	// Marks are required with a Queue.
+	Marks Marks
+	Log   *slog.Logger
+}
+
+// Router is the delivery protocol.
+type Router struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and builds a Router.
+func New(cfg Config) (*Router, error) {
+	var missing []string
+	if cfg.Service == nil {
+		missing = append(missing, "service")
+	}
+	if cfg.Queue != nil && cfg.Marks == nil {
+		missing = append(missing, "marks (required with a queue)")
+	}
+	seen := map[string]bool{}
+	for _, p := range cfg.Platforms {
+		if seen[p.Name()] {
+			return nil, fmt.Errorf("deliver: platform %q given twice", p.Name())
+		}
+		seen[p.Name()] = true
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("deliver: missing %s", strings.Join(missing, ", "))
+	}
+	r := &Router{cfg: cfg, log: cfg.Log}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+// Platforms names the platforms in their default order.
+func (r *Router) Platforms() []string {
+	out := make([]string, len(r.cfg.Platforms))
+	for i, p := range r.cfg.Platforms {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+// Deliver hands deliveries caused by from to the platforms: queued for the
+// outbox worker, or (without a queue) sent at once.
+func (r *Router) Deliver(ctx context.Context, ds []handlers.Delivery, from Origin) error {
+	var errs []error
+	for _, d := range ds {
+		j := NewJob(d, from)
+		if r.cfg.Queue == nil {
+			if err := r.Resume(ctx, 0, j); err != nil {
+				errs = append(errs, fmt.Errorf("deliver %s message: %w", d.Kind, err))
+			}
+			continue
+		}
+		if err := r.add(ctx, j); err != nil {
+			errs = append(errs, fmt.Errorf("queue %s message: %w", d.Kind, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Outbox is the encoder a command uses to queue its messages in its own
+// atomic commit (handlers.Request.Outbox), caused by from.
+func (r *Router) Outbox(from Origin) handlers.Outbox { return commitOutbox{from} }
+
+type commitOutbox struct{ from Origin }
+
+func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error) {
+	out := make([]org.QueuedMessage, 0, len(ds))
+	for _, d := range ds {
+		j := NewJob(d, o.from)
+		raw, err := j.Encode()
+		if err != nil {
+			return nil, fmt.Errorf("encode %s message: %w", d.Kind, err)
+		}
+		out = append(out, org.QueuedMessage{Platform: JobPlatform, Channel: j.PaceChannel(), Payload: raw})
+	}
+	return out, nil
+}
+
+func (r *Router) add(ctx context.Context, j Job) error {
+	raw, err := j.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = r.cfg.Queue.Add(ctx, outbox.Job{Platform: JobPlatform, Channel: j.PaceChannel(), Payload: raw})
+	return err
+}
+
+// Send is the outbox sender of the router's jobs.
+func (r *Router) Send(ctx context.Context, oj outbox.Job) error {
+	j, err := DecodeJob(oj.Payload)
+	if err != nil {
+		return &outbox.Permanent{Err: fmt.Errorf("deliver job %s: %w", oj.ID, err)}
+	}
+	return r.Resume(ctx, oj.Attempt, j)
+}
+
+// Resume runs the protocol for one job: find the person on the platforms in
+// order, post, record, tell the sender. attempt > 0 says it may have run
+// before. Adapters hand their own older payloads here (decoded), so that a
+// deploy does not strand jobs queued by the previous version.
+func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
+	d := j.Delivery
+	log := r.log.With("key", j.Key, "kind", string(d.Kind), "invitation", d.InvitationID)
+	if attempt > 0 && r.cfg.Marks != nil {
+		// Settled before the job came back (its ack was lost, or it was
+		// taken over from a crashed worker): posted, recorded, the sender
+		// told. Not even posted again, on a platform that cannot look for
+		// its key (Teams).
+		if done, err := r.cfg.Marks.Marked(ctx, j.Key+":told"); err != nil {
+			return fmt.Errorf("read told mark: %w", err)
+		} else if done {
+			log.InfoContext(ctx, "deliver: already settled")
+			return nil
+		}
+	}
+	order, err := r.order(ctx, j.Hint.Platform)
+	if err != nil {
+		return err
+	}
+	for _, p := range order {
+		hint := Hint{}
+		if j.Hint.Platform == p.Name() {
+			hint = j.Hint
+		}
+		rc, ok, err := p.Find(ctx, r.cfg.Org, d.To, hint)
+		if err != nil {
+			return fmt.Errorf("%s: find recipient: %w", p.Name(), err)
+		}
+		if !ok {
+			continue
+		}
+		posted, err := p.Post(ctx, rc, Post{Key: j.Key, Attempt: attempt, Kind: d.Kind, Message: d.Message})
+		if errors.Is(err, ErrUnreachable) {
+			log.InfoContext(ctx, "deliver: recipient unreachable; trying the next platform", "platform", p.Name(), "err", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: post: %w", p.Name(), err)
+		}
+		log.InfoContext(ctx, "deliver: delivered", "platform", p.Name())
+		return r.settle(ctx, j, posted.Where, d.OnDelivered, false)
+	}
+	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
+	where := ""
+	if d.Sender != "" && d.OnUnreachable != nil {
+		where = "shown to " + d.Sender
+	}
+	return r.settle(ctx, j, where, d.OnUnreachable, true)
+}
+
+// settle records where an invitation went and tells the sender, once: a job
+// retried after this step (its sender told, the ack lost) does neither again.
+// The mark is set after the notice is queued: a crash in between may repeat
+// the notice, never lose it (it may carry the link to forward).
+func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers.Message, unreachable bool) error {
+	d := j.Delivery
+	mark := j.Key + ":told"
+	if r.cfg.Marks != nil {
+		done, err := r.cfg.Marks.Marked(ctx, mark)
+		if err != nil {
+			return fmt.Errorf("read told mark: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+	if where != "" && d.Kind == handlers.DeliverInvitation && d.InvitationID != "" {
+		if err := r.cfg.Service.RecordDelivery(ctx, d.InvitationID, where); err != nil {
+			return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
+		}
+	}
+	if tell == nil || d.Sender == "" || j.Followup {
+		if unreachable {
+			r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
+		}
+		r.mark(ctx, mark)
+		return nil
+	}
+	kind := handlers.DeliverNotice
+	if d.Kind == handlers.DeliverPassword && unreachable {
+		kind = handlers.DeliverPassword // it carries the password: private chat only
+	}
+	next := Job{Key: j.Key + "-s", Followup: true,
+		Delivery: handlers.Delivery{To: d.Sender, Kind: kind, InvitationID: d.InvitationID, Message: *tell}}
+	if strings.EqualFold(j.Origin.Email, d.Sender) && j.Origin.Platform != "" {
+		next.Hint = Hint{Platform: j.Origin.Platform, UserID: j.Origin.UserID}
+		if d.Kind != handlers.DeliverPassword {
+			// Back where they typed; what follows a password (which may
+			// carry it) goes to their private chat only.
+			next.Hint.ReplyURL = j.Origin.ReplyURL
+		}
+	}
+	if r.cfg.Queue == nil {
+		return r.Resume(ctx, 0, next)
+	}
+	if err := r.add(ctx, next); err != nil {
+		return fmt.Errorf("queue the notice to the sender: %w", err)
+	}
+	r.mark(ctx, mark)
+	return nil
+}
+
+// mark remembers that a queued job is settled. Failing that, a retry may
+// post or tell again; the job itself is done, so it is not failed for it.
+func (r *Router) mark(ctx context.Context, mark string) {
+	if r.cfg.Marks == nil {
+		return
+	}
+	if err := r.cfg.Marks.Mark(ctx, mark, markTTL); err != nil {
+		r.log.WarnContext(ctx, "deliver: could not mark the delivery settled", "err", err)
+	}
+}
+
+// markTTL outlives every retry of a job (8 attempts, at most 5 minutes apart).
+const markTTL = 24 * time.Hour
+
+// order is the platforms to try: first the one the job's origin points at,
+// then the organization's preferred one, then the rest in their default
+// order.
+func (r *Router) order(ctx context.Context, first string) ([]Platform, error) {
+	if len(r.cfg.Platforms) < 2 {
+		return r.cfg.Platforms, nil // nothing to choose: spare the read
+	}
+	preferred, err := r.cfg.Service.PreferredPlatform(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read preferred-platform: %w", err)
+	}
+	out := slices.Clone(r.cfg.Platforms)
+	rank := func(p Platform) int {
+		switch p.Name() {
+		case first:
+			return 0
+		case preferred:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(out, func(a, b Platform) int { return rank(a) - rank(b) })
+	return out, nil
+}
+
+// Update replaces a message posted before, on the platform that posted it.
+func (r *Router) Update(ctx context.Context, at Posted, m handlers.Message) error {
+	for _, p := range r.cfg.Platforms {
+		if p.Name() == at.Platform {
+			return p.Update(ctx, at, m)
+		}
+	}
+	return fmt.Errorf("deliver: update on %q: no such platform", at.Platform)
+}
