@@ -117,7 +117,7 @@ type config struct {
 	redisURL  string
 	redis     redisConfig    // redis.go
 	shutdown  shutdownConfig // health.go
-	org       string
+	org       org.ID         // USHER_ORG: the default organization
 	publicURL string
 	admins    []string
 	addr      string
@@ -127,11 +127,15 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		redisURL:  getenv("REDIS_URL"),
-		org:       orDefault(getenv("USHER_ORG"), "default"),
 		publicURL: orDefault(getenv("USHER_PUBLIC_URL"), "http://localhost:3000"),
 		addr:      orDefault(getenv("USHER_ADDR"), ":3000"),
 	}
 	var problems []string
+	id, err := org.ParseID(orDefault(getenv("USHER_ORG"), "default"))
+	if err != nil {
+		problems = append(problems, "USHER_ORG: "+err.Error())
+	}
+	c.org = id
 	for _, a := range strings.Split(getenv("USHER_ADMINS"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.admins = append(c.admins, a)
