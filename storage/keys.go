@@ -48,6 +48,9 @@ import (
 //	                                     cached identity (JSON), click:HASH double-click mark,
 //	                                     rurl:HASH response_url posts
 //
+// The deployment-wide directory (directory.go) is the one exception: its keys
+// are usher:{_directory}:..., a hash tag no organization can have.
+//
 // An email in a key, a set member or a hash field is always its identity,
 // org.EmailKey (the whole address lower-cased), so one person has one key
 // whatever spelling reaches storage; the records keep their "email" field.

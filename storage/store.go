@@ -84,6 +84,13 @@ func loadScripts(ctx context.Context, rdb redis.UniversalClient, what string, sc
 	return nil
 }
 
+// UserCount is how many people the organization has (active or not): what
+// `usher org delete` refuses to drop without --confirm.
+func (s *Store) UserCount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.keys.users()).Result()
+	return n, wrap("count users", err)
+}
+
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return wrap("ping", s.rdb.Ping(ctx).Err()) }
 
