@@ -58,6 +58,9 @@ type Directory struct{ rdb redis.UniversalClient }
 // NewDirectory returns the directory on rdb.
 func NewDirectory(rdb redis.UniversalClient) *Directory { return &Directory{rdb: rdb} }
 
+// Directory is the directory of the deployment s is in (the same Redis).
+func (s *Store) Directory() *Directory { return NewDirectory(s.rdb) }
+
 // Organization is one directory entry.
 type Organization struct {
 	ID        org.ID    `json:"-"`
