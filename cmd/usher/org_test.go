@@ -290,3 +290,31 @@ func TestOrgCommandProcess(t *testing.T) {
 		t.Fatalf("refusal: exit %d\n%s", code, stderr)
 	}
 }
+
+// FuzzOrgArgs: whatever follows `usher org`, parsing never panics, and a
+// line it accepts has the subcommand's arguments and only valid tenants or
+// a CodeInvalid naming the bad one.
+func FuzzOrgArgs(f *testing.F) {
+	for _, s := range []string{"create|Acme Corp|--admin|a@example.com|--slack-team|T1,T2", "link|acme|--teams-tenant|X", "delete|acme|--confirm", "list", "show", "create|--id=|x", "link|a|--slack-team="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		a, err := parseOrgArgs(strings.Split(line, "|"))
+		var u usageError
+		if err != nil {
+			if !errors.As(err, &u) {
+				t.Fatalf("%q: %v is not a usage error", line, err)
+			}
+			return
+		}
+		if a.help {
+			return
+		}
+		if want := map[string]int{"create": 1, "list": 0, "show": 1, "link": 1, "delete": 1}[a.sub]; len(a.positional) != want {
+			t.Fatalf("%q: accepted with %d arguments", line, len(a.positional))
+		}
+		if _, err := a.tenants(); err != nil && org.ErrorCode(err) != org.CodeInvalid {
+			t.Fatalf("%q: tenants: %v", line, err)
+		}
+	})
+}
