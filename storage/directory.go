@@ -289,7 +289,10 @@ func (d *Directory) List(ctx context.Context) ([]Organization, error) {
 // Resolve finds the organization a chat tenant belongs to, in one round
 // trip; found is false when it maps to nothing (org.Route then decides).
 // A Slack request carries its workspace and, in Enterprise Grid, its
-// enterprise: the workspace's own entry wins over its enterprise's.
+// enterprise: the workspace's own entry wins over its enterprise's, the
+// order of bot/slack/guard.go's Tenants.Serves, today's single-workspace pin,
+// which routing by tenant (issue 13, item 3) replaces with Resolve followed
+// by org.Route (and bot/teams' AllowedTenants likewise).
 func (d *Directory) Resolve(ctx context.Context, t org.Tenant) (id org.ID, found bool, err error) {
 	var vals []any
 	switch t.Platform {
