@@ -164,7 +164,9 @@ func runOrg(ctx context.Context, e env) error {
 		if err != nil {
 			return err
 		}
-		if a.admin, err = org.NormalizeEmail(a.admin); err != nil {
+		// The operator's spelling (domain lower-cased), which a new admin
+		// keeps for display, as with `usher admin add`.
+		if _, a.admin, err = org.SpellEmail(a.admin); err != nil {
 			return err
 		}
 	case "show", "link", "delete":

@@ -59,7 +59,7 @@ func TestOrgCommands(t *testing.T) {
 	}
 
 	out = mustRun(t, vars, "org", "create", "Acme Corp", "--admin", "Ann@Example.com", "--slack-team", "T0ACME", "--teams-tenant", "AAAA-1111")
-	if !strings.Contains(out, `Created organization acme-corp ("Acme Corp") with ann@example.com as its first active admin`) ||
+	if !strings.Contains(out, `Created organization acme-corp ("Acme Corp") with Ann@example.com as its first active admin`) ||
 		!strings.Contains(out, "linked slack team T0ACME") || !strings.Contains(out, "linked teams tenant aaaa-1111") {
 		t.Fatalf("create:\n%s", out)
 	}
@@ -68,7 +68,8 @@ func TestOrgCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Settings.Name != "Acme Corp" || !snap.Users["ann@example.com"].IsActiveAdmin() || len(snap.Audit) != 2 || snap.Audit[0].Actor != "operator" {
+	if snap.Settings.Name != "Acme Corp" || !snap.Users["ann@example.com"].IsActiveAdmin() || snap.Users["ann@example.com"].Spelling != "Ann@example.com" ||
+		len(snap.Audit) != 2 || snap.Audit[0].Actor != "operator" {
 		t.Fatalf("acme-corp after create: name %q, ann %+v, audit %+v", snap.Settings.Name, snap.Users["ann@example.com"], snap.Audit)
 	}
 
