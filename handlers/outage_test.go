@@ -60,7 +60,7 @@ func faultyEnv(t *testing.T) (*env, *redistest.Server, *redistest.Fault) {
 // open invitation.
 func openInvitation(t *testing.T, srv *redistest.Server, orgID, email string) bool {
 	t.Helper()
-	st, err := storage.New(srv.Client(t), orgID)
+	st, err := storage.New(srv.Client(t), org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ const onceN = 10_000
 func (e *env) replica(t *testing.T, addr string, tune func(*handlers.Config)) *handlers.Service {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
-	st, err := storage.New(rdb, e.org)
+	st, err := storage.New(rdb, org.ID(e.org))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestClaimAndHangHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: f[0]})
-	st, err := storage.New(rdb, f[1])
+	st, err := storage.New(rdb, org.ID(f[1]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,11 +50,34 @@ const (
 // organization whose admins are all gone) promotes and re-activates them,
 // logged and audited as the operator's.
 func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (AdminOutcome, *org.User, error) {
+	return s.ensureAdmin(ctx, "admin add", email, force, org.Change{})
+}
+
+// CreateOrganization sets up a new organization (`usher org create`): its
+// name and its first admin in one atomic commit, audited as the operator's,
+// on the same path as EnsureAdmin (an admin who is already one is left as
+// is; the name is written anyway). The directory entry is the caller's: it
+// lives in another Redis slot, so it cannot join this commit.
+func (s *Service) CreateOrganization(ctx context.Context, name, admin string) (AdminOutcome, error) {
+	name, err := org.ParseOrgName(name)
+	if err != nil {
+		return "", err
+	}
+	outcome, _, err := s.ensureAdmin(ctx, "org create", admin, false, org.Change{
+		Settings: map[string]string{"name": name},
+		Audit:    []org.AuditEntry{{Actor: "operator", Via: "terminal", Action: "org.create", Target: name, After: "name " + name}},
+	})
+	return outcome, err
+}
+
+// ensureAdmin is EnsureAdmin committing also (settings and audit entries)
+// with the admin's write; also is committed even when the admin needs none.
+func (s *Service) ensureAdmin(ctx context.Context, verb, email string, force bool, also org.Change) (AdminOutcome, *org.User, error) {
 	email, spelling, err := org.SpellEmail(email)
 	if err != nil {
 		return "", nil, err
 	}
-	c := s.systemCall("admin add", org.Identity{Platform: "operator", Email: email})
+	c := s.systemCall(verb, org.Identity{Platform: "operator", Email: email})
 	var outcome AdminOutcome
 	var found *org.User
 	err = retry(func() error {
@@ -73,10 +96,10 @@ func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (Ad
 			outcome = AdminCreated
 		case u.IsActiveAdmin():
 			outcome = AdminAlready
-			return nil
+			return s.commitAlso(ctx, c, also)
 		case !force:
 			outcome = AdminSkipped
-			return nil
+			return s.commitAlso(ctx, c, also)
 		default:
 			version, before, u = u.Version, describeUser(u), u.Clone()
 			outcome, detail = AdminRestored, "forced by the operator over a change made in chat"
@@ -84,8 +107,10 @@ func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (Ad
 		u.Role, u.Status, u.Updated = org.RoleAdmin, org.StatusActive, c.now
 		u.Workspaces = u.Workspaces.ForRole(org.RoleAdmin)
 		return s.commitSystem(ctx, c, org.Change{
-			Users: []org.UserWrite{{User: u, Version: version}},
-			Audit: []org.AuditEntry{{Actor: "operator", Via: "terminal", Action: "user.bootstrap_admin", Target: email, Before: before, After: describeUser(u), Detail: detail}},
+			Users:    []org.UserWrite{{User: u, Version: version}},
+			Settings: also.Settings,
+			Audit: append([]org.AuditEntry{{Actor: "operator", Via: "terminal", Action: "user.bootstrap_admin", Target: email, Before: before, After: describeUser(u), Detail: detail}},
+				also.Audit...),
 		})
 	})
 	if err != nil {
@@ -103,6 +128,14 @@ func (s *Service) EnsureAdmin(ctx context.Context, email string, force bool) (Ad
 func (s *Service) BootstrapAdmin(ctx context.Context, email string) (created bool, err error) {
 	outcome, _, err := s.EnsureAdmin(ctx, email, true)
 	return outcome == AdminCreated, err
+}
+
+// commitAlso commits an ensureAdmin's extra change when it has one.
+func (s *Service) commitAlso(ctx context.Context, c *call, also org.Change) error {
+	if len(also.Settings) == 0 && len(also.Audit) == 0 {
+		return nil
+	}
+	return s.commitSystem(ctx, c, org.Change{Settings: also.Settings, Audit: also.Audit})
 }
 
 func (s *Service) commitSystem(ctx context.Context, c *call, ch org.Change) error {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // DeliveryMarks remember which deliveries are settled (bot/deliver.Marks):
@@ -18,14 +20,17 @@ type DeliveryMarks struct {
 	keys keys
 }
 
-// NewDeliveryMarks returns the delivery marks of organization org.
-func NewDeliveryMarks(rdb redis.UniversalClient, org string) (*DeliveryMarks, error) {
-	k, err := newKeys(org)
+// NewDeliveryMarks returns the delivery marks of organization id.
+func NewDeliveryMarks(rdb redis.UniversalClient, id org.ID) (*DeliveryMarks, error) {
+	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &DeliveryMarks{rdb: rdb, keys: k}, nil
 }
+
+// Org is the organization whose delivery marks these are.
+func (m *DeliveryMarks) Org() org.ID { return m.keys.org }
 
 func (k keys) deliveryTold(id string) string { return k.prefix + "deliver:told:" + id }
 

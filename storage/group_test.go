@@ -77,7 +77,7 @@ func TestGroupedCommitsKeepTheirOwnOutcome(t *testing.T) {
 func faultyStore(t *testing.T, orgID string) (*storage.Store, *storage.Outbox, *redistest.Server, *redistest.Fault) {
 	t.Helper()
 	srv, rdb, fault := redistest.FaultyClient(t, storage.ChatTimeouts)
-	ob, err := storage.NewOutbox(srv.Client(t), orgID)
+	ob, err := storage.NewOutbox(srv.Client(t), org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

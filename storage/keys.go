@@ -2,7 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"regexp"
 
 	"github.com/usher-chat/usher/handlers/org"
 )
@@ -49,20 +48,33 @@ import (
 //	                                     cached identity (JSON), click:HASH double-click mark,
 //	                                     rurl:HASH response_url posts
 //
+// The deployment-wide directory (directory.go) is the one exception: its keys
+// are usher:{_directory}:..., a hash tag no organization can have.
+//
 // An email in a key, a set member or a hash field is always its identity,
 // org.EmailKey (the whole address lower-cased), so one person has one key
 // whatever spelling reaches storage; the records keep their "email" field.
 // migrate.go moves what older versions stored under other spellings.
-type keys struct{ prefix string }
-
-var orgIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-
-func newKeys(org string) (keys, error) {
-	if !orgIDPattern.MatchString(org) {
-		return keys{}, fmt.Errorf("organization id %q: want 1-32 of [a-z0-9-]", org)
-	}
-	return keys{prefix: "usher:{" + org + "}:"}, nil
+type keys struct {
+	org    org.ID
+	prefix string
 }
+
+// newKeys checks id again (the domain's rule, org.ID.Validate): an id made by
+// a conversion rather than org.ParseID must not reach a key, where a '}' or a
+// '*' would move the organization out of its slot or widen a SCAN.
+func newKeys(id org.ID) (keys, error) {
+	if err := id.Validate(); err != nil {
+		return keys{}, fmt.Errorf("organization id: %w", err)
+	}
+	return keys{org: id, prefix: orgPrefix(id)}, nil
+}
+
+// orgPrefix starts every key of organization id; with a '*' appended it is
+// the SCAN pattern of exactly that organization's keys (directory.go):
+// "usher:{acme}:*" cannot match "usher:{acme-2}:..." because the '}' is
+// part of it.
+func orgPrefix(id org.ID) string { return "usher:{" + string(id) + "}:" }
 
 func (k keys) settings() string                 { return k.prefix + "settings" }
 func (k keys) user(email string) string         { return k.prefix + "user:" + ek(email) }

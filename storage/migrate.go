@@ -116,7 +116,7 @@ func (s *Store) MigrateEmailCase(ctx context.Context, now time.Time) (EmailCaseR
 	}
 	if len(conflicts) > 0 {
 		slices.SortFunc(conflicts, func(a, b EmailCaseConflict) int { return strings.Compare(a.Kind+a.Identity, b.Kind+b.Identity) })
-		return rep, &EmailCaseConflictError{Org: k.org(), Conflicts: conflicts}
+		return rep, &EmailCaseConflictError{Org: string(k.org), Conflicts: conflicts}
 	}
 
 	// The quota counters live 48 h: the days that may still have one.
@@ -136,7 +136,7 @@ func (s *Store) MigrateEmailCase(ctx context.Context, now time.Time) (EmailCaseR
 			return rep, wrap("migrate email case: user "+sp, err)
 		}
 		if res[0] == "conflict" { // written meanwhile by a replica of the previous version
-			return rep, &EmailCaseConflictError{Org: k.org(), Conflicts: []EmailCaseConflict{userConflict(k, id, []string{sp, id})}}
+			return rep, &EmailCaseConflictError{Org: string(k.org), Conflicts: []EmailCaseConflict{userConflict(k, id, []string{sp, id})}}
 		}
 		if len(res) > 1 && res[1] == "1" {
 			rep.Users++
@@ -173,7 +173,7 @@ func (s *Store) MigrateEmailCase(ctx context.Context, now time.Time) (EmailCaseR
 			return rep, wrap("migrate email case: invitation "+id, err)
 		}
 		if res[0] == "conflict" {
-			return rep, &EmailCaseConflictError{Org: k.org(), Conflicts: []EmailCaseConflict{{Identity: org.EmailKey(email), Kind: "open invitations",
+			return rep, &EmailCaseConflictError{Org: string(k.org), Conflicts: []EmailCaseConflict{{Identity: org.EmailKey(email), Kind: "open invitations",
 				Records: []string{"invitation " + id, "invitation " + res[1]}, Fix: openFix(k)}}}
 		}
 		if res[1] == "1" {
@@ -232,6 +232,3 @@ func openFix(k keys) string {
 	return fmt.Sprintf("Revoke one of them (revoke ID, with the previous usher version), or drop its pointer so it simply expires: "+
 		"redis-cli HDEL '%s' 'SPELLING'.", k.openIndex())
 }
-
-// org is the organization id in the keys' hash tag.
-func (k keys) org() string { return strings.TrimSuffix(strings.TrimPrefix(k.prefix, "usher:{"), "}:") }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 var (
@@ -56,14 +58,17 @@ type Job struct {
 	Slot     int64
 }
 
-// NewOutbox returns the outbox of organization org. Call Setup once at start.
-func NewOutbox(rdb redis.UniversalClient, org string) (*Outbox, error) {
-	k, err := newKeys(org)
+// NewOutbox returns the outbox of organization id. Call Setup once at start.
+func NewOutbox(rdb redis.UniversalClient, id org.ID) (*Outbox, error) {
+	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
+
+// Org is the organization whose messages this outbox queues.
+func (o *Outbox) Org() org.ID { return o.keys.org }
 
 // SealWith sets the key payloads are sealed with (NewSealKey); without it,
 // a key of this process's own, which no other process can open.

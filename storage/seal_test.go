@@ -41,7 +41,7 @@ func rawOutbox(t *testing.T, orgID string) string {
 
 func newOutbox(t *testing.T, orgID string, secret string) *storage.Outbox {
 	t.Helper()
-	o, err := storage.NewOutbox(redistest.Shared(t).Client(t), orgID)
+	o, err := storage.NewOutbox(redistest.Shared(t).Client(t), org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,15 +56,18 @@ type Limit struct {
 	Backoff time.Duration
 }
 
-// NewSessions returns the web session store of organization org. Call
+// NewSessions returns the web session store of organization id. Call
 // LoadScripts once at start.
-func NewSessions(rdb redis.UniversalClient, org string) (*Sessions, error) {
-	k, err := newKeys(org)
+func NewSessions(rdb redis.UniversalClient, id org.ID) (*Sessions, error) {
+	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &Sessions{rdb: rdb, keys: k}, nil
 }
+
+// Org is the organization whose web sessions these are.
+func (s *Sessions) Org() org.ID { return s.keys.org }
 
 // LoadScripts loads the session scripts into Redis.
 func (s *Sessions) LoadScripts(ctx context.Context) error {

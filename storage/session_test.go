@@ -18,7 +18,7 @@ import (
 
 func newSessions(t *testing.T, rdb redis.UniversalClient, orgID string) *storage.Sessions {
 	t.Helper()
-	s, err := storage.NewSessions(rdb, orgID)
+	s, err := storage.NewSessions(rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // SlackState is the Slack adapter's small expiring state (bot/slack.State):
@@ -18,14 +20,17 @@ type SlackState struct {
 	keys keys
 }
 
-// NewSlackState returns the Slack state of organization org.
-func NewSlackState(rdb redis.UniversalClient, org string) (*SlackState, error) {
-	k, err := newKeys(org)
+// NewSlackState returns the Slack state of organization id.
+func NewSlackState(rdb redis.UniversalClient, id org.ID) (*SlackState, error) {
+	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &SlackState{rdb: rdb, keys: k}, nil
 }
+
+// Org is the organization whose Slack state this is.
+func (s *SlackState) Org() org.ID { return s.keys.org }
 
 var slackKindPattern = regexp.MustCompile(`^[a-z]{1,16}$`)
 

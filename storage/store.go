@@ -50,15 +50,18 @@ type Store struct {
 	waitTimeout time.Duration
 }
 
-// New returns a store for organization org on rdb. Call LoadScripts once at
+// New returns a store for organization id on rdb. Call LoadScripts once at
 // start so that the first command does not pay an extra round trip.
-func New(rdb redis.UniversalClient, org string) (*Store, error) {
-	k, err := newKeys(org)
+func New(rdb redis.UniversalClient, id org.ID) (*Store, error) {
+	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
+
+// Org is the organization this store keeps.
+func (s *Store) Org() org.ID { return s.keys.org }
 
 // SealWith sets the key queued messages are sealed with (NewSealKey), which
 // must be the outbox's (Outbox.SealWith); without it, a key of this
@@ -79,6 +82,13 @@ func loadScripts(ctx context.Context, rdb redis.UniversalClient, what string, sc
 		}
 	}
 	return nil
+}
+
+// UserCount is how many people the organization has (active or not): what
+// `usher org delete` refuses to drop without --confirm.
+func (s *Store) UserCount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.keys.users()).Result()
+	return n, wrap("count users", err)
 }
 
 // Ping checks that Redis answers.

@@ -21,7 +21,7 @@ var now = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
 func newStore(t *testing.T, rdb redis.UniversalClient, orgID string) *storage.Store {
 	t.Helper()
-	s, err := storage.New(rdb, orgID)
+	s, err := storage.New(rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func admin(email string) *org.User {
 
 func TestOrgIDIsValidated(t *testing.T) {
 	for _, bad := range []string{"", "Acme", "a{b}", "a:b", strings.Repeat("a", 33), "-x"} {
-		if _, err := storage.New(nil, bad); err == nil {
+		if _, err := storage.New(nil, org.ID(bad)); err == nil {
 			t.Errorf("org id %q accepted", bad)
 		}
 	}

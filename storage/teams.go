@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // TeamsState keeps the Teams adapter's state (bot/teams.State): conversation
@@ -20,14 +22,17 @@ type TeamsState struct {
 	RefTTL time.Duration
 }
 
-// NewTeamsState returns the Teams state of organization org.
-func NewTeamsState(rdb redis.UniversalClient, org string) (*TeamsState, error) {
-	k, err := newKeys(org)
+// NewTeamsState returns the Teams state of organization id.
+func NewTeamsState(rdb redis.UniversalClient, id org.ID) (*TeamsState, error) {
+	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &TeamsState{rdb: rdb, keys: k, RefTTL: 180 * 24 * time.Hour}, nil
 }
+
+// Org is the organization whose Teams state this is.
+func (t *TeamsState) Org() org.ID { return t.keys.org }
 
 // unreachableTTL bounds an unreachable mark: a user who unblocks the bot
 // without writing to it becomes reachable again after this.

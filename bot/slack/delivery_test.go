@@ -15,6 +15,7 @@ import (
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -316,7 +317,7 @@ func TestIdentityCachedInRedis(t *testing.T) {
 		t.Fatalf("calls: %v", got)
 	}
 	// Another usher process on the same organization: no users.info.
-	state, _ := storage.NewSlackState(e.rdb, e.org)
+	state, _ := storage.NewSlackState(e.rdb, org.ID(e.org))
 	app2, err := slackbot.New(slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: e.svc, State: state, Queue: e.queue, Router: e.router, Tenants: slackbot.Tenants{Teams: []string{team}}})
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -135,11 +136,11 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	e.slack = newFakeSlack(t, uAdmin, uBob, uCarol, uGuest, uBot)
 	o := handlerstest.NewOrg(t, rdb, "s", admin, handlers.Config{PublicURL: "https://usher.test", Rand: mrand.NewChaCha8([32]byte{1, 2, 3})})
 	e.org, e.store, e.svc = o.ID, o.Store, o.Service
-	state, err := storage.NewSlackState(rdb, e.org)
+	state, err := storage.NewSlackState(rdb, org.ID(e.org))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := storage.NewOutbox(rdb, e.org)
+	ob, err := storage.NewOutbox(rdb, org.ID(e.org))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	marks, err := storage.NewDeliveryMarks(rdb, e.org)
+	marks, err := storage.NewDeliveryMarks(rdb, org.ID(e.org))
 	if err != nil {
 		t.Fatal(err)
 	}

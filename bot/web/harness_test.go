@@ -78,7 +78,7 @@ func newSiteOn(t testing.TB, rdb *redis.Client, tune ...func(*web.Config)) *site
 	o := handlerstest.NewOrg(t, rdb, "w", admin, handlers.Config{PublicURL: s.srv.URL, Logger: log})
 	s.org, s.store, s.svc, s.clock = o.ID, o.Store, o.Service, o.Clock
 	var err error
-	if s.sessions, err = storage.NewSessions(rdb, s.org); err != nil {
+	if s.sessions, err = storage.NewSessions(rdb, org.ID(s.org)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.sessions.LoadScripts(ctx); err != nil {

@@ -89,7 +89,7 @@ func TestCommitReplyArrivingLate(t *testing.T) {
 	storage.ChatTimeouts(opt)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	cfg := config{org: prodOrg("dup"), publicURL: "https://usher.test", admins: []string{"a@example.com"}}
+	cfg := config{org: org.ID(prodOrg("dup")), publicURL: "https://usher.test", admins: []string{"a@example.com"}}
 	svc, err := newService(ctx, env{}, cfg, rdb, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)

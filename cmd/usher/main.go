@@ -1,6 +1,6 @@
 // Command usher runs the usher chat-ops bot: `usher serve` for Slack and
 // Teams, `usher shell` to try every flow in a terminal, `usher admin add` to
-// bootstrap an admin, `usher version`.
+// bootstrap an admin, `usher org ...` to manage organizations, `usher version`.
 package main
 
 import (
@@ -75,6 +75,9 @@ const usage = `usage:
   usher admin add EMAIL [--force]
                              create EMAIL as an active admin (needs REDIS_URL);
                              --force also promotes or re-activates an existing user
+  usher org create|list|show|link|delete ...
+                             manage the deployment's organizations (needs REDIS_URL);
+                             usher org help lists the subcommands
   usher version              print the version`
 
 func run(ctx context.Context, e env) error {
@@ -92,6 +95,8 @@ func run(ctx context.Context, e env) error {
 			return usageError{"usage: usher admin add EMAIL [--force]"}
 		}
 		return runAdminAdd(ctx, e, e.args[2], force)
+	case "org":
+		return runOrg(ctx, e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "usher", versionString())
 		return nil
@@ -117,7 +122,7 @@ type config struct {
 	redisURL  string
 	redis     redisConfig    // redis.go
 	shutdown  shutdownConfig // health.go
-	org       string
+	org       org.ID         // USHER_ORG: the default organization
 	publicURL string
 	admins    []string
 	addr      string
@@ -127,11 +132,15 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		redisURL:  getenv("REDIS_URL"),
-		org:       orDefault(getenv("USHER_ORG"), "default"),
 		publicURL: orDefault(getenv("USHER_PUBLIC_URL"), "http://localhost:3000"),
 		addr:      orDefault(getenv("USHER_ADDR"), ":3000"),
 	}
 	var problems []string
+	id, err := org.ParseID(orDefault(getenv("USHER_ORG"), "default"))
+	if err != nil {
+		problems = append(problems, "USHER_ORG: "+err.Error())
+	}
+	c.org = id
 	for _, a := range strings.Split(getenv("USHER_ADMINS"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.admins = append(c.admins, a)
@@ -174,6 +183,9 @@ func newServiceOn(ctx context.Context, e env, cfg config, st *storage.Store, log
 		return nil, err
 	}
 	if err := migrateEmailCase(ctx, st, log, clock); err != nil {
+		return nil, err
+	}
+	if err := registerDefaultOrg(ctx, st.Directory(), st, log); err != nil {
 		return nil, err
 	}
 	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand,

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -90,7 +91,7 @@ func newQueueOrg(t *testing.T) (outboxQueue, *storage.Outbox, string) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	orgID := "ob" + hex.EncodeToString(b)
-	o, err := storage.NewOutbox(redistest.Shared(t).Client(t), orgID)
+	o, err := storage.NewOutbox(redistest.Shared(t).Client(t), org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

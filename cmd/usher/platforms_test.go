@@ -88,7 +88,7 @@ func TestBothPlatforms(t *testing.T) {
 	e.waitFor(chatOf(tAdmin), "bob@example.com got the invitation in a direct message")
 
 	// Where each invitation went is recorded once, on the platform that carried it.
-	st, err := storage.New(e.rdb, orgID)
+	st, err := storage.New(e.rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestLegacyPayloadsStillSend(t *testing.T) {
 		Replace(string(read("legacy_slack_dm_job.json")))
 	teamsJob := strings.NewReplacer("INVITATION_ID", ids["carol@example.com"], "bob@example.com", "carol@example.com").
 		Replace(string(read("legacy_teams_job.json")))
-	ob, err := storage.NewOutbox(e.rdb, orgID)
+	ob, err := storage.NewOutbox(e.rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

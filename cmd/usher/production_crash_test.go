@@ -142,11 +142,11 @@ func TestCrashMidLoad(t *testing.T) {
 			byID[r.id] = r.email
 		}
 	}
-	ob, err := storage.NewOutbox(rdb, orgID)
+	ob, err := storage.NewOutbox(rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := storage.New(rdb, orgID)
+	st, err := storage.New(rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -179,14 +179,14 @@ func TestClusterFlowThroughHandlers(t *testing.T) {
 	}
 	for _, o := range orgs {
 		c := cfg
-		c.org = o
+		c.org = org.ID(o)
 		prodFlow(t, ctx, c, rdb)
 	}
 
 	// Every master has every script (go-redis's ClusterClient.ScriptLoad
 	// runs on each master); after a master loses its script cache (a
 	// restart, SCRIPT FLUSH), Ready finds out and loads them again.
-	st, err := storage.New(rdb, orgs[0])
+	st, err := storage.New(rdb, org.ID(orgs[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestClusterFlowThroughHandlers(t *testing.T) {
 	}
 
 	// The outbox works on the cluster too: add, claim, retry later, dead, done.
-	ob, err := storage.NewOutbox(rdb, orgs[1])
+	ob, err := storage.NewOutbox(rdb, org.ID(orgs[1]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestRemindersExactlyOnceOnCluster(t *testing.T) {
 	const boss = "boss@example.com"
 	ids := map[string][]string{}
 	for _, o := range orgs {
-		st, err := storage.New(seedClient, o)
+		st, err := storage.New(seedClient, org.ID(o))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestRemindersExactlyOnceOnCluster(t *testing.T) {
 		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 		t.Cleanup(func() { rdb.Close() })
 		for _, o := range orgs {
-			st, err := storage.New(rdb, o)
+			st, err := storage.New(rdb, org.ID(o))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestRemindersExactlyOnceOnCluster(t *testing.T) {
 				t.Fatalf("org %s invitation %s reminded %d times", o, id, n)
 			}
 		}
-		st, _ := storage.New(seedClient, o)
+		st, _ := storage.New(seedClient, org.ID(o))
 		snap, err := st.Load(ctx, org.Query{Invitations: ids[o]})
 		if err != nil {
 			t.Fatal(err)

@@ -49,7 +49,7 @@ func TestThreeReplicas(t *testing.T) {
 	}
 
 	// Seed: invitations sent two days ago whose first reminder is due now.
-	st, err := storage.New(rdb, orgID)
+	st, err := storage.New(rdb, org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (s *server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.router, err = deliver.New(deliver.Config{Org: s.cfg.org, Platforms: platforms, Service: s.svc, Queue: s.queue, Marks: marks,
+	s.router, err = deliver.New(deliver.Config{Org: string(s.cfg.org), Platforms: platforms, Service: s.svc, Queue: s.queue, Marks: marks,
 		Log: s.log.With("part", "deliver")})
 	if err != nil {
 		return err

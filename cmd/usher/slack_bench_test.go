@@ -24,6 +24,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -178,14 +179,14 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 	rdb := redis.NewClient(opt)
 	rdb.AddHook(rt)
 	b.Cleanup(func() { rdb.Close() })
-	cfg := config{org: orgID, publicURL: "https://usher.test", admins: []string{"a@example.com"}}
+	cfg := config{org: org.ID(orgID), publicURL: "https://usher.test", admins: []string{"a@example.com"}}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc, err := newService(ctx, env{}, cfg, rdb, log, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	state, _ := storage.NewSlackState(rdb, orgID)
-	ob, _ := storage.NewOutbox(rdb, orgID)
+	state, _ := storage.NewSlackState(rdb, org.ID(orgID))
+	ob, _ := storage.NewOutbox(rdb, org.ID(orgID))
 	if err := ob.Setup(ctx); err != nil {
 		b.Fatal(err)
 	}

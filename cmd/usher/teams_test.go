@@ -136,7 +136,7 @@ func buttonData(t *testing.T, c map[string]any, title string) map[string]any {
 
 func (e *teamsEdge) user(email string) *org.User {
 	e.t.Helper()
-	st, err := storage.New(e.rdb, e.org)
+	st, err := storage.New(e.rdb, org.ID(e.org))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestTeamsUnreachable(t *testing.T) {
 	e.fake.Fail(chatOf(tDave), teamstest.Fault{Status: 403, Code: "MessageWritesBlocked"})
 	e.say(tAdmin, "invite dave@example.com")
 	e.waitFor(chatOf(tAdmin), "dave@example.com isn't in chat")
-	st, _ := storage.NewTeamsState(e.rdb, e.org)
+	st, _ := storage.NewTeamsState(e.rdb, org.ID(e.org))
 	if blocked, err := st.Unreachable(context.Background(), tDave.AADObjectID); err != nil || !blocked {
 		t.Fatalf("dave not marked unreachable (%v)", err)
 	}
@@ -345,7 +345,7 @@ func TestTeamsRefusesForgedRequests(t *testing.T) {
 	if n := len(e.fake.Activities(chatOf(tBob))); n != 0 {
 		t.Fatalf("usher answered a forged request (%d activities)", n)
 	}
-	st, _ := storage.NewTeamsState(e.rdb, e.org)
+	st, _ := storage.NewTeamsState(e.rdb, org.ID(e.org))
 	if ref, _ := st.Reference(context.Background(), tBob.AADObjectID); ref != nil {
 		t.Fatal("a conversation reference was stored for a forged request")
 	}

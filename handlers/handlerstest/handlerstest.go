@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -51,7 +52,7 @@ func NewOrg(tb testing.TB, rdb redis.UniversalClient, prefix, admin string, cfg 
 	rand.Read(b)
 	o := &Org{ID: prefix + hex.EncodeToString(b), Clock: NewClock()}
 	var err error
-	if o.Store, err = storage.New(rdb, o.ID); err != nil {
+	if o.Store, err = storage.New(rdb, org.ID(o.ID)); err != nil {
 		tb.Fatal(err)
 	}
 	if err := o.Store.LoadScripts(ctx); err != nil {
