@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,8 +198,16 @@ func orgKeys(t *testing.T, rdb redis.UniversalClient) map[string]int {
 		}
 	}
 	if cl, ok := rdb.(*redis.ClusterClient); ok {
-		var nodes []*redis.Client
-		cl.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error { nodes = append(nodes, c); return nil })
+		var (
+			mu    sync.Mutex // ForEachMaster calls back from a goroutine per master
+			nodes []*redis.Client
+		)
+		cl.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			nodes = append(nodes, c)
+			return nil
+		})
 		for _, c := range nodes {
 			scan(c)
 		}
