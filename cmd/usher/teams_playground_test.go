@@ -251,7 +251,7 @@ func TestPlaygroundInviteAccept(t *testing.T) {
 	if status != 200 || !strings.Contains(string(body), "AdaptiveCard") || strings.Contains(string(body), "Action.Execute") {
 		t.Fatalf("Accept: %d %s", status, body)
 	}
-	st, err := storage.New(srv.Client(t), orgID)
+	st, err := storage.New(srv.Client(t), org.ID(orgID))
 	if err != nil {
 		t.Fatal(err)
 	}
