@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -16,8 +19,21 @@ import (
 // becomes a *org.PreconditionError naming what moved and what it holds now
 // (handlers re-read and decide again; the name reaches only the log), an
 // invariant a coded error the user is shown. Either way nothing is written.
+// The same on the embedded store (miniredis), which runs the same scripts
+// for `usher shell` and whose Lua replies are converted by its own code.
 func TestEveryGuardRefusesWithItsOwnError(t *testing.T) {
-	rdb := redistest.Shared(t).Client(t)
+	mr := miniredis.RunT(t)
+	embedded := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { embedded.Close() })
+	for _, backend := range []struct {
+		name string
+		rdb  redis.UniversalClient
+	}{{"redis", redistest.Shared(t).Client(t)}, {"miniredis", embedded}} {
+		t.Run(backend.name, func(t *testing.T) { testGuards(t, backend.rdb) })
+	}
+}
+
+func testGuards(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	a := func() *org.User { return admin("a@example.com") }
 	inv := func(id, email string) *org.Invitation {

@@ -224,19 +224,3 @@ func refused(err error) bool {
 	var op *net.OpError
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) && op.Op == "dial"
 }
-
-// commitIDs returns the commit id key of each change in o, in order: every
-// change starts with its "once" op (Store.build).
-func (o *ops) commitIDs() []string {
-	var ids []string
-	for i := 0; i+2 < len(o.args); {
-		name, _ := o.args[i].(string)
-		key, _ := o.args[i+1].(int)
-		n, _ := o.args[i+2].(int)
-		if name == "once" && key > 0 {
-			ids = append(ids, o.keys[key-1])
-		}
-		i += 3 + n
-	}
-	return ids
-}
