@@ -73,7 +73,7 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 		err = fmt.Errorf("%d results for %d changes", len(res), len(run))
 	}
 	if err != nil && unavailable(err) {
-		// Sent, perhaps applied, perhaps still to apply: find out (ready.go).
+		// Sent, perhaps applied, perhaps still to apply: find out (commit_transport.go).
 		for j, e := range s.settle(ctx, o.ids, err, time.Since(start)) {
 			errs[run[j]] = e
 		}

@@ -1,5 +1,9 @@
 package storage
 
+// How a commit travels: apply.lua's call, followed by WAIT when replicas
+// must confirm it (RequireReplicas), and when the reply is lost on the way,
+// settle, which finds out whether the commit applied.
+
 import (
 	"context"
 	"errors"
@@ -13,45 +17,6 @@ import (
 
 	"github.com/usher-chat/usher/handlers/org"
 )
-
-// scripts are every Lua script storage runs; Ready checks that Redis (every
-// master, on a cluster) has them cached. Add a new script here.
-var scripts = []*redis.Script{readScript, applyScript, outboxPromote, outboxMove, claimScript, sessionCreate, sessionAttempt}
-
-// ScriptHashes returns the SHA1 digests of every script storage runs.
-func ScriptHashes() []string {
-	out := make([]string, len(scripts))
-	for i, sc := range scripts {
-		out[i] = sc.Hash()
-	}
-	return out
-}
-
-// Ready reports whether the store can serve: Redis answers and every Lua
-// script is cached on every master (a restarted or newly promoted master
-// starts with an empty script cache; Ready loads what is missing, on a
-// cluster through go-redis's ScriptLoad, which runs on every master).
-// `GET /readyz` calls it.
-func (s *Store) Ready(ctx context.Context) error {
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return wrap("ready: ping", err)
-	}
-	hashes := ScriptHashes()
-	// On a ClusterClient SCRIPT EXISTS asks every master and ANDs the answers.
-	have, err := s.rdb.ScriptExists(ctx, hashes...).Result()
-	if err != nil {
-		return wrap("ready: script exists", err)
-	}
-	for i, ok := range have {
-		if ok {
-			continue
-		}
-		if err := scripts[i].Load(ctx, s.rdb).Err(); err != nil {
-			return wrap("ready: load script", err)
-		}
-	}
-	return nil
-}
 
 // RequireReplicas makes every Commit wait until n replicas have the write
 // (WAIT n timeout, sent in the same round trip as the script) before it is

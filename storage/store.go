@@ -41,7 +41,7 @@ type Store struct {
 	keys  keys
 	seal  sealer    // seal.go: queued messages (Change.Messages)
 	group committer // group.go
-	// minReplicas and waitTimeout: see RequireReplicas (ready.go).
+	// minReplicas and waitTimeout: see RequireReplicas (commit_transport.go).
 	minReplicas int
 	waitTimeout time.Duration
 }

@@ -33,7 +33,7 @@ local function apply(first, last)
     local c, key = ARGV[p], KEYS[tonumber(ARGV[p + 1])]
     if c == 'once' then
       -- this very commit already ran (the client re-sent it after a timeout),
-      -- or its id was fenced off after a lost reply (storage/ready.go settle)
+      -- or its id was fenced off after a lost reply (storage/commit_transport.go settle)
       if call('EXISTS', key) == 1 then return {'ok', 'again'} end
     elseif c == 'hfeq' then
       -- a hash field (absent reads as '') must still hold what was read

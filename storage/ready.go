@@ -1,0 +1,46 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// scripts are every Lua script storage runs; Ready checks that Redis (every
+// master, on a cluster) has them cached. Add a new script here.
+var scripts = []*redis.Script{readScript, applyScript, outboxPromote, outboxMove, claimScript, sessionCreate, sessionAttempt}
+
+// ScriptHashes returns the SHA1 digests of every script storage runs.
+func ScriptHashes() []string {
+	out := make([]string, len(scripts))
+	for i, sc := range scripts {
+		out[i] = sc.Hash()
+	}
+	return out
+}
+
+// Ready reports whether the store can serve: Redis answers and every Lua
+// script is cached on every master (a restarted or newly promoted master
+// starts with an empty script cache; Ready loads what is missing, on a
+// cluster through go-redis's ScriptLoad, which runs on every master).
+// `GET /readyz` calls it.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return wrap("ready: ping", err)
+	}
+	hashes := ScriptHashes()
+	// On a ClusterClient SCRIPT EXISTS asks every master and ANDs the answers.
+	have, err := s.rdb.ScriptExists(ctx, hashes...).Result()
+	if err != nil {
+		return wrap("ready: script exists", err)
+	}
+	for i, ok := range have {
+		if ok {
+			continue
+		}
+		if err := scripts[i].Load(ctx, s.rdb).Err(); err != nil {
+			return wrap("ready: load script", err)
+		}
+	}
+	return nil
+}
