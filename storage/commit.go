@@ -100,18 +100,16 @@ func (o *ops) outcome(v any) error {
 		return fmt.Errorf("commit: unexpected reply %q", res)
 	}
 	op := asInt(res[1])
-	refuse := o.refusalAt(int(op))
-	if refuse == nil {
+	g := o.guardAt(int(op))
+	if g == nil {
 		return fmt.Errorf("commit: op %d failed, which is no guard of this call (reply %q)", op, res)
 	}
-	return refuse(asString(res[2]))
+	return g.refuse(g.subject, asString(res[2]))
 }
 
 // stale refuses a change computed from state that has moved since it was
 // read: handlers re-read and decide again. what names the state in the log.
-func stale(what string) refusal {
-	return func(actual string) error { return &org.PreconditionError{What: what, Actual: actual} }
-}
+func stale(what, actual string) error { return &org.PreconditionError{What: what, Actual: actual} }
 
 // commitIDLifetime is how long a commit's id is kept: far longer than any
 // client retry of the same call.

@@ -60,10 +60,10 @@ func TestEveryGuardOpHasItsRefusal(t *testing.T) {
 		n := o.args[i+2].(int)
 		if guardOps[name] {
 			seen[name]++
-			if o.refusalAt(op) == nil {
+			if g := o.guardAt(op); g == nil || g.refuse == nil {
 				t.Errorf("op %d (%s %s) is a guard without a refusal", op, name, o.keys[key-1])
 			}
-		} else if o.refusalAt(op) != nil {
+		} else if o.guardAt(op) != nil {
 			t.Errorf("op %d (%s) is no guard but has a refusal", op, name)
 		}
 		if name == "once" {

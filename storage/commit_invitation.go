@@ -17,17 +17,17 @@ func commitInvitations(o *ops, k keys, ws []org.InvitationWrite) {
 		inv := w.Invitation
 		key := k.inv(inv.ID)
 		if w.Expect == "" {
-			o.guard(stale("invitation "+inv.ID), "absent", key)
+			o.guard(stale, "invitation "+inv.ID, "absent", key)
 		} else {
-			o.guard(stale("invitation "+inv.ID+" status"), "hfeq", key, "status", string(w.Expect))
-			o.guard(stale("invitation "+inv.ID), "hfeq", key, "ver", strconv.FormatInt(w.Version, 10))
+			o.guard(stale, "invitation "+inv.ID+" status", "hfeq", key, "status", string(w.Expect))
+			o.guard(stale, "invitation "+inv.ID, "hfeq", key, "ver", strconv.FormatInt(w.Version, 10))
 		}
 		if inv.Status.Open() {
-			refuse := stale("open:" + inv.Email) // the open invitation's id is what it holds
+			what := "open:" + inv.Email // stale: the open invitation's id is what it holds
 			if closed := closedOpen(ws, inv.Email); closed != "" {
-				o.guard(refuse, "hptr", k.openIndex(), ek(inv.Email), inv.ID, closed)
+				o.guard(stale, what, "hptr", k.openIndex(), ek(inv.Email), inv.ID, closed)
 			} else {
-				o.guard(refuse, "hptr", k.openIndex(), ek(inv.Email), inv.ID)
+				o.guard(stale, what, "hptr", k.openIndex(), ek(inv.Email), inv.ID)
 			}
 		}
 		writeInvitation(o, k, w)
@@ -102,16 +102,16 @@ func commitQuota(o *ops, k keys, q *org.QuotaUse) {
 	}
 	key := k.quota(q.Email, q.Day)
 	if q.Limit > 0 {
-		o.guard(quotaFull, "quota", key, strconv.Itoa(q.N), strconv.Itoa(q.Limit))
+		o.guard(quotaFull, "", "quota", key, strconv.Itoa(q.N), strconv.Itoa(q.Limit))
 	}
 	if q.N > 0 {
 		o.add("incrby", key, strconv.Itoa(q.N), strconv.FormatInt((48*time.Hour).Milliseconds(), 10))
 	}
 }
 
-// quotaFull refuses an invitation over the daily limit; actual is how many
+// quotaFull refuses an invitation over the daily limit; sent is how many
 // were sent today.
-func quotaFull(sent string) error {
+func quotaFull(_, sent string) error {
 	return org.Errorf(org.CodeLimit, "You have reached today's invitation limit (%s sent).", sent).
 		WithHint("Try again tomorrow, or ask an admin.")
 }

@@ -20,17 +20,15 @@ func pinRevision(o *ops, k keys, ch *org.Change) {
 	if ch.Revision > 0 {
 		rev = strconv.FormatInt(ch.Revision, 10)
 	}
-	o.guard(stale("settings revision"), "hfeq", k.settings(), revisionField, rev)
+	o.guard(stale, "settings revision", "hfeq", k.settings(), revisionField, rev)
 }
 
 // commitSettings creates ch's workspace, which must not exist yet, writes
 // its settings, and moves the revision when either changed.
 func commitSettings(o *ops, k keys, ch *org.Change) {
 	if ws := ch.Workspace; ws != nil {
-		name := ws.Name
-		o.guard(func(string) error { return org.Errorf(org.CodeConflict, "Workspace %s already exists.", name) },
-			"hfabsent", k.workspaces(), name)
-		o.add("hset", k.workspaces(), name, ws.Creator+"|"+ms(ws.Created))
+		o.guard(workspaceTaken, ws.Name, "hfabsent", k.workspaces(), ws.Name)
+		o.add("hset", k.workspaces(), ws.Name, ws.Creator+"|"+ms(ws.Created))
 	}
 	if len(ch.Settings) > 0 {
 		args := make([]string, 0, 2*len(ch.Settings))
@@ -42,4 +40,9 @@ func commitSettings(o *ops, k keys, ch *org.Change) {
 	if len(ch.Settings) > 0 || ch.Workspace != nil {
 		o.add("hincrby", k.settings(), revisionField, "1")
 	}
+}
+
+// workspaceTaken refuses a workspace whose name is taken.
+func workspaceTaken(name, _ string) error {
+	return org.Errorf(org.CodeConflict, "Workspace %s already exists.", name)
 }

@@ -12,7 +12,7 @@ func pinActor(o *ops, k keys, ch *org.Change) {
 	if ch.Actor == "" || ch.ActorVersion <= 0 {
 		return
 	}
-	o.guard(stale("actor "+ch.Actor), "hfeq", k.user(ch.Actor), "ver", strconv.FormatInt(ch.ActorVersion, 10))
+	o.guard(stale, "actor "+ch.Actor, "hfeq", k.user(ch.Actor), "ver", strconv.FormatInt(ch.ActorVersion, 10))
 }
 
 // commitUsers writes ch's users, each guarded by the version read (0: it
@@ -20,19 +20,18 @@ func pinActor(o *ops, k keys, ch *org.Change) {
 // never empty. ch.NoUsers are emails that must have no user yet.
 func commitUsers(o *ops, k keys, ch *org.Change) {
 	for _, email := range ch.NoUsers {
-		o.guard(stale("user "+email), "absent", k.user(email))
+		o.guard(stale, "user "+email, "absent", k.user(email))
 	}
 	for _, w := range ch.Users {
 		u := w.User
 		key := k.user(u.Email)
 		if w.Version == 0 {
-			o.guard(stale("user "+u.Email), "absent", key)
+			o.guard(stale, "user "+u.Email, "absent", key)
 		} else {
-			o.guard(stale("user "+u.Email), "hfeq", key, "ver", strconv.FormatInt(w.Version, 10))
+			o.guard(stale, "user "+u.Email, "hfeq", key, "ver", strconv.FormatInt(w.Version, 10))
 		}
 		if !u.IsActiveAdmin() {
-			email := u.Email
-			o.guard(func(string) error { return org.LastAdminError(email) }, "lastadmin", k.admins(), ek(email))
+			o.guard(lastAdmin, u.Email, "lastadmin", k.admins(), ek(u.Email))
 		}
 
 		// Versions move only in the copies that are written.
@@ -47,6 +46,9 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 		}
 	}
 }
+
+// lastAdmin refuses a change that would leave no active admin.
+func lastAdmin(email, _ string) error { return org.LastAdminError(email) }
 
 // commitLinks remembers which user each chat identity belongs to.
 func commitLinks(o *ops, k keys, links []org.IdentityLink) {

@@ -26,13 +26,16 @@ type ops struct {
 // declared with its refusal where its op is built (commit_*.go), so no
 // label has to be parsed back into an error.
 type guard struct {
-	op     int // the op's number in the call, counted from 1 as apply.lua does
-	refuse refusal
+	op      int // the op's number in the call, counted from 1 as apply.lua does
+	refuse  refusal
+	subject string // what refuse names: a user, a workspace, the state read
 }
 
-// refusal makes the error a change is refused with from what Redis holds
-// where the guard expected something else.
-type refusal func(actual string) error
+// refusal makes the error a change is refused with, from the guard's subject
+// and what Redis holds where the guard expected something else. Refusals are
+// plain functions (stale, lastAdmin, ...), not closures, so that declaring a
+// guard costs no allocation beyond its subject.
+type refusal func(subject, actual string) error
 
 // sep separates one change from the next (apply.lua applies each on its own).
 func (o *ops) sep() {
@@ -56,12 +59,13 @@ func (o *ops) add(op, key string, args ...string) {
 	o.n++
 }
 
-// guard adds a guard op; refuse is what its failure refuses the change with.
-func (o *ops) guard(refuse refusal, op, key string, args ...string) {
+// guard adds a guard op; refuse(subject, actual) is what its failure
+// refuses the change with.
+func (o *ops) guard(refuse refusal, subject string, op, key string, args ...string) {
 	if o.guards == nil {
 		o.guards = make([]guard, 0, 8) // an invitation's commit has ~6
 	}
-	o.guards = append(o.guards, guard{op: o.n + 1, refuse: refuse})
+	o.guards = append(o.guards, guard{op: o.n + 1, refuse: refuse, subject: subject})
 	o.add(op, key, args...)
 }
 
@@ -83,11 +87,11 @@ func (o *ops) reset(m opsMark) {
 	o.args, o.n, o.guards, o.ids = o.args[:m.args], m.n, o.guards[:m.guards], o.ids[:m.ids]
 }
 
-// refusalAt is the refusal of the guard that is op number op, or nil.
-func (o *ops) refusalAt(op int) refusal {
+// guardAt is the guard that is op number op, or nil.
+func (o *ops) guardAt(op int) *guard {
 	i, found := slices.BinarySearchFunc(o.guards, op, func(g guard, op int) int { return g.op - op })
 	if !found {
 		return nil
 	}
-	return o.guards[i].refuse
+	return &o.guards[i]
 }

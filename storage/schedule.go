@@ -75,7 +75,7 @@ func commitDigest(o *ops, k keys, d *org.DigestWrite) {
 	if d == nil {
 		return
 	}
-	o.guard(stale("digest"), "hfeq", k.digest(), "next", msOrEmpty(d.ExpectNext))
+	o.guard(stale, "digest", "hfeq", k.digest(), "next", msOrEmpty(d.ExpectNext))
 	o.add("hset", k.digest(), "next", msOrEmpty(d.Next), "sched", d.Schedule)
 	if d.Next.IsZero() {
 		o.add("zrem", k.due(), org.DueDigest)
