@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -82,4 +83,9 @@ func showState(state string) string {
 		return state
 	}
 	return role + " with " + strings.ReplaceAll(ws, ",", ", ")
+}
+
+// cancel answers the Cancel button of a confirmation step.
+func (s *Service) cancel(context.Context, *call) (Reply, error) {
+	return Reply{Replace: true, Message: Message{Tone: ToneInfo, Text: "Cancelled; nothing changed."}}, nil
 }

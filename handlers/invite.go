@@ -11,79 +11,121 @@ import (
 )
 
 // invite creates invitations (or requests, under anyone-can-invite approval)
-// for every email that can get one, and explains each one that cannot.
+// for every email that can get one, and explains each one that cannot. It
+// parses the command (parseInvite), decides on one read (org.DecideInvite,
+// a pure function), then gives the new invitations their ids and links,
+// commits and answers (commitInvite).
 func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
-	emails, spellings, err := parseEmails(c.cmd.Args)
+	req, err := parseInvite(c)
 	if err != nil {
 		return Reply{}, err
 	}
-	role := org.RoleMember
-	if v := c.cmd.Flag("role"); v != "" {
-		if role, err = org.ParseRole(v); err != nil {
-			return Reply{}, err
-		}
-	}
-	var grants org.Grants
-	for _, w := range c.cmd.All("workspace") {
-		g, err := org.ParseGrant(w)
-		if err != nil {
-			return Reply{}, err
-		}
-		if _, dup := grants.Get(g.Workspace); dup {
-			return Reply{}, org.Errorf(org.CodeInvalid, "Workspace %s is named twice.", g.Workspace)
-		}
-		grants = append(grants, g)
-	}
-	grants = grants.ForRole(role)
-	note, err := org.CleanLines("The note", c.cmd.Flag("note"))
-	if err != nil {
-		return Reply{}, err
-	}
-	if len([]rune(note)) > 500 {
-		return Reply{}, org.Errorf(org.CodeInvalid, "The note is longer than 500 characters.")
-	}
-
 	day := c.now.UTC().Format("20060102")
-	snap := s.inviteView(c, role, grants)
+	snap := s.inviteView(c, req)
 	remembered := snap != nil
 	if !remembered {
-		q := org.Query{Users: emails, OpenFor: emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day,
+		q := org.Query{Users: req.Emails, OpenFor: req.Emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day,
 			Identity: c.identity()}
 		if snap, err = s.load(ctx, c, q); err != nil {
 			return Reply{}, err
 		}
 		s.views.put(c.email, q.Identity, snap, c.now)
 	}
-	actor, set := snap.Actor, snap.Settings
-	decision, err := org.CheckInvite(actor, set, role, grants)
+	plan, err := org.DecideInvite(req, snap, c.now)
 	if err != nil {
 		return Reply{}, err
 	}
-	if err := workspacesExist(snap.Workspaces, grants); err != nil {
-		return Reply{}, err
+	if remembered && plan.Refuses() {
+		// Something was refused on the remembered view, which may be behind
+		// (allowed-domains changed a moment ago, here or on another replica).
+		// Only an acceptance may ride on the view, because its commit pins
+		// what the view said; a refusal is shown only once a fresh read
+		// agrees with it.
+		s.views.forget(c.email)
+		return Reply{}, &org.PreconditionError{What: "remembered view", Actual: "refusal"}
 	}
-	force := c.cmd.Has("force")
-	if force && actor.Role != org.RoleAdmin {
-		return Reply{}, org.Errorf(org.CodeForbidden, "Only admins can use --force to exceed the daily invitation limit.")
+	if plan.OverLimit != nil {
+		return Reply{}, plan.OverLimit
 	}
+	return s.commitInvite(ctx, c, req, snap, plan, day, remembered)
+}
 
+// parseInvite reads an invite command: the emails, the role (member unless
+// named), the workspaces (each once, narrowed to the role) and the note.
+func parseInvite(c *call) (org.InviteSpec, error) {
+	emails, spellings, err := parseEmails(c.cmd.Args)
+	if err != nil {
+		return org.InviteSpec{}, err
+	}
+	role := org.RoleMember
+	if v := c.cmd.Flag("role"); v != "" {
+		if role, err = org.ParseRole(v); err != nil {
+			return org.InviteSpec{}, err
+		}
+	}
+	var grants org.Grants
+	for _, w := range c.cmd.All("workspace") {
+		g, err := org.ParseGrant(w)
+		if err != nil {
+			return org.InviteSpec{}, err
+		}
+		if _, dup := grants.Get(g.Workspace); dup {
+			return org.InviteSpec{}, org.Errorf(org.CodeInvalid, "Workspace %s is named twice.", g.Workspace)
+		}
+		grants = append(grants, g)
+	}
+	note, err := org.CleanLines("The note", c.cmd.Flag("note"))
+	if err != nil {
+		return org.InviteSpec{}, err
+	}
+	if len([]rune(note)) > 500 {
+		return org.InviteSpec{}, org.Errorf(org.CodeInvalid, "The note is longer than 500 characters.")
+	}
+	return org.InviteSpec{Emails: emails, Spellings: spellings, Role: role, Grants: grants.ForRole(role), Note: note,
+		Force: c.cmd.Has("force"), Update: c.cmd.Has("update")}, nil
+}
+
+// inviteView is the remembered view (view.go) an invitation may be decided on
+// without a read, or nil. Only the plain case qualifies: an admin or a member
+// sending directly, to workspaces that exist. Anything refused, or sent to the
+// admins for approval, is decided and explained on a fresh read: here for the
+// command as a whole, in invite for each email.
+func (s *Service) inviteView(c *call, req org.InviteSpec) *org.Snapshot {
+	if c.attempt > 1 {
+		return nil
+	}
+	snap := s.views.get(c.email, c.identity(), c.now)
+	if snap == nil {
+		return nil
+	}
+	if d, err := org.CheckInviteSpec(req, snap); err != nil || d != org.InviteSend {
+		return nil
+	}
+	return snap
+}
+
+// commitInvite carries plan out: the new invitations get their ids (and,
+// sent directly, their links), and the change, its audit entries and the
+// deliveries are committed together. Then it answers, one item per email.
+func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec, snap *org.Snapshot, plan *org.InvitePlan, day string, remembered bool) (Reply, error) {
 	var (
 		ch       org.Change
-		items    []Item
+		items    = make([]Item, 0, len(plan.For))
 		created  []*org.Invitation
 		tokens   = map[string]secret.Token{}
-		updated  []*org.Invitation
+		updated  int
 		replaced []Delivery // inviters told that the invitation a new one replaces expired
 	)
-	for _, email := range emails {
-		item, inv, token, update, err := s.planInvite(c, snap, email, spellings[email], role, grants, note, decision)
-		if err != nil {
-			return Reply{}, err
-		}
-		if inv != nil {
-			if old := snap.Open[email]; old != nil && old.ExpiredAt(c.now) {
-				// Past its expiry, not swept yet: closed in the same commit,
-				// which lets the new invitation take its place in the index.
+	for _, f := range plan.For {
+		switch f.Outcome {
+		case org.InviteNew:
+			inv, token, err := s.newInvitation(c, snap, req, f, plan.Decision)
+			if err != nil {
+				return Reply{}, err
+			}
+			if old := f.Replaces; old != nil {
+				// Closed in the same commit, which lets the new invitation
+				// take its place in the index.
 				w, a := expireWrite(c, old, "replaced by "+inv.ID)
 				ch.Invitations, ch.Audit = append(ch.Invitations, w), append(ch.Audit, a)
 				if old.Inviter != c.email {
@@ -94,41 +136,26 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 			tokens[inv.ID] = token
 			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: inv, NewTokenHash: hashOrEmpty(token)})
 			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation." + auditVerb(inv), Target: inv.Email, After: describeInvitation(inv), Detail: "id " + inv.ID})
+			items = append(items, newInvitationItem(c, f, inv))
+		case org.InviteUpdated:
+			updated++
+			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: f.Next, Expect: org.InvitationPending, Version: f.Open.Version})
+			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation.update", Target: f.Email, Before: describeInvitation(f.Open), After: describeInvitation(f.Next), Detail: "id " + f.Open.ID})
+			items = append(items, Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", f.Spelling, describeGrant(req.Role, req.Grants))})
+		default:
+			items = append(items, refusedInviteItem(c, snap, req, f))
 		}
-		if update != nil {
-			updated = append(updated, update.Invitation)
-			ch.Invitations = append(ch.Invitations, update.InvitationWrite)
-			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation.update", Target: email, Before: update.Before, After: describeInvitation(update.Invitation), Detail: "id " + update.Invitation.ID})
-		}
-		items = append(items, item)
 	}
-	if remembered && len(created)+len(updated) < len(emails) {
-		// Something was refused on the remembered view, which may be behind
-		// (allowed-domains changed a moment ago, here or on another replica).
-		// Only an acceptance may ride on the view, because its commit pins
-		// what the view said; a refusal is shown only once a fresh read
-		// agrees with it.
-		s.views.forget(c.email)
-		return Reply{}, &org.PreconditionError{What: "remembered view", Actual: "refusal"}
-	}
-
 	if len(created) > 0 {
-		limit := set.InvitesPerDay
-		if force {
-			limit = 0
-		} else if snap.Quota+len(created) > limit {
-			return Reply{}, org.Errorf(org.CodeLimit, "That would be %d invitations today; the limit is %d per person per day (you have sent %d).",
-				snap.Quota+len(created), limit, snap.Quota).WithHint("%s", limitHint(actor))
-		}
-		ch.Quota = &org.QuotaUse{Email: c.email, Day: day, N: len(created), Limit: limit}
+		ch.Quota = &org.QuotaUse{Email: c.email, Day: day, N: len(created), Limit: plan.Limit}
 	}
 	var ds []Delivery
 	for _, inv := range created {
-		if decision == org.InviteRequest {
+		if plan.Decision == org.InviteRequest {
 			ds = append(ds, s.requestDeliveries(snap, inv)...)
 			continue
 		}
-		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], actor.Role == org.RoleAdmin, "", c.email))
+		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], snap.Actor.Role == org.RoleAdmin, "", c.email))
 	}
 	ds = append(ds, replaced...)
 	if len(ch.Invitations) > 0 {
@@ -138,6 +165,7 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 		for _, inv := range created {
 			ch.NoUsers = append(ch.NoUsers, inv.Email)
 		}
+		var err error
 		if ds, err = s.commitDelivering(ctx, c, snap, ch, ds); err != nil {
 			if remembered {
 				s.views.forget(c.email)
@@ -155,14 +183,14 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 
 	r := Reply{Message: Message{Items: items}}
 	switch {
-	case len(created) == 0 && len(updated) == 0:
+	case len(created) == 0 && updated == 0:
 		r.Tone, r.Text, r.Code = ToneWarning, "No invitation was sent.", org.CodeConflict
-	case decision == org.InviteRequest:
+	case plan.Decision == org.InviteRequest:
 		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Sent %s to the admins for approval.", plural(len(created), "invitation request", "invitation requests"))
 	default:
-		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Created %s.", plural(len(created)+len(updated), "invitation", "invitations"))
+		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Created %s.", plural(len(created)+updated, "invitation", "invitations"))
 	}
-	if len(emails) == 1 && len(items) == 1 {
+	if len(req.Emails) == 1 && len(items) == 1 {
 		// One person: say it in one message rather than a list of one.
 		r.Text, r.Fields, r.Buttons, r.Items = items[0].Text, items[0].Fields, items[0].Buttons, nil
 	}
@@ -170,109 +198,76 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 	return r, nil
 }
 
-// inviteView is the remembered view (view.go) an invitation may be decided on
-// without a read, or nil. Only the plain case qualifies: an admin or a member
-// sending directly, to workspaces that exist. Anything refused, or sent to the
-// admins for approval, is decided and explained on a fresh read: here for the
-// command as a whole, in invite for each email.
-func (s *Service) inviteView(c *call, role org.Role, grants org.Grants) *org.Snapshot {
-	if c.attempt > 1 {
-		return nil
-	}
-	snap := s.views.get(c.email, c.identity(), c.now)
-	if snap == nil {
-		return nil
-	}
-	if d, err := org.CheckInvite(snap.Actor, snap.Settings, role, grants); err != nil || d != org.InviteSend {
-		return nil
-	}
-	if workspacesExist(snap.Workspaces, grants) != nil || (c.cmd.Has("force") && snap.Actor.Role != org.RoleAdmin) {
-		return nil
-	}
-	return snap
-}
-
-// pendingUpdate is a change to a pending invitation's role and workspaces.
-type pendingUpdate = struct {
-	org.InvitationWrite
-	Before string
-}
-
-// planInvite decides what happens for one email (the identity), typed as
-// spelling: answers name the person as typed, and a new invitation keeps that
-// spelling for display.
-func (s *Service) planInvite(c *call, snap *org.Snapshot, email, spelling string, role org.Role, grants org.Grants, note string, decision org.InviteDecision) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
-	set := snap.Settings
-	refuse := func(format string, args ...any) (Item, *org.Invitation, secret.Token, *pendingUpdate, error) {
-		return Item{Text: spelling + ": " + fmt.Sprintf(format, args...)}, nil, "", nil, nil
-	}
-	if !set.DomainAllowed(email) {
-		return refuse("not invited: %s is not an allowed domain (allowed: %s).", org.EmailDomain(email), strings.Join(set.AllowedDomains, ", "))
-	}
-	if u := snap.Users[email]; u != nil {
-		if u.Active() {
-			return refuse("already a member (%s).", u.Role)
-		}
-		item := Item{Text: fmt.Sprintf("%s: has a deactivated account (%s). Reactivate it instead of inviting.", spelling, u.Role)}
-		if snap.Actor.Role == org.RoleAdmin {
-			item.Buttons = []Button{{Label: "Reactivate", Command: "activate " + email}}
-		}
-		return item, nil, "", nil, nil
-	}
-	// An invitation past its expiry is expired even before the sweep marks it
-	// so: a new one replaces it (invite).
-	if open := snap.Open[email]; open != nil && !open.ExpiredAt(c.now) {
-		if org.CheckManageInvitation(snap.Actor, set, org.ActResend, open, email) != nil {
-			// Someone else's: a non-admin learns that nothing was sent and
-			// why, but not who invited them, when, as what, nor the id.
-			return refuse("already has an open invitation from someone else; nothing was sent.")
-		}
-		if open.Status == org.InvitationRequested {
-			return refuse("an invitation request is already waiting for an admin's approval.")
-		}
-		same := open.Role == role && open.Workspaces.Encode() == grants.Encode()
-		if !same && c.cmd.Has("update") {
-			next := open.Clone()
-			next.Role, next.Workspaces, next.Updated = role, grants, c.now
-			if note != "" {
-				next.Note = note
-			}
-			u := &pendingUpdate{InvitationWrite: org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: open.Version}, Before: describeInvitation(open)}
-			return Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", spelling, describeGrant(role, grants))}, nil, "", u, nil
-		}
-		item := Item{Text: fmt.Sprintf("%s: already has a pending invitation as %s, sent by %s %s.", spelling, describeGrant(open.Role, open.Workspaces), open.InviterDisplay(), org.Ago(c.now, open.Created))}
-		item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
-		if !same {
-			item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(role, grants))
-			item.Buttons = append(item.Buttons, Button{
-				Label: "Update invitation", Style: StylePrimary, Command: updateCommand(email, role, grants),
-				Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", spelling, describeGrant(role, grants)), Yes: "Update", No: "Keep it"},
-			})
-		}
-		return item, nil, "", nil, nil
-	}
-
+// newInvitation makes the invitation (or, under approval, the request) f
+// decided, with its id and, sent directly, its link's token. The inviter's
+// spelling is kept for display.
+func (s *Service) newInvitation(c *call, snap *org.Snapshot, req org.InviteSpec, f org.InviteFor, d org.InviteDecision) (*org.Invitation, secret.Token, error) {
 	id, err := secret.NewID(s.rand)
 	if err != nil {
-		return Item{}, nil, "", nil, err
+		return nil, "", err
 	}
 	inv := &org.Invitation{
-		ID: id, Email: email, Spelling: spelling, Role: role, Workspaces: grants, Note: note,
+		ID: id, Email: f.Email, Spelling: f.Spelling, Role: req.Role, Workspaces: req.Grants, Note: req.Note,
 		Inviter: c.email, InviterSpelling: c.who(snap),
-		Created: c.now, Expires: c.now.Add(set.InviteExpiry), Status: org.InvitationPending, Updated: c.now,
+		Created: c.now, Expires: c.now.Add(snap.Settings.InviteExpiry), Status: org.InvitationPending, Updated: c.now,
 	}
-	if decision == org.InviteRequest {
+	if d == org.InviteRequest {
 		inv.Status = org.InvitationRequested
-		return Item{Text: fmt.Sprintf("%s: request to invite as %s sent to the admins.", spelling, describeGrant(role, grants))}, inv, "", nil, nil
+		return inv, "", nil
 	}
 	token, err := secret.NewToken(s.rand)
 	if err != nil {
-		return Item{}, nil, "", nil, err
+		return nil, "", err
+	}
+	return inv, token, nil
+}
+
+// newInvitationItem answers for a new invitation or request.
+func newInvitationItem(c *call, f org.InviteFor, inv *org.Invitation) Item {
+	if inv.Status == org.InvitationRequested {
+		return Item{Text: fmt.Sprintf("%s: request to invite as %s sent to the admins.", f.Spelling, describeGrant(inv.Role, inv.Workspaces))}
 	}
 	return Item{
-		Text:   fmt.Sprintf("%s: invited as %s.", spelling, describeGrant(role, grants)),
-		Fields: []Field{{Label: "Invitation", Value: id}, {Label: "Expires", Value: org.In(c.now, inv.Expires)}},
-	}, inv, token, nil, nil
+		Text:   fmt.Sprintf("%s: invited as %s.", f.Spelling, describeGrant(inv.Role, inv.Workspaces)),
+		Fields: []Field{{Label: "Invitation", Value: inv.ID}, {Label: "Expires", Value: org.In(c.now, inv.Expires)}},
+	}
+}
+
+// refusedInviteItem explains why f's person gets no invitation, naming them
+// as typed.
+func refusedInviteItem(c *call, snap *org.Snapshot, req org.InviteSpec, f org.InviteFor) Item {
+	set := snap.Settings
+	refuse := func(format string, args ...any) Item {
+		return Item{Text: f.Spelling + ": " + fmt.Sprintf(format, args...)}
+	}
+	switch f.Outcome {
+	case org.InviteDomainNotAllowed:
+		return refuse("not invited: %s is not an allowed domain (allowed: %s).", org.EmailDomain(f.Email), strings.Join(set.AllowedDomains, ", "))
+	case org.InviteMember:
+		return refuse("already a member (%s).", f.User.Role)
+	case org.InviteDeactivated:
+		item := refuse("has a deactivated account (%s). Reactivate it instead of inviting.", f.User.Role)
+		if snap.Actor.Role == org.RoleAdmin {
+			item.Buttons = []Button{{Label: "Reactivate", Command: "activate " + f.Email}}
+		}
+		return item
+	case org.InviteOpenElsewhere:
+		// Neutral on purpose: see org.InviteOpenElsewhere.
+		return refuse("already has an open invitation from someone else; nothing was sent.")
+	case org.InviteRequested:
+		return refuse("an invitation request is already waiting for an admin's approval.")
+	}
+	open := f.Open // org.InvitePending
+	item := refuse("already has a pending invitation as %s, sent by %s %s.", describeGrant(open.Role, open.Workspaces), open.InviterDisplay(), org.Ago(c.now, open.Created))
+	item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
+	if !f.SameGrant {
+		item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(req.Role, req.Grants))
+		item.Buttons = append(item.Buttons, Button{
+			Label: "Update invitation", Style: StylePrimary, Command: updateCommand(f.Email, req.Role, req.Grants),
+			Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", f.Spelling, describeGrant(req.Role, req.Grants)), Yes: "Update", No: "Keep it"},
+		})
+	}
+	return item
 }
 
 // expireWrite closes a pending invitation found past its expiry before the
@@ -369,24 +364,6 @@ func parseEmails(args []string) ([]string, map[string]string, error) {
 	return out, spellings, nil
 }
 
-func workspacesExist(have []org.Workspace, grants org.Grants) error {
-	for _, g := range grants {
-		if !slices.ContainsFunc(have, func(w org.Workspace) bool { return w.Name == g.Workspace }) {
-			names := make([]string, len(have))
-			for i, w := range have {
-				names[i] = w.Name
-			}
-			slices.Sort(names)
-			e := org.Errorf(org.CodeNotFound, "There is no workspace %s.", g.Workspace)
-			if len(names) == 0 {
-				return e.WithHint("There are no workspaces yet; an admin can create one with: workspace create %s", g.Workspace)
-			}
-			return e.WithHint("Workspaces: %s. Create one with: workspace create %s", strings.Join(names, ", "), g.Workspace)
-		}
-	}
-	return nil
-}
-
 // inviteCommand is the command that invites email again as role with grants.
 func inviteCommand(email string, role org.Role, grants org.Grants) string {
 	cmd := "invite " + quote(email) + " --role " + string(role)
@@ -398,13 +375,6 @@ func inviteCommand(email string, role org.Role, grants org.Grants) string {
 
 func updateCommand(email string, role org.Role, grants org.Grants) string {
 	return inviteCommand(email, role, grants) + " --update"
-}
-
-func limitHint(actor *org.User) string {
-	if actor.Role == org.RoleAdmin {
-		return "Add --force to send them anyway."
-	}
-	return "Try again tomorrow, or ask an admin."
 }
 
 func hashOrEmpty(t secret.Token) string {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -129,4 +130,98 @@ func plainCommands(o ops) [][]any {
 		}
 	}
 	return out
+}
+
+// BenchmarkApply times one commit the way Commit makes it, Go side and round
+// trip together: compiling the change into ops (build), the script call and
+// reading each outcome back, for an invitation (the commonest commit, and the
+// one with the most guards), a refused one (a guard fails: the error is made)
+// and a batch of 8 as group.go sends under load. build alone is the Go side
+// only, without Redis, so the least noisy measure of the compiler.
+func BenchmarkApply(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := srv.Client(b)
+	ctx := context.Background()
+	s, err := New(rdb, "benchapply")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.LoadScripts(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	payload := []byte(strings.Repeat(`{"kind":"dm","message":"You're invited"}`, 70))
+	change := func(id, email string) org.Change {
+		inv := &org.Invitation{ID: id, Email: email, Role: org.RoleMember,
+			Inviter: "a@example.com", Created: now, Expires: now.Add(7 * 24 * time.Hour), Status: org.InvitationPending,
+			NextRemind: now.Add(24 * time.Hour), Updated: now}
+		return org.Change{Now: now, Invitations: []org.InvitationWrite{{Invitation: inv, NewTokenHash: "h" + id}},
+			NoUsers: []string{email}, PinRevision: true, Actor: "a@example.com", ActorVersion: 1,
+			Quota:    &org.QuotaUse{Email: "a@example.com", Day: "20261123", N: 1, Limit: 0},
+			Audit:    []org.AuditEntry{{At: now, Actor: "a@example.com", Via: "slack:U1", Action: "invitation.create", Target: email, After: "pending member ws="}},
+			Messages: []org.QueuedMessage{{Platform: "slack", Channel: "slack:" + email, Payload: payload}}}
+	}
+	var seq int
+	next := func() org.Change {
+		seq++
+		return change(fmt.Sprintf("i%07d", seq), fmt.Sprintf("p%d@example.com", seq))
+	}
+	fresh := func(b *testing.B) {
+		b.Helper()
+		rdb.FlushAll(ctx)
+		if err := s.LoadScripts(ctx); err != nil {
+			b.Fatal(err)
+		}
+		// The acting admin, at the version the changes pin.
+		if errs := s.apply(ctx, []org.Change{{Now: now, Users: []org.UserWrite{{User: &org.User{Email: "a@example.com",
+			Role: org.RoleAdmin, Status: org.StatusActive, Created: now, Updated: now}}}}}); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+	}
+	b.Run("build", func(b *testing.B) {
+		ch := next()
+		b.ReportAllocs()
+		for range b.N {
+			var o ops
+			s.build(&o, ch)
+		}
+	})
+	b.Run("invite", func(b *testing.B) {
+		fresh(b)
+		b.ReportAllocs()
+		for range b.N {
+			if errs := s.apply(ctx, []org.Change{next()}); errs[0] != nil {
+				b.Fatal(errs[0])
+			}
+		}
+	})
+	b.Run("refused", func(b *testing.B) {
+		fresh(b)
+		if errs := s.apply(ctx, []org.Change{change("first", "taken@example.com")}); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+		ch := change("second", "taken@example.com") // the open index points at "first"
+		b.ReportAllocs()
+		for range b.N {
+			var stale *org.PreconditionError
+			if errs := s.apply(ctx, []org.Change{ch}); !errors.As(errs[0], &stale) {
+				b.Fatalf("got %v, want a precondition error", errs[0])
+			}
+		}
+	})
+	b.Run("batch8", func(b *testing.B) {
+		fresh(b)
+		batch := make([]org.Change, 8)
+		b.ReportAllocs()
+		for range b.N {
+			for i := range batch {
+				batch[i] = next()
+			}
+			for _, err := range s.apply(ctx, batch) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }

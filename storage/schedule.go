@@ -69,8 +69,13 @@ func readScheduled(k keys, q org.Query, read func(func(*org.Snapshot, any) error
 	}
 }
 
-// writeDigest adds Commit's writes for a DigestWrite (its guard is in Commit).
-func writeDigest(o *ops, k keys, d *org.DigestWrite) {
+// commitDigest moves the admin digest to its next slot, guarded by the slot
+// read, so that one digest goes out per slot however many replicas try.
+func commitDigest(o *ops, k keys, d *org.DigestWrite) {
+	if d == nil {
+		return
+	}
+	o.guard(stale, "digest", "hfeq", k.digest(), "next", msOrEmpty(d.ExpectNext))
 	o.add("hset", k.digest(), "next", msOrEmpty(d.Next), "sched", d.Schedule)
 	if d.Next.IsZero() {
 		o.add("zrem", k.due(), org.DueDigest)

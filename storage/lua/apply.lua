@@ -5,7 +5,10 @@
 -- nothing, and a change refused does not stop the others. Redis runs the
 -- script without interleaving other clients, which makes guard + writes +
 -- audit entry one atomic step.
--- Returns one result per change: {'ok'}, {'ok', 'again'} or {'fail', label, actual}.
+-- Returns one result per change: {'ok'}, {'ok', 'again'} or {'fail', op, actual}:
+-- op is the failed guard's number in the call (counted from 1, separators
+-- included), which the caller maps to the error that guard declared
+-- (storage/commit_*.go), and actual what Redis holds instead.
 --
 -- ARGV is flat, as lua/ops.lua describes: "name, key index, argument count,
 -- arguments..." per op. Unlike read.lua this script does not copy the ops
@@ -30,31 +33,31 @@ local function apply(first, last)
     local c, key = ARGV[p], KEYS[tonumber(ARGV[p + 1])]
     if c == 'once' then
       -- this very commit already ran (the client re-sent it after a timeout),
-      -- or its id was fenced off after a lost reply (storage/ready.go settle)
+      -- or its id was fenced off after a lost reply (storage/commit_transport.go settle)
       if call('EXISTS', key) == 1 then return {'ok', 'again'} end
     elseif c == 'hfeq' then
       -- a hash field (absent reads as '') must still hold what was read
       local v = call('HGET', key, ARGV[p + 3]) or ''
-      if v ~= ARGV[p + 4] then return {'fail', ARGV[p + 5], v} end
+      if v ~= ARGV[p + 4] then return {'fail', j, v} end
     elseif c == 'absent' then
-      if call('EXISTS', key) == 1 then return {'fail', ARGV[p + 3], 'exists'} end
+      if call('EXISTS', key) == 1 then return {'fail', j, 'exists'} end
     elseif c == 'hfabsent' then
-      if call('HEXISTS', key, ARGV[p + 3]) == 1 then return {'fail', ARGV[p + 4], 'exists'} end
+      if call('HEXISTS', key, ARGV[p + 3]) == 1 then return {'fail', j, 'exists'} end
     elseif c == 'hptr' then
       -- a pointer in a hash field must be unset or already point at this value (one open invitation per email),
-      -- or at ARGV[p+6] when given: the open invitation this same change closes (an expired one replaced)
+      -- or at ARGV[p+5] when given: the open invitation this same change closes (an expired one replaced)
       local v = call('HGET', key, ARGV[p + 3])
-      if v and v ~= ARGV[p + 4] and (tonumber(ARGV[p + 2]) < 4 or v ~= ARGV[p + 6]) then
-        return {'fail', ARGV[p + 5], v}
+      if v and v ~= ARGV[p + 4] and (tonumber(ARGV[p + 2]) < 3 or v ~= ARGV[p + 5]) then
+        return {'fail', j, v}
       end
     elseif c == 'lastadmin' then
       -- the member may leave the set only if somebody else stays in it
       if call('SISMEMBER', key, ARGV[p + 3]) == 1 and call('SCARD', key) <= 1 then
-        return {'fail', ARGV[p + 4], 'last'}
+        return {'fail', j, 'last'}
       end
     elseif c == 'quota' then
       local used = tonumber(call('GET', key) or '0')
-      if used + tonumber(ARGV[p + 3]) > tonumber(ARGV[p + 4]) then return {'fail', ARGV[p + 5], tostring(used)} end
+      if used + tonumber(ARGV[p + 3]) > tonumber(ARGV[p + 4]) then return {'fail', j, tostring(used)} end
     end
   end
 

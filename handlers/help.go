@@ -1,0 +1,44 @@
+package handlers
+
+import (
+	"context"
+	"strings"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// help lists the commands or explains one; it needs no storage.
+func (s *Service) help(_ context.Context, c *call) (Reply, error) {
+	if len(c.cmd.Args) > 0 {
+		name := strings.ToLower(strings.Join(c.cmd.Args, " "))
+		spec, ok := s.registry.Lookup(name)
+		if !ok || spec.Hidden {
+			e := org.Errorf(org.CodeInvalid, "There is no command %q.", name)
+			if near := s.registry.Suggest(c.cmd.Args[0]); near != "" {
+				return Reply{}, e.WithHint("Did you mean %q?", near)
+			}
+			return Reply{}, e.WithHint("Type help to see every command.")
+		}
+		text := spec.Summary
+		if spec.Help != "" {
+			text = spec.Help
+		}
+		r := Reply{Message: Message{Title: spec.Verb, Text: "Usage: " + spec.Usage + "\n" + text}}
+		for _, f := range spec.Flags {
+			if f.Help == "" || f.Hidden {
+				continue
+			}
+			name := "--" + f.Name
+			if f.Value != "" {
+				name += " " + f.Value
+			}
+			r.Fields = append(r.Fields, Field{Label: name, Value: f.Help})
+		}
+		return r, nil
+	}
+	r := Reply{Message: Message{Title: "usher commands", Footer: "help COMMAND explains one, e.g. help invite."}}
+	for _, spec := range s.registry.Visible() {
+		r.Items = append(r.Items, Item{Text: spec.Usage + " — " + spec.Summary})
+	}
+	return r, nil
+}

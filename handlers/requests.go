@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/handlers/secret"
+)
+
+// The admins' side of anyone-can-invite approval: the requests waiting, and
+// approving or denying one. invite makes the requests (invite.go).
+
+// requests lists invitation requests for admins to approve or deny.
+func (s *Service) requests(ctx context.Context, c *call) (Reply, error) {
+	snap, err := s.load(ctx, c, org.Query{Requests: true})
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActReviewRequests); err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Message: Message{Title: "Invitation requests"}}
+	if len(snap.Requests) == 0 {
+		r.Text = "No invitation requests are waiting."
+		if snap.Settings.AnyoneCanInvite != org.InviteApproval {
+			r.Text += " (anyone-can-invite is " + string(snap.Settings.AnyoneCanInvite) + ", so none will arrive.)"
+		}
+		return r, nil
+	}
+	r.Text = plural(len(snap.Requests), "request waits", "requests wait") + " for approval:"
+	for _, inv := range snap.Requests {
+		m := requestMessage(inv)
+		r.Items = append(r.Items, Item{Text: m.Text + " (" + org.Ago(c.now, inv.Created) + ")", Buttons: m.Buttons})
+	}
+	return r, nil
+}
+
+// approve turns a request into a pending invitation and delivers it.
+func (s *Service) approve(ctx context.Context, c *call) (Reply, error) {
+	return s.review(ctx, c, org.InvitationPending)
+}
+
+// deny refuses a request; the requester is told.
+func (s *Service) deny(ctx context.Context, c *call) (Reply, error) {
+	return s.review(ctx, c, org.InvitationDenied)
+}
+
+func (s *Service) review(ctx context.Context, c *call, outcome org.InvitationStatus) (Reply, error) {
+	snap, err := s.load(ctx, c, org.Query{Invitation: strings.ToLower(c.cmd.Args[0])})
+	if err != nil {
+		return Reply{}, err
+	}
+	if err := org.Authorize(snap.Actor, snap.Settings, org.ActReviewRequests); err != nil {
+		return Reply{}, err
+	}
+	inv := snap.Invitation
+	if inv == nil {
+		return Reply{}, org.Errorf(org.CodeNotFound, "There is no invitation request %s.", c.cmd.Args[0])
+	}
+	if inv.Status != org.InvitationRequested {
+		if inv.Status == org.InvitationPending {
+			return Reply{Replace: true}, org.Errorf(org.CodeConflict, "The request to invite %s was already approved.", inv.Display())
+		}
+		return Reply{Replace: true}, inv.StatusError()
+	}
+	next := inv.Clone()
+	next.Status, next.Updated = outcome, c.now
+	w := org.InvitationWrite{Invitation: next, Expect: org.InvitationRequested, Version: inv.Version}
+	var token secret.Token
+	if outcome == org.InvitationPending {
+		// The week starts now: the request may have waited.
+		next.Expires = c.now.Add(snap.Settings.InviteExpiry)
+		if token, err = secret.NewToken(s.rand); err != nil {
+			return Reply{}, err
+		}
+		w.NewTokenHash = token.Hash()
+	}
+	action := map[org.InvitationStatus]string{org.InvitationPending: "approve", org.InvitationDenied: "deny"}[outcome]
+	err = s.commit(ctx, c, snap, org.Change{
+		Invitations: []org.InvitationWrite{w},
+		Audit:       []org.AuditEntry{{Action: "invitation." + action, Target: inv.Email, Before: "requested", After: string(outcome), Detail: "id " + inv.ID + "; requested by " + inv.Inviter}},
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	r := Reply{Replace: true}
+	if outcome == org.InvitationDenied {
+		r.Tone, r.Text = ToneInfo, fmt.Sprintf("Denied %s's request to invite %s.", inv.InviterDisplay(), inv.Display())
+		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s denied your request to invite %s.", c.who(snap), inv.Display()))}
+		return r, nil
+	}
+	r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Approved: %s is invited as %s.", inv.Display(), describeGrant(inv.Role, inv.Workspaces))
+	r.Deliveries = []Delivery{
+		notice(inv.Inviter, fmt.Sprintf("%s approved your request: %s is invited.", c.who(snap), inv.Display())),
+		s.invitationDelivery(snap.Settings, next, token, true, "", c.email),
+	}
+	return r, nil
+}

@@ -1,0 +1,48 @@
+package storage
+
+import (
+	"strconv"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// revisionField is the settings hash's field that counts changes to the
+// settings and workspaces (org.Snapshot.Revision); no setting has this key.
+const revisionField = "rev"
+
+// pinRevision refuses ch when the settings or workspaces changed since
+// ch.Revision was read (a decision taken on a remembered snapshot).
+func pinRevision(o *ops, k keys, ch *org.Change) {
+	if !ch.PinRevision {
+		return
+	}
+	rev := "" // revision 0: the field was never written
+	if ch.Revision > 0 {
+		rev = strconv.FormatInt(ch.Revision, 10)
+	}
+	o.guard(stale, "settings revision", "hfeq", k.settings(), revisionField, rev)
+}
+
+// commitSettings creates ch's workspace, which must not exist yet, writes
+// its settings, and moves the revision when either changed.
+func commitSettings(o *ops, k keys, ch *org.Change) {
+	if ws := ch.Workspace; ws != nil {
+		o.guard(workspaceTaken, ws.Name, "hfabsent", k.workspaces(), ws.Name)
+		o.add("hset", k.workspaces(), ws.Name, ws.Creator+"|"+ms(ws.Created))
+	}
+	if len(ch.Settings) > 0 {
+		args := make([]string, 0, 2*len(ch.Settings))
+		for key, v := range ch.Settings {
+			args = append(args, key, v)
+		}
+		o.add("hset", k.settings(), args...)
+	}
+	if len(ch.Settings) > 0 || ch.Workspace != nil {
+		o.add("hincrby", k.settings(), revisionField, "1")
+	}
+}
+
+// workspaceTaken refuses a workspace whose name is taken.
+func workspaceTaken(name, _ string) error {
+	return org.Errorf(org.CodeConflict, "Workspace %s already exists.", name)
+}
