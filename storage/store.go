@@ -432,7 +432,8 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 	}
 	for _, m := range ch.Messages {
 		// The commit's id already keeps a re-sent commit from queuing twice.
-		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload}, s.seal)...)
+		// outbox2, never the legacy stream: old replicas must not claim it (outbox.go).
+		o.add("xaddq", k.outbox2(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload}, s.seal)...)
 	}
 	return o.n > first+1 // more than the commit id
 }
