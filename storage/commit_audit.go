@@ -19,6 +19,7 @@ func commitAudit(o *ops, k keys, entries []org.AuditEntry) {
 func commitMessages(o *ops, k keys, msgs []org.QueuedMessage, seal sealer) {
 	for _, m := range msgs {
 		// The commit's id already keeps a re-sent commit from queuing twice.
-		o.add("xaddq", k.outbox(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload}, seal)...)
+		// outbox2, never the legacy stream: old replicas must not claim it (outbox.go).
+		o.add("xaddq", k.outbox2(), jobFields(Job{Platform: m.Platform, Channel: m.Channel, Payload: m.Payload}, seal)...)
 	}
 }

@@ -33,10 +33,16 @@ import (
 //	                                     hash   "pair:EMAIL|ADDR": {n, until}, the per-address backoff (session_attempt.lua)
 //	usher:{org}:audit             stream audit entries
 //	usher:{org}:commit:ID         string a commit that ran, for 30 s (a re-sent commit is not applied twice)
-//	usher:{org}:outbox            stream chat messages to send (consumer group "senders")
-//	usher:{org}:outbox:later      zset   jobs waiting for a retry time (JSON members)
-//	usher:{org}:outbox:dead       stream jobs that could not be sent, with the reason
-//	usher:{org}:outbox:pace:CHAN  string a channel's next free send slot, ms (PX)
+//	usher:{org}:outbox2           stream chat messages to send (consumer group "senders"): every job this
+//	                                     version queues (Add, a commit's messages); old replicas never read it
+//	usher:{org}:outbox2:later     zset   outbox2's jobs waiting for a retry time (JSON members)
+//	usher:{org}:outbox            stream the legacy outbox (group "senders"): jobs queued by versions before
+//	                                     the delivery router; read (never written) by this one, so that a rolling
+//	                                     deploy loses nothing. Empty once no old replica is left: it may be deleted
+//	usher:{org}:outbox:later      zset   the legacy outbox's jobs waiting for a retry time
+//	usher:{org}:outbox:dead       stream jobs of either outbox that could not be sent, with the reason
+//	usher:{org}:outbox:pace:CHAN  string a channel's next free send slot, ms (PX); one for both outboxes and
+//	                                     every version, so old and new replicas pace a channel together
 //	usher:{org}:outbox:add:ID     string one Add's stream id, for 30 s (a re-sent Add queues nothing twice)
 //	usher:{org}:deliver:told:KEY  string a delivery whose sender was told (or had nothing to hear), 24 h (deliver.go)
 //	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
@@ -99,6 +105,8 @@ func (k keys) sessionPrefix() string            { return k.prefix + "session:" }
 func (k keys) session(idHash string) string     { return k.prefix + "session:" + idHash }
 func (k keys) signin(who string) string         { return k.prefix + "signin:" + ek(who) }
 func (k keys) outbox() string                   { return k.prefix + "outbox" }
+func (k keys) outbox2() string                  { return k.prefix + "outbox2" }
+func (k keys) outbox2Later() string             { return k.prefix + "outbox2:later" }
 func (k keys) outboxLater() string              { return k.prefix + "outbox:later" }
 func (k keys) outboxDead() string               { return k.prefix + "outbox:dead" }
 func (k keys) outboxAdd(id string) string       { return k.prefix + "outbox:add:" + id }

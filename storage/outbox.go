@@ -34,13 +34,26 @@ var (
 	outboxPace    = redis.NewScript(outboxPaceSource)
 )
 
-// outboxGroup is the consumer group every usher replica reads the outbox with.
+// outboxGroup is the consumer group every usher replica reads the outbox with
+// (on each stream its own group of that name).
 const outboxGroup = "senders"
+
+// LegacyStream is Job.Stream of a job claimed from the legacy outbox.
+const LegacyStream = "legacy"
 
 // Outbox is the durable queue of chat messages (bot/outbox.Queue) on Redis: a
 // stream read by a consumer group (a claimed job stays pending until it is
 // acknowledged, and XAUTOCLAIM hands a crashed worker's jobs to another), a
 // sorted set of jobs waiting for a retry time, and a stream of dead letters.
+//
+// There are two such streams, each with its delayed set. This version queues
+// into outbox2 only; versions before the delivery router queued into (and
+// only read) the legacy usher:{org}:outbox, and their worker dead-letters a
+// job whose platform it has no sender for ("deliver"). During a rolling
+// deploy old and new replicas share one Redis, so the new jobs must be where
+// old replicas never look; new replicas read both, and send the legacy jobs
+// through the legacy decoders. Once no old replica is left the legacy stream
+// stays empty. The dead letters and the channels' pacing are shared.
 type Outbox struct {
 	rdb  redis.UniversalClient
 	keys keys
@@ -56,6 +69,28 @@ type Job struct {
 	Payload  []byte
 	Attempt  int
 	Slot     int64
+	// Stream is the stream Claim found the job in: "" outbox2, LegacyStream
+	// the legacy outbox. Done, Later and Dead act there.
+	Stream string
+}
+
+// lane is one stream of jobs with its delayed set.
+type lane struct{ name, stream, later string }
+
+// lanes are the outbox's streams, the current one first.
+func (o *Outbox) lanes() [2]lane {
+	k := o.keys
+	return [2]lane{{"", k.outbox2(), k.outbox2Later()}, {LegacyStream, k.outbox(), k.outboxLater()}}
+}
+
+// laneOf is the lane holding j.
+func (o *Outbox) laneOf(j Job) (lane, error) {
+	for _, l := range o.lanes() {
+		if l.name == j.Stream {
+			return l, nil
+		}
+	}
+	return lane{}, fmt.Errorf("job %s: unknown outbox stream %q", j.ID, j.Stream)
 }
 
 // NewOutbox returns the outbox of organization id. Call Setup once at start.
@@ -74,23 +109,38 @@ func (o *Outbox) Org() org.ID { return o.keys.org }
 // a key of this process's own, which no other process can open.
 func (o *Outbox) SealWith(key cipher.AEAD) { o.seal = newSealer(key, o.keys) }
 
-// Setup creates the consumer group (idempotent) and loads the scripts.
+// Setup creates the consumer groups (idempotent) and loads the scripts. The
+// legacy stream's group is created too (an old replica may still be starting
+// or gone already): Claim reads both streams in one XREADGROUP.
 func (o *Outbox) Setup(ctx context.Context) error {
-	err := o.rdb.XGroupCreateMkStream(ctx, o.keys.outbox(), outboxGroup, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return wrap("outbox setup", err)
+	for _, l := range o.lanes() {
+		err := o.rdb.XGroupCreateMkStream(ctx, l.stream, outboxGroup, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return wrap("outbox setup "+l.stream, err)
+		}
 	}
 	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace)
 }
 
-// Add stores a job, once even if go-redis re-sends the call after a timeout.
+// Add stores a job in outbox2, once even if go-redis re-sends the call after
+// a timeout.
 func (o *Outbox) Add(ctx context.Context, j Job) (string, error) {
-	k := o.keys
+	return o.add(ctx, o.keys.outbox2(), j)
+}
+
+// AddLegacy stores a job in the legacy outbox, as versions before outbox2
+// did: what an old replica does during a rolling deploy. Nothing in usher
+// calls it; tests use it to be that replica.
+func (o *Outbox) AddLegacy(ctx context.Context, j Job) (string, error) {
+	return o.add(ctx, o.keys.outbox(), j)
+}
+
+func (o *Outbox) add(ctx context.Context, stream string, j Job) (string, error) {
 	args := []any{addIDLifetime.Milliseconds()}
 	for _, f := range jobFields(j, o.seal) {
 		args = append(args, f)
 	}
-	id, err := outboxAddOnce.Run(ctx, o.rdb, []string{k.outbox(), k.outboxAdd(randomID())}, args...).Text()
+	id, err := outboxAddOnce.Run(ctx, o.rdb, []string{stream, o.keys.outboxAdd(randomID())}, args...).Text()
 	if err != nil {
 		return "", wrap("outbox add", err)
 	}
@@ -111,37 +161,50 @@ func jobFields(j Job, s sealer) []string {
 	return []string{"platform", j.Platform, "channel", j.Channel, "payload", s.seal(j.Payload), "attempt", strconv.Itoa(j.Attempt), "slot", strconv.FormatInt(j.Slot, 10)}
 }
 
-// Claim returns up to limit jobs for consumer: due retries, jobs a crashed
-// worker held longer than lease, then new ones (waiting up to block).
+// Claim returns jobs for consumer: due retries, jobs a crashed worker held
+// longer than lease, then new ones (waiting up to block), from both streams.
+// It takes up to limit reclaimed jobs, then up to the rest of limit new jobs
+// from each stream (so up to twice limit while the legacy stream has jobs):
+// one XREADGROUP over both, so neither stream waits for the other to empty.
 func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, lease time.Duration) ([]Job, error) {
-	k := o.keys
-	if _, err := outboxPromote.Run(ctx, o.rdb, []string{k.outboxLater(), k.outbox()}, time.Now().UnixMilli(), limit).Result(); err != nil {
-		return nil, wrap("outbox promote", err)
+	var jobs []Job
+	for _, l := range o.lanes() {
+		if _, err := outboxPromote.Run(ctx, o.rdb, []string{l.later, l.stream}, time.Now().UnixMilli(), limit).Result(); err != nil {
+			return nil, wrap("outbox promote "+l.later, err)
+		}
 	}
-	// Jobs a crashed (or stuck) worker claimed more than a lease ago.
-	msgs, _, err := o.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: k.outbox(), Group: outboxGroup, Consumer: consumer, MinIdle: lease, Start: "0-0", Count: int64(limit),
-	}).Result()
-	if isNoGroup(err) {
-		// The stream was deleted (FLUSHALL, a failover without it): recreate.
-		return nil, o.Setup(ctx)
-	}
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, wrap("outbox reclaim", err)
-	}
-	jobs, err := o.decodeJobs(ctx, msgs)
-	if err != nil {
-		return jobs, err
-	}
-	for i := range jobs {
-		// It may have been sent before the crash: tell the sender.
-		jobs[i].Attempt = max(jobs[i].Attempt, 1)
+	for _, l := range o.lanes() {
+		if len(jobs) >= limit {
+			return jobs, nil
+		}
+		// Jobs a crashed (or stuck) worker claimed more than a lease ago.
+		msgs, _, err := o.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: l.stream, Group: outboxGroup, Consumer: consumer, MinIdle: lease, Start: "0-0", Count: int64(limit - len(jobs)),
+		}).Result()
+		if isNoGroup(err) {
+			// The stream was deleted (FLUSHALL, a failover without it): recreate.
+			return jobs, o.Setup(ctx)
+		}
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return jobs, wrap("outbox reclaim "+l.stream, err)
+		}
+		more, err := o.decodeJobs(ctx, l, msgs)
+		for i := range more {
+			// It may have been sent before the crash: tell the sender.
+			more[i].Attempt = max(more[i].Attempt, 1)
+		}
+		jobs = append(jobs, more...)
+		if err != nil {
+			return jobs, err
+		}
 	}
 	if len(jobs) >= limit {
 		return jobs, nil
 	}
+	ls := o.lanes()
 	streams, err := o.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: outboxGroup, Consumer: consumer, Streams: []string{k.outbox(), ">"}, Count: int64(limit - len(jobs)), Block: block,
+		Group: outboxGroup, Consumer: consumer, Streams: []string{ls[0].stream, ls[1].stream, ">", ">"},
+		Count: int64(limit - len(jobs)), Block: block,
 	}).Result()
 	if isNoGroup(err) {
 		return jobs, o.Setup(ctx)
@@ -150,7 +213,11 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 		return jobs, wrap("outbox read", err)
 	}
 	for _, s := range streams {
-		more, err := o.decodeJobs(ctx, s.Messages)
+		l := ls[0]
+		if s.Stream == ls[1].stream {
+			l = ls[1]
+		}
+		more, err := o.decodeJobs(ctx, l, s.Messages)
 		jobs = append(jobs, more...)
 		if err != nil {
 			return jobs, err
@@ -164,10 +231,10 @@ func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Erro
 // decodeJobs reads stream entries and opens their payloads. A payload this
 // process cannot open can never be sent by it: it goes to the dead letters,
 // still sealed, with the reason, rather than come back forever.
-func (o *Outbox) decodeJobs(ctx context.Context, msgs []redis.XMessage) ([]Job, error) {
+func (o *Outbox) decodeJobs(ctx context.Context, l lane, msgs []redis.XMessage) ([]Job, error) {
 	var jobs []Job
 	for _, m := range msgs {
-		j, ok, err := o.decodeJob(ctx, m)
+		j, ok, err := o.decodeJob(ctx, l, m)
 		if err != nil {
 			return jobs, err
 		}
@@ -179,11 +246,11 @@ func (o *Outbox) decodeJobs(ctx context.Context, msgs []redis.XMessage) ([]Job, 
 }
 
 // decodeJob is one entry of decodeJobs; ok false: it went to the dead letters.
-func (o *Outbox) decodeJob(ctx context.Context, m redis.XMessage) (j Job, ok bool, err error) {
+func (o *Outbox) decodeJob(ctx context.Context, l lane, m redis.XMessage) (j Job, ok bool, err error) {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	attempt, _ := strconv.Atoi(str("attempt"))
 	slot, _ := strconv.ParseInt(str("slot"), 10, 64)
-	j = Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Attempt: attempt, Slot: slot}
+	j = Job{ID: m.ID, Platform: str("platform"), Channel: str("channel"), Attempt: attempt, Slot: slot, Stream: l.name}
 	if j.Payload, err = o.seal.open(str("payload")); err != nil {
 		reason := err.Error() + ": set USHER_SECRET to the same value on every replica"
 		return j, false, o.dead(ctx, j, str("payload"), reason)
@@ -193,16 +260,25 @@ func (o *Outbox) decodeJob(ctx context.Context, m redis.XMessage) (j Job, ok boo
 
 // Done removes a sent job.
 func (o *Outbox) Done(ctx context.Context, j Job) error {
-	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAck(ctx, o.keys.outbox(), outboxGroup, j.ID)
-		p.XDel(ctx, o.keys.outbox(), j.ID)
+	l, err := o.laneOf(j)
+	if err != nil {
+		return fmt.Errorf("outbox done: %w", err)
+	}
+	_, err = o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, l.stream, outboxGroup, j.ID)
+		p.XDel(ctx, l.stream, j.ID)
 		return nil
 	})
 	return wrap("outbox done", err)
 }
 
-// Later takes a job out of the stream and puts it back at time at.
+// Later takes a job out of its stream and puts it back there at time at (a
+// legacy job stays legacy: an old replica may send it too).
 func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
+	l, err := o.laneOf(j)
+	if err != nil {
+		return fmt.Errorf("outbox later: %w", err)
+	}
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
 	member, err := json.Marshal(map[string]any{
@@ -212,8 +288,7 @@ func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("outbox later: %w", err)
 	}
-	k := o.keys
-	err = outboxMove.Run(ctx, o.rdb, []string{k.outbox(), k.outboxLater()}, outboxGroup, j.ID, "later", at.UnixMilli(), string(member)).Err()
+	err = outboxMove.Run(ctx, o.rdb, []string{l.stream, l.later}, outboxGroup, j.ID, "later", at.UnixMilli(), string(member)).Err()
 	return wrap("outbox later", err)
 }
 
@@ -223,8 +298,11 @@ func (o *Outbox) Dead(ctx context.Context, j Job, reason string) error {
 }
 
 func (o *Outbox) dead(ctx context.Context, j Job, sealed, reason string) error {
-	k := o.keys
-	err := outboxMove.Run(ctx, o.rdb, []string{k.outbox(), k.outboxDead()}, outboxGroup, j.ID, "dead", reason,
+	l, err := o.laneOf(j)
+	if err != nil {
+		return fmt.Errorf("outbox dead: %w", err)
+	}
+	err = outboxMove.Run(ctx, o.rdb, []string{l.stream, o.keys.outboxDead()}, outboxGroup, j.ID, "dead", reason,
 		j.Platform, j.Channel, sealed, strconv.Itoa(j.Attempt)).Err()
 	return wrap("outbox dead", err)
 }
@@ -246,28 +324,40 @@ type OutboxStats struct {
 	OldestWaiting                   time.Duration
 }
 
-// Stats reads the outbox's depth.
+// Stats reads the outbox's depth: both streams and delayed sets together
+// (an operator watches one queue; during a rolling deploy the legacy stream
+// holds the old replicas' jobs), the oldest waiting job of either.
 func (o *Outbox) Stats(ctx context.Context) (OutboxStats, error) {
-	k := o.keys
 	var st OutboxStats
+	type laneCmds struct {
+		xlen, delayed *redis.IntCmd
+		pending       *redis.XPendingCmd
+		first         *redis.XMessageSliceCmd
+	}
+	var cmds []laneCmds
 	p := o.rdb.Pipeline()
-	xlen := p.XLen(ctx, k.outbox())
-	pending := p.XPending(ctx, k.outbox(), outboxGroup)
-	delayed := p.ZCard(ctx, k.outboxLater())
-	dead := p.XLen(ctx, k.outboxDead())
-	first := p.XRangeN(ctx, k.outbox(), "-", "+", 1)
+	for _, l := range o.lanes() {
+		cmds = append(cmds, laneCmds{xlen: p.XLen(ctx, l.stream), pending: p.XPending(ctx, l.stream, outboxGroup),
+			delayed: p.ZCard(ctx, l.later), first: p.XRangeN(ctx, l.stream, "-", "+", 1)})
+	}
+	dead := p.XLen(ctx, o.keys.outboxDead())
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !isNoGroup(err) {
 		return st, wrap("outbox stats", err)
 	}
-	if pv := pending.Val(); pv != nil { // nil when the group is gone (Redis restarted without it)
-		st.Pending = pv.Count
-	}
-	st.Waiting = xlen.Val() - st.Pending
-	st.Delayed, st.Dead = delayed.Val(), dead.Val()
-	if msgs := first.Val(); len(msgs) == 1 {
-		if ms, err := strconv.ParseInt(strings.SplitN(msgs[0].ID, "-", 2)[0], 10, 64); err == nil {
-			st.OldestWaiting = time.Since(time.UnixMilli(ms))
+	for _, c := range cmds {
+		var pending int64
+		if pv := c.pending.Val(); pv != nil { // nil when the group is gone (Redis restarted without it)
+			pending = pv.Count
+		}
+		st.Pending += pending
+		st.Waiting += c.xlen.Val() - pending
+		st.Delayed += c.delayed.Val()
+		if msgs := c.first.Val(); len(msgs) == 1 {
+			if ms, err := strconv.ParseInt(strings.SplitN(msgs[0].ID, "-", 2)[0], 10, 64); err == nil {
+				st.OldestWaiting = max(st.OldestWaiting, time.Since(time.UnixMilli(ms)))
+			}
 		}
 	}
+	st.Dead = dead.Val()
 	return st, nil
 }

@@ -20,7 +20,7 @@ func rawOutbox(t *testing.T, orgID string) string {
 	rdb := redistest.Shared(t).Client(t)
 	ctx := context.Background()
 	var all strings.Builder
-	for _, stream := range []string{"usher:{" + orgID + "}:outbox", "usher:{" + orgID + "}:outbox:dead"} {
+	for _, stream := range []string{"usher:{" + orgID + "}:outbox2", "usher:{" + orgID + "}:outbox", "usher:{" + orgID + "}:outbox:dead"} {
 		msgs, err := rdb.XRange(ctx, stream, "-", "+").Result()
 		if err != nil {
 			t.Fatal(err)
@@ -31,11 +31,13 @@ func rawOutbox(t *testing.T, orgID string) string {
 			}
 		}
 	}
-	later, err := rdb.ZRange(ctx, "usher:{"+orgID+"}:outbox:later", 0, -1).Result()
-	if err != nil {
-		t.Fatal(err)
+	for _, zset := range []string{"usher:{" + orgID + "}:outbox2:later", "usher:{" + orgID + "}:outbox:later"} {
+		later, err := rdb.ZRange(ctx, zset, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.WriteString(strings.Join(later, "\n") + "\n")
 	}
-	all.WriteString(strings.Join(later, "\n"))
 	return all.String()
 }
 

@@ -29,6 +29,9 @@ type Job struct {
 	// Slot is the send slot (Unix ms) this job reserved on its channel; when
 	// it comes back at that time it goes without asking again.
 	Slot int64
+	// Stream is the queue's own note of where it holds the job (storage: the
+	// current or the legacy stream); the worker hands it back untouched.
+	Stream string
 }
 
 // Queue is the durable store of jobs; storage implements it on Redis.

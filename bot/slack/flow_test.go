@@ -71,7 +71,7 @@ func TestInviteEndToEnd(t *testing.T) {
 	}
 	// The queued DM carries the link, whose token Redis may keep only as a
 	// hash: the outbox holds it sealed (storage/seal.go).
-	queued, err := e.rdb.XRange(context.Background(), "usher:{"+e.org+"}:outbox", "-", "+").Result()
+	queued, err := e.rdb.XRange(context.Background(), "usher:{"+e.org+"}:outbox2", "-", "+").Result()
 	if err != nil || len(queued) != 1 {
 		t.Fatalf("queued: %v, %v", queued, err)
 	}

@@ -133,10 +133,10 @@ func (c outboxCollector) stats(ctx context.Context) (st storage.OutboxStats, err
 
 var (
 	outboxJobsDesc = prometheus.NewDesc("usher_outbox_jobs",
-		"Chat messages in the outbox by state: waiting (not yet claimed), pending (claimed by a worker), delayed (waiting for a retry), dead.",
+		"Chat messages in the outbox (its stream and the legacy one together) by state: waiting (not yet claimed), pending (claimed by a worker), delayed (waiting for a retry), dead.",
 		[]string{"state"}, nil)
 	outboxAgeDesc = prometheus.NewDesc("usher_outbox_oldest_waiting_seconds",
-		"Age of the oldest chat message waiting to be sent.", nil, nil)
+		"Age of the oldest chat message waiting to be sent, in either stream.", nil, nil)
 )
 
 // outboxCollector reads the outbox's stats (a few Redis commands) at scrape time.

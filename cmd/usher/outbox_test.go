@@ -236,7 +236,7 @@ func TestOutboxAddIsIdempotent(t *testing.T) {
 	rdb := redistest.Shared(t).Client(t)
 	// Run the add script twice with the same id key, as a client retry does.
 	before, _ := o.Stats(ctx)
-	keys := []string{"usher:{" + orgID + "}:outbox", "usher:{" + orgID + "}:outbox:add:retry"}
+	keys := []string{"usher:{" + orgID + "}:outbox2", "usher:{" + orgID + "}:outbox:add:retry"}
 	src, err := os.ReadFile("../../storage/lua/outbox_add.lua")
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestOutboxDeadLetters(t *testing.T) {
 func TestOutboxStatsWithoutGroup(t *testing.T) {
 	q, o, orgID := newQueueOrg(t)
 	q.Add(context.Background(), outbox.Job{Platform: "fake", Channel: "c", Payload: []byte("x")})
-	if err := redistest.Shared(t).Client(t).Del(context.Background(), "usher:{"+orgID+"}:outbox").Err(); err != nil {
+	if err := redistest.Shared(t).Client(t).Del(context.Background(), "usher:{"+orgID+"}:outbox2", "usher:{"+orgID+"}:outbox").Err(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := o.Stats(context.Background())

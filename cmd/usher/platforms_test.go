@@ -280,7 +280,7 @@ func TestLegacyPayloadsStillSend(t *testing.T) {
 		{Platform: "slack", Channel: "slack:bob@example.com", Payload: []byte(slackJob)},
 		{Platform: "teams", Channel: "teams:carol@example.com", Payload: []byte(teamsJob)},
 	} {
-		if _, err := ob.Add(ctx, j); err != nil {
+		if _, err := ob.AddLegacy(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -110,7 +110,7 @@ func TestCrashMidLoad(t *testing.T) {
 	// Kill 2: Slack is slow to answer chat.postMessage; once a post is in
 	// flight and the worker holds claimed jobs, kill -9.
 	rdb := rs.Client(t)
-	stream := "usher:{" + orgID + "}:outbox"
+	stream := "usher:{" + orgID + "}:outbox2"
 	f.slowPost.Store(int64(2 * time.Second))
 	waitFor("a post in flight", 30*time.Second, func() bool {
 		return (acked.Load() >= killAfter2 || next.Load() >= total) && f.inFlight.Load() > 0
