@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,9 +36,7 @@ import (
 //     know the person.
 func TestBothPlatforms(t *testing.T) {
 	srv := redistest.Shared(t)
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	orgID := "both-" + hex.EncodeToString(suffix)
+	orgID := freshOrgID("both")
 	slack := newSlackEdgeWith(t, map[string]string{"UADMIN": "admin@example.com", "UBOB": "bob@example.com", "UERIN": "erin@example.com"})
 	fake := teamstest.New(t)
 	for _, m := range []teamstest.Member{tAdmin, tCarol, tDave} {
@@ -213,9 +209,7 @@ func waitForSlack(t *testing.T, logs fmt.Stringer, what string, cond func() bool
 // the preferred platform (Slack).
 func TestLegacyPayloadsStillSend(t *testing.T) {
 	srv := redistest.Shared(t)
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	orgID := "legacy-" + hex.EncodeToString(suffix)
+	orgID := freshOrgID("legacy")
 	slack := newSlackEdgeWith(t, map[string]string{"UADMIN": "admin@example.com", "UBOB": "bob@example.com"})
 	fake := teamstest.New(t)
 	for _, m := range []teamstest.Member{tAdmin, tCarol} {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -29,9 +27,7 @@ import (
 // message reaches its person once, with nothing dead-lettered.
 func TestRollingDeployOldReplicaNeverClaims(t *testing.T) {
 	srv := redistest.Shared(t)
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	orgID := "rolling-" + hex.EncodeToString(suffix)
+	orgID := freshOrgID("rolling")
 	slack := newSlackEdgeWith(t, map[string]string{"UADMIN": "admin@example.com", "UBOB": "bob@example.com", "UERIN": "erin@example.com"})
 	vars := map[string]string{
 		"REDIS_URL": srv.URL(), "USHER_ORG": orgID, "USHER_ADMINS": "admin@example.com", "USHER_SCHEDULER": "off",

@@ -40,11 +40,17 @@ var (
 	tDave  = teamstest.Member{ID: "29:dave", Name: "Dave", AADObjectID: "00000000-0000-0000-0000-0000000000d1", Email: "dave@example.com"}
 )
 
-func newTeamsEdge(t *testing.T, orgID string) *teamsEdge {
-	srv := redistest.Shared(t)
+// freshOrgID is prefix plus a random suffix: a fresh organization per run
+// (-count=N) on the shared redis-server.
+func freshOrgID(prefix string) string {
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
-	orgID += "-" + hex.EncodeToString(suffix) // a fresh organization per run (-count=N)
+	return prefix + "-" + hex.EncodeToString(suffix)
+}
+
+func newTeamsEdge(t *testing.T, orgID string) *teamsEdge {
+	srv := redistest.Shared(t)
+	orgID = freshOrgID(orgID)
 	f := teamstest.New(t)
 	for _, m := range []teamstest.Member{tAdmin, tBob, tCarol, tDave} {
 		f.AddMember(m)
