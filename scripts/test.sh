@@ -4,7 +4,7 @@
 #   scripts/test.sh [go test args...]   e.g. scripts/test.sh -v -run=TestFoo
 #
 # Steps: ensure redis-server (installing it as root with apt-get), print
-# versions, gofmt + go vet, go test -race ./..., short fuzz runs of every
+# versions, gofmt + go vet, go test -race ./..., every benchmark once, short fuzz runs of every
 # Fuzz target, then the executable hooks scripts/test.d/*.sh in order.
 #
 # Env: FUZZTIME (default 10s; 0 skips fuzzing), FUZZ_ONLY=1 (only the fuzz
@@ -46,6 +46,22 @@ step_lint() {
 step_test() {
 	log "go test -race -count=1 -timeout 20m ./... $*"
 	"$GO" test -race -count=1 -timeout 20m ./... "$@"
+}
+
+# step_bench_once runs every benchmark once (-benchtime 1x): not a figure,
+# only proof that `make bench-go` / `make bench-slack` still build and run,
+# since nothing else exercises them (a wiring change once broke
+# BenchmarkSlackLoad unnoticed).
+step_bench_once() {
+	log "go test -run '^\$' -bench . -benchtime 1x ./... (benchmarks still run)"
+	local out
+	out="$(mktemp)"
+	if ! "$GO" test -run '^$' -bench . -benchtime 1x -timeout 10m ./... >"$out" 2>&1; then
+		cat "$out" >&2
+		rm -f "$out"
+		die "a benchmark no longer runs"
+	fi
+	rm -f "$out"
 }
 
 step_fuzz() {
@@ -117,6 +133,7 @@ step_versions
 if [[ -z "${FUZZ_ONLY:-}" ]]; then
 	step_lint
 	step_test "$@"
+	step_bench_once
 fi
 step_fuzz
 if [[ -z "${FUZZ_ONLY:-}" ]]; then

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -190,9 +191,24 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 	if err := ob.Setup(ctx); err != nil {
 		b.Fatal(err)
 	}
-	app, err := slack.New(slack.Config{SigningSecret: benchSecret, BotToken: "xoxb-bench", APIURL: edge.srv.URL + "/api/",
+	cfgSlack := slack.Config{SigningSecret: benchSecret, BotToken: "xoxb-bench", APIURL: edge.srv.URL + "/api/",
 		Service: svc, State: state, QueueInCommit: true, Queue: outboxQueue{ob}, Logger: log,
-		Tenants: slack.Tenants{Teams: []string{"T1"}}})
+		Tenants: slack.Tenants{Teams: []string{"T1"}}}
+	// The router as serve builds it (serve.go), with Slack its one platform:
+	// the invite's DM is queued through it inside the commit.
+	dm, err := slack.NewDM(cfgSlack)
+	if err != nil {
+		b.Fatal(err)
+	}
+	marks, err := storage.NewDeliveryMarks(rdb, org.ID(orgID))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfgSlack.Router, err = deliver.New(deliver.Config{Org: orgID, Platforms: []deliver.Platform{dm}, Service: svc, Queue: outboxQueue{ob}, Marks: marks, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := slack.New(cfgSlack)
 	if err != nil {
 		b.Fatal(err)
 	}
