@@ -38,8 +38,8 @@ func (c *call) confirmation(state string) (confirmed bool, was string) {
 	return true, ""
 }
 
-// statePrompt is confirmPrompt for a command decided on state: its button runs
-// cmd --from state --confirm. When the click that led here described another
+// statePrompt is the confirmation step of a risky command decided on state:
+// the same command behind a button that runs cmd --from state --confirm. When the click that led here described another
 // state (was), the prompt says what moved and replaces the stale one.
 func statePrompt(cmd, state, was, who, question, yes string, style Style) Reply {
 	r := Reply{Message: Message{

@@ -322,28 +322,6 @@ func target(arg string) (string, error) { return org.NormalizeEmail(arg) }
 // confirmed reports whether the command carries the confirmation its button adds.
 func (c *call) confirmed() bool { return c.cmd.Has("confirm") }
 
-// confirmPrompt is the confirmation step of a risky command: the same command
-// again, with --confirm, behind a button.
-func confirmPrompt(c *call, question, yes string, style Style) Reply {
-	return Reply{Message: Message{
-		Tone: ToneWarning,
-		Text: question,
-		Buttons: []Button{
-			{Label: yes, Command: withConfirm(c), Style: style},
-			{Label: "Cancel", Command: "cancel"},
-		},
-	}}
-}
-
-// withConfirm renders the call's command back as text with --confirm added.
-func withConfirm(c *call) string {
-	parts := []string{c.cmd.Verb}
-	for _, a := range c.cmd.Args {
-		parts = append(parts, quote(a))
-	}
-	return strings.Join(parts, " ") + " --confirm"
-}
-
 // quote makes an argument safe to re-parse.
 func quote(s string) string {
 	if s != "" && !strings.ContainsAny(s, " \t\"'\\") {
