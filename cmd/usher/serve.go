@@ -18,6 +18,7 @@ import (
 	"github.com/usher-chat/usher/bot/metrics"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -37,6 +38,15 @@ type server struct {
 	queue outboxQueue
 	// router delivers messages for people on the platform that knows them.
 	router *deliver.Router
+	// orgs are the deployment's organizations' parts, the default one's
+	// (svc, queue, router above) among them; requests and background work
+	// find theirs there.
+	orgs *tenants
+	// platforms are the chat platforms every organization's router uses.
+	platforms []deliver.Platform
+	// clock and rand are the services' (nil: the real ones).
+	clock func() time.Time
+	rand  io.Reader
 	mux    *http.ServeMux
 	// background runs until ctx ends (Socket Mode, the scheduler, the outbox worker).
 	background []func(ctx context.Context) error
@@ -56,18 +66,40 @@ type server struct {
 	metricsAddr string
 }
 
-// openOutbox is the organization's outbox, sealed with the deployment secret
-// and with its stream and consumer group in place.
+// openOutbox is the default organization's outbox, sealed with the
+// deployment secret and with its stream and consumer group in place.
 func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient) (outboxQueue, error) {
-	ob, err := storage.NewOutbox(rdb, cfg.org)
+	q, err := openOutboxFor(cfg, rdb, cfg.org)
+	if err != nil {
+		return outboxQueue{}, err
+	}
+	if err := q.o.Setup(ctx); err != nil {
+		return outboxQueue{}, fmt.Errorf("outbox: %w", err)
+	}
+	return q, nil
+}
+
+// openOutboxFor is organization id's outbox, sealed with the deployment
+// secret. Its consumer group is made on first use (Claim), so that 10,000
+// organizations cost no start-up round trips.
+func openOutboxFor(cfg config, rdb redis.UniversalClient, id org.ID) (outboxQueue, error) {
+	ob, err := storage.NewOutbox(rdb, id)
 	if err != nil {
 		return outboxQueue{}, err
 	}
 	ob.SealWith(cfg.secret.sealKey())
-	if err := ob.Setup(ctx); err != nil {
-		return outboxQueue{}, fmt.Errorf("outbox: %w", err)
-	}
 	return outboxQueue{ob}, nil
+}
+
+// attachRouter gives t its delivery router over the deployment's platforms.
+func (s *server) attachRouter(t *tenant) error {
+	marks, err := storage.NewDeliveryMarks(s.rdb, t.id)
+	if err != nil {
+		return err
+	}
+	t.router, err = deliver.New(deliver.Config{Org: string(t.id), Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
+		Log: s.log.With("part", "deliver", "org", string(t.id))})
+	return err
 }
 
 // build assembles every part of `usher serve`, in this order: health, metrics,
@@ -92,22 +124,18 @@ func (s *server) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("teams: %w", err)
 	}
-	var platforms []deliver.Platform
 	if sp != nil {
-		platforms = append(platforms, sp.dm)
+		s.platforms = append(s.platforms, sp.dm)
 	}
 	if tp != nil {
-		platforms = append(platforms, tp.chat)
+		s.platforms = append(s.platforms, tp.chat)
 	}
-	marks, err := storage.NewDeliveryMarks(s.rdb, s.cfg.org)
-	if err != nil {
+	def := &tenant{id: s.cfg.org, store: s.store, svc: s.svc, queue: s.queue}
+	if err := s.attachRouter(def); err != nil {
 		return err
 	}
-	s.router, err = deliver.New(deliver.Config{Org: string(s.cfg.org), Platforms: platforms, Service: s.svc, Queue: s.queue, Marks: marks,
-		Log: s.log.With("part", "deliver")})
-	if err != nil {
-		return err
-	}
+	s.router = def.router
+	s.orgs = newTenants(s, def)
 	if sp != nil {
 		if err := sp.mount(ctx, s); err != nil {
 			return fmt.Errorf("slack: %w", err)
@@ -122,7 +150,7 @@ func (s *server) build(ctx context.Context) error {
 	if err := mountScheduler(s); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	s.startOutbox(len(platforms) > 0)
+	s.startOutbox(len(s.platforms) > 0)
 	return nil
 }
 
@@ -178,7 +206,7 @@ func runServe(ctx context.Context, e env) error {
 		return err
 	}
 	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, queue: queue, mux: http.NewServeMux(),
-		listenAddr: cfg.addr, senders: map[string]outbox.Sender{}, metrics: metrics.New()}
+		listenAddr: cfg.addr, senders: map[string]outbox.Sender{}, metrics: metrics.New(), rand: e.rand}
 	if err := s.build(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/usher-chat/usher/bot/deliver"
+	"github.com/usher-chat/usher/bot/scheduler"
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
+)
+
+// tenant is one organization's parts in `usher serve`: its store, its use
+// cases, its outbox and its delivery router. Every request and every piece
+// of background work runs on the tenant of its organization, found by the
+// tenant the platform signed (route) or by the organization a job or a
+// schedule names (get).
+type tenant struct {
+	id     org.ID
+	store  *storage.Store
+	svc    *handlers.Service
+	queue  outboxQueue
+	router *deliver.Router
+}
+
+// tenants builds and keeps the tenants of the deployment's organizations.
+// Building one is cheap (no round trip: the scripts are loaded once for the
+// deployment), so they are built on first use and kept in a bounded map:
+// a deployment of 10,000 organizations holds only those in use.
+type tenants struct {
+	s   *server
+	dir *storage.Directory
+	def *tenant
+
+	mu    sync.Mutex
+	byID  map[org.ID]*tenant
+	route map[org.Tenant]routed
+}
+
+// routed is a directory answer kept for routeTTL: every Slack request would
+// otherwise pay a round trip for it.
+type routed struct {
+	id      org.ID
+	ok      bool
+	expires time.Time
+}
+
+// routeTTL bounds how long a request may still reach an organization after
+// its tenant was moved or it was deleted (`usher org link`, `delete`).
+const routeTTL = 5 * time.Second
+
+// maxTenants bounds the tenants kept in memory; past it the map starts over
+// (a rebuild costs no round trip).
+const maxTenants = 4096
+
+func newTenants(s *server, def *tenant) *tenants {
+	return &tenants{s: s, dir: s.store.Directory(), def: def, byID: map[org.ID]*tenant{def.id: def}, route: map[org.Tenant]routed{}}
+}
+
+// get is the tenant of organization id. It does not check that id is in
+// the directory: callers hold an id that was (a routed request, a job, a
+// schedule, an invitation's token).
+func (ts *tenants) get(id org.ID) (*tenant, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	ts.mu.Lock()
+	t, ok := ts.byID[id]
+	ts.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := ts.s.newTenant(id)
+	if err != nil {
+		return nil, fmt.Errorf("organization %s: %w", id, err)
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if old, ok := ts.byID[id]; ok {
+		return old, nil
+	}
+	if len(ts.byID) >= maxTenants {
+		clear(ts.byID)
+		ts.byID[ts.def.id] = ts.def
+	}
+	ts.byID[id] = t
+	return t, nil
+}
+
+// serving is the organization serving a chat tenant (Slack workspace or
+// enterprise, Teams tenant): the one the directory maps it to, else the
+// default organization when it is the deployment's only one (org.Route).
+// ok is false when none does.
+func (ts *tenants) serving(ctx context.Context, t org.Tenant) (org.ID, bool, error) {
+	now := time.Now()
+	ts.mu.Lock()
+	r, hit := ts.route[t]
+	ts.mu.Unlock()
+	if hit && now.Before(r.expires) {
+		return r.id, r.ok, nil
+	}
+	id, found, err := ts.dir.Resolve(ctx, t)
+	if err != nil {
+		return "", false, err
+	}
+	var ok bool
+	if found {
+		ok = true
+	} else {
+		d, err := ts.dir.Deployment(ctx, ts.def.id)
+		if err != nil {
+			return "", false, err
+		}
+		id, ok = org.Route(id, found, d)
+	}
+	ts.mu.Lock()
+	if len(ts.route) >= maxTenants {
+		clear(ts.route)
+	}
+	ts.route[t] = routed{id: id, ok: ok, expires: now.Add(routeTTL)}
+	ts.mu.Unlock()
+	return id, ok, nil
+}
+
+// newTenant builds organization id's parts on the deployment's Redis.
+func (s *server) newTenant(id org.ID) (*tenant, error) {
+	st, err := s.store.For(id)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: s.cfg.publicURL, Logger: s.log.With("org", string(id)), Clock: s.clock,
+		Rand: s.rand, NextTime: scheduler.Next})
+	if err != nil {
+		return nil, err
+	}
+	queue, err := openOutboxFor(s.cfg, s.rdb, id)
+	if err != nil {
+		return nil, err
+	}
+	t := &tenant{id: id, store: st, svc: svc, queue: queue}
+	if err := s.attachRouter(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
