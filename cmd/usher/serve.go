@@ -47,7 +47,7 @@ type server struct {
 	// clock and rand are the services' (nil: the real ones).
 	clock func() time.Time
 	rand  io.Reader
-	mux    *http.ServeMux
+	mux   *http.ServeMux
 	// background runs until ctx ends (Socket Mode, the scheduler, the outbox worker).
 	background []func(ctx context.Context) error
 	// listenAddr is the address the HTTP server listens on.
