@@ -30,7 +30,7 @@ func NewJob(d handlers.Delivery, from Origin) Job {
 	j := Job{Key: newKey(), Delivery: d, Origin: from}
 	if from.Platform != "" && from.UserID != "" && strings.EqualFold(d.To, from.Email) {
 		// A message for the actor themselves: they are that chat user.
-		j.Hint = Hint{Platform: from.Platform, UserID: from.UserID}
+		j.Hint = Hint{Platform: from.Platform, UserID: from.UserID, Workspace: from.Workspace}
 	}
 	return j
 }
@@ -78,16 +78,18 @@ type wireDelivery struct {
 }
 
 type wireOrigin struct {
-	Platform string `json:"platform"`
-	Email    string `json:"email,omitempty"`
-	UserID   string `json:"user_id,omitempty"`
-	ReplyURL string `json:"reply_url,omitempty"`
+	Platform  string `json:"platform"`
+	Email     string `json:"email,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+	ReplyURL  string `json:"reply_url,omitempty"`
+	Workspace string `json:"workspace,omitempty"`
 }
 
 type wireHint struct {
-	Platform string `json:"platform"`
-	UserID   string `json:"user_id,omitempty"`
-	ReplyURL string `json:"reply_url,omitempty"`
+	Platform  string `json:"platform"`
+	UserID    string `json:"user_id,omitempty"`
+	ReplyURL  string `json:"reply_url,omitempty"`
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // Encode is the job's outbox payload.
@@ -97,10 +99,10 @@ func (j Job) Encode() ([]byte, error) {
 		To: d.To, Kind: string(d.Kind), InvitationID: d.InvitationID, Message: d.Message,
 		Sender: d.Sender, OnDelivered: d.OnDelivered, OnUnreachable: d.OnUnreachable}}
 	if o := j.Origin; o != (Origin{}) {
-		p.Origin = &wireOrigin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL}
+		p.Origin = &wireOrigin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL, Workspace: o.Workspace}
 	}
 	if h := j.Hint; h != (Hint{}) {
-		p.Hint = &wireHint{Platform: h.Platform, UserID: h.UserID, ReplyURL: h.ReplyURL}
+		p.Hint = &wireHint{Platform: h.Platform, UserID: h.UserID, ReplyURL: h.ReplyURL, Workspace: h.Workspace}
 	}
 	raw, err := json.Marshal(p)
 	if err != nil {
@@ -128,10 +130,10 @@ func DecodeJob(raw []byte) (Job, error) {
 		To: w.To, Kind: handlers.DeliveryKind(w.Kind), InvitationID: w.InvitationID, Message: w.Message,
 		Sender: w.Sender, OnDelivered: w.OnDelivered, OnUnreachable: w.OnUnreachable}}
 	if o := p.Origin; o != nil {
-		j.Origin = Origin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL}
+		j.Origin = Origin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL, Workspace: o.Workspace}
 	}
 	if h := p.Hint; h != nil {
-		j.Hint = Hint{Platform: h.Platform, UserID: h.UserID, ReplyURL: h.ReplyURL}
+		j.Hint = Hint{Platform: h.Platform, UserID: h.UserID, ReplyURL: h.ReplyURL, Workspace: h.Workspace}
 	}
 	return j, nil
 }

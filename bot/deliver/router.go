@@ -60,6 +60,9 @@ type Hint struct {
 	Platform string
 	UserID   string
 	ReplyURL string
+	// Workspace is where on the platform UserID is (a Slack team id, for a
+	// deployment serving several workspaces); "" for the only one.
+	Workspace string
 }
 
 // Recipient is a person found on a platform; the platform fills what it
@@ -68,6 +71,9 @@ type Recipient struct {
 	Email    string
 	UserID   string
 	ReplyURL string
+	// Workspace is where the platform found them (a Slack team id): the
+	// post uses that workspace's credentials.
+	Workspace string
 }
 
 // Post is one message to send.
@@ -86,6 +92,8 @@ type Posted struct {
 	Channel string // the conversation
 	ID      string // the message in it
 	UserID  string // the recipient on the platform
+	// Workspace is the Recipient's, for updating the post later.
+	Workspace string
 }
 
 // Origin is who caused a delivery and where: the acting chat identity of the
@@ -97,11 +105,13 @@ type Origin struct {
 	Email    string
 	UserID   string
 	ReplyURL string
+	// Workspace is the actor's chat workspace (org.Identity.Team).
+	Workspace string
 }
 
 // OriginOf is the origin of a command by actor.
 func OriginOf(actor org.Identity, replyURL string) Origin {
-	return Origin{Platform: actor.Platform, Email: actor.Email, UserID: actor.UserID, ReplyURL: replyURL}
+	return Origin{Platform: actor.Platform, Email: actor.Email, UserID: actor.UserID, ReplyURL: replyURL, Workspace: actor.Team}
 }
 
 // Service is what the router needs of the use cases.
@@ -324,7 +334,7 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 	next := Job{Key: j.Key + "-s", Followup: true,
 		Delivery: handlers.Delivery{To: d.Sender, Kind: kind, InvitationID: d.InvitationID, Message: *tell}}
 	if strings.EqualFold(j.Origin.Email, d.Sender) && j.Origin.Platform != "" {
-		next.Hint = Hint{Platform: j.Origin.Platform, UserID: j.Origin.UserID}
+		next.Hint = Hint{Platform: j.Origin.Platform, UserID: j.Origin.UserID, Workspace: j.Origin.Workspace}
 		if d.Kind != handlers.DeliverPassword {
 			// Back where they typed; what follows a password (which may
 			// carry it) goes to their private chat only.

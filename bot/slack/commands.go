@@ -16,8 +16,9 @@ import (
 // instead. Anything slow (messages to other people) goes to the outbox.
 func (a *App) Command(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
 	deadline := time.Now().Add(a.budget)
-	if !a.served(ctx, "command", sc.TeamID, sc.EnterpriseID) {
-		return Ephemeral(handlers.Message{Tone: handlers.ToneError, Text: notServed})
+	o, refused := a.serving(ctx, "command", sc.TeamID, sc.EnterpriseID)
+	if refused != nil {
+		return Ephemeral(*refused)
 	}
 	text, mentions := Unwrap(strings.TrimSpace(sc.Text))
 	text = strings.TrimSpace(text)
@@ -30,10 +31,10 @@ func (a *App) Command(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
 	}
 	if text == "invite" && sc.TriggerID != "" {
 		// The trigger lives 3 seconds, once: open the modal before anything else.
-		return a.openInviteModal(ctx, sc)
+		return a.openInviteModal(ctx, o, sc)
 	}
 	reply := a.within(ctx, deadline, text, func(ctx context.Context) handlers.Reply {
-		return a.act(ctx, sc.TeamID, sc.UserID, text, mentions, replyContext{responseURL: sc.ResponseURL, channel: sc.ChannelID}, nil)
+		return a.act(ctx, o, sc.TeamID, sc.UserID, text, mentions, replyContext{responseURL: sc.ResponseURL, channel: sc.ChannelID}, nil)
 	})
 	return Ephemeral(reply.Message)
 }
@@ -42,9 +43,10 @@ func (a *App) Command(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
 // is empty and the outcome goes through response_url (queued); a modal
 // submission may answer with field errors.
 func (a *App) Interaction(ctx context.Context, ic *slack.InteractionCallback) any {
-	if !a.served(ctx, string(ic.Type), firstNonEmpty(ic.Team.ID, ic.User.TeamID), ic.Enterprise.ID) {
+	o, refused := a.serving(ctx, string(ic.Type), firstNonEmpty(ic.Team.ID, ic.User.TeamID), ic.Enterprise.ID)
+	if refused != nil {
 		if ic.Type == slack.InteractionTypeViewSubmission {
-			return slack.NewErrorsViewSubmissionResponse(map[string]string{blockEmails: notServed})
+			return slack.NewErrorsViewSubmissionResponse(map[string]string{blockEmails: refused.Text})
 		}
 		// A click: usher posted no button there, so there is nobody to
 		// answer; nothing is done.
@@ -52,11 +54,11 @@ func (a *App) Interaction(ctx context.Context, ic *slack.InteractionCallback) an
 	}
 	switch ic.Type {
 	case slack.InteractionTypeBlockActions:
-		a.click(ctx, ic)
+		a.click(ctx, o, ic)
 		return nil
 	case slack.InteractionTypeViewSubmission:
 		if ic.View.CallbackID == inviteCallback {
-			if r := a.submitInvite(ctx, ic); r != nil {
+			if r := a.submitInvite(ctx, o, ic); r != nil {
 				return r
 			}
 		}
@@ -69,7 +71,7 @@ func (a *App) Interaction(ctx context.Context, ic *slack.InteractionCallback) an
 // Slack delivering the same payload twice).
 const clickWindow = 10 * time.Second
 
-func (a *App) click(ctx context.Context, ic *slack.InteractionCallback) {
+func (a *App) click(ctx context.Context, o Org, ic *slack.InteractionCallback) {
 	deadline := time.Now().Add(a.budget)
 	if len(ic.ActionCallback.BlockActions) == 0 {
 		return
@@ -85,19 +87,19 @@ func (a *App) click(ctx context.Context, ic *slack.InteractionCallback) {
 		return
 	}
 	target := respondTarget{ResponseURL: ic.ResponseURL, Channel: firstNonEmpty(ic.Container.ChannelID, ic.Channel.ID),
-		TS: ic.Container.MessageTs, Ephemeral: ic.Container.IsEphemeral, UserID: ic.User.ID}
+		TS: ic.Container.MessageTs, Ephemeral: ic.Container.IsEphemeral, UserID: ic.User.ID, Team: team}
 	answer := func(reply handlers.Reply) {
 		// A click refused as someone else's (an invitation for bob clicked by
 		// carol) answers the clicker alone and leaves the message as it is.
 		replace := reply.Replace && reply.Code != org.CodeForbidden && reply.Code != org.CodeUnavailable
-		a.respond(context.WithoutCancel(ctx), target, reply.Message, replace)
+		a.respond(context.WithoutCancel(ctx), o, target, reply.Message, replace)
 	}
 	// The button's value is the command; nothing else in the payload is trusted.
 	reply := a.within(ctx, deadline, act.Value, func(ctx context.Context) handlers.Reply {
-		return a.act(ctx, team, ic.User.ID, act.Value, nil, replyContext{responseURL: ic.ResponseURL, channel: target.Channel}, answer)
+		return a.act(ctx, o, team, ic.User.ID, act.Value, nil, replyContext{responseURL: ic.ResponseURL, channel: target.Channel}, answer)
 	})
 	if reply.Code == slow.Code && reply.Text == slow.Text {
 		// Not done in time: say so now; the outcome follows when it is.
-		a.respond(ctx, target, slow.Message, false)
+		a.respond(ctx, o, target, slow.Message, false)
 	}
 }

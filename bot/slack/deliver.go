@@ -68,6 +68,9 @@ type respondTarget struct {
 	TS          string `json:"ts,omitempty"`
 	Ephemeral   bool   `json:"ephemeral,omitempty"`
 	UserID      string `json:"user_id,omitempty"`
+	// Team is the workspace the answer goes to (whose bot token posts it
+	// when the response_url is used up); "" for the default token's.
+	Team string `json:"team,omitempty"`
 }
 
 // metadataType is the event_type of the metadata on every message usher
@@ -80,7 +83,7 @@ func newKey() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (a *App) add(ctx context.Context, j job, channel string) error {
+func (a *App) add(ctx context.Context, o Org, j job, channel string) error {
 	if j.Key == "" {
 		j.Key = newKey()
 	}
@@ -88,15 +91,15 @@ func (a *App) add(ctx context.Context, j job, channel string) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.queue.Add(ctx, outbox.Job{Platform: Platform, Channel: channel, Payload: raw})
+	_, err = o.Queue.Add(ctx, outbox.Job{Platform: Platform, Channel: channel, Payload: raw})
 	return err
 }
 
 // respond queues the answer to a click; if the queue is down it tries once
 // directly, so the clicker is not left without an answer.
-func (a *App) respond(ctx context.Context, t respondTarget, m handlers.Message, replace bool) {
+func (a *App) respond(ctx context.Context, o Org, t respondTarget, m handlers.Message, replace bool) {
 	j := job{Kind: "respond", Target: t, Message: m, Replace: replace}
-	if err := a.add(ctx, j, ""); err != nil {
+	if err := a.add(ctx, o, j, ""); err != nil {
 		a.log.WarnContext(ctx, "slack: could not queue an answer; sending it directly", "err", err)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -23,10 +23,13 @@ import (
 // metadata, so a repeat is recognised), and answers a sender where they typed
 // (their command's response_url) when the router hands it one.
 type DM struct {
-	api   *slack.Client
+	apis  workspaceAPIs
 	http  *http.Client
 	state State
 	log   *slog.Logger
+	// workspacesOf lists the Slack workspaces (team or enterprise ids) of an
+	// organization, where its people are looked for; nil: the default token's.
+	workspacesOf func(ctx context.Context, orgID string) ([]string, error)
 }
 
 // Where is what an invitation's delivery record says for a Slack DM.
@@ -52,8 +55,39 @@ func NewDM(cfg Config) (*DM, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	d.api = newAPI(cfg, d.http)
+	d.apis = newWorkspaceAPIs(cfg, d.http)
+	d.workspacesOf = cfg.WorkspacesOf
 	return d, nil
+}
+
+// workspaceAPIs are the Web API clients by Slack workspace: one per bot
+// token (Config.Tokens: a distributed app has one per workspace it is
+// installed in), and the default one (Config.BotToken) for a workspace
+// without its own.
+type workspaceAPIs struct {
+	def  *slack.Client
+	byID map[string]*slack.Client
+}
+
+func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
+	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*slack.Client{}}
+	for id, token := range cfg.Tokens {
+		c := cfg
+		c.BotToken = token
+		w.byID[id] = newAPI(c, hc)
+	}
+	return w
+}
+
+// of is the client for a workspace (a team id, or the enterprise id of an
+// org-wide install).
+func (w workspaceAPIs) of(ids ...string) *slack.Client {
+	for _, id := range ids {
+		if c, ok := w.byID[id]; ok && id != "" {
+			return c
+		}
+	}
+	return w.def
 }
 
 func newAPI(cfg Config, hc *http.Client) *slack.Client {
@@ -73,41 +107,54 @@ func (d *DM) Name() string { return Platform }
 // Find looks the person up by email; a hint from the message's origin (the
 // sender is this Slack user) saves the look-up. A deleted account or a bot
 // is not someone usher writes to.
-func (d *DM) Find(ctx context.Context, _, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+func (d *DM) Find(ctx context.Context, orgID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
 	if hint.UserID != "" {
-		return deliver.Recipient{Email: email, UserID: hint.UserID, ReplyURL: hint.ReplyURL}, true, nil
+		return deliver.Recipient{Email: email, UserID: hint.UserID, ReplyURL: hint.ReplyURL, Workspace: hint.Workspace}, true, nil
 	}
-	u, err := d.api.GetUserByEmailContext(ctx, email)
-	switch {
-	case slackErr(err) == "users_not_found":
-		return deliver.Recipient{}, false, nil
-	case err != nil:
-		return deliver.Recipient{}, false, classify(fmt.Errorf("slack users.lookupByEmail: %w", err))
-	case u.Deleted || u.IsBot:
-		return deliver.Recipient{}, false, nil
+	workspaces := []string{""}
+	if d.workspacesOf != nil {
+		ws, err := d.workspacesOf(ctx, orgID)
+		if err != nil {
+			return deliver.Recipient{}, false, fmt.Errorf("slack workspaces of %s: %w", orgID, err)
+		}
+		// An organization with no Slack workspace of its own has nobody here.
+		workspaces = ws
 	}
-	return deliver.Recipient{Email: email, UserID: u.ID}, true, nil
+	for _, ws := range workspaces {
+		u, err := d.apis.of(ws).GetUserByEmailContext(ctx, email)
+		switch {
+		case slackErr(err) == "users_not_found":
+			continue
+		case err != nil:
+			return deliver.Recipient{}, false, classify(fmt.Errorf("slack users.lookupByEmail: %w", err))
+		case u.Deleted || u.IsBot:
+			continue
+		}
+		return deliver.Recipient{Email: email, UserID: u.ID, Workspace: ws}, true, nil
+	}
+	return deliver.Recipient{}, false, nil
 }
 
 // Post writes to the person's DM, or (a notice for a sender, never a
 // password) ephemerally where they typed while that response_url lasts.
 func (d *DM) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (deliver.Posted, error) {
 	if r.ReplyURL != "" && p.Kind != handlers.DeliverPassword {
-		err := d.respond(ctx, respondTarget{ResponseURL: r.ReplyURL, UserID: r.UserID, Ephemeral: true}, p.Message, false)
+		err := d.respond(ctx, respondTarget{ResponseURL: r.ReplyURL, UserID: r.UserID, Ephemeral: true, Team: r.Workspace}, p.Message, false)
 		return deliver.Posted{Platform: Platform, Where: "shown to them in Slack"}, classify(err)
 	}
-	ch, _, _, err := d.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{r.UserID}, ReturnIM: true})
+	api := d.apis.of(r.Workspace)
+	ch, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{r.UserID}, ReturnIM: true})
 	if err != nil {
 		if code := slackErr(err); code == "user_not_found" || code == "user_disabled" || code == "cannot_dm_bot" {
 			return deliver.Posted{}, fmt.Errorf("slack conversations.open: %s: %w", code, deliver.ErrUnreachable)
 		}
 		return deliver.Posted{}, classify(fmt.Errorf("slack conversations.open: %w", err))
 	}
-	posted := deliver.Posted{Platform: Platform, Where: Where, Channel: ch.ID}
+	posted := deliver.Posted{Platform: Platform, Where: Where, Channel: ch.ID, Workspace: r.Workspace}
 	if p.Attempt > 0 {
 		// A retried or reclaimed job may have been posted before the crash or
 		// failure that brought it back: look for its key before posting again.
-		found, ts, err := d.alreadyPosted(ctx, ch.ID, p.Key)
+		found, ts, err := d.alreadyPosted(ctx, api, ch.ID, p.Key)
 		if err != nil {
 			return deliver.Posted{}, classify(err)
 		}
@@ -117,7 +164,7 @@ func (d *DM) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (del
 		}
 	}
 	blocks, text := Render(p.Message)
-	_, ts, err := d.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
+	_, ts, err := api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
 		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": p.Key}}))
 	if err != nil {
 		return deliver.Posted{}, classify(fmt.Errorf("slack chat.postMessage: %w", err))
@@ -132,7 +179,7 @@ func (d *DM) Update(ctx context.Context, at deliver.Posted, m handlers.Message) 
 		return &outbox.Permanent{Err: errors.New("slack update: the message has no channel or ts (an ephemeral answer cannot be updated)")}
 	}
 	blocks, text := Render(m)
-	if _, _, _, err := d.api.UpdateMessageContext(ctx, at.Channel, at.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+	if _, _, _, err := d.apis.of(at.Workspace).UpdateMessageContext(ctx, at.Channel, at.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
 		return classify(fmt.Errorf("slack chat.update: %w", err))
 	}
 	return nil
@@ -140,8 +187,8 @@ func (d *DM) Update(ctx context.Context, at deliver.Posted, m handlers.Message) 
 
 // alreadyPosted looks for a message carrying key among the conversation's
 // latest messages.
-func (d *DM) alreadyPosted(ctx context.Context, channel, key string) (bool, string, error) {
-	h, err := d.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 50, IncludeAllMetadata: true})
+func (d *DM) alreadyPosted(ctx context.Context, api *slack.Client, channel, key string) (bool, string, error) {
+	h, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 50, IncludeAllMetadata: true})
 	if err != nil {
 		return false, "", fmt.Errorf("slack conversations.history: %w", err)
 	}
@@ -180,8 +227,9 @@ func (d *DM) respond(ctx context.Context, t respondTarget, m handlers.Message, r
 		}
 	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	api := d.apis.of(t.Team)
 	if replace && t.Channel != "" && t.TS != "" && !t.Ephemeral {
-		_, _, _, err := d.api.UpdateMessageContext(ctx, t.Channel, t.TS, opts...)
+		_, _, _, err := api.UpdateMessageContext(ctx, t.Channel, t.TS, opts...)
 		if err != nil {
 			return fmt.Errorf("slack chat.update: %w", err)
 		}
@@ -190,11 +238,11 @@ func (d *DM) respond(ctx context.Context, t respondTarget, m handlers.Message, r
 	if t.UserID == "" {
 		return &outbox.Permanent{Err: errors.New("slack answer with nowhere to go")}
 	}
-	ch, _, _, err := d.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{t.UserID}, ReturnIM: true})
+	ch, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{t.UserID}, ReturnIM: true})
 	if err != nil {
 		return fmt.Errorf("slack conversations.open: %w", err)
 	}
-	if _, _, err := d.api.PostMessageContext(ctx, ch.ID, opts...); err != nil {
+	if _, _, err := api.PostMessageContext(ctx, ch.ID, opts...); err != nil {
 		return fmt.Errorf("slack chat.postMessage: %w", err)
 	}
 	return nil

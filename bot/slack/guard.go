@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/usher-chat/usher/handlers"
 )
 
 // replayWindow is how long a request stays marked as received. Slack's
@@ -40,8 +42,8 @@ func (a *App) firstUse(ctx context.Context, kind, id string) bool {
 // request from any other workspace (the app installed elsewhere, or a
 // distributed app) is refused.
 //
-// Serves is the one place that decides; multi-organization routing by team
-// id will replace it with a lookup of the organization serving the team.
+// A Config without Orgs serves one organization in these workspaces; with
+// Orgs, the directory decides (cmd/usher: storage.Directory and org.Route).
 type Tenants struct {
 	Teams       []string
 	Enterprises []string
@@ -58,23 +60,44 @@ func (t Tenants) Serves(team, enterprise string) bool {
 	return enterprise != "" && slices.Contains(t.Enterprises, enterprise)
 }
 
-func (t Tenants) empty() bool { return len(t.Teams) == 0 && len(t.Enterprises) == 0 }
+// Empty says no workspace is named.
+func (t Tenants) Empty() bool { return len(t.Teams) == 0 && len(t.Enterprises) == 0 }
 
 func (t Tenants) String() string {
 	return "teams=" + strings.Join(t.Teams, ",") + " enterprises=" + strings.Join(t.Enterprises, ",")
 }
 
-// notServed is what someone in an unpinned workspace is told.
-const notServed = "usher is not set up for this workspace."
-
-// served checks a request's workspace and logs a refusal.
-func (a *App) served(ctx context.Context, kind, team, enterprise string) bool {
-	if a.cfg.Tenants.Serves(team, enterprise) {
-		return true
+// notServed is what someone in a workspace no organization serves is told:
+// what is missing, and who can set it up with what.
+func notServed(team, enterprise string) handlers.Message {
+	flag := "--slack-team " + team
+	if team == "" {
+		flag = "--slack-enterprise " + enterprise
 	}
-	a.log.WarnContext(ctx, "slack: refused request from a workspace usher does not serve",
-		"kind", kind, "team_id", team, "enterprise_id", enterprise)
-	return false
+	return handlers.Message{Tone: handlers.ToneError, Text: "usher is not set up for this workspace.",
+		Footer: fmt.Sprintf("Whoever runs usher can link it to an organization: usher org link ORG %s", flag)}
+}
+
+// unrouted is the answer when the directory could not be read.
+var unrouted = handlers.Message{Tone: handlers.ToneError,
+	Text:   "usher can't tell which organization this workspace belongs to just now (its database is not answering), so nothing was changed.",
+	Footer: "Please try again in a minute."}
+
+// serving finds the organization serving a request's workspace, before
+// anything else is read or done; a refusal is logged and answered.
+func (a *App) serving(ctx context.Context, kind, team, enterprise string) (Org, *handlers.Message) {
+	o, ok, err := a.orgs.Serving(ctx, team, enterprise)
+	if err != nil {
+		a.log.WarnContext(ctx, "slack: cannot route request", "kind", kind, "team_id", team, "enterprise_id", enterprise, "err", err)
+		return Org{}, &unrouted
+	}
+	if !ok {
+		a.log.WarnContext(ctx, "slack: refused request from a workspace usher does not serve",
+			"kind", kind, "team_id", team, "enterprise_id", enterprise)
+		m := notServed(team, enterprise)
+		return Org{}, &m
+	}
+	return o, nil
 }
 
 // LearnTenants asks Slack which workspace the bot token belongs to
@@ -95,6 +118,11 @@ func LearnTenants(ctx context.Context, cfg Config) (Tenants, error) {
 	if err != nil {
 		return Tenants{}, fmt.Errorf("slack auth.test (to learn the workspace this bot token serves): %w", err)
 	}
+	return tenantsOf(r)
+}
+
+// tenantsOf is the workspace an auth.test answer names.
+func tenantsOf(r *slack.AuthTestResponse) (Tenants, error) {
 	switch {
 	case r.TeamID != "":
 		return Tenants{Teams: []string{r.TeamID}}, nil

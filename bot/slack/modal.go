@@ -73,20 +73,20 @@ func InviteModal(workspaces []string, origin ModalOrigin) slack.ModalViewRequest
 // the use case (Service.InviteForm) that decides and picks the names. The
 // trigger lives 3 seconds: the identity is usually cached, and the read is
 // bounded so views.open still has its time.
-func (a *App) openInviteModal(ctx context.Context, sc slack.SlashCommand) *slack.Msg {
+func (a *App) openInviteModal(ctx context.Context, o Org, sc slack.SlashCommand) *slack.Msg {
 	id, why := a.identity(ctx, sc.TeamID, sc.UserID)
 	if why != nil {
 		return Ephemeral(*why)
 	}
 	fctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	form, refusal := a.svc.InviteForm(fctx, id)
+	form, refusal := o.Service.InviteForm(fctx, id)
 	cancel()
 	if refusal != nil {
 		return Ephemeral(refusal.Message)
 	}
 	octx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := a.api.OpenViewContext(octx, sc.TriggerID, InviteModal(form.Workspaces, ModalOrigin{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL})); err != nil {
+	if _, err := a.apis.of(sc.TeamID, sc.EnterpriseID).OpenViewContext(octx, sc.TriggerID, InviteModal(form.Workspaces, ModalOrigin{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL})); err != nil {
 		a.log.WarnContext(ctx, "slack: views.open failed", "err", err)
 		return Ephemeral(handlers.Message{Tone: handlers.ToneError, Text: "usher couldn't open the invite form.",
 			Footer: "Type the command instead: /usher invite EMAIL... [--role ROLE] [--workspace NAME]..."})
@@ -168,7 +168,7 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func (a *App) submitInvite(ctx context.Context, ic *slack.InteractionCallback) *slack.ViewSubmissionResponse {
+func (a *App) submitInvite(ctx context.Context, o Org, ic *slack.InteractionCallback) *slack.ViewSubmissionResponse {
 	deadline := time.Now().Add(a.budget)
 	f, errs := readInviteForm(ic.View.State)
 	if len(errs) > 0 {
@@ -178,7 +178,7 @@ func (a *App) submitInvite(ctx context.Context, ic *slack.InteractionCallback) *
 	var origin ModalOrigin
 	_ = json.Unmarshal([]byte(ic.View.PrivateMetadata), &origin)
 	reply := a.within(ctx, deadline, "invite", func(ctx context.Context) handlers.Reply {
-		return a.act(ctx, team, ic.User.ID, f.command(), nil, replyContext{responseURL: origin.ResponseURL, channel: origin.Channel}, nil)
+		return a.act(ctx, o, team, ic.User.ID, f.command(), nil, replyContext{responseURL: origin.ResponseURL, channel: origin.Channel}, nil)
 	})
 	if reply.Code == org.CodeInvalid || reply.Code == org.CodeNotFound || reply.Code == org.CodeForbidden || reply.Code == org.CodeLimit {
 		// Refused before anything was done: say so on the form, keep it open.
@@ -188,6 +188,6 @@ func (a *App) submitInvite(ctx context.Context, ic *slack.InteractionCallback) *
 		}
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{block: truncate(reply.Text, 150)})
 	}
-	a.respond(ctx, respondTarget{ResponseURL: origin.ResponseURL, Channel: origin.Channel, UserID: ic.User.ID, Ephemeral: true}, reply.Message, false)
+	a.respond(ctx, o, respondTarget{ResponseURL: origin.ResponseURL, Channel: origin.Channel, UserID: ic.User.ID, Ephemeral: true, Team: team}, reply.Message, false)
 	return nil
 }

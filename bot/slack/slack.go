@@ -76,8 +76,21 @@ type Config struct {
 	// commit (one atomic step, one round trip) instead of after it.
 	QueueInCommit bool
 	// Tenants are the Slack workspaces and Enterprise Grid organizations
-	// served (required): requests from any other are refused.
+	// served, by the one organization of Service, State, Queue and Router:
+	// requests from any other are refused. Orgs replaces all five.
 	Tenants Tenants
+	// Orgs, when set, finds the organization serving each request by the
+	// workspace Slack signed it for; Service, Queue and Router are then
+	// that organization's, and Tenants is not used. Router stays the
+	// sender of jobs queued by versions before the delivery router (the
+	// default organization's).
+	Orgs Orgs
+	// Tokens are the bot tokens of the workspaces (team ids, or enterprise
+	// ids for org-wide installs) that have their own; the others use BotToken.
+	Tokens map[string]string
+	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
+	// for its people; nil: BotToken's workspace, for every organization.
+	WorkspacesOf func(ctx context.Context, orgID string) ([]string, error)
 	Logger  *slog.Logger
 	// HTTPClient calls the Web API and response_urls; default: 10 s timeout.
 	HTTPClient *http.Client
@@ -91,15 +104,40 @@ type Config struct {
 	Observe func(verb, code string, d time.Duration)
 }
 
+// Org is the organization serving one request: its use cases, its outbox
+// and its delivery router.
+type Org struct {
+	ID      org.ID
+	Service Service
+	Queue   outbox.Queue
+	Router  Router
+}
+
+// Orgs finds the organization that serves a Slack workspace.
+type Orgs interface {
+	// Serving is the organization serving team (of enterprise, "" outside
+	// Enterprise Grid); ok is false when none does.
+	Serving(ctx context.Context, team, enterprise string) (o Org, ok bool, err error)
+}
+
+// pinned is the one organization of a Config without Orgs.
+type pinned struct {
+	tenants Tenants
+	org     Org
+}
+
+func (p pinned) Serving(_ context.Context, team, enterprise string) (Org, bool, error) {
+	return p.org, p.tenants.Serves(team, enterprise), nil
+}
+
 // App is the Slack adapter.
 type App struct {
 	cfg    Config
-	api    *slack.Client
+	apis   workspaceAPIs
 	http   *http.Client
 	log    *slog.Logger
-	svc    Service
+	orgs   Orgs
 	state  State
-	queue  outbox.Queue
 	dm     *DM // response_url answers, shared with the delivery platform's code
 	budget time.Duration
 	ttl    time.Duration
@@ -114,26 +152,29 @@ func New(cfg Config) (*App, error) {
 	if cfg.BotToken == "" {
 		missing = append(missing, "bot token")
 	}
-	if cfg.Service == nil {
+	if cfg.Service == nil && cfg.Orgs == nil {
 		missing = append(missing, "service")
 	}
 	if cfg.State == nil {
 		missing = append(missing, "state")
 	}
-	if cfg.Queue == nil {
+	if cfg.Queue == nil && cfg.Orgs == nil {
 		missing = append(missing, "outbox queue")
 	}
 	if cfg.Router == nil {
 		missing = append(missing, "delivery router")
 	}
-	if cfg.Tenants.empty() {
+	if cfg.Tenants.Empty() && cfg.Orgs == nil {
 		missing = append(missing, "served workspace (team or enterprise id)")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("slack: missing %s", strings.Join(missing, ", "))
 	}
-	a := &App{cfg: cfg, http: cfg.HTTPClient, log: cfg.Logger, svc: cfg.Service, state: cfg.State, queue: cfg.Queue,
+	a := &App{cfg: cfg, http: cfg.HTTPClient, log: cfg.Logger, orgs: cfg.Orgs, state: cfg.State,
 		budget: cfg.Budget, ttl: cfg.IdentityTTL, local: map[string]localProfile{}}
+	if a.orgs == nil {
+		a.orgs = pinned{tenants: cfg.Tenants, org: Org{Service: cfg.Service, Queue: cfg.Queue, Router: cfg.Router}}
+	}
 	if a.http == nil {
 		a.http = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -149,13 +190,10 @@ func New(cfg Config) (*App, error) {
 	if a.cfg.Now == nil {
 		a.cfg.Now = time.Now
 	}
-	a.api = newAPI(cfg, a.http)
-	a.dm = &DM{api: a.api, http: a.http, state: a.state, log: a.log}
+	a.apis = newWorkspaceAPIs(cfg, a.http)
+	a.dm = &DM{apis: a.apis, http: a.http, state: a.state, log: a.log}
 	return a, nil
 }
-
-// API is the Web API client (Socket Mode wraps it).
-func (a *App) API() *slack.Client { return a.api }
 
 // profile is what usher keeps of a Slack user.
 type profile struct {
@@ -196,7 +234,7 @@ func (a *App) lookup(ctx context.Context, team, user string) (profile, error) {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	u, err := a.api.GetUserInfoContext(callCtx, user)
+	u, err := a.apis.of(team).GetUserInfoContext(callCtx, user)
 	if err != nil {
 		return profile{}, fmt.Errorf("slack users.info %s: %w", user, err)
 	}
@@ -305,7 +343,7 @@ func (a *App) within(ctx context.Context, deadline time.Time, text string, work 
 // reply's deliveries. first, when set, is called with the reply before its
 // deliveries are queued (a click's answer goes out before the messages it
 // causes).
-func (a *App) act(ctx context.Context, team, user, text string, mentions []string, rc replyContext, first func(handlers.Reply)) handlers.Reply {
+func (a *App) act(ctx context.Context, o Org, team, user, text string, mentions []string, rc replyContext, first func(handlers.Reply)) handlers.Reply {
 	id, why := a.identity(ctx, team, user)
 	if why == nil && len(mentions) > 0 {
 		text, why = a.resolveMentions(ctx, team, text, mentions)
@@ -320,13 +358,13 @@ func (a *App) act(ctx context.Context, team, user, text string, mentions []strin
 	req := handlers.Request{Actor: id, Text: text}
 	from := deliver.OriginOf(id, rc.responseURL)
 	if a.cfg.QueueInCommit {
-		req.Outbox = a.cfg.Router.Outbox(from)
+		req.Outbox = o.Router.Outbox(from)
 	}
-	r := a.svc.Handle(ctx, req)
+	r := o.Service.Handle(ctx, req)
 	if first != nil {
 		first(r)
 	}
-	if err := a.cfg.Router.Deliver(ctx, r.Deliveries, from); err != nil {
+	if err := o.Router.Deliver(ctx, r.Deliveries, from); err != nil {
 		a.log.ErrorContext(ctx, "slack: could not queue deliveries", "count", len(r.Deliveries), "err", err)
 		r.Footer = strings.TrimSpace(r.Footer + "\nusher could not queue the messages for the other people involved; use resend once it is back.")
 	}

@@ -15,7 +15,7 @@ func (a *App) RunSocketMode(ctx context.Context) error {
 	if a.cfg.AppToken == "" {
 		return fmt.Errorf("slack socket mode: no app token")
 	}
-	client := socketmode.New(a.api)
+	client := socketmode.New(a.apis.def)
 	errc := make(chan error, 1)
 	go func() { errc <- client.RunContext(ctx) }()
 	for {

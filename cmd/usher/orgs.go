@@ -92,9 +92,11 @@ func (ts *tenants) get(id org.ID) (*tenant, error) {
 
 // serving is the organization serving a chat tenant (Slack workspace or
 // enterprise, Teams tenant): the one the directory maps it to, else the
-// default organization when it is the deployment's only one (org.Route).
+// default organization when the configuration names the tenant as the
+// default's (configured: the workspace of the one bot token, the Teams
+// bot's own tenant) or when it is the deployment's only one (org.Route).
 // ok is false when none does.
-func (ts *tenants) serving(ctx context.Context, t org.Tenant) (org.ID, bool, error) {
+func (ts *tenants) serving(ctx context.Context, t org.Tenant, configured bool) (org.ID, bool, error) {
 	now := time.Now()
 	ts.mu.Lock()
 	r, hit := ts.route[t]
@@ -107,8 +109,11 @@ func (ts *tenants) serving(ctx context.Context, t org.Tenant) (org.ID, bool, err
 		return "", false, err
 	}
 	var ok bool
-	if found {
+	if found || configured {
 		ok = true
+		if !found {
+			id = ts.def.id
+		}
 	} else {
 		d, err := ts.dir.Deployment(ctx, ts.def.id)
 		if err != nil {

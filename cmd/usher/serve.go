@@ -116,7 +116,7 @@ func (s *server) build(ctx context.Context) error {
 	if err := mountMetrics(s); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	sp, err := newSlackPart(s)
+	sp, err := newSlackPart(ctx, s)
 	if err != nil {
 		return fmt.Errorf("slack: %w", err)
 	}

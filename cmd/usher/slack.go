@@ -9,6 +9,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/metrics"
 	"github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -17,6 +18,9 @@ var slackIDPattern = regexp.MustCompile(`^[A-Z][A-Z0-9]{1,20}$`)
 // slackConfig is Slack's part of the environment (Bolt's variable names).
 type slackConfig struct {
 	signingSecret, botToken, appToken, apiURL string
+	// botTokens are SLACK_BOT_TOKEN's tokens: one, or one per workspace of
+	// an app installed in several (comma-separated); botToken is the first.
+	botTokens []string
 	// tenants pins the workspaces served (SLACK_TEAM_ID, SLACK_ENTERPRISE_ID);
 	// empty: learnt from auth.test at start.
 	tenants slack.Tenants
@@ -45,6 +49,19 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		return c, false, nil
 	}
 	var problems []string
+	c.botTokens = splitIDs(c.botToken)
+	if len(c.botTokens) > 0 {
+		c.botToken = c.botTokens[0]
+	}
+	for _, t := range c.botTokens {
+		if !strings.HasPrefix(t, "xoxb-") && !strings.HasPrefix(t, "xoxe.xoxb-") && len(c.botTokens) > 1 {
+			problems = append(problems, "SLACK_BOT_TOKEN: each of several tokens must be a bot token (xoxb-...), comma-separated")
+			break
+		}
+	}
+	if len(c.botTokens) > 1 && !c.tenants.Empty() {
+		problems = append(problems, "SLACK_TEAM_ID and SLACK_ENTERPRISE_ID pin one token's workspace: with several bot tokens, leave them unset (each token's workspace is learnt from auth.test)")
+	}
 	if c.botToken == "" {
 		problems = append(problems, "SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
 	}
@@ -79,44 +96,120 @@ type slackPart struct {
 	sc    slackConfig
 	state *storage.SlackState
 	dm    *slack.DM
+	// served are the workspaces usher has a bot token for; tokens maps
+	// each (team or enterprise id) to its token.
+	served slack.Tenants
+	tokens map[string]string
 }
 
-// newSlackPart reads Slack's configuration; nil when Slack is off.
-func newSlackPart(s *server) (*slackPart, error) {
+// newSlackPart reads Slack's configuration and learns which workspace each
+// bot token serves; nil when Slack is off.
+func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 	sc, on, err := loadSlackConfig(s.getenv)
 	if err != nil || !on {
 		return nil, err
 	}
+	// Keys of Slack's state are Slack's own ids (team:user, a request's
+	// hash), unique across workspaces: one state serves them all.
 	state, err := storage.NewSlackState(s.rdb, s.cfg.org)
 	if err != nil {
 		return nil, err
 	}
-	dm, err := slack.NewDM(slack.Config{BotToken: sc.botToken, APIURL: sc.apiURL, State: state, Logger: s.log.With("platform", "slack")})
+	p := &slackPart{sc: sc, state: state, served: sc.tenants, tokens: map[string]string{}}
+	if p.served.Empty() {
+		for _, token := range sc.botTokens {
+			// Serve the workspace each bot token was issued in, and no other.
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			t, err := slack.LearnTenants(actx, slack.Config{BotToken: token, APIURL: sc.apiURL})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("%w; or set SLACK_TEAM_ID (and/or SLACK_ENTERPRISE_ID)", err)
+			}
+			for _, id := range append(t.Teams, t.Enterprises...) {
+				if _, dup := p.tokens[id]; dup {
+					return nil, fmt.Errorf("SLACK_BOT_TOKEN: two tokens are for workspace %s: give one per workspace", id)
+				}
+				p.tokens[id] = token
+			}
+			p.served.Teams = append(p.served.Teams, t.Teams...)
+			p.served.Enterprises = append(p.served.Enterprises, t.Enterprises...)
+		}
+	} else {
+		for _, id := range append(p.served.Teams, p.served.Enterprises...) {
+			p.tokens[id] = sc.botToken
+		}
+	}
+	p.dm, err = slack.NewDM(slack.Config{BotToken: sc.botToken, Tokens: p.tokens, APIURL: sc.apiURL, State: state,
+		WorkspacesOf: p.workspacesOf(s), Logger: s.log.With("platform", "slack")})
 	if err != nil {
 		return nil, err
 	}
-	return &slackPart{sc: sc, state: state, dm: dm}, nil
+	return p, nil
+}
+
+// workspacesOf lists where an organization's people are looked for in
+// Slack: the workspaces usher has a token for that route to it, as a
+// request from there would be routed (a few: one per token).
+func (p *slackPart) workspacesOf(s *server) func(ctx context.Context, orgID string) ([]string, error) {
+	route := p.serving(s)
+	return func(ctx context.Context, orgID string) ([]string, error) {
+		var ws []string
+		for _, t := range p.served.Teams {
+			if id, ok, err := route.org(ctx, org.SlackTenant("", t)); err != nil {
+				return nil, err
+			} else if ok && string(id) == orgID {
+				ws = append(ws, t)
+			}
+		}
+		for _, e := range p.served.Enterprises {
+			if id, ok, err := route.org(ctx, org.SlackTenant(e, "")); err != nil {
+				return nil, err
+			} else if ok && string(id) == orgID {
+				ws = append(ws, e)
+			}
+		}
+		return ws, nil
+	}
+}
+
+// A deployment with one bot token configured it for USHER_ORG: its
+// workspace, when the directory maps it to nothing, is the default
+// organization's (so a single-workspace deployment keeps working once a
+// second organization is created). Several tokens are linked by the
+// operator (usher org link).
+func (p *slackPart) serving(s *server) slackOrgs {
+	return slackOrgs{s: s, served: p.served, configured: len(p.sc.botTokens) == 1}
+}
+
+type slackOrgs struct {
+	s          *server
+	served     slack.Tenants
+	configured bool
+}
+
+func (o slackOrgs) Serving(ctx context.Context, team, enterprise string) (slack.Org, bool, error) {
+	if !o.served.Serves(team, enterprise) {
+		return slack.Org{}, false, nil
+	}
+	id, ok, err := o.org(ctx, org.SlackTenant(enterprise, team))
+	if err != nil || !ok {
+		return slack.Org{}, false, err
+	}
+	t, err := o.s.orgs.get(id)
+	if err != nil {
+		return slack.Org{}, false, err
+	}
+	return slack.Org{ID: id, Service: t.svc, Queue: t.queue, Router: t.router}, true, nil
 }
 
 // mount serves Slack over HTTP (SLACK_SIGNING_SECRET) or Socket Mode
 // (SLACK_APP_TOKEN), its messages for people through the router.
 func (p *slackPart) mount(ctx context.Context, s *server) error {
 	sc, state := p.sc, p.state
-	var err error
-	tenants := sc.tenants
-	if len(tenants.Teams) == 0 && len(tenants.Enterprises) == 0 {
-		// Serve the workspace the bot token was issued in, and no other.
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		tenants, err = slack.LearnTenants(actx, slack.Config{BotToken: sc.botToken, APIURL: sc.apiURL})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%w; or set SLACK_TEAM_ID (and/or SLACK_ENTERPRISE_ID)", err)
-		}
-	}
-	s.log.Info("slack: serving workspaces", "team_ids", tenants.Teams, "enterprise_ids", tenants.Enterprises)
+	s.log.Info("slack: serving workspaces", "team_ids", p.served.Teams, "enterprise_ids", p.served.Enterprises)
 	app, err := slack.New(slack.Config{
-		SigningSecret: sc.signingSecret, BotToken: sc.botToken, AppToken: sc.appToken, APIURL: sc.apiURL, Tenants: tenants,
-		Service: s.svc, State: state, QueueInCommit: true, Queue: s.queue, Router: s.router, Logger: s.log.With("platform", "slack"),
+		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
+		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
 	if err != nil {
@@ -131,4 +224,9 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	}
 	s.senders[slack.Platform] = app.Send
 	return nil
+}
+
+// org is the organization a Slack tenant routes to.
+func (o slackOrgs) org(ctx context.Context, t org.Tenant) (org.ID, bool, error) {
+	return o.s.orgs.serving(ctx, t, o.configured)
 }
