@@ -91,7 +91,7 @@ type Config struct {
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
 	WorkspacesOf func(ctx context.Context, orgID string) ([]string, error)
-	Logger  *slog.Logger
+	Logger       *slog.Logger
 	// HTTPClient calls the Web API and response_urls; default: 10 s timeout.
 	HTTPClient *http.Client
 	// Budget bounds the work done before answering Slack (which waits 3 s).
