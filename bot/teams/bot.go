@@ -67,8 +67,29 @@ type Router interface {
 // Platform is the adapter's name in identities and outbox jobs.
 const Platform = "teams"
 
+// Org is the organization serving one activity: its use cases, its Teams
+// state and its delivery router.
+type Org struct {
+	ID      org.ID
+	Service Service
+	State   State
+	Router  Router
+}
+
+// Orgs finds the organization that serves a Teams tenant.
+type Orgs interface {
+	// Serving is the organization serving tenant (an Entra tenant id); ok
+	// is false when none does.
+	Serving(ctx context.Context, tenant string) (o Org, ok bool, err error)
+}
+
 // Bot serves POST /api/messages.
 type Bot struct {
+	// Orgs, when set, routes each activity to the organization serving its
+	// tenant, whose Service, State and Router then answer it; the fields
+	// below serve the replay guard and jobs queued by earlier versions
+	// (the default organization's).
+	Orgs Orgs
 	Service   Service
 	Auth      *Validator // nil only in the unauthenticated loopback mode
 	Connector *Connector
@@ -143,6 +164,17 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return
 	}
+	if b.Orgs != nil {
+		o, ok, err := b.Orgs.Serving(ctx, act.Tenant())
+		if err != nil || !ok {
+			b.notServed(ctx, act, err)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		routed := *b
+		routed.Orgs, routed.Service, routed.State, routed.Router = nil, o.Service, o.State, o.Router
+		b = &routed
+	}
 	switch act.Type {
 	case "message":
 		b.message(ctx, act)
@@ -162,6 +194,25 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	default:
 		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// notServed answers a message from a tenant no organization serves (or
+// when the directory cannot say which does) and logs it; other activities
+// are only logged.
+func (b *Bot) notServed(ctx context.Context, act *Activity, err error) {
+	text := "usher is not set up for this Microsoft Teams tenant. Whoever runs usher can link it to an organization: usher org link ORG --teams-tenant " + act.Tenant()
+	if err != nil {
+		b.log().Warn("teams: cannot route activity", "tenant", act.Tenant(), "err", err)
+		text = "usher can't tell which organization this tenant belongs to just now (its database is not answering), so nothing was done. Please try again in a minute."
+	} else {
+		b.log().Warn("teams: refused activity from a tenant usher does not serve", "tenant", act.Tenant(), "activity_type", string(act.Type))
+	}
+	if act.Type != "message" && act.Type != "invoke" {
+		return
+	}
+	if _, err := b.Connector.Send(ctx, act.ServiceURL, act.Conversation.ID, OutActivity{Type: "message", Text: text, ReplyToID: act.ID}); err != nil {
+		b.log().Warn("teams: reply not sent", "err", err)
 	}
 }
 

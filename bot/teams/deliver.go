@@ -29,7 +29,19 @@ const Where = "teams chat"
 type Chat struct {
 	Connector *Connector
 	State     State
-	Log       *slog.Logger
+	// StateOf, when set, is organization orgID's state (where its people's
+	// conversation references are), for a deployment of several; State is
+	// then not used.
+	StateOf func(orgID string) (State, error)
+	Log     *slog.Logger
+}
+
+// state is the Teams state a recipient of organization orgID is kept in.
+func (c *Chat) state(orgID string) (State, error) {
+	if c.StateOf == nil {
+		return c.State, nil
+	}
+	return c.StateOf(orgID)
 }
 
 func (c *Chat) log() *slog.Logger {
@@ -45,52 +57,60 @@ func (c *Chat) Name() string { return Platform }
 // Find looks the person up by email (or by the Entra object id the origin
 // knows); someone who never talked to usher, blocks it or uninstalled it is
 // not found.
-func (c *Chat) Find(ctx context.Context, _, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+func (c *Chat) Find(ctx context.Context, orgID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+	st, err := c.state(orgID)
+	if err != nil {
+		return deliver.Recipient{}, false, err
+	}
 	aad := hint.UserID
 	if aad == "" {
-		var err error
-		if aad, err = c.State.UserByEmail(ctx, email); err != nil {
+		if aad, err = st.UserByEmail(ctx, email); err != nil {
 			return deliver.Recipient{}, false, fmt.Errorf("teams: user by email: %w", err)
 		}
 	}
 	if aad == "" {
 		return deliver.Recipient{}, false, nil
 	}
-	if blocked, err := c.State.Unreachable(ctx, aad); err != nil {
+	if blocked, err := st.Unreachable(ctx, aad); err != nil {
 		return deliver.Recipient{}, false, fmt.Errorf("teams: unreachable mark: %w", err)
 	} else if blocked {
 		c.log().InfoContext(ctx, "teams: recipient is marked unreachable")
 		return deliver.Recipient{}, false, nil
 	}
-	ref, err := reference(ctx, c.State, aad)
+	ref, err := reference(ctx, st, aad)
 	if err != nil || ref == nil {
 		return deliver.Recipient{}, false, err
 	}
-	return deliver.Recipient{Email: email, UserID: aad}, true, nil
+	// Workspace: the organization whose state holds the conversation.
+	return deliver.Recipient{Email: email, UserID: aad, Workspace: orgID}, true, nil
 }
 
 // Post sends the card to the person's personal chat with the bot.
 func (c *Chat) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (deliver.Posted, error) {
-	ref, err := reference(ctx, c.State, r.UserID)
+	st, err := c.state(r.Workspace)
+	if err != nil {
+		return deliver.Posted{}, err
+	}
+	ref, err := reference(ctx, st, r.UserID)
 	if err != nil {
 		return deliver.Posted{}, err
 	}
 	if ref == nil {
 		return deliver.Posted{}, fmt.Errorf("teams: no conversation reference: %w", deliver.ErrUnreachable)
 	}
-	conv, err := personal(ctx, c.Connector, c.State, c.log(), ref)
+	conv, err := personal(ctx, c.Connector, st, c.log(), ref)
 	id := ""
 	if err == nil {
 		id, err = c.Connector.Send(ctx, ref.ServiceURL, conv, RenderMessage(p.Message).Activity())
 	}
 	if err != nil {
-		return deliver.Posted{}, c.classify(ctx, r.UserID, err)
+		return deliver.Posted{}, c.classify(ctx, st, r.UserID, err)
 	}
-	return deliver.Posted{Platform: Platform, Where: Where, Channel: conv, ID: id, UserID: r.UserID}, nil
+	return deliver.Posted{Platform: Platform, Where: Where, Channel: conv, ID: id, UserID: r.UserID, Workspace: r.Workspace}, nil
 }
 
 // classify maps a connector failure to the router's and the outbox's rules.
-func (c *Chat) classify(ctx context.Context, aad string, err error) error {
+func (c *Chat) classify(ctx context.Context, st State, aad string, err error) error {
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return err // network, timeout, token endpoint: retry with backoff
@@ -100,7 +120,7 @@ func (c *Chat) classify(ctx context.Context, aad string, err error) error {
 		return &outbox.RetryAfter{Wait: ae.RetryAfter}
 	case ae.Status == http.StatusForbidden && (ae.Code == "MessageWritesBlocked" || ae.Code == "ConversationBlockedByUser"):
 		c.log().WarnContext(ctx, "teams: recipient blocks the bot; marked unreachable", "code", ae.Code)
-		if err := c.State.MarkUnreachable(ctx, aad, ae.Code); err != nil {
+		if err := st.MarkUnreachable(ctx, aad, ae.Code); err != nil {
 			c.log().WarnContext(ctx, "teams: could not mark unreachable", "err", err)
 		}
 		return fmt.Errorf("%w: %w", ae, deliver.ErrUnreachable)
@@ -112,7 +132,11 @@ func (c *Chat) classify(ctx context.Context, aad string, err error) error {
 
 // Update replaces a card usher posted.
 func (c *Chat) Update(ctx context.Context, at deliver.Posted, m handlers.Message) error {
-	ref, err := reference(ctx, c.State, at.UserID)
+	st, err := c.state(at.Workspace)
+	if err != nil {
+		return err
+	}
+	ref, err := reference(ctx, st, at.UserID)
 	if err != nil {
 		return err
 	}
@@ -120,7 +144,7 @@ func (c *Chat) Update(ctx context.Context, at deliver.Posted, m handlers.Message
 		return &outbox.Permanent{Err: errors.New("teams update: no conversation reference or message id")}
 	}
 	if err := c.Connector.Update(ctx, ref.ServiceURL, at.Channel, at.ID, RenderMessage(m).Activity()); err != nil {
-		return c.classify(ctx, at.UserID, err)
+		return c.classify(ctx, st, at.UserID, err)
 	}
 	return nil
 }

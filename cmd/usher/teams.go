@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usher-chat/usher/bot/teams"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
 
@@ -164,12 +166,66 @@ func newTeamsPart(s *server) (*teamsPart, error) {
 		auth = &teams.Validator{AppID: tc.appID, MetadataURL: tc.metadataURL, AllowedTenants: tc.allowedTenants, HTTP: hc}
 		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
 	}
-	return &teamsPart{tc: tc, state: state, auth: auth, chat: &teams.Chat{Connector: conn, State: state, Log: log}, log: log}, nil
+	p := &teamsPart{tc: tc, state: state, auth: auth, log: log}
+	p.chat = &teams.Chat{Connector: conn, StateOf: p.stateOf(s), Log: log}
+	return p, nil
+}
+
+// stateOf is an organization's Teams state (its people's conversation
+// references and the email index): the default organization's is state.
+func (p *teamsPart) stateOf(s *server) func(orgID string) (teams.State, error) {
+	return func(orgID string) (teams.State, error) {
+		if org.ID(orgID) == s.cfg.org {
+			return p.state, nil
+		}
+		return storage.NewTeamsState(s.rdb, org.ID(orgID))
+	}
+}
+
+// configured says the configuration names tenant as the default
+// organization's (when the directory maps it to nothing): a SingleTenant
+// bot's own tenant, the one tenant a MultiTenant bot allows, or any in the
+// unauthenticated loopback mode (a local tool, one organization).
+func (p *teamsPart) configured(tenant string) bool {
+	tc := p.tc
+	switch {
+	case tc.insecure:
+		return true
+	case tc.appType == "SingleTenant":
+		return strings.EqualFold(tenant, tc.tenant)
+	case len(tc.allowedTenants) == 1 && tc.allowedTenants[0] != "*":
+		return strings.EqualFold(tenant, tc.allowedTenants[0])
+	}
+	return false
+}
+
+// teamsOrgs routes an activity by its tenant (bot/teams.Orgs).
+type teamsOrgs struct {
+	s *server
+	p *teamsPart
+}
+
+func (o teamsOrgs) Serving(ctx context.Context, tenant string) (teams.Org, bool, error) {
+	t := org.TeamsTenant(tenant)
+	id, ok, err := o.s.orgs.serving(ctx, t, o.p.configured(t.TenantID))
+	if err != nil || !ok {
+		return teams.Org{}, false, err
+	}
+	tn, err := o.s.orgs.get(id)
+	if err != nil {
+		return teams.Org{}, false, err
+	}
+	st, err := o.p.stateOf(o.s)(string(id))
+	if err != nil {
+		return teams.Org{}, false, err
+	}
+	return teams.Org{ID: id, Service: tn.svc, State: st, Router: tn.router}, true, nil
 }
 
 // mount serves POST /api/messages, its messages for people through the router.
 func (p *teamsPart) mount(s *server) {
 	bot := &teams.Bot{
+		Orgs:    teamsOrgs{s: s, p: p},
 		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: p.state, Router: s.router, QueueInCommit: true, Log: p.log,
 		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
 	}
