@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/usher-chat/usher/bot/shell"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
 )
 
 func runShell(ctx context.Context, e env) error {
@@ -64,5 +66,64 @@ func runShell(ctx context.Context, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "Admins: %s. You are %s. Type /usher help, or :help for the shell's own commands.\n", strings.Join(cfg.admins, ", "), as)
 	sh := shell.New(svc, clock, e.stdout, as)
+	dir := storage.NewDirectory(rdb)
+	if err := dir.LoadScripts(ctx); err != nil {
+		return err
+	}
+	sh.SetOrgs(shellOrgs{orgCmd: orgCmd{e: e, cfg: cfg, rdb: rdb, dir: dir, log: log}, clock: clock.Now, embedded: embedded}, cfg.org)
 	return sh.Run(ctx, e.stdin, e.interactive)
+}
+
+// shellOrgs is the deployment's organizations for the shell's :org.
+type shellOrgs struct {
+	orgCmd
+	clock    func() time.Time
+	embedded bool
+}
+
+func (o shellOrgs) List(ctx context.Context) ([]shell.OrgInfo, error) {
+	orgs, err := o.dir.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]shell.OrgInfo, len(orgs))
+	for i, g := range orgs {
+		out[i] = shell.OrgInfo{ID: g.ID, Name: g.Name}
+	}
+	return out, nil
+}
+
+// Open builds the organization's service as every start builds the default
+// one's; USHER_ADMINS are the default organization's admins only.
+func (o shellOrgs) Open(ctx context.Context, id org.ID) (shell.Service, error) {
+	cfg := o.cfg
+	if id != cfg.org {
+		cfg.org, cfg.admins = id, nil
+	}
+	return newService(ctx, o.e, cfg, o.rdb, o.log, o.clock)
+}
+
+// Create is `usher org create NAME --admin EMAIL` on the embedded Redis,
+// where the shell's user is the operator; a real deployment's
+// organizations are the operator's to create.
+func (o shellOrgs) Create(ctx context.Context, id org.ID, name, admin string) (string, error) {
+	if !o.embedded {
+		return "", org.Errorf(org.CodeNotFound, "There is no organization %s in this deployment.", id).
+			WithHint("An operator creates it with `usher org create %s --admin EMAIL`; :org lists the ones there are.", shellQuote(name))
+	}
+	var out strings.Builder
+	c := o.orgCmd
+	c.e.stdout = &out
+	if err := c.create(ctx, id, name, admin, nil); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// shellQuote quotes s for a command line when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
