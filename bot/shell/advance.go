@@ -21,48 +21,71 @@ const maxTicks = 5000
 
 // advance moves the clock forward d. With a Ticker it steps the clock to each
 // scheduled run in the window and sweeps there; without one (or when the
-// schedule cannot be read) it sweeps once at the end.
+// schedule cannot be read) it sweeps once at the end. Every organization the
+// session visited runs its own schedule, in the order they were visited.
 func (s *Shell) advance(ctx context.Context, d time.Duration) {
 	target := s.clock.Now().Add(d)
 	fmt.Fprintf(s.out, "  The clock moved forward %s to %s.\n", org.FormatDuration(d), target.Format(time.RFC1123))
-	t, ok := s.svc.(Ticker)
-	if !ok {
-		s.clock.Set(target)
-		s.sweep(ctx, "")
-		return
+	var ticking, once []*session
+	for _, se := range s.order {
+		if _, ok := se.svc.(Ticker); ok {
+			ticking = append(ticking, se)
+		} else {
+			once = append(once, se)
+		}
 	}
 	for n := 0; ; n++ {
-		next, err := t.NextTick(ctx, s.clock.Now())
-		if err != nil {
-			fmt.Fprintf(s.out, "  Can't read the schedule (%v); running the scheduled work once.\n", err)
-			s.clock.Set(target)
-			s.sweep(ctx, "")
-			return
+		var next time.Time
+		var due, still []*session
+		for _, se := range ticking {
+			t, err := se.svc.(Ticker).NextTick(ctx, s.clock.Now())
+			if err != nil {
+				fmt.Fprintf(s.out, "  Can't read the schedule%s (%v); running the scheduled work once.\n", s.in(se), err)
+				once = append(once, se)
+				continue
+			}
+			still = append(still, se)
+			switch {
+			case t.IsZero() || t.After(target):
+			case next.IsZero() || t.Before(next):
+				next, due = t, []*session{se}
+			case t.Equal(next):
+				due = append(due, se)
+			}
 		}
-		if next.IsZero() || next.After(target) {
+		ticking = still
+		if len(due) == 0 {
 			break
 		}
 		if n == maxTicks {
 			fmt.Fprintf(s.out, "  Stopped after %d scheduled runs; running the rest at once.\n", maxTicks)
-			s.clock.Set(target)
-			s.sweep(ctx, "")
-			return
+			once = append(once, ticking...)
+			break
 		}
 		s.clock.Set(next)
-		s.sweep(ctx, fmt.Sprintf("  Scheduled run at %s:", next.Format(time.RFC1123)))
+		for _, se := range due {
+			s.sweep(ctx, se, fmt.Sprintf("  Scheduled run at %s%s:", next.Format(time.RFC1123), s.in(se)))
+		}
 	}
 	s.clock.Set(target)
+	for _, se := range once {
+		s.sweep(ctx, se, "")
+	}
 }
 
-// sweep runs the scheduled work due now and delivers what it says. header,
-// when set, is printed first if the run has anything to show.
-func (s *Shell) sweep(ctx context.Context, header string) {
-	deliveries, err := s.svc.Sweep(ctx)
+// sweep runs the scheduled work due now in one organization and delivers
+// what it says. header, when set, is printed first if the run has anything
+// to show.
+func (s *Shell) sweep(ctx context.Context, se *session, header string) {
+	deliveries, err := se.svc.Sweep(ctx)
+	if header == "" && s.in(se) != "" && (err != nil || len(deliveries) > 0) {
+		header = "  Scheduled work" + s.in(se) + ":"
+	}
 	if header != "" && (err != nil || len(deliveries) > 0) {
 		fmt.Fprintln(s.out, header)
 	}
 	if err != nil {
 		fmt.Fprintf(s.out, "  Scheduled work failed: %v\n", err)
 	}
-	s.deliver(ctx, deliveries)
+	s.deliver(ctx, se, deliveries)
 }

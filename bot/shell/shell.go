@@ -69,17 +69,30 @@ type shown struct {
 
 // Shell is one terminal session.
 type Shell struct {
-	svc     Service
 	clock   *Clock
 	out     io.Writer
 	as      string
-	inbox   map[string][]*shown // per person, oldest first
 	offline map[string]bool
-	dialog  *dialog // a confirm dialog waiting for :confirm or :cancel
+	shown   int // messages shown so far
+	// cur is the organization the session is in; sessions holds every one
+	// visited (org.go), home is the one it started in.
+	cur      *session
+	sessions map[org.ID]*session
+	order    []*session // sessions in the order visited
+	home     org.ID
+	orgs     Orgs // nil: the shell serves its one organization only
+}
+
+// session is the shell's state in one organization: its service, and each
+// person's chat there (a chat workspace is one organization's).
+type session struct {
+	id     org.ID
+	svc    Service
+	inbox  map[string][]*shown // per person, oldest first
+	dialog *dialog             // a confirm dialog waiting for :confirm or :cancel
 	// router delivers messages for people: the one protocol of every
 	// platform, here with the terminal as the only platform and no queue.
 	router *deliver.Router
-	shown  int // messages shown so far
 }
 
 type dialog struct {
@@ -90,10 +103,18 @@ type dialog struct {
 
 // New builds a shell acting first as email.
 func New(svc Service, clock *Clock, out io.Writer, as string) *Shell {
-	s := &Shell{svc: svc, clock: clock, out: out, as: as, inbox: map[string][]*shown{}, offline: map[string]bool{}}
-	// New fails only on a missing service or a platform given twice.
-	s.router, _ = deliver.New(deliver.Config{Platforms: []deliver.Platform{terminal{s}}, Service: svc})
+	s := &Shell{clock: clock, out: out, as: as, offline: map[string]bool{}, sessions: map[org.ID]*session{}}
+	s.cur = s.newSession("", svc)
 	return s
+}
+
+func (s *Shell) newSession(id org.ID, svc Service) *session {
+	se := &session{id: id, svc: svc, inbox: map[string][]*shown{}}
+	// New fails only on a missing service or a platform given twice.
+	se.router, _ = deliver.New(deliver.Config{Platforms: []deliver.Platform{terminal{s, se}}, Service: svc})
+	s.sessions[id] = se
+	s.order = append(s.order, se)
+	return se
 }
 
 // Run reads lines until :quit or the end of input. With a prompt it shows one
@@ -103,7 +124,7 @@ func (s *Shell) Run(ctx context.Context, in io.Reader, prompt bool) error {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for {
 		if prompt {
-			fmt.Fprintf(s.out, "%s> ", s.as)
+			fmt.Fprintf(s.out, "%s> ", s.who())
 		}
 		if !sc.Scan() {
 			if prompt {
@@ -113,7 +134,7 @@ func (s *Shell) Run(ctx context.Context, in io.Reader, prompt bool) error {
 		}
 		line := strings.TrimSpace(sc.Text())
 		if !prompt && line != "" && !strings.HasPrefix(line, "#") {
-			fmt.Fprintf(s.out, "%s> %s\n", s.as, line)
+			fmt.Fprintf(s.out, "%s> %s\n", s.who(), line)
 		}
 		if quit := s.Line(ctx, line); quit {
 			return nil
@@ -144,6 +165,7 @@ const metaHelp = `Shell commands:
   :confirm, :cancel   press the confirming or the cancelling button of your newest confirmation
   :advance DURATION   move the clock forward (e.g. 72h, 7d), running each scheduled run (reminders, expiry, digest) on the way
   :offline EMAIL      pretend EMAIL is not in chat (deliveries fall back to the sender); :online EMAIL undoes it
+  :org [ID|NAME]      show the organization you are in and the deployment's others; with ID or NAME, switch to it
   :time               show the clock
   :quit               leave`
 
@@ -165,7 +187,10 @@ func (s *Shell) meta(ctx context.Context, line string) bool {
 			fmt.Fprintf(s.out, "  %s Usage: :as EMAIL\n", err)
 			return false
 		}
-		s.as, s.dialog = email, nil
+		s.as = email
+		for _, se := range s.sessions {
+			se.dialog = nil
+		}
 		fmt.Fprintf(s.out, "  You are now %s.\n", email)
 	case ":offline", ":online":
 		email, err := org.NormalizeEmail(arg)
@@ -184,6 +209,8 @@ func (s *Shell) meta(ctx context.Context, line string) bool {
 			return false
 		}
 		s.advance(ctx, d) // advance.go
+	case ":org":
+		s.org(ctx, words[1:]) // org.go
 	case ":click":
 		s.click(ctx, words[1:])
 	case ":confirm", ":cancel":
@@ -201,8 +228,8 @@ func (s *Shell) meta(ctx context.Context, line string) bool {
 // message whose buttons are the same command with --confirm and "cancel".
 // A dialog is always the newer: any command run since drops it (see run).
 func (s *Shell) answer(ctx context.Context, yes bool) {
-	if d := s.dialog; d != nil && d.who == s.as {
-		s.dialog = nil
+	if d := s.cur.dialog; d != nil && d.who == s.as {
+		s.cur.dialog = nil
 		if yes {
 			s.run(ctx, d.button.Command, d.on)
 		} else {
@@ -210,7 +237,7 @@ func (s *Shell) answer(ctx context.Context, yes bool) {
 		}
 		return
 	}
-	box := s.inbox[s.as]
+	box := s.cur.inbox[s.as]
 	for i := len(box) - 1; i >= 0; i-- {
 		confirm, cancel, ok := prompt(box[i].msg)
 		if !ok {
@@ -255,7 +282,7 @@ func (s *Shell) click(ctx context.Context, args []string) {
 		}
 	}
 	label := strings.Join(args, " ")
-	box := s.inbox[s.as]
+	box := s.cur.inbox[s.as]
 	for i := len(box) - 1; i >= 0; i-- {
 		var matches []handlers.Button
 		for _, b := range buttons(box[i].msg) {
@@ -272,7 +299,7 @@ func (s *Shell) click(ctx context.Context, args []string) {
 		}
 		b := matches[nth-1]
 		if b.Confirm != nil {
-			s.dialog = &dialog{who: s.as, button: b, on: box[i]}
+			s.cur.dialog = &dialog{who: s.as, button: b, on: box[i]}
 			fmt.Fprintf(s.out, "  %s\n  %s\n  [:confirm %s] [:cancel %s]\n", b.Confirm.Title, b.Confirm.Text, b.Confirm.Yes, b.Confirm.No)
 			return
 		}
@@ -295,10 +322,10 @@ func buttons(m handlers.Message) []handlers.Button {
 func (s *Shell) run(ctx context.Context, text string, from *shown) {
 	// Whatever runs now answers or abandons a dialog opened before it, so
 	// :confirm afterwards means the newest prompt, never a stale dialog.
-	if s.dialog != nil && s.dialog.who == s.as {
-		s.dialog = nil
+	if s.cur.dialog != nil && s.cur.dialog.who == s.as {
+		s.cur.dialog = nil
 	}
-	reply := s.svc.Handle(ctx, handlers.Request{
+	reply := s.cur.svc.Handle(ctx, handlers.Request{
 		Actor: org.Identity{Platform: "shell", UserID: s.as, Email: s.as},
 		Text:  text,
 	})
@@ -306,15 +333,15 @@ func (s *Shell) run(ctx context.Context, text string, from *shown) {
 		from.msg = reply.Message
 		s.print(s.as, reply.Message, "(updated in place) ")
 	} else {
-		s.show(s.as, reply.Message)
+		s.show(s.cur, s.as, reply.Message)
 	}
-	s.deliver(ctx, reply.Deliveries)
+	s.deliver(ctx, s.cur, reply.Deliveries)
 }
 
 // deliver hands messages for people to the router, which finds them in the
 // terminal (everyone but the :offline) and tells their senders.
-func (s *Shell) deliver(ctx context.Context, ds []handlers.Delivery) {
-	if err := s.router.Deliver(ctx, ds, deliver.Origin{Platform: Platform, Email: s.as, UserID: s.as}); err != nil {
+func (s *Shell) deliver(ctx context.Context, se *session, ds []handlers.Delivery) {
+	if err := se.router.Deliver(ctx, ds, deliver.Origin{Platform: Platform, Email: s.as, UserID: s.as}); err != nil {
 		fmt.Fprintf(s.out, "  (could not deliver every message: %v)\n", err)
 	}
 }
@@ -322,9 +349,12 @@ func (s *Shell) deliver(ctx context.Context, ds []handlers.Delivery) {
 // Platform is the shell's name as a delivery platform.
 const Platform = "shell"
 
-// terminal is the shell as a delivery platform (deliver.Platform): everyone
-// is in the terminal but the people put :offline.
-type terminal struct{ s *Shell }
+// terminal is the shell as a delivery platform (deliver.Platform) of one
+// organization: everyone is in the terminal but the people put :offline.
+type terminal struct {
+	s  *Shell
+	se *session
+}
 
 func (terminal) Name() string { return Platform }
 
@@ -333,12 +363,12 @@ func (t terminal) Find(_ context.Context, _, email string, _ deliver.Hint) (deli
 }
 
 func (t terminal) Post(_ context.Context, r deliver.Recipient, p deliver.Post) (deliver.Posted, error) {
-	id := t.s.show(r.Email, p.Message)
+	id := t.s.show(t.se, r.Email, p.Message)
 	return deliver.Posted{Platform: Platform, Where: "shell direct message", Channel: r.Email, ID: strconv.Itoa(id)}, nil
 }
 
 func (t terminal) Update(_ context.Context, at deliver.Posted, m handlers.Message) error {
-	for _, sh := range t.s.inbox[at.Channel] {
+	for _, sh := range t.se.inbox[at.Channel] {
 		if strconv.Itoa(sh.id) == at.ID {
 			sh.msg = m
 			t.s.print(at.Channel, m, "(updated in place) ")
@@ -351,10 +381,10 @@ func (t terminal) Update(_ context.Context, at deliver.Posted, m handlers.Messag
 
 // show prints a message and keeps it in the recipient's inbox; it returns
 // the message's number in the session.
-func (s *Shell) show(to string, m handlers.Message) int {
+func (s *Shell) show(se *session, to string, m handlers.Message) int {
 	s.shown++
 	if m.HasButtons() {
-		s.inbox[to] = append(s.inbox[to], &shown{msg: m, id: s.shown})
+		se.inbox[to] = append(se.inbox[to], &shown{msg: m, id: s.shown})
 	}
 	s.print(to, m, "")
 	return s.shown
