@@ -38,7 +38,7 @@ type Platform interface {
 	// false when this platform does not know them or cannot write to them
 	// (not in this Slack, never installed the Teams app, blocks the bot).
 	// hint is what the message's origin knows of them here, when it does.
-	Find(ctx context.Context, orgID, email string, hint Hint) (r Recipient, ok bool, err error)
+	Find(ctx context.Context, orgID org.ID, email string, hint Hint) (r Recipient, ok bool, err error)
 	// Post sends a message privately to r. When p.Attempt > 0 it may have
 	// gone already (a retry, a job taken over from a crashed worker): a
 	// platform that can look for p.Key first should. An error wrapping
@@ -136,7 +136,7 @@ type Marks interface {
 // Config wires a Router.
 type Config struct {
 	// Org is the organization delivered for.
-	Org string
+	Org org.ID
 	// Platforms in their default order; the preferred one goes first.
 	Platforms []Platform
 	Service   Service

@@ -14,6 +14,7 @@ import (
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // The router's own ports, implemented here: a platform that knows some
@@ -32,7 +33,7 @@ type platform struct {
 
 func (p *platform) Name() string { return p.name }
 
-func (p *platform) Find(_ context.Context, _, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+func (p *platform) Find(_ context.Context, _ org.ID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
 	if hint.UserID != "" {
 		return deliver.Recipient{Email: email, UserID: hint.UserID, ReplyURL: hint.ReplyURL}, true, nil
 	}

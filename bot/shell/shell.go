@@ -358,7 +358,7 @@ type terminal struct {
 
 func (terminal) Name() string { return Platform }
 
-func (t terminal) Find(_ context.Context, _, email string, _ deliver.Hint) (deliver.Recipient, bool, error) {
+func (t terminal) Find(_ context.Context, _ org.ID, email string, _ deliver.Hint) (deliver.Recipient, bool, error) {
 	return deliver.Recipient{Email: email}, !t.s.offline[email], nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // DM is Slack as a delivery platform (bot/deliver.Platform): it finds a
@@ -29,7 +30,7 @@ type DM struct {
 	log   *slog.Logger
 	// workspacesOf lists the Slack workspaces (team or enterprise ids) of an
 	// organization, where its people are looked for; nil: the default token's.
-	workspacesOf func(ctx context.Context, orgID string) ([]string, error)
+	workspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)
 }
 
 // Where is what an invitation's delivery record says for a Slack DM.
@@ -107,7 +108,7 @@ func (d *DM) Name() string { return Platform }
 // Find looks the person up by email; a hint from the message's origin (the
 // sender is this Slack user) saves the look-up. A deleted account or a bot
 // is not someone usher writes to.
-func (d *DM) Find(ctx context.Context, orgID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+func (d *DM) Find(ctx context.Context, orgID org.ID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
 	if hint.UserID != "" {
 		return deliver.Recipient{Email: email, UserID: hint.UserID, ReplyURL: hint.ReplyURL, Workspace: hint.Workspace}, true, nil
 	}

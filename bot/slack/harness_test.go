@@ -163,7 +163,7 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.router, err = deliver.New(deliver.Config{Org: e.org, Platforms: []deliver.Platform{dm}, Service: e.svc, Queue: e.queue, Marks: marks, Log: slogTo(e.logs)})
+	e.router, err = deliver.New(deliver.Config{Org: org.ID(e.org), Platforms: []deliver.Platform{dm}, Service: e.svc, Queue: e.queue, Marks: marks, Log: slogTo(e.logs)})
 	if err != nil {
 		t.Fatal(err)
 	}

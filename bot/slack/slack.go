@@ -90,7 +90,7 @@ type Config struct {
 	Tokens map[string]string
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
-	WorkspacesOf func(ctx context.Context, orgID string) ([]string, error)
+	WorkspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)
 	Logger       *slog.Logger
 	// HTTPClient calls the Web API and response_urls; default: 10 s timeout.
 	HTTPClient *http.Client

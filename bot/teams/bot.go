@@ -89,7 +89,7 @@ type Bot struct {
 	// tenant, whose Service, State and Router then answer it; the fields
 	// below serve the replay guard and jobs queued by earlier versions
 	// (the default organization's).
-	Orgs Orgs
+	Orgs      Orgs
 	Service   Service
 	Auth      *Validator // nil only in the unauthenticated loopback mode
 	Connector *Connector

@@ -13,6 +13,7 @@ import (
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
 )
 
 // Proactive delivery. Teams cannot message a user by email: usher can only
@@ -57,8 +58,8 @@ func (c *Chat) Name() string { return Platform }
 // Find looks the person up by email (or by the Entra object id the origin
 // knows); someone who never talked to usher, blocks it or uninstalled it is
 // not found.
-func (c *Chat) Find(ctx context.Context, orgID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
-	st, err := c.state(orgID)
+func (c *Chat) Find(ctx context.Context, orgID org.ID, email string, hint deliver.Hint) (deliver.Recipient, bool, error) {
+	st, err := c.state(string(orgID))
 	if err != nil {
 		return deliver.Recipient{}, false, err
 	}
@@ -82,7 +83,7 @@ func (c *Chat) Find(ctx context.Context, orgID, email string, hint deliver.Hint)
 		return deliver.Recipient{}, false, err
 	}
 	// Workspace: the organization whose state holds the conversation.
-	return deliver.Recipient{Email: email, UserID: aad, Workspace: orgID}, true, nil
+	return deliver.Recipient{Email: email, UserID: aad, Workspace: string(orgID)}, true, nil
 }
 
 // Post sends the card to the person's personal chat with the bot.

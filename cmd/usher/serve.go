@@ -97,7 +97,7 @@ func (s *server) attachRouter(t *tenant) error {
 	if err != nil {
 		return err
 	}
-	t.router, err = deliver.New(deliver.Config{Org: string(t.id), Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
+	t.router, err = deliver.New(deliver.Config{Org: t.id, Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
 		Log: s.log.With("part", "deliver", "org", string(t.id))})
 	return err
 }

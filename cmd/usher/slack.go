@@ -150,21 +150,21 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 // workspacesOf lists where an organization's people are looked for in
 // Slack: the workspaces usher has a token for that route to it, as a
 // request from there would be routed (a few: one per token).
-func (p *slackPart) workspacesOf(s *server) func(ctx context.Context, orgID string) ([]string, error) {
+func (p *slackPart) workspacesOf(s *server) func(ctx context.Context, orgID org.ID) ([]string, error) {
 	route := p.serving(s)
-	return func(ctx context.Context, orgID string) ([]string, error) {
+	return func(ctx context.Context, orgID org.ID) ([]string, error) {
 		var ws []string
 		for _, t := range p.served.Teams {
 			if id, ok, err := route.org(ctx, org.SlackTenant("", t)); err != nil {
 				return nil, err
-			} else if ok && string(id) == orgID {
+			} else if ok && id == orgID {
 				ws = append(ws, t)
 			}
 		}
 		for _, e := range p.served.Enterprises {
 			if id, ok, err := route.org(ctx, org.SlackTenant(e, "")); err != nil {
 				return nil, err
-			} else if ok && string(id) == orgID {
+			} else if ok && id == orgID {
 				ws = append(ws, e)
 			}
 		}

@@ -204,7 +204,7 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfgSlack.Router, err = deliver.New(deliver.Config{Org: orgID, Platforms: []deliver.Platform{dm}, Service: svc, Queue: outboxQueue{ob}, Marks: marks, Log: log})
+	cfgSlack.Router, err = deliver.New(deliver.Config{Org: org.ID(orgID), Platforms: []deliver.Platform{dm}, Service: svc, Queue: outboxQueue{ob}, Marks: marks, Log: log})
 	if err != nil {
 		b.Fatal(err)
 	}
