@@ -58,6 +58,8 @@ type Outbox struct {
 	rdb  redis.UniversalClient
 	keys keys
 	seal sealer // seal.go
+	// fleet is rung when a job is queued or put back (fleet_ring.go).
+	fleet *Fleet
 }
 
 // Job is one queued message, as bot/outbox describes it (storage does not
@@ -99,8 +101,12 @@ func NewOutbox(rdb redis.UniversalClient, id org.ID) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
+	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k), fleet: NewFleet(rdb)}, nil
 }
+
+// UseFleet makes the outbox ring f (the process's one, with its Notify)
+// rather than a fleet index of its own on the same Redis.
+func (o *Outbox) UseFleet(f *Fleet) { o.fleet = f }
 
 // Org is the organization whose messages this outbox queues.
 func (o *Outbox) Org() org.ID { return o.keys.org }
@@ -119,7 +125,7 @@ func (o *Outbox) Setup(ctx context.Context) error {
 			return wrap("outbox setup "+l.stream, err)
 		}
 	}
-	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace)
+	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace, outboxNext)
 }
 
 // Add stores a job in outbox2, once even if go-redis re-sends the call after
@@ -144,6 +150,7 @@ func (o *Outbox) add(ctx context.Context, stream string, j Job) (string, error) 
 	if err != nil {
 		return "", wrap("outbox add", err)
 	}
+	o.fleet.ring(ctx, FleetOutbox, o.keys.org, time.Now())
 	return id, nil
 }
 
@@ -289,7 +296,11 @@ func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
 		return fmt.Errorf("outbox later: %w", err)
 	}
 	err = outboxMove.Run(ctx, o.rdb, []string{l.stream, l.later}, outboxGroup, j.ID, "later", at.UnixMilli(), string(member)).Err()
-	return wrap("outbox later", err)
+	if err != nil {
+		return wrap("outbox later", err)
+	}
+	o.fleet.ring(ctx, FleetOutbox, o.keys.org, at)
+	return nil
 }
 
 // Dead moves a job that can never be sent to the dead letters.

@@ -44,6 +44,9 @@ type Store struct {
 	// minReplicas and waitTimeout: see RequireReplicas (commit_transport.go).
 	minReplicas int
 	waitTimeout time.Duration
+	// fleet is rung after a commit that wrote due work or queued messages
+	// (fleet_ring.go).
+	fleet *Fleet
 }
 
 // New returns a store for organization id on rdb. Call LoadScripts once at
@@ -53,8 +56,12 @@ func New(rdb redis.UniversalClient, id org.ID) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
+	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k), fleet: NewFleet(rdb)}, nil
 }
+
+// UseFleet makes the store ring f (the process's one, with its Notify)
+// rather than a fleet index of its own on the same Redis.
+func (s *Store) UseFleet(f *Fleet) { s.fleet = f }
 
 // Org is the organization this store keeps.
 func (s *Store) Org() org.ID { return s.keys.org }
@@ -66,7 +73,7 @@ func (s *Store) SealWith(key cipher.AEAD) { s.seal = newSealer(key, s.keys) }
 
 // LoadScripts loads the Lua scripts into Redis (every shard, on a cluster).
 func (s *Store) LoadScripts(ctx context.Context) error {
-	return loadScripts(ctx, s.rdb, "load scripts", readScript, applyScript, claimScript)
+	return loadScripts(ctx, s.rdb, "load scripts", readScript, applyScript, claimScript, fleetRing, fleetNextSchedule)
 }
 
 // loadScripts loads Lua scripts so that their first use costs no extra round
