@@ -67,7 +67,11 @@ func (s *sent) sender(id org.ID) outbox.Sender {
 	}
 }
 
-func (s *sent) list() []string { s.mu.Lock(); defer s.mu.Unlock(); return append([]string(nil), s.all...) }
+func (s *sent) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.all...)
+}
 
 // fleetOn is a fleet over rdb's organizations, each outbox ringing f.
 func fleetOn(t *testing.T, rdb redis.UniversalClient, f *storage.Fleet, s *sent, consumer string) *outbox.Fleet {
