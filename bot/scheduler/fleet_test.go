@@ -47,7 +47,7 @@ type deployment struct {
 
 // newDeployment makes n organizations, each with an admin who invited one
 // person, served by `replicas` replicas; setup runs 16 organizations at once.
-func newDeployment(t *testing.T, rdb redis.UniversalClient, n, replicas int) *deployment {
+func newDeployment(t testing.TB, rdb redis.UniversalClient, n, replicas int) *deployment {
 	t.Helper()
 	ctx := context.Background()
 	d := &deployment{rdb: rdb, fleet: storage.NewFleet(rdb), clock: handlerstest.NewClock(),
@@ -138,7 +138,7 @@ func (d *deployment) open(ctx context.Context, dir *storage.Directory, id org.ID
 }
 
 // runner is replica r's fleet scheduler.
-func (d *deployment) runner(t *testing.T, r int) *scheduler.Fleet {
+func (d *deployment) runner(t testing.TB, r int) *scheduler.Fleet {
 	t.Helper()
 	f, err := scheduler.NewFleet(scheduler.FleetConfig{
 		Index: d.fleet.Index(storage.FleetSchedule),
