@@ -117,3 +117,34 @@ func (f *Fleet) reconcilePage(ctx context.Context, page []Organization, now time
 	})
 	return wrap("fleet reconcile: ring", err)
 }
+
+// ReconcileEvery runs Reconcile at once and then every interval (default an
+// hour) until ctx ends, logging each pass; a failed pass is retried at the
+// next. now is the schedule's clock (nil: time.Now), lease the outbox
+// workers' job lease. Every replica may run it: a pass only rings.
+func (f *Fleet) ReconcileEvery(ctx context.Context, interval time.Duration, now func() time.Time, lease time.Duration) error {
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	if now == nil {
+		now = time.Now
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		st, err := f.Reconcile(ctx, now(), lease)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			f.logger().WarnContext(ctx, "fleet reconcile failed; next pass in an interval", "err", err, "interval", interval)
+		case err == nil:
+			f.logger().InfoContext(ctx, "fleet reconcile", "orgs", st.Orgs, "schedule", st.Schedule, "outbox", st.Outbox,
+				"unplanned_digests", st.UnplannedDigests, "failed", st.Failed, "elapsed", st.Elapsed)
+		}
+		t.Reset(interval)
+	}
+}

@@ -119,13 +119,25 @@ func (o *Outbox) SealWith(key cipher.AEAD) { o.seal = newSealer(key, o.keys) }
 // legacy stream's group is created too (an old replica may still be starting
 // or gone already): Claim reads both streams in one XREADGROUP.
 func (o *Outbox) Setup(ctx context.Context) error {
+	if err := o.createGroups(ctx); err != nil {
+		return err
+	}
+	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace, outboxNext)
+}
+
+// createGroups creates both streams' consumer groups (idempotent): Setup at
+// start, and Claim on first use, when a fleet worker (bot/outbox.Fleet)
+// opens an organization's outbox that never had one. Ten thousand idle
+// organizations then cost no groups, and the scripts are not loaded again
+// for each (Setup loads them on every master).
+func (o *Outbox) createGroups(ctx context.Context) error {
 	for _, l := range o.lanes() {
 		err := o.rdb.XGroupCreateMkStream(ctx, l.stream, outboxGroup, "0").Err()
 		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			return wrap("outbox setup "+l.stream, err)
 		}
 	}
-	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace, outboxNext)
+	return nil
 }
 
 // Add stores a job in outbox2, once even if go-redis re-sends the call after
@@ -189,8 +201,9 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 			Stream: l.stream, Group: outboxGroup, Consumer: consumer, MinIdle: lease, Start: "0-0", Count: int64(limit - len(jobs)),
 		}).Result()
 		if isNoGroup(err) {
-			// The stream was deleted (FLUSHALL, a failover without it): recreate.
-			return jobs, o.Setup(ctx)
+			// The stream was deleted (FLUSHALL, a failover without it), or
+			// this is its first use: create the groups.
+			return jobs, o.createGroups(ctx)
 		}
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return jobs, wrap("outbox reclaim "+l.stream, err)
@@ -214,7 +227,7 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 		Count: int64(limit - len(jobs)), Block: block,
 	}).Result()
 	if isNoGroup(err) {
-		return jobs, o.Setup(ctx)
+		return jobs, o.createGroups(ctx)
 	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return jobs, wrap("outbox read", err)

@@ -70,6 +70,15 @@ func newTickFleet(b *testing.B, idle int) *tickFleet {
 	if n, _ := f.Tick(ctx); n != 0 {
 		b.Fatalf("%d organizations still due after planning", n)
 	}
+	// The one full pass (at start, then hourly): what it costs at this size.
+	st, err := tf.d.fleet.Reconcile(ctx, tf.d.clock.Now(), 30*time.Second)
+	if err != nil || st.Failed > 0 {
+		b.Fatalf("reconcile %+v: %v", st, err)
+	}
+	tf.memoryReport += fmt.Sprintf(". Reconcile over %d organizations: %v (%d scheduled, %d outbox)", st.Orgs, st.Elapsed.Round(time.Millisecond), st.Schedule, st.Outbox)
+	if n, _ := f.Tick(ctx); n != 0 {
+		b.Fatalf("%d organizations due after reconcile: it rang too early", n)
+	}
 	return tf
 }
 
