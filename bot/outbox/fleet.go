@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/usher-chat/usher/handlers/org"
@@ -68,6 +69,11 @@ type Fleet struct {
 	Poll time.Duration
 	// Orgs is how many organizations one Due takes (default 16).
 	Orgs int
+	// Parallel is how many organizations take their turn at once (default
+	// 4): a bounded pool, so that one organization's slow platform does not
+	// hold every other one's messages; its jobs stay in order among
+	// themselves.
+	Parallel int
 	// RetryAfter is when an organization whose turn failed is tried again
 	// (default 5 s).
 	RetryAfter time.Duration
@@ -82,6 +88,9 @@ func (f *Fleet) defaults() {
 	}
 	if f.Orgs <= 0 {
 		f.Orgs = 16
+	}
+	if f.Parallel <= 0 {
+		f.Parallel = 4
 	}
 	if f.RetryAfter <= 0 {
 		f.RetryAfter = 5 * time.Second
@@ -148,9 +157,16 @@ func (f *Fleet) Turn(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("outbox fleet: %w", err)
 	}
+	sem := make(chan struct{}, f.Parallel)
+	var wg sync.WaitGroup
 	for _, l := range ls {
-		f.turn(ctx, l)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f.turn(ctx, l)
+		})
 	}
+	wg.Wait()
 	return len(ls), nil
 }
 
