@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
@@ -43,15 +44,21 @@ type deployment struct {
 	notices   map[org.ID]int // notices delivered (the expiry's, a digest)
 	twice     []string       // a message delivered a second time
 	seen      map[string]bool
+
+	// queue, when set, queues every invitation and every sweep's messages
+	// in the organization's outbox (as the delivery router does), for
+	// outbox fleets to send.
+	queue bool
 }
 
 // newDeployment makes n organizations, each with an admin who invited one
 // person, served by `replicas` replicas; setup runs 16 organizations at once.
-func newDeployment(t testing.TB, rdb redis.UniversalClient, n, replicas int) *deployment {
+func newDeployment(t testing.TB, rdb redis.UniversalClient, n, replicas int, queue ...bool) *deployment {
 	t.Helper()
 	ctx := context.Background()
 	d := &deployment{rdb: rdb, fleet: storage.NewFleet(rdb), clock: handlerstest.NewClock(),
-		invites: map[org.ID]string{}, reminders: map[org.ID]int{}, notices: map[org.ID]int{}, seen: map[string]bool{}}
+		invites: map[org.ID]string{}, reminders: map[org.ID]int{}, notices: map[org.ID]int{}, seen: map[string]bool{},
+		queue: len(queue) > 0 && queue[0]}
 	if err := d.fleet.LoadScripts(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +138,39 @@ func (d *deployment) open(ctx context.Context, dir *storage.Directory, id org.ID
 	r := ws[0].Handle(ctx, handlers.Request{Actor: org.Identity{Platform: "test", UserID: "U-boss", Email: boss}, Text: "invite guest@example.com"})
 	for _, dl := range r.Deliveries {
 		if dl.Kind == handlers.DeliverInvitation {
+			if err := d.enqueue(ctx, id, []handlers.Delivery{dl}); err != nil {
+				return nil, "", err
+			}
 			return ws, dl.InvitationID, nil
 		}
 	}
 	return nil, "", fmt.Errorf("invite refused: %s %s", r.Code, r.Text)
+}
+
+// messageKey names a delivery: each reminder says which one it is
+// ("reminder 2 of 3"), each notice what happened, so the same key twice is
+// a repeat.
+func messageKey(id org.ID, dl handlers.Delivery) string {
+	return fmt.Sprintf("%s|%s|%s|%s|%s", id, dl.Kind, dl.To, dl.Message.Text, dl.Message.Footer)
+}
+
+// enqueue queues ds in organization id's outbox (when d.queue), each job's
+// payload its messageKey.
+func (d *deployment) enqueue(ctx context.Context, id org.ID, ds []handlers.Delivery) error {
+	if !d.queue {
+		return nil
+	}
+	ob, err := storage.NewOutbox(d.rdb, id)
+	if err != nil {
+		return err
+	}
+	ob.UseFleet(d.fleet)
+	for _, dl := range ds {
+		if _, err := ob.Add(ctx, storage.Job{Platform: "test", Channel: dl.To, Payload: []byte(messageKey(id, dl))}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runner is replica r's fleet scheduler.
@@ -149,13 +185,14 @@ func (d *deployment) runner(t testing.TB, r int) *scheduler.Fleet {
 			}
 			return w, nil
 		},
-		Deliver: func(_ context.Context, id org.ID, ds []handlers.Delivery) error {
+		Deliver: func(ctx context.Context, id org.ID, ds []handlers.Delivery) error {
+			if err := d.enqueue(ctx, id, ds); err != nil {
+				return err
+			}
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			for _, dl := range ds {
-				// Each reminder says which one it is ("reminder 2 of 3"), each
-				// notice what happened: the same text twice is a repeat.
-				key := fmt.Sprintf("%s|%s|%s|%s|%s", id, dl.Kind, dl.To, dl.Message.Text, dl.Message.Footer)
+				key := messageKey(id, dl)
 				if d.seen[key] {
 					d.twice = append(d.twice, key)
 				}
@@ -274,7 +311,7 @@ func TestFleetOnCluster(t *testing.T) {
 	start := time.Now()
 	cl := redistest.StartCluster(t, 3)
 	rdb := cl.Client(t)
-	d := newDeployment(t, rdb, 1000, 2)
+	d := newDeployment(t, rdb, 1000, 2, true)
 	t.Logf("1,000 organizations set up in %v", time.Since(start).Round(time.Millisecond))
 
 	st, err := d.fleet.Reconcile(context.Background(), d.clock.Now(), 30*time.Second)
@@ -289,6 +326,22 @@ func TestFleetOnCluster(t *testing.T) {
 		t.Errorf("sweeps per replica %v: one replica did all the work", swept)
 	}
 	d.check(t)
+
+	// What the sweeps queued, and the invitations, go out through two
+	// replicas' outbox fleets at once: each message exactly once.
+	send := time.Now()
+	sent := drainOutboxes(t, d, 2)
+	t.Logf("%d messages sent by 2 outbox fleets in %v", len(sent), time.Since(send).Round(time.Millisecond))
+	want := len(d.seen) + len(d.orgs) // the sweeps' messages and the invitations
+	twice := 0
+	for _, n := range sent {
+		if n > 1 {
+			twice++
+		}
+	}
+	if len(sent) != want || twice > 0 {
+		t.Errorf("%d distinct messages sent (%d of them more than once), want %d once each", len(sent), twice, want)
+	}
 
 	perMaster := mastersOf(t, rdb, d.orgs)
 	t.Logf("organizations per master: %v", perMaster)
@@ -332,4 +385,103 @@ func mastersOf(t *testing.T, rdb *redis.ClusterClient, ids []org.ID) map[string]
 		}
 	}
 	return out
+}
+
+// drainOutboxes runs `replicas` outbox fleets at once over d's
+// organizations until every organization's outbox is empty, and returns how
+// often each message (payload) was sent.
+func drainOutboxes(t *testing.T, d *deployment, replicas int) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	sent := map[string]int{}
+	send := func(_ context.Context, j outbox.Job) error {
+		mu.Lock()
+		sent[string(j.Payload)]++
+		mu.Unlock()
+		return nil
+	}
+	var fleets []*outbox.Fleet
+	for r := range replicas {
+		f := &outbox.Fleet{
+			Index: d.fleet.Index(storage.FleetOutbox),
+			Open: func(_ context.Context, id org.ID) (outbox.Org, bool, error) {
+				ob, err := storage.NewOutbox(d.rdb, id)
+				if err != nil {
+					return outbox.Org{}, false, err
+				}
+				ob.UseFleet(d.fleet)
+				return outbox.Org{Queue: outboxQueue{ob}, Senders: map[string]outbox.Sender{"test": send}}, true, nil
+			},
+			Worker: outbox.Worker{Consumer: fmt.Sprintf("replica-%d", r), Pace: time.Millisecond},
+		}
+		if err := f.Init(); err != nil {
+			t.Fatal(err)
+		}
+		fleets = append(fleets, f)
+	}
+	ctx := context.Background()
+	for round := 0; ; round++ {
+		if n, err := d.fleet.Len(ctx, storage.FleetOutbox); err != nil || n == 0 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sent
+		}
+		if round > 1000 {
+			t.Fatalf("outboxes not drained after %d rounds", round)
+		}
+		var wg sync.WaitGroup
+		for _, f := range fleets {
+			wg.Go(func() {
+				for {
+					n, err := f.Turn(ctx)
+					if err != nil {
+						t.Error(err)
+					}
+					if err != nil || n == 0 {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(5 * time.Millisecond) // paced jobs come back at their slot
+	}
+}
+
+// outboxQueue adapts storage.Outbox to outbox.OrgQueue, as the serve wiring
+// does (cmd/usher/outbox.go, plus NextWork).
+type outboxQueue struct{ o *storage.Outbox }
+
+func (q outboxQueue) Add(ctx context.Context, j outbox.Job) (string, error) {
+	return q.o.Add(ctx, storage.Job(j))
+}
+
+func (q outboxQueue) Claim(ctx context.Context, consumer string, max int, block, lease time.Duration) ([]outbox.Job, error) {
+	js, err := q.o.Claim(ctx, consumer, max, block, lease)
+	out := make([]outbox.Job, len(js))
+	for i, j := range js {
+		out[i] = outbox.Job(j)
+	}
+	return out, err
+}
+
+func (q outboxQueue) Done(ctx context.Context, j outbox.Job) error {
+	return q.o.Done(ctx, storage.Job(j))
+}
+
+func (q outboxQueue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
+	return q.o.Later(ctx, storage.Job(j), at)
+}
+
+func (q outboxQueue) Dead(ctx context.Context, j outbox.Job, reason string) error {
+	return q.o.Dead(ctx, storage.Job(j), reason)
+}
+
+func (q outboxQueue) Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error) {
+	return q.o.Pace(ctx, channel, interval)
+}
+
+func (q outboxQueue) NextWork(ctx context.Context, lease time.Duration) (time.Time, error) {
+	return q.o.NextWork(ctx, lease)
 }
