@@ -28,7 +28,8 @@ import (
 // one slot; an organization's own keys are in its slot, so the index is kept
 // after the fact, not in the organization's commit (that would cross slots
 // under Cluster): a commit that wrote due work, or an outbox that queued a
-// job, rings the organization (Ring) once its own write succeeded. A ring
+// job, rings the organization (Ring) once its own write succeeded, when its
+// Store or Outbox was given the index (UseFleet). A ring
 // lost to a crash between the two is found again by Reconcile, which
 // rebuilds the index from every organization's own keys: at start (which is
 // also the migration of organizations older than the index) and from time

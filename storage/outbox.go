@@ -58,7 +58,7 @@ type Outbox struct {
 	rdb  redis.UniversalClient
 	keys keys
 	seal sealer // seal.go
-	// fleet is rung when a job is queued or put back (fleet_ring.go).
+	// fleet, when set (UseFleet), is rung when a job is queued or put back.
 	fleet *Fleet
 }
 
@@ -101,11 +101,13 @@ func NewOutbox(rdb redis.UniversalClient, id org.ID) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k), fleet: NewFleet(rdb)}, nil
+	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
 
-// UseFleet makes the outbox ring f (the process's one, with its Notify)
-// rather than a fleet index of its own on the same Redis.
+// UseFleet makes the outbox ring f, the deployment's due-organizations
+// index, when a job is queued (Add) or put back (Later): as Store.UseFleet,
+// required for an outbox served by bot/outbox.Fleet, pointless for one
+// served by its own Worker.
 func (o *Outbox) UseFleet(f *Fleet) { o.fleet = f }
 
 // Org is the organization whose messages this outbox queues.

@@ -44,8 +44,8 @@ type Store struct {
 	// minReplicas and waitTimeout: see RequireReplicas (commit_transport.go).
 	minReplicas int
 	waitTimeout time.Duration
-	// fleet is rung after a commit that wrote due work or queued messages
-	// (fleet_ring.go).
+	// fleet, when set (UseFleet), is rung after a commit that wrote due
+	// work or queued messages (fleet_ring.go).
 	fleet *Fleet
 }
 
@@ -56,11 +56,15 @@ func New(rdb redis.UniversalClient, id org.ID) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k), fleet: NewFleet(rdb)}, nil
+	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
 
-// UseFleet makes the store ring f (the process's one, with its Notify)
-// rather than a fleet index of its own on the same Redis.
+// UseFleet makes the store ring f, the deployment's due-organizations index
+// (fleet.go), after each commit that wrote due work or queued messages: one
+// more round trip for those commits. Every Store of a deployment served by
+// the fleet loops must have it (what a Store without it commits is found
+// only by the next Reconcile); a deployment served by the single-
+// organization Runner and Worker leaves it unset and pays nothing.
 func (s *Store) UseFleet(f *Fleet) { s.fleet = f }
 
 // Org is the organization this store keeps.
