@@ -13,7 +13,11 @@ import (
 // Commit applies ch atomically with one round trip, which it may share with
 // other commits under way at the same moment (group.go).
 func (s *Store) Commit(ctx context.Context, ch org.Change) error {
-	return s.group.commit(ctx, s, ch)
+	if err := s.group.commit(ctx, s, ch); err != nil {
+		return err
+	}
+	s.ringFor(ctx, ch) // fleet_ring.go
+	return nil
 }
 
 // build compiles ch into o, one entity at a time (commit_*.go), each with

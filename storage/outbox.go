@@ -58,6 +58,8 @@ type Outbox struct {
 	rdb  redis.UniversalClient
 	keys keys
 	seal sealer // seal.go
+	// fleet, when set (UseFleet), is rung when a job is queued or put back.
+	fleet *Fleet
 }
 
 // Job is one queued message, as bot/outbox describes it (storage does not
@@ -102,6 +104,12 @@ func NewOutbox(rdb redis.UniversalClient, id org.ID) (*Outbox, error) {
 	return &Outbox{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
 
+// UseFleet makes the outbox ring f, the deployment's due-organizations
+// index, when a job is queued (Add) or put back (Later): as Store.UseFleet,
+// required for an outbox served by bot/outbox.Fleet, pointless for one
+// served by its own Worker.
+func (o *Outbox) UseFleet(f *Fleet) { o.fleet = f }
+
 // Org is the organization whose messages this outbox queues.
 func (o *Outbox) Org() org.ID { return o.keys.org }
 
@@ -113,13 +121,25 @@ func (o *Outbox) SealWith(key cipher.AEAD) { o.seal = newSealer(key, o.keys) }
 // legacy stream's group is created too (an old replica may still be starting
 // or gone already): Claim reads both streams in one XREADGROUP.
 func (o *Outbox) Setup(ctx context.Context) error {
+	if err := o.createGroups(ctx); err != nil {
+		return err
+	}
+	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace, outboxNext)
+}
+
+// createGroups creates both streams' consumer groups (idempotent): Setup at
+// start, and Claim on first use, when a fleet worker (bot/outbox.Fleet)
+// opens an organization's outbox that never had one. Ten thousand idle
+// organizations then cost no groups, and the scripts are not loaded again
+// for each (Setup loads them on every master).
+func (o *Outbox) createGroups(ctx context.Context) error {
 	for _, l := range o.lanes() {
 		err := o.rdb.XGroupCreateMkStream(ctx, l.stream, outboxGroup, "0").Err()
 		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			return wrap("outbox setup "+l.stream, err)
 		}
 	}
-	return loadScripts(ctx, o.rdb, "outbox setup", outboxPromote, outboxMove, outboxAddOnce, outboxPace)
+	return nil
 }
 
 // Add stores a job in outbox2, once even if go-redis re-sends the call after
@@ -144,6 +164,7 @@ func (o *Outbox) add(ctx context.Context, stream string, j Job) (string, error) 
 	if err != nil {
 		return "", wrap("outbox add", err)
 	}
+	o.fleet.ring(ctx, FleetOutbox, o.keys.org, time.Now())
 	return id, nil
 }
 
@@ -182,8 +203,9 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 			Stream: l.stream, Group: outboxGroup, Consumer: consumer, MinIdle: lease, Start: "0-0", Count: int64(limit - len(jobs)),
 		}).Result()
 		if isNoGroup(err) {
-			// The stream was deleted (FLUSHALL, a failover without it): recreate.
-			return jobs, o.Setup(ctx)
+			// The stream was deleted (FLUSHALL, a failover without it), or
+			// this is its first use: create the groups.
+			return jobs, o.createGroups(ctx)
 		}
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return jobs, wrap("outbox reclaim "+l.stream, err)
@@ -207,7 +229,7 @@ func (o *Outbox) Claim(ctx context.Context, consumer string, limit int, block, l
 		Count: int64(limit - len(jobs)), Block: block,
 	}).Result()
 	if isNoGroup(err) {
-		return jobs, o.Setup(ctx)
+		return jobs, o.createGroups(ctx)
 	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return jobs, wrap("outbox read", err)
@@ -289,7 +311,11 @@ func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {
 		return fmt.Errorf("outbox later: %w", err)
 	}
 	err = outboxMove.Run(ctx, o.rdb, []string{l.stream, l.later}, outboxGroup, j.ID, "later", at.UnixMilli(), string(member)).Err()
-	return wrap("outbox later", err)
+	if err != nil {
+		return wrap("outbox later", err)
+	}
+	o.fleet.ring(ctx, FleetOutbox, o.keys.org, at)
+	return nil
 }
 
 // Dead moves a job that can never be sent to the dead letters.

@@ -16,6 +16,7 @@ var scripts = []*redis.Script{
 	outboxPromote, outboxMove, outboxAddOnce, outboxPace,
 	sessionCreate, sessionAttempt,
 	directoryLink, directoryRemove,
+	fleetRing, fleetDue, fleetSettle, fleetNextSchedule, outboxNext,
 }
 
 // ScriptHashes returns the SHA1 digests of every script storage runs.

@@ -44,6 +44,9 @@ type Store struct {
 	// minReplicas and waitTimeout: see RequireReplicas (commit_transport.go).
 	minReplicas int
 	waitTimeout time.Duration
+	// fleet, when set (UseFleet), is rung after a commit that wrote due
+	// work or queued messages (fleet_ring.go).
+	fleet *Fleet
 }
 
 // New returns a store for organization id on rdb. Call LoadScripts once at
@@ -55,6 +58,14 @@ func New(rdb redis.UniversalClient, id org.ID) (*Store, error) {
 	}
 	return &Store{rdb: rdb, keys: k, seal: newSealer(nil, k)}, nil
 }
+
+// UseFleet makes the store ring f, the deployment's due-organizations index
+// (fleet.go), after each commit that wrote due work or queued messages: one
+// more round trip for those commits. Every Store of a deployment served by
+// the fleet loops must have it (what a Store without it commits is found
+// only by the next Reconcile); a deployment served by the single-
+// organization Runner and Worker leaves it unset and pays nothing.
+func (s *Store) UseFleet(f *Fleet) { s.fleet = f }
 
 // Org is the organization this store keeps.
 func (s *Store) Org() org.ID { return s.keys.org }
@@ -77,7 +88,7 @@ func (s *Store) SealWith(key cipher.AEAD) { s.seal = newSealer(key, s.keys) }
 
 // LoadScripts loads the Lua scripts into Redis (every shard, on a cluster).
 func (s *Store) LoadScripts(ctx context.Context) error {
-	return loadScripts(ctx, s.rdb, "load scripts", readScript, applyScript, claimScript)
+	return loadScripts(ctx, s.rdb, "load scripts", readScript, applyScript, claimScript, fleetRing, fleetNextSchedule)
 }
 
 // loadScripts loads Lua scripts so that their first use costs no extra round
