@@ -70,15 +70,15 @@ func (s *Store) UseFleet(f *Fleet) { s.fleet = f }
 // Org is the organization this store keeps.
 func (s *Store) Org() org.ID { return s.keys.org }
 
-// For is the store of organization id on the same Redis, with s's seal key
-// and durability: one deployment's organizations are stored alike.
+// For is the store of organization id on the same Redis, with s's seal key,
+// durability and fleet index: one deployment's organizations are stored alike.
 func (s *Store) For(id org.ID) (*Store, error) {
 	k, err := newKeys(id)
 	if err != nil {
 		return nil, err
 	}
 	return &Store{rdb: s.rdb, keys: k, seal: sealer{aead: s.seal.aead, org: []byte(k.prefix)},
-		minReplicas: s.minReplicas, waitTimeout: s.waitTimeout}, nil
+		minReplicas: s.minReplicas, waitTimeout: s.waitTimeout, fleet: s.fleet}, nil
 }
 
 // SealWith sets the key queued messages are sealed with (NewSealKey), which

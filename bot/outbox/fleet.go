@@ -77,6 +77,13 @@ type Fleet struct {
 	// RetryAfter is when an organization whose turn failed is tried again
 	// (default 5 s).
 	RetryAfter time.Duration
+	// Lease is how long the index keeps an organization for this replica's
+	// turn (default 5 s), and so how long a crashed replica's
+	// organizations wait for another. It is short, and need not outlast a
+	// turn: jobs are claimed one by one in the outbox's consumer group, so a
+	// second replica that takes the organization meanwhile sends other jobs,
+	// and the first one's late settle is refused.
+	Lease time.Duration
 
 	wake chan struct{}
 }
@@ -94,6 +101,9 @@ func (f *Fleet) defaults() {
 	}
 	if f.RetryAfter <= 0 {
 		f.RetryAfter = 5 * time.Second
+	}
+	if f.Lease <= 0 {
+		f.Lease = 5 * time.Second
 	}
 	if f.wake == nil {
 		f.wake = make(chan struct{}, 1)
@@ -153,7 +163,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 // reports how many.
 func (f *Fleet) Turn(ctx context.Context) (int, error) {
 	f.defaults()
-	ls, err := f.Index.Due(ctx, f.Worker.Now(), f.Orgs, f.Worker.Lease)
+	ls, err := f.Index.Due(ctx, f.Worker.Now(), f.Orgs, f.Lease)
 	if err != nil {
 		return 0, fmt.Errorf("outbox fleet: %w", err)
 	}

@@ -74,7 +74,7 @@ func InviteModal(workspaces []string, origin ModalOrigin) slack.ModalViewRequest
 // trigger lives 3 seconds: the identity is usually cached, and the read is
 // bounded so views.open still has its time.
 func (a *App) openInviteModal(ctx context.Context, o Org, sc slack.SlashCommand) *slack.Msg {
-	id, why := a.identity(ctx, sc.TeamID, sc.UserID)
+	id, why := a.identity(ctx, o, sc.TeamID, sc.UserID)
 	if why != nil {
 		return Ephemeral(*why)
 	}

@@ -111,6 +111,9 @@ type Org struct {
 	Service Service
 	Queue   outbox.Queue
 	Router  Router
+	// Identities caches who the organization's Slack users are (their
+	// email); nil: the App's State.
+	Identities State
 }
 
 // Orgs finds the organization that serves a Slack workspace.
@@ -214,7 +217,11 @@ type localProfile struct {
 const localTTL = time.Minute
 
 // lookup finds a Slack user's profile: in process, in Redis, else users.info.
-func (a *App) lookup(ctx context.Context, team, user string) (profile, error) {
+func (a *App) lookup(ctx context.Context, o Org, team, user string) (profile, error) {
+	cache := o.Identities
+	if cache == nil {
+		cache = a.state
+	}
 	key := team + ":" + user
 	now := a.cfg.Now()
 	a.mu.Lock()
@@ -224,7 +231,7 @@ func (a *App) lookup(ctx context.Context, team, user string) (profile, error) {
 		return lp.p, nil
 	}
 	var p profile
-	raw, found, cacheErr := a.state.Get(ctx, "user", key)
+	raw, found, cacheErr := cache.Get(ctx, "user", key)
 	if cacheErr != nil {
 		a.log.WarnContext(ctx, "slack: identity cache unavailable", "err", cacheErr)
 	}
@@ -242,7 +249,7 @@ func (a *App) lookup(ctx context.Context, team, user string) (profile, error) {
 	p = profile{Email: u.Profile.Email, Name: firstNonEmpty(u.Profile.DisplayName, u.Profile.RealName, u.RealName, u.Name),
 		Bot: u.IsBot || u.ID == "USLACKBOT", Deleted: u.Deleted, Restricted: u.IsRestricted || u.IsUltraRestricted}
 	if raw, merr := json.Marshal(p); merr == nil && err == nil {
-		if err := a.state.Set(ctx, "user", key, raw, a.ttl); err != nil {
+		if err := cache.Set(ctx, "user", key, raw, a.ttl); err != nil {
 			a.log.WarnContext(ctx, "slack: could not cache identity", "err", err)
 		}
 	}
@@ -261,8 +268,8 @@ func (a *App) remember(key string, p profile, now time.Time) {
 
 // identity is the acting Slack user as usher sees them, or the reason they
 // cannot act.
-func (a *App) identity(ctx context.Context, team, user string) (org.Identity, *handlers.Message) {
-	p, err := a.lookup(ctx, team, user)
+func (a *App) identity(ctx context.Context, o Org, team, user string) (org.Identity, *handlers.Message) {
+	p, err := a.lookup(ctx, o, team, user)
 	if err != nil {
 		a.log.WarnContext(ctx, "slack: cannot identify user", "team", team, "user", user, "err", err)
 		return org.Identity{}, &handlers.Message{Tone: handlers.ToneError,
@@ -292,9 +299,9 @@ func (a *App) identity(ctx context.Context, team, user string) (org.Identity, *h
 
 // resolveMentions replaces "<@U123>" (what Unwrap leaves of a mention) with
 // the mentioned person's email.
-func (a *App) resolveMentions(ctx context.Context, team, text string, ids []string) (string, *handlers.Message) {
+func (a *App) resolveMentions(ctx context.Context, o Org, team, text string, ids []string) (string, *handlers.Message) {
 	for _, id := range ids {
-		p, err := a.lookup(ctx, team, id)
+		p, err := a.lookup(ctx, o, team, id)
 		if err != nil || p.Email == "" || p.Bot {
 			return "", &handlers.Message{Tone: handlers.ToneError,
 				Text: fmt.Sprintf("usher can't see an email address for <@%s>; type their email address instead.", id)}
@@ -344,9 +351,9 @@ func (a *App) within(ctx context.Context, deadline time.Time, text string, work 
 // deliveries are queued (a click's answer goes out before the messages it
 // causes).
 func (a *App) act(ctx context.Context, o Org, team, user, text string, mentions []string, rc replyContext, first func(handlers.Reply)) handlers.Reply {
-	id, why := a.identity(ctx, team, user)
+	id, why := a.identity(ctx, o, team, user)
 	if why == nil && len(mentions) > 0 {
-		text, why = a.resolveMentions(ctx, team, text, mentions)
+		text, why = a.resolveMentions(ctx, o, team, text, mentions)
 	}
 	if why != nil {
 		r := handlers.Reply{Code: org.CodeForbidden, Message: *why}

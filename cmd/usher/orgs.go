@@ -141,7 +141,7 @@ func (s *server) newTenant(id org.ID) (*tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	queue, err := openOutboxFor(s.cfg, s.rdb, id)
+	queue, err := openOutboxFor(s.cfg, s.rdb, id, s.fleet)
 	if err != nil {
 		return nil, err
 	}

@@ -179,8 +179,8 @@ func orgKeys(t *testing.T, rdb *redis.Client, id org.ID) map[string]string {
 	iter := rdb.Scan(ctx, 0, "usher:{"+string(id)+"}:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
-		if strings.Contains(k, ":slack:") || strings.Contains(k, ":pace:") {
-			continue // adapter caches and pacing slots expire on their own
+		if strings.Contains(k, ":pace:") {
+			continue // pacing slots: when this organization's own messages may go
 		}
 		v, err := rdb.Dump(ctx, k).Result()
 		if err != nil && err != redis.Nil {
@@ -236,6 +236,12 @@ func TestThreeOrganizations(t *testing.T) {
 
 	base, logs := serveUsher(t, vars)
 	tm := &teamsEdge{t: t, fake: teamsFake, base: base, logs: logs, rdb: rdb, org: string(gamma)}
+	// Teams can write only to someone who installed the app.
+	install := teamsFake.ActivityFrom(gil, chatOf(gil), "")
+	install["type"], install["action"] = "installationUpdate", "add"
+	if status, body := tm.post(install, tm.signed()); status != 200 {
+		t.Fatalf("gil installs usher: %d %s", status, body)
+	}
 
 	// Each admin, in their own workspace, invites people of their own.
 	if a := slackAs(t, base, ta, "UBOSS", "invite pat@example.com amy@alpha.example --role admin"); !strings.Contains(a, "invited as admin") {
@@ -287,10 +293,10 @@ func TestThreeOrganizations(t *testing.T) {
 		return strings.Contains(slackAs(t, base, ta, "UBOSS", "members"), "pat@example.com") &&
 			strings.Contains(slackAs(t, base, tb, "UBEA", "members"), "pat@example.com")
 	})
-	if a := slackAs(t, base, ta, "UPAT", "settings allow-member-invites on"); strings.Contains(a, "Only admins") {
+	if a := slackAs(t, base, ta, "UPAT", "settings anyone-can-invite on"); strings.Contains(a, "Only admins") {
 		t.Errorf("pat is an admin in alpha, yet: %s", a)
 	}
-	if a := slackAs(t, base, tb, "UPATB", "settings allow-member-invites on"); !strings.Contains(a, "Only admins") {
+	if a := slackAs(t, base, tb, "UPATB", "settings anyone-can-invite on"); !strings.Contains(a, "Only admins") {
 		t.Errorf("pat is a viewer in beta, yet: %s", a)
 	}
 
@@ -341,7 +347,7 @@ func TestThreeOrganizations(t *testing.T) {
 			if here.id == there.id {
 				continue
 			}
-			before := orgKeys(t, rdb, there.id)
+			before := settledKeys(t, rdb, there.id)
 			for _, text := range commands(there, there.secrets[0]) {
 				answer := here.run(text)
 				for _, secret := range there.secrets {
@@ -364,7 +370,34 @@ func TestThreeOrganizations(t *testing.T) {
 	if a := slackAs(t, base, "TZZZ", "UZ", "members"); !strings.Contains(a, "not set up") && !strings.Contains(a, "not serve") {
 		t.Errorf("an unknown workspace: %s", a)
 	}
-	_ = fmt.Sprint()
+	// So is a Teams tenant no organization is linked to.
+	stranger := teamstest.Member{ID: "29:sam", Name: "Sam", AADObjectID: "00000000-0000-0000-0000-0000000000f1", Email: "sam@elsewhere.example"}
+	teamsFake.AddMember(stranger)
+	home := teamsFake.Tenant
+	teamsFake.Tenant = freshGUID()
+	tm.say(stranger, "members")
+	tm.waitFor(chatOf(stranger), "not set up for this Microsoft Teams tenant")
+	teamsFake.Tenant = home
+	if got := fmt.Sprint(teamsFake.Activities(chatOf(stranger))); strings.Contains(got, "gus@gamma.example") {
+		t.Errorf("a stranger's tenant was shown gamma's people: %s", got)
+	}
+}
+
+// settledKeys is orgKeys once the organization's own messages are all
+// sent (its keys stay the same for half a second).
+func settledKeys(t *testing.T, rdb *redis.Client, id org.ID) map[string]string {
+	t.Helper()
+	last := orgKeys(t, rdb, id)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		now := orgKeys(t, rdb, id)
+		if mapsEqual(last, now) {
+			return now
+		}
+		last = now
+	}
+	t.Fatalf("%s's keys never settled", id)
+	return nil
 }
 
 func mapsEqual(a, b map[string]string) bool {

@@ -12,7 +12,7 @@ import (
 // not import each other, so the job type is converted here.
 type outboxQueue struct{ o *storage.Outbox }
 
-var _ outbox.Queue = outboxQueue{}
+var _ outbox.OrgQueue = outboxQueue{}
 
 func toStorageJob(j outbox.Job) storage.Job { return storage.Job(j) }
 
@@ -43,4 +43,8 @@ func (q outboxQueue) Dead(ctx context.Context, j outbox.Job, reason string) erro
 
 func (q outboxQueue) Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error) {
 	return q.o.Pace(ctx, channel, interval)
+}
+
+func (q outboxQueue) NextWork(ctx context.Context, lease time.Duration) (time.Time, error) {
+	return q.o.NextWork(ctx, lease)
 }

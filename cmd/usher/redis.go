@@ -226,7 +226,8 @@ func connect(ctx context.Context, cfg config, embedded bool) (redis.UniversalCli
 	return rdb, func() { rdb.Close() }, nil
 }
 
-// newStore opens the organization's store with the configured durability.
+// newStore opens the organization's store with the configured durability,
+// ringing the deployment's due-organizations index (storage.Fleet).
 func newStore(cfg config, rdb redis.UniversalClient) (*storage.Store, error) {
 	st, err := storage.New(rdb, cfg.org)
 	if err != nil {
@@ -234,6 +235,12 @@ func newStore(cfg config, rdb redis.UniversalClient) (*storage.Store, error) {
 	}
 	st.RequireReplicas(cfg.redis.minReplicas, cfg.redis.waitTimeout)
 	st.SealWith(cfg.secret.sealKey())
+	if cfg.redis.configured() {
+		// What this store commits is found by every replica's background
+		// loops (serve's, and the operator's commands'); the embedded demo
+		// Redis has no other replica and runs its schedule itself.
+		st.UseFleet(storage.NewFleet(rdb))
+	}
 	return st, nil
 }
 

@@ -7,13 +7,17 @@ import (
 
 	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
 )
 
-// mountScheduler runs the scheduler, which wakes the sweep (reminders,
-// expiry, the admin digest) on the organization's reminder-schedule and
-// digest-schedule. Every replica runs one: the due work is claimed item by
-// item in Redis, so several replicas share a run and each reminder goes out
-// once. What a run has for people goes through the delivery router.
+// mountScheduler runs the scheduler: one loop over every organization's
+// scheduled work (reminders, expiry, the admin digest), found through the
+// due-organizations index (storage.Fleet), so an idle organization costs
+// nothing per tick. Every replica runs one: an organization is worked by
+// one replica at a time (its lease in the index) and its due work is
+// claimed item by item in Redis, so each reminder goes out once. What a run
+// has for people goes through the organization's delivery router.
 //
 //	USHER_SCHEDULER   on (default) or off: off leaves scheduled work to other replicas
 func mountScheduler(s *server) error {
@@ -25,10 +29,21 @@ func mountScheduler(s *server) error {
 	default:
 		return fmt.Errorf("USHER_SCHEDULER %q: want on or off", v)
 	}
-	r, err := scheduler.New(scheduler.Config{
-		Service: s.svc,
-		Deliver: func(ctx context.Context, ds []handlers.Delivery) error {
-			if err := s.deliverAll(ctx, ds); err != nil {
+	f, err := scheduler.NewFleet(scheduler.FleetConfig{
+		Index: s.fleet.Index(storage.FleetSchedule),
+		Org: func(_ context.Context, id org.ID) (scheduler.Work, error) {
+			t, err := s.orgs.get(id)
+			if err != nil {
+				return nil, nil // not an organization id: it leaves the index
+			}
+			return orgWork{t.svc, t.store}, nil
+		},
+		Deliver: func(ctx context.Context, id org.ID, ds []handlers.Delivery) error {
+			t, err := s.orgs.get(id)
+			if err != nil {
+				return err
+			}
+			if err := s.deliverFor(ctx, t, ds); err != nil {
 				return err
 			}
 			// A run's invitation deliveries are its reminders (expiry
@@ -48,6 +63,13 @@ func mountScheduler(s *server) error {
 	if err != nil {
 		return err
 	}
-	s.background = append(s.background, r.Run)
+	s.background = append(s.background, f.Run)
 	return nil
+}
+
+// orgWork is one organization's scheduled work as the scheduler does it:
+// its use cases' sweep, and its store's next due time.
+type orgWork struct {
+	*handlers.Service
+	*storage.Store
 }

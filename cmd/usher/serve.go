@@ -44,6 +44,9 @@ type server struct {
 	orgs *tenants
 	// platforms are the chat platforms every organization's router uses.
 	platforms []deliver.Platform
+	// fleet is the deployment's index of organizations with due work, which
+	// every organization's store and outbox ring and the background loops read.
+	fleet *storage.Fleet
 	// clock and rand are the services' (nil: the real ones).
 	clock func() time.Time
 	rand  io.Reader
@@ -68,8 +71,8 @@ type server struct {
 
 // openOutbox is the default organization's outbox, sealed with the
 // deployment secret and with its stream and consumer group in place.
-func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient) (outboxQueue, error) {
-	q, err := openOutboxFor(cfg, rdb, cfg.org)
+func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient, fleet *storage.Fleet) (outboxQueue, error) {
+	q, err := openOutboxFor(cfg, rdb, cfg.org, fleet)
 	if err != nil {
 		return outboxQueue{}, err
 	}
@@ -80,14 +83,16 @@ func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient) (out
 }
 
 // openOutboxFor is organization id's outbox, sealed with the deployment
-// secret. Its consumer group is made on first use (Claim), so that 10,000
-// organizations cost no start-up round trips.
-func openOutboxFor(cfg config, rdb redis.UniversalClient, id org.ID) (outboxQueue, error) {
+// secret, ringing the due-organizations index. Its consumer group is made
+// on first use (Claim), so that 10,000 organizations cost no start-up round
+// trips.
+func openOutboxFor(cfg config, rdb redis.UniversalClient, id org.ID, fleet *storage.Fleet) (outboxQueue, error) {
 	ob, err := storage.NewOutbox(rdb, id)
 	if err != nil {
 		return outboxQueue{}, err
 	}
 	ob.SealWith(cfg.secret.sealKey())
+	ob.UseFleet(fleet)
 	return outboxQueue{ob}, nil
 }
 
@@ -154,29 +159,94 @@ func (s *server) build(ctx context.Context) error {
 	return nil
 }
 
-// startOutbox runs one outbox worker for every sender, when a chat platform
-// is on (without one nothing is queued).
+// startOutbox runs the outbox loop over every organization's outbox, when a
+// chat platform is on (without one nothing is queued), and the hourly
+// rebuild of the due-organizations index (storage.Fleet.Reconcile: the
+// repair of a ring lost between a commit and its ring, and the index's
+// start for organizations older than it).
 func (s *server) startOutbox(chat bool) {
-	if !chat {
-		return
+	if chat {
+		host, _ := os.Hostname()
+		send := &outbox.Fleet{
+			Index:  s.fleet.Index(storage.FleetOutbox),
+			Open:   s.openOrgOutbox,
+			Worker: outbox.Worker{Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")},
+		}
+		if err := send.Init(); err == nil {
+			s.fleet.Notify = func(kind storage.FleetKind, _ org.ID) {
+				if kind == storage.FleetOutbox {
+					send.Wake() // a message queued here goes at once, not at the next poll
+				}
+			}
+			s.background = append(s.background, send.Run, s.ringLegacy)
+		} else {
+			s.log.Error("outbox: cannot start", "err", err)
+		}
 	}
-	s.senders[deliver.JobPlatform] = s.router.Send
-	host, _ := os.Hostname()
-	w := &outbox.Worker{Queue: s.queue, Senders: s.senders, Consumer: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: s.log.With("part", "outbox")}
-	s.background = append(s.background, w.Run)
+	s.background = append(s.background, func(ctx context.Context) error {
+		return s.fleet.ReconcileEvery(ctx, time.Hour, time.Now, 30*time.Second)
+	})
 }
 
-// deliverAll hands deliveries with no chat origin (the web pages', the
-// scheduler's) to the router.
+// legacyRing is how often the default organization's outbox is looked at
+// whether or not anything rang for it.
+const legacyRing = 2 * time.Second
+
+// ringLegacy rings the default organization's outbox every legacyRing:
+// versions before the due-organizations index served only that
+// organization and queue there without ringing (an old replica during a
+// rolling deploy), so without this their messages would wait for the
+// hourly reconcile once the old replicas are gone. One ring per replica
+// every two seconds; a ring with nothing queued costs the outbox loop one
+// read.
+func (s *server) ringLegacy(ctx context.Context) error {
+	t := time.NewTicker(legacyRing)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.fleet.Ring(ctx, storage.FleetOutbox, s.cfg.org, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("outbox: cannot ring the default organization's outbox", "err", err)
+			}
+		}
+	}
+}
+
+// openOrgOutbox is organization id's outbox and senders for the outbox
+// loop: its router's, and the adapters' own (Slack's click answers; jobs
+// queued by earlier versions, which only the default organization has).
+func (s *server) openOrgOutbox(_ context.Context, id org.ID) (outbox.Org, bool, error) {
+	t, err := s.orgs.get(id)
+	if err != nil {
+		return outbox.Org{}, false, nil // not an organization id: it leaves the index
+	}
+	senders := make(map[string]outbox.Sender, len(s.senders)+1)
+	for name, send := range s.senders {
+		senders[name] = send
+	}
+	senders[deliver.JobPlatform] = t.router.Send
+	return outbox.Org{Queue: t.queue, Senders: senders}, true, nil
+}
+
+// deliverAll hands deliveries with no chat origin (the web pages') of the
+// default organization to its router.
 func (s *server) deliverAll(ctx context.Context, ds []handlers.Delivery) error {
+	return s.deliverFor(ctx, s.orgs.def, ds)
+}
+
+// deliverFor hands deliveries with no chat origin (the scheduler's, the web
+// pages') of organization t to its router.
+func (s *server) deliverFor(ctx context.Context, t *tenant, ds []handlers.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	if len(s.router.Platforms()) == 0 {
-		s.log.Warn("no chat platform configured: deliveries dropped", "count", len(ds))
+	if len(t.router.Platforms()) == 0 {
+		s.log.Warn("no chat platform configured: deliveries dropped", "org", string(t.id), "count", len(ds))
 		return nil
 	}
-	return s.router.Deliver(ctx, ds, deliver.Origin{})
+	return t.router.Deliver(ctx, ds, deliver.Origin{})
 }
 
 func runServe(ctx context.Context, e env) error {
@@ -201,12 +271,20 @@ func runServe(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	queue, err := openOutbox(ctx, cfg, rdb)
+	// One index of the organizations with due work for the whole process:
+	// the background loops are woken by its rings (startOutbox).
+	fleet := storage.NewFleet(rdb)
+	if err := fleet.LoadScripts(ctx); err != nil {
+		return err
+	}
+	fleet.Log = log.With("part", "fleet")
+	st.UseFleet(fleet)
+	queue, err := openOutbox(ctx, cfg, rdb, fleet)
 	if err != nil {
 		return err
 	}
 	s := &server{cfg: cfg, getenv: e.getenv, log: log, rdb: rdb, store: st, svc: svc, queue: queue, mux: http.NewServeMux(),
-		listenAddr: cfg.addr, senders: map[string]outbox.Sender{}, metrics: metrics.New(), rand: e.rand}
+		listenAddr: cfg.addr, senders: map[string]outbox.Sender{}, metrics: metrics.New(), rand: e.rand, fleet: fleet}
 	if err := s.build(ctx); err != nil {
 		return err
 	}

@@ -110,11 +110,9 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 		return nil, err
 	}
 	// Keys of Slack's state are Slack's own ids (team:user, a request's
-	// hash), unique across workspaces: one state serves them all.
-	state, err := storage.NewSlackState(s.rdb, s.cfg.org)
-	if err != nil {
-		return nil, err
-	}
+	// hash), unique across workspaces, and the replay check comes before
+	// routing: one state for the deployment serves them all.
+	state := storage.NewEdgeSlackState(s.rdb)
 	p := &slackPart{sc: sc, state: state, served: sc.tenants, tokens: map[string]string{}}
 	if p.served.Empty() {
 		for _, token := range sc.botTokens {
@@ -199,7 +197,11 @@ func (o slackOrgs) Serving(ctx context.Context, team, enterprise string) (slack.
 	if err != nil {
 		return slack.Org{}, false, err
 	}
-	return slack.Org{ID: id, Service: t.svc, Queue: t.queue, Router: t.router}, true, nil
+	ids, err := storage.NewSlackState(o.s.rdb, id)
+	if err != nil {
+		return slack.Org{}, false, err
+	}
+	return slack.Org{ID: id, Service: t.svc, Queue: t.queue, Router: t.router, Identities: ids}, true, nil
 }
 
 // mount serves Slack over HTTP (SLACK_SIGNING_SECRET) or Socket Mode

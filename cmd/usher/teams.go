@@ -225,8 +225,10 @@ func (o teamsOrgs) Serving(ctx context.Context, tenant string) (teams.Org, bool,
 // mount serves POST /api/messages, its messages for people through the router.
 func (p *teamsPart) mount(s *server) {
 	bot := &teams.Bot{
+		// Before an activity is routed only its replay mark is kept, for the
+		// whole deployment; then its organization's state serves it.
 		Orgs:    teamsOrgs{s: s, p: p},
-		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: p.state, Router: s.router, QueueInCommit: true, Log: p.log,
+		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: storage.NewEdgeTeamsState(s.rdb), Router: s.router, QueueInCommit: true, Log: p.log,
 		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
 	}
 	s.mux.Handle("POST /api/messages", bot)
