@@ -182,12 +182,24 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 	b.Cleanup(func() { rdb.Close() })
 	cfg := config{org: org.ID(orgID), publicURL: "https://usher.test", admins: []string{"a@example.com"}}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := newService(ctx, env{}, cfg, rdb, log, nil)
+	// As serve does: the store and the outbox ring the due-organizations
+	// index after each commit that queues or schedules work.
+	fleet := storage.NewFleet(rdb)
+	if err := fleet.LoadScripts(ctx); err != nil {
+		b.Fatal(err)
+	}
+	st, err := newStore(cfg, rdb)
 	if err != nil {
 		b.Fatal(err)
 	}
-	state, _ := storage.NewSlackState(rdb, org.ID(orgID))
+	st.UseFleet(fleet)
+	svc, err := newServiceOn(ctx, env{}, cfg, st, log, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	state := storage.NewEdgeSlackState(rdb)
 	ob, _ := storage.NewOutbox(rdb, org.ID(orgID))
+	ob.UseFleet(fleet)
 	if err := ob.Setup(ctx); err != nil {
 		b.Fatal(err)
 	}
