@@ -70,10 +70,36 @@ func NormalizeDisplayName(name string) (string, error) {
 // is the proof of identity: the same transition and audit entry as the chat
 // Decline, and the inviter is told.
 func (s *Service) DeclineWithToken(ctx context.Context, token string) (Reply, error) {
-	if !secret.ValidToken(token) {
-		return Reply{}, ErrInvalidLink
+	t, tok, deliver, err := s.linkTarget(ctx, token)
+	if err != nil {
+		return Reply{}, err
 	}
-	return s.settleWithToken(ctx, token, org.InvitationDeclined, "", "")
+	r, err := t.settleWithToken(ctx, string(tok), org.InvitationDeclined, "", "")
+	return s.delivered(ctx, deliver, r), err
+}
+
+// InvitationByToken reads the pending invitation a link opens, in whichever
+// organization the link's tag names (linkTarget), with that organization's
+// settings. Anything else is ErrInvalidLink.
+func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {
+	t, tok, _, err := s.linkTarget(ctx, token)
+	if err != nil {
+		return nil, org.Settings{}, err
+	}
+	return t.invitationByToken(ctx, string(tok))
+}
+
+// AcceptWithToken accepts an invitation on the web, where holding the link is
+// the proof of identity, in the organization the link's tag names: the same
+// transition as the chat Accept, and the token dies with it. A password,
+// when given, must pass the password policy.
+func (s *Service) AcceptWithToken(ctx context.Context, token, name, password string) (Reply, error) {
+	t, tok, deliver, err := s.linkTarget(ctx, token)
+	if err != nil {
+		return Reply{}, err
+	}
+	r, err := t.acceptWithToken(ctx, string(tok), name, password)
+	return s.delivered(ctx, deliver, r), err
 }
 
 // settleWithToken moves the invitation a link opens to outcome (accepted or

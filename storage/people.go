@@ -157,3 +157,6 @@ func (d *Directory) ResolveTag(ctx context.Context, tag string) (org.ID, bool, e
 	}
 	return org.ID(v), org.ID(v).Validate() == nil, nil
 }
+
+// People is the person index of the deployment s is in (the same Redis).
+func (s *Store) People() *People { return NewPeople(s.rdb) }

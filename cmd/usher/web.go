@@ -98,6 +98,11 @@ func mountWeb(ctx context.Context, s *server) error {
 	if u, err := url.Parse(s.cfg.publicURL); err == nil && u.Scheme == "http" && !loopbackName(u.Hostname()) {
 		log.Warn("USHER_PUBLIC_URL is plain http on a non-loopback host: browsers get Secure cookies there only over https, so signing in will fail; serve usher behind https.", "public_url", s.cfg.publicURL)
 	}
+	// Invitation links of every organization arrive here: their Services are
+	// the tenants, whose routers tell each inviter in their own chat.
+	if d := deploymentOf(s.svc); d != nil {
+		d.attach(s.orgs)
+	}
 	ses, err := storage.NewSessions(s.rdb, s.cfg.org)
 	if err != nil {
 		return err

@@ -200,7 +200,7 @@ func TestBrowser(t *testing.T) {
 	var link string
 	for _, d := range admin("invite bob@example.com --role member --workspace fraud-models --note 'Welcome to the fraud team!'").Deliveries {
 		if d.Kind == handlers.DeliverInvitation {
-			link = regexp.MustCompile(`https?://\S+/invitations/\S{43}`).FindString(d.Message.Footer)
+			link = regexp.MustCompile(`https?://\S+/invitations/[A-Za-z0-9_.-]+`).FindString(d.Message.Footer)
 		}
 	}
 	if !strings.HasPrefix(link, base+"/invitations/") {
