@@ -157,3 +157,104 @@ func TestPersonIndexIsWrittenWithInvitationsAndUsers(t *testing.T) {
 		t.Fatalf("B's bootstrapped admin is indexed in %v", got)
 	}
 }
+
+// The bell lists ann's invitations from every organization, and its buttons
+// work from wherever they are clicked; ann ends up admin in one and viewer
+// in another.
+func TestBellAcrossOrganizations(t *testing.T) {
+	ctx := context.Background()
+	e := newFleetEnv(t)
+	ann := "ann-" + e.a.ID + "@example.com"
+	// ann is an admin of A, invited to B as a viewer and to C as a member.
+	idA, _ := inviteIn(t, e.a, bossA, ann, "--role", "admin")
+	okIn(t, e.a, ann, "accept "+idA)
+	idB, _ := inviteIn(t, e.b, bossB, ann, "--role", "viewer")
+	idC, _ := inviteIn(t, e.c, bossC, ann)
+	// A stale index entry (an organization ann has nothing in) is dropped.
+	stale := e.fleet.NewOrg(t, "Stale", "boss-s@example.com", handlers.Config{})
+	if err := e.fleet.People.Note(ctx, org.ID(stale.ID), ann); err != nil {
+		t.Fatal(err)
+	}
+
+	r := okIn(t, e.a, ann, "invitations --mine")
+	var texts []string
+	buttons := map[string]string{}
+	for _, it := range r.Items {
+		if !strings.HasPrefix(it.Text, "For you:") {
+			continue
+		}
+		texts = append(texts, it.Text)
+		for _, b := range it.Buttons {
+			buttons[b.Label+" "+org.StripText(it.Text)] = b.Command
+		}
+	}
+	if len(texts) != 2 || !strings.Contains(texts[0], "join Beta as viewer") && !strings.Contains(texts[1], "join Beta as viewer") ||
+		!strings.Contains(strings.Join(texts, "\n"), "join Gamma as member") {
+		t.Fatalf("ann's bell in A: %q", texts)
+	}
+	var acceptB, declineC string
+	for k, cmd := range buttons {
+		switch {
+		case strings.HasPrefix(k, "Accept ") && strings.Contains(k, "Beta"):
+			acceptB = cmd
+		case strings.HasPrefix(k, "Decline ") && strings.Contains(k, "Gamma"):
+			declineC = cmd
+		}
+	}
+	if acceptB != "accept "+idB+" --org "+e.b.ID || declineC != "decline "+idC+" --org "+e.c.ID {
+		t.Fatalf("bell buttons: accept B %q, decline C %q", acceptB, declineC)
+	}
+	// The same bell from B (ann is no member there yet) and from C.
+	if r := okIn(t, e.b, ann, "invitations"); len(r.Items) != 2 {
+		t.Fatalf("ann's bell in B: %+v", r.Items)
+	}
+
+	// Clicked in A's chat: B's invitation is accepted in B, and B's inviter
+	// hears it through B's chat, not A's.
+	r = okIn(t, e.a, ann, acceptB)
+	if !strings.Contains(r.Text, "Welcome to Beta") || len(r.Deliveries) != 0 {
+		t.Fatalf("accept B from A: %+v", r)
+	}
+	if ds := e.fleet.Taken(e.b.ID); len(ds) != 1 || ds[0].To != bossB {
+		t.Fatalf("B's chat was handed %+v", ds)
+	}
+	r = okIn(t, e.a, ann, declineC)
+	if !strings.Contains(r.Text, "declined the invitation to Gamma") {
+		t.Fatalf("decline C from A: %+v", r)
+	}
+	e.fleet.Taken(e.c.ID)
+	// Clicking again answers from C's own state.
+	if r := runIn(e.a, ann, declineC); r.Code != org.CodeConflict {
+		t.Fatalf("second decline: %s %s", r.Code, r.Text)
+	}
+
+	roleIn := func(o *handlerstest.Org) org.Role {
+		snap, err := o.Store.Load(ctx, org.Query{Users: []string{ann}})
+		if err != nil || snap.Users[ann] == nil {
+			t.Fatalf("ann in %s: %v", o.ID, err)
+		}
+		return snap.Users[ann].Role
+	}
+	if roleIn(e.a) != org.RoleAdmin || roleIn(e.b) != org.RoleViewer {
+		t.Fatalf("ann is %s in A and %s in B, want admin and viewer", roleIn(e.a), roleIn(e.b))
+	}
+	// Roles stay each organization's: ann the admin of A may not invite in B.
+	if r := runIn(e.b, ann, "invite x@example.com --role admin"); r.Code != org.CodeForbidden {
+		t.Fatalf("viewer ann inviting in B: %s %s", r.Code, r.Text)
+	}
+	// Nothing is left in the bell.
+	for _, it := range okIn(t, e.a, ann, "invitations --mine").Items {
+		if strings.HasPrefix(it.Text, "For you:") {
+			t.Fatalf("bell after answering everything: %q", it.Text)
+		}
+	}
+
+	// Someone else holding ann's B invitation id gets nothing from it.
+	idB2, _ := inviteIn(t, e.b, bossB, "zed-"+e.a.ID+"@example.com")
+	if r := runIn(e.a, ann, "accept "+idB2+" --org "+e.b.ID); r.Code != org.CodeNotFound {
+		t.Fatalf("ann accepting zed's invitation in B from A: %s %s", r.Code, r.Text)
+	}
+	if r := runIn(e.a, ann, "accept "+idB2+" --org No{pe}"); r.Code != org.CodeNotFound {
+		t.Fatalf("accept in a malformed org: %s %s", r.Code, r.Text)
+	}
+}
