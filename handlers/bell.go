@@ -154,3 +154,81 @@ func (s *Service) forwarded(ctx context.Context, c *call) (Reply, bool, error) {
 	r := peer.Handle(ctx, Request{Actor: actor, Text: c.cmd.Verb + " " + quote(c.cmd.Args[0])})
 	return s.delivered(ctx, deliver, r), true, nil
 }
+
+// Membership is a person's user record in one organization, as the account
+// page lists it.
+type Membership struct {
+	Org    org.ID
+	Name   string // the organization's display name
+	Role   org.Role
+	Status org.Status
+	// Here: the organization whose pages these are (the session's).
+	Here bool
+}
+
+// Person is what the account page shows of one person across the
+// deployment: their organizations and their open invitations.
+type Person struct {
+	Orgs        []Membership     // this organization first, then the others by id
+	Invitations []OpenInvitation // likewise
+}
+
+// member is email's membership here, or nil.
+func (s *Service) member(ctx context.Context, email string) (*Membership, *OpenInvitation, error) {
+	snap, err := s.store.Load(ctx, org.Query{Users: []string{email}, OpenFor: []string{email}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("membership: %w", err)
+	}
+	var id org.ID
+	if s.deploy != nil {
+		id = s.deploy.Org()
+	}
+	var m *Membership
+	if u := snap.Users[email]; u != nil {
+		m = &Membership{Org: id, Name: snap.Settings.Name, Role: u.Role, Status: u.Status}
+	}
+	var open *OpenInvitation
+	if inv := snap.Open[email]; inv != nil && inv.Status == org.InvitationPending && !inv.ExpiredAt(s.Now()) {
+		open = &OpenInvitation{Org: id, Settings: snap.Settings, Invitation: inv}
+	}
+	return m, open, nil
+}
+
+// PersonOf reads email's organizations and open invitations across the
+// deployment, one round trip per organization the person index names (each
+// answer from that organization's own state: a stale entry comes to nothing).
+func (s *Service) PersonOf(ctx context.Context, email string) (*Person, error) {
+	email, err := org.NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	p := &Person{}
+	add := func(m *Membership, o *OpenInvitation) {
+		if m != nil {
+			p.Orgs = append(p.Orgs, *m)
+		}
+		if o != nil {
+			p.Invitations = append(p.Invitations, *o)
+		}
+	}
+	m, o, err := s.member(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
+		m.Here = true
+	}
+	add(m, o)
+	err = s.elsewhere(ctx, email, func(id org.ID, peer *Service) error {
+		m, o, err := peer.member(ctx, email)
+		if m != nil {
+			m.Org = id
+		}
+		if o != nil {
+			o.Org = id
+		}
+		add(m, o)
+		return err
+	})
+	return p, err
+}
