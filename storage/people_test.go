@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -76,4 +77,56 @@ func TestPeopleAndTagsOnCluster(t *testing.T) {
 		t.Skip("starts a cluster")
 	}
 	peopleAndTags(t, redistest.StartCluster(t, 3).Client(t))
+}
+
+func logins(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	l := storage.NewLogins(rdb)
+	ses := storage.NewPersonSessions(rdb)
+	for _, load := range []func(context.Context) error{l.LoadScripts, ses.LoadScripts} {
+		if err := load(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const eve = "Eve@Example.com"
+	if got, err := l.Get(ctx, eve); got != nil || err != nil {
+		t.Fatalf("no login yet: %+v %v", got, err)
+	}
+	if err := l.Set(ctx, org.Login{Email: eve, PasswordHash: "h1"}, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	var stale *org.PreconditionError
+	if err := l.Set(ctx, org.Login{Email: eve, PasswordHash: "h2"}, 0, false); !errors.As(err, &stale) {
+		t.Fatalf("creating it again: %v", err)
+	}
+	got, err := l.Get(ctx, "eve@example.com")
+	if err != nil || got.PasswordHash != "h1" || got.Version != 1 || got.MustChangePassword {
+		t.Fatalf("login = %+v, %v", got, err)
+	}
+	// A session is opened against the credential's version, in its slot.
+	if err := ses.Create(ctx, "sid1", storage.Session{Email: eve, Stamp: "s", Created: now, Version: 1}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := ses.Create(ctx, "sid2", storage.Session{Email: eve, Stamp: "s", Created: now, Version: 0}, time.Hour); !errors.As(err, &stale) {
+		t.Fatalf("a session at an old version: %v", err)
+	}
+	exp := now.Add(24 * time.Hour)
+	if err := l.Set(ctx, org.Login{Email: eve, PasswordHash: "tmp", MustChangePassword: true, PasswordExpires: exp}, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := ses.Lookup(ctx, "sid1"); s != nil || err != nil {
+		t.Fatalf("session survives a reset: %+v %v", s, err)
+	}
+	if got, _ := l.Get(ctx, eve); !got.MustChangePassword || !got.PasswordExpires.Equal(exp) || got.Version != 2 {
+		t.Fatalf("after reset: %+v", got)
+	}
+}
+
+func TestLogins(t *testing.T) { logins(t, redistest.Start(t).Client(t)) }
+
+func TestLoginsOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	logins(t, redistest.StartCluster(t, 3).Client(t))
 }
