@@ -44,6 +44,12 @@ type Deployment interface {
 	// invitation in B hears about its answer in B's chat, wherever it was
 	// clicked).
 	Peer(ctx context.Context, id org.ID) (*Service, func(context.Context, []Delivery) error, error)
+	// Login is the person's one web credential (login.go); nil when none.
+	Login(ctx context.Context, email string) (*org.Login, error)
+	// SetLogin writes the credential if it is still at version (0: none
+	// yet), else *org.PreconditionError; endSessions ends every web session
+	// of the person in the same step.
+	SetLogin(ctx context.Context, l org.Login, version int64, endSessions bool) error
 }
 
 // LinkTagFor is organization id's link tag under the deployment's key: 12

@@ -258,3 +258,115 @@ func TestBellAcrossOrganizations(t *testing.T) {
 		t.Fatalf("accept in a malformed org: %s %s", r.Code, r.Text)
 	}
 }
+
+// One password per person: set once, it signs in through any organization's
+// pages; a deactivation in one leaves the others; a reset is the person's
+// one password, so an admin of one organization may not reset it while the
+// person is active in another.
+func TestSignInPerPerson(t *testing.T) {
+	ctx := context.Background()
+	e := newFleetEnv(t)
+	ann := "ann-" + e.a.ID + "@example.com"
+	const pw = "ann's long password"
+	// ann joins B on the web with a password, then A in chat.
+	_, tokB := inviteIn(t, e.b, bossB, ann, "--role", "viewer")
+	if r, err := e.a.Service.AcceptWithToken(ctx, tokB, "Ann", pw); err != nil || r.Tone != handlers.ToneSuccess {
+		t.Fatalf("accept B on the web: %+v %v", r, err)
+	}
+	idA, _ := inviteIn(t, e.a, bossA, ann, "--role", "admin")
+	okIn(t, e.a, ann, "accept "+idA)
+
+	// The same password, through A's pages (the default) and C's (ann is
+	// no member of C at all).
+	for _, o := range []*handlerstest.Org{e.a, e.c} {
+		who, err := o.Service.SignIn(ctx, ann, pw)
+		if err != nil || who.MustChangePassword {
+			t.Fatalf("sign in through %s: %+v %v", o.ID, who, err)
+		}
+		a, err := o.Service.WebAccount(ctx, ann, who.Stamp)
+		if err != nil {
+			t.Fatalf("account through %s: %v", o.ID, err)
+		}
+		// The pages' own organization first; C's pages show A or B, whichever id sorts first.
+		if o == e.a && (a.Org.Name != "Acme" || a.User.Role != org.RoleAdmin) || o == e.c && a.Org.Name == "Gamma" {
+			t.Fatalf("account through %s shows %s as %s", o.ID, a.Org.Name, a.User.Role)
+		}
+	}
+	who, _ := e.a.Service.SignIn(ctx, ann, pw)
+
+	// A second invitation accepted on the web with another password keeps
+	// the first: a link to one organization doesn't change the others'.
+	_, tokC := inviteIn(t, e.c, bossC, ann)
+	r, err := e.a.Service.AcceptWithToken(ctx, tokC, "Ann", "some other long password")
+	if err != nil || r.Tone != handlers.ToneInfo || !strings.Contains(r.Footer, "already have an usher password") {
+		t.Fatalf("accept C with another password: %+v %v", r, err)
+	}
+	if _, err := e.a.Service.SignIn(ctx, ann, "some other long password"); err != handlers.ErrSignIn {
+		t.Fatalf("the second password signs in: %v", err)
+	}
+
+	// A's admin may not reset the one password while ann is active in B and C.
+	if r := runIn(e.a, bossA, "reset-password "+ann+" --confirm"); r.Code != org.CodeForbidden || !strings.Contains(r.Text, "another organization") {
+		t.Fatalf("reset by A's admin: %s %s", r.Code, r.Text)
+	}
+
+	// Deactivated in A: the session holds (B and C remain), showing one of them.
+	okIn(t, e.a, bossA, "deactivate "+ann+" --confirm")
+	a, err := e.a.Service.WebAccount(ctx, ann, who.Stamp)
+	if err != nil || a.Org.Name == "Acme" || a.User.Status != org.StatusActive {
+		t.Fatalf("account after deactivation in A: %+v %v", a, err)
+	}
+	if _, err := e.a.Service.SignIn(ctx, ann, pw); err != nil {
+		t.Fatalf("sign in after deactivation in A: %v", err)
+	}
+	// A's own state still says deactivated: A's commands refuse ann.
+	if r := runIn(e.a, ann, "members"); r.Code == "" {
+		t.Fatalf("deactivated ann runs members in A: %s", r.Text)
+	}
+	if r := runIn(e.b, ann, "members"); r.Code != "" {
+		t.Fatalf("ann in B after deactivation in A: %s %s", r.Code, r.Text)
+	}
+
+	// Deactivated in B and C too: signed out at once, and no sign-in.
+	okIn(t, e.b, bossB, "deactivate "+ann+" --confirm")
+	okIn(t, e.c, bossC, "deactivate "+ann+" --confirm")
+	if _, err := e.a.Service.WebAccount(ctx, ann, who.Stamp); err != handlers.ErrSignedOut {
+		t.Fatalf("account when deactivated everywhere: %v", err)
+	}
+	if _, err := e.a.Service.SignIn(ctx, ann, pw); err != handlers.ErrSignIn {
+		t.Fatalf("sign in when deactivated everywhere: %v", err)
+	}
+
+	// Reactivated in B only, ann is active in no organization but B: B's
+	// admin may reset, and the temporary password works once, anywhere.
+	okIn(t, e.b, bossB, "activate "+ann+" --confirm")
+	r = okIn(t, e.b, bossB, "reset-password "+ann+" --confirm")
+	temp := regexp.MustCompile(`password is:\n(\S+)`).FindStringSubmatch(r.Deliveries[0].Message.Text)
+	if temp == nil {
+		t.Fatalf("no temporary password in %+v", r.Deliveries)
+	}
+	if _, err := e.a.Service.SignIn(ctx, ann, pw); err != handlers.ErrSignIn {
+		t.Fatalf("the old password after a reset: %v", err)
+	}
+	tw, err := e.a.Service.SignIn(ctx, ann, temp[1])
+	if err != nil || !tw.MustChangePassword {
+		t.Fatalf("sign in with the temporary password: %+v %v", tw, err)
+	}
+	if _, err := e.c.Service.SignIn(ctx, ann, temp[1]); err == nil {
+		t.Fatal("the temporary password worked twice")
+	}
+	// Choosing the new one through A's pages: one password again, for all.
+	next, _, err := e.a.Service.ChangePassword(ctx, ann, tw.Stamp, "", "ann's new long password", "ann's new long password")
+	if err != nil {
+		t.Fatalf("change password: %v", err)
+	}
+	if _, err := e.a.Service.WebAccount(ctx, ann, next.Stamp); err != nil {
+		t.Fatalf("account after the change: %v", err)
+	}
+	if _, err := e.b.Service.SignIn(ctx, ann, "ann's new long password"); err != nil {
+		t.Fatalf("the new password through B: %v", err)
+	}
+	if ds := e.fleet.Taken(e.b.ID); len(ds) == 0 || ds[len(ds)-1].To != ann || !strings.Contains(ds[len(ds)-1].Message.Text, "password") {
+		t.Fatalf("the change is told in B's chat (ann's only active organization): %+v", ds)
+	}
+}

@@ -98,7 +98,12 @@ func (s *Service) AcceptWithToken(ctx context.Context, token, name, password str
 	if err != nil {
 		return Reply{}, err
 	}
-	r, err := t.acceptWithToken(ctx, string(tok), name, password)
+	var r Reply
+	if password != "" && t.deploy != nil {
+		r, err = t.acceptWithLogin(ctx, string(tok), name, password) // login.go
+	} else {
+		r, err = t.acceptWithToken(ctx, string(tok), name, password)
+	}
 	return s.delivered(ctx, deliver, r), err
 }
 
@@ -191,6 +196,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn,
 		}
 		return SignedIn{}, ErrSignIn
 	}
+	if s.deploy != nil {
+		return s.personSignIn(ctx, email, password) // login.go: one password per person
+	}
 	c := s.systemCall("sign in", org.Identity{Platform: "web", Email: email})
 	var out SignedIn
 	err = retry(func() error {
@@ -250,6 +258,9 @@ type Account struct {
 // of a signed-in page calls it, so deactivation and resets end sessions at
 // once even if deleting them raced.
 func (s *Service) WebAccount(ctx context.Context, email, stamp string) (*Account, error) {
+	if s.deploy != nil {
+		return s.personWebAccount(ctx, email, stamp) // login.go
+	}
 	snap, err := s.store.Load(ctx, org.Query{Actor: email, OpenFor: []string{email}})
 	if err != nil {
 		return nil, fmt.Errorf("web account: %w", err)
@@ -287,6 +298,9 @@ func (s *Service) ChangePassword(ctx context.Context, email, stamp, current, pas
 	hash, err := secret.HashPasswordContext(ctx, s.rand, password)
 	if err != nil {
 		return SignedIn{}, Reply{}, fmt.Errorf("change password: %w", err)
+	}
+	if s.deploy != nil {
+		return s.personChangePassword(ctx, email, stamp, current, password, hash) // login.go
 	}
 	c := s.systemCall("change password", org.Identity{Platform: "web", Email: email})
 	var out SignedIn

@@ -88,3 +88,6 @@ func (l *Logins) Set(ctx context.Context, lg org.Login, version int64, endSessio
 	}
 	return nil
 }
+
+// Logins is the credential store of the deployment s is in (the same Redis).
+func (s *Store) Logins() *Logins { return NewLogins(s.rdb) }

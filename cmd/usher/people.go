@@ -28,6 +28,7 @@ type deployment struct {
 	store  *storage.Store // the default organization's; For builds the others'
 	people *storage.People
 	dir    *storage.Directory
+	logins *storage.Logins
 	key    []byte
 	cfg    config
 	log    *slog.Logger
@@ -42,7 +43,7 @@ type deployment struct {
 // newDeployment is the deployment around st's organization, as its Service's
 // port (newServiceOn's, whose other organizations' ports it makes).
 func newDeployment(cfg config, st *storage.Store, log *slog.Logger, clock func() time.Time, rand io.Reader) handlers.Deployment {
-	d := &deployment{store: st, people: st.People(), dir: st.Directory(), key: cfg.secret.linkTagKey(),
+	d := &deployment{store: st, people: st.People(), dir: st.Directory(), logins: st.Logins(), key: cfg.secret.linkTagKey(),
 		cfg: cfg, log: log, clock: clock, rand: rand, registered: map[org.ID]bool{}}
 	return d.port(st.Org())
 }
@@ -156,4 +157,12 @@ func (p orgPort) Peer(ctx context.Context, id org.ID) (*handlers.Service, func(c
 		p.d.log.WarnContext(ctx, "no chat here: another organization's messages dropped", "org", string(id), "count", len(ds))
 		return nil
 	}, nil
+}
+
+func (p orgPort) Login(ctx context.Context, email string) (*org.Login, error) {
+	return p.d.logins.Get(ctx, email)
+}
+
+func (p orgPort) SetLogin(ctx context.Context, l org.Login, version int64, endSessions bool) error {
+	return p.d.logins.Set(ctx, l, version, endSessions)
 }

@@ -24,6 +24,7 @@ type Fleet struct {
 	Key    []byte // the deployment's link-tag key
 	People *storage.People
 	Dir    *storage.Directory
+	Logins *storage.Logins
 
 	mu   sync.Mutex
 	orgs map[org.ID]*Org
@@ -41,7 +42,11 @@ func NewFleet(tb testing.TB, rdb redis.UniversalClient) *Fleet {
 	if err := d.LoadScripts(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	return &Fleet{RDB: rdb, Key: key, People: storage.NewPeople(rdb), Dir: d, orgs: map[org.ID]*Org{}, Delivered: map[org.ID][]handlers.Delivery{}}
+	l := storage.NewLogins(rdb)
+	if err := l.LoadScripts(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return &Fleet{RDB: rdb, Key: key, People: storage.NewPeople(rdb), Dir: d, Logins: l, orgs: map[org.ID]*Org{}, Delivered: map[org.ID][]handlers.Delivery{}}
 }
 
 // NewOrg adds an organization named name (its display name) whose first
@@ -132,4 +137,12 @@ func (p *FleetPort) Peer(_ context.Context, id org.ID) (*handlers.Service, func(
 		return nil
 	}
 	return o.Service, deliver, nil
+}
+
+func (p *FleetPort) Login(ctx context.Context, email string) (*org.Login, error) {
+	return p.f.Logins.Get(ctx, email)
+}
+
+func (p *FleetPort) SetLogin(ctx context.Context, l org.Login, version int64, endSessions bool) error {
+	return p.f.Logins.Set(ctx, l, version, endSessions)
 }
