@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
-	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -116,12 +115,6 @@ func (p *People) Reindex(ctx context.Context, st *Store) (int, error) {
 	return len(users), nil
 }
 
-var (
-	//go:embed lua/tag_register.lua
-	tagRegisterSource string
-	tagRegister       = redis.NewScript(tagRegisterSource)
-)
-
 // errTagTaken: two organizations whose tags collide (about 2^-36 for two
 // given ones at 72 bits; see handlers' link tags) cannot both route by it.
 var errTagTaken = errors.New("link tag already registered to another organization")
@@ -136,10 +129,18 @@ func (d *Directory) RegisterTag(ctx context.Context, tag string, id org.ID) erro
 	if tag == "" {
 		return errors.New("register link tag: empty tag")
 	}
-	owner, err := tagRegister.Run(ctx, d.rdb, []string{directoryTags}, tag, string(id)).Text()
+	// A tag, once set, never changes (HSETNX, and nothing deletes it), so
+	// the owner read after it is the one that stays: no script needed.
+	var get *redis.StringCmd
+	_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSetNX(ctx, directoryTags, tag, string(id))
+		get = p.HGet(ctx, directoryTags, tag)
+		return nil
+	})
 	if err != nil {
 		return wrap("register link tag of "+string(id), err)
 	}
+	owner := get.Val()
 	if owner != string(id) {
 		return fmt.Errorf("register link tag of %s: %w (%s)", id, errTagTaken, owner)
 	}

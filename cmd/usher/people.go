@@ -74,11 +74,13 @@ func (d *deployment) attach(ts *tenants) {
 
 func (d *deployment) port(id org.ID) orgPort { return orgPort{d: d, id: id} }
 
-// linkTagKey keys the invitation links' organization tags. A generated
-// secret (none configured) gives each process other tags; they all work,
-// as each registers its own in the directory before using it.
+// linkTagKey keys the invitation links' organization tags. Without a
+// configured secret (a generated one: trying usher out, the shell) the key
+// is a constant, so that tags, and the shell's transcripts, are the same in
+// every process: such a tag still hides the organization's id from whoever
+// does not know it, but not from someone testing candidate ids.
 func (s deploymentSecret) linkTagKey() []byte {
-	if s.value == nil {
+	if s.value == nil || s.generated {
 		return []byte("usher: no deployment secret")
 	}
 	k, err := hkdf.Key(sha256.New, s.value, nil, "usher invitation link tag v1", 32)
