@@ -162,8 +162,6 @@ type Membership struct {
 	Name   string // the organization's display name
 	Role   org.Role
 	Status org.Status
-	// Here: the organization whose pages these are (the session's).
-	Here bool
 }
 
 // Person is what the account page shows of one person across the
@@ -214,9 +212,6 @@ func (s *Service) PersonOf(ctx context.Context, email string) (*Person, error) {
 	m, o, err := s.member(ctx, email)
 	if err != nil {
 		return nil, err
-	}
-	if m != nil {
-		m.Here = true
 	}
 	add(m, o)
 	err = s.elsewhere(ctx, email, func(id org.ID, peer *Service) error {

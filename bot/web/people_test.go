@@ -49,10 +49,10 @@ func newFleetSites(t *testing.T) *fleetSites {
 	cfg := handlers.Config{PublicURL: s.srv.URL, Logger: log}
 	fs := &fleetSites{fleet: f, web: s, a: f.NewOrg(t, "Acme", bossA, cfg), b: f.NewOrg(t, "Beta", bossB, cfg), c: f.NewOrg(t, "Gamma", bossC, cfg)}
 	s.org, s.store, s.svc, s.clock = fs.a.ID, fs.a.Store, fs.a.Service, fs.a.Clock
+	// A sign-in is the person's, for every organization: the deployment's
+	// sessions, as `usher serve` mounts them.
 	var err error
-	if s.sessions, err = storage.NewSessions(rdb, org.ID(s.org)); err != nil {
-		t.Fatal(err)
-	}
+	s.sessions = storage.NewPersonSessions(rdb)
 	if err := s.sessions.LoadScripts(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestAccountAcrossOrganizations(t *testing.T) {
 
 	b.signIn(ann, "ann's long password", "/account")
 	p := b.get("/account")
-	p.has(t, http.StatusOK, "Your organizations", "Acme (these pages) : admin", "invited you to Beta as viewer", "invited you to Gamma as member")
+	p.has(t, http.StatusOK, "Your organizations", "Acme : admin", "invited you to Beta as viewer", "invited you to Gamma as member")
 	// Accept B's invitation from the account page: it is answered in B.
 	accept := regexp.MustCompile(`action="(/account/invitations/[a-z0-9]+/accept\?org=` + fs.b.ID + `)"`).FindStringSubmatch(p.body)
 	if accept == nil {
@@ -137,5 +137,38 @@ func TestAccountAcrossOrganizations(t *testing.T) {
 		t.Fatalf("decline C: %d %s", r.status, text(r.body))
 	}
 	p = b.get("/account")
-	p.has(t, http.StatusOK, "Acme (these pages) : admin", "Beta : viewer", "You have no open invitations.")
+	p.has(t, http.StatusOK, "Acme : admin", "Beta : viewer", "You have no open invitations.")
+}
+
+// A person who belongs only to B signs in on pages mounted with A's
+// Service, with the password they chose accepting B's link; deactivated in
+// B (their only organization), they are signed out at once.
+func TestSignInForAnotherOrganization(t *testing.T) {
+	fs := newFleetSites(t)
+	bo := "bo-" + fs.a.ID + "@example.com"
+	b := fs.web.browser()
+	_, link := inviteIn(t, fs.b, bossB, bo)
+	b.get(link).has(t, http.StatusOK, "Beta")
+	b.post(link+"/accept", url.Values{"name": {"Bo"}, "password": {"bo's long password"}, "confirm": {"bo's long password"}}).
+		has(t, http.StatusOK, "Welcome to Beta")
+	b.signIn(bo, "bo's long password", "/account")
+	b.get("/account").has(t, http.StatusOK, "Beta : member")
+	// Invited to A later and accepting on the web with another password:
+	// the first one stays the one.
+	_, linkA := inviteIn(t, fs.a, bossA, bo)
+	other := fs.web.browser()
+	other.get(linkA)
+	other.post(linkA+"/accept", url.Values{"name": {"Bo"}, "password": {"another long password"}, "confirm": {"another long password"}}).
+		has(t, http.StatusOK, "already have an usher password")
+	b.get("/account").has(t, http.StatusOK, "Acme : member", "Beta : member")
+	// Deactivated in A: the session holds, and the page shows it.
+	fs.web.svc.Handle(context.Background(), handlers.Request{Actor: org.Identity{Platform: "test", UserID: "U-a", Email: bossA}, Text: "deactivate " + bo + " --confirm"})
+	b.get("/account").has(t, http.StatusOK, "Acme : member, deactivated", "Beta : member")
+	// Deactivated in B too: signed out.
+	fs.b.Service.Handle(context.Background(), handlers.Request{Actor: org.Identity{Platform: "test", UserID: "U-b", Email: bossB}, Text: "deactivate " + bo + " --confirm"})
+	if p := b.get("/account"); p.status != http.StatusSeeOther {
+		t.Fatalf("account when deactivated everywhere: %d %s", p.status, text(p.body))
+	}
+	p := b.post("/login", url.Values{"email": {bo}, "password": {"bo's long password"}, "csrf": {csrfOf(b.get("/login").body)}})
+	p.has(t, http.StatusUnauthorized, "don't match")
 }
