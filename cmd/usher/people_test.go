@@ -102,3 +102,36 @@ func TestWebServesEveryOrganization(t *testing.T) {
 		t.Fatalf("account: %d\n%s", code, page)
 	}
 }
+
+// TestOrgReindex: `usher org create` notes its first admin in the person
+// index, and `usher org reindex` notes what was written without it.
+func TestOrgReindex(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	vars := map[string]string{"REDIS_URL": srv.URL()}
+	mustRun(t, vars, "org", "create", "Beta", "--admin", "Bea@Example.com")
+	people := storage.NewPeople(rdb)
+	if ids, err := people.Orgs(ctx, "bea@example.com"); err != nil || len(ids) != 1 || ids[0] != "beta" {
+		t.Fatalf("bea after create: %v %v", ids, err)
+	}
+	// A member written without the index (an older version).
+	st, _ := storage.New(rdb, "beta")
+	if err := st.Commit(ctx, org.Change{Users: []org.UserWrite{{User: &org.User{Email: "old@example.com", Role: org.RoleMember, Status: org.StatusActive}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := people.Orgs(ctx, "old@example.com"); len(ids) != 0 {
+		t.Fatalf("old is indexed already: %v", ids)
+	}
+	out := mustRun(t, vars, "org", "reindex")
+	if !strings.Contains(out, "beta: 2 members") || !strings.Contains(out, "default: ") {
+		t.Fatalf("reindex:\n%s", out)
+	}
+	if ids, _ := people.Orgs(ctx, "old@example.com"); len(ids) != 1 || ids[0] != "beta" {
+		t.Fatalf("old after reindex: %v", ids)
+	}
+	mustRun(t, vars, "org", "reindex", "beta")
+	if _, err := runCmd(t, vars, "org", "reindex", "nope"); org.ErrorCode(err) != org.CodeNotFound {
+		t.Fatalf("reindex an unknown org: %v", err)
+	}
+}
