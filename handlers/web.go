@@ -249,7 +249,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn,
 type Account struct {
 	User *org.User // without its password hash
 	Org  org.Settings
-	// Open is a pending invitation addressed to the user (the notification bell).
+	// Open is a pending invitation addressed to the user here, for a Service
+	// alone; with a Deployment the account page reads every organization's
+	// with PersonOf (bell.go) and Open is nil.
 	Open *org.Invitation
 }
 

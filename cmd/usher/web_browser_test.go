@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,7 +184,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: base})
+	// Wired as serve wires it (its Deployment: one password per person), so
+	// that a reset here is the person's, as a reset in serve's chat is.
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: base, Deployment: newDeployment(config{publicURL: base}, st, slog.New(slog.DiscardHandler), nil, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
