@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
@@ -31,7 +33,19 @@ const (
 
 func newFleetEnv(t *testing.T) *fleetEnv {
 	t.Helper()
-	f := handlerstest.NewFleet(t, redistest.Shared(t).Client(t))
+	return newFleetEnvOn(t, redistest.Shared(t).Client(t))
+}
+
+// clusterRDB, when set, is where newFleetEnv starts the fleet instead
+// (TestPeopleOnCluster).
+var clusterRDB redis.UniversalClient
+
+func newFleetEnvOn(t *testing.T, rdb redis.UniversalClient) *fleetEnv {
+	t.Helper()
+	if clusterRDB != nil {
+		rdb = clusterRDB
+	}
+	f := handlerstest.NewFleet(t, rdb)
 	cfg := handlers.Config{PublicURL: "https://usher.test"}
 	return &fleetEnv{t: t, fleet: f,
 		a: f.NewOrg(t, "Acme", bossA, cfg), b: f.NewOrg(t, "Beta", bossB, cfg), c: f.NewOrg(t, "Gamma", bossC, cfg)}
@@ -369,4 +383,18 @@ func TestSignInPerPerson(t *testing.T) {
 	if ds := e.fleet.Taken(e.b.ID); len(ds) == 0 || ds[len(ds)-1].To != ann || !strings.Contains(ds[len(ds)-1].Message.Text, "password") {
 		t.Fatalf("the change is told in B's chat (ann's only active organization): %+v", ds)
 	}
+}
+
+// TestPeopleOnCluster runs the flows across organizations on a Redis
+// Cluster: the person index, the link tags, the credentials and each
+// organization are in different slots, and no step may span two.
+func TestPeopleOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	clusterRDB = redistest.StartCluster(t, 3).Client(t)
+	defer func() { clusterRDB = nil }()
+	t.Run("links", TestLinkFindsItsOrganization)
+	t.Run("bell", TestBellAcrossOrganizations)
+	t.Run("signin", TestSignInPerPerson)
 }
