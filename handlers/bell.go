@@ -116,15 +116,26 @@ func (s *Service) bellItems(ctx context.Context, c *call, own *org.Invitation, s
 	return items
 }
 
+// An invitation of another organization is named by that organization and
+// the grant, not by its inviter: a command in one organization's chat shows
+// nothing of another's people (the invitation itself, in that
+// organization's chat or behind its link, names them).
 func bellItem(c *call, o OpenInvitation, other org.ID) Item {
 	inv := o.Invitation
 	it := Item{
 		Text:    fmt.Sprintf("For you: %s invited you to join %s as %s (expires %s).", inv.InviterDisplay(), o.Settings.Name, describeGrant(inv.Role, inv.Workspaces), org.In(c.now, inv.Expires)),
 		Buttons: invitationMessage(o.Settings, inv, "", "").Buttons,
 	}
-	if other != "" {
-		for i := range it.Buttons {
-			it.Buttons[i].Command += " --" + orgFlag + " " + string(other)
+	if other == "" {
+		return it
+	}
+	it.Text = fmt.Sprintf("For you: an invitation to join %s as %s (expires %s).", o.Settings.Name, describeGrant(inv.Role, inv.Workspaces), org.In(c.now, inv.Expires))
+	for i := range it.Buttons {
+		it.Buttons[i].Command += " --" + orgFlag + " " + string(other)
+		if cf := it.Buttons[i].Confirm; cf != nil {
+			next := *cf
+			next.Text = "You won't join " + o.Settings.Name + ". Whoever invited you will be told."
+			it.Buttons[i].Confirm = &next
 		}
 	}
 	return it

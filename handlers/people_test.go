@@ -202,9 +202,17 @@ func TestBellAcrossOrganizations(t *testing.T) {
 			buttons[b.Label+" "+org.StripText(it.Text)] = b.Command
 		}
 	}
-	if len(texts) != 2 || !strings.Contains(texts[0], "join Beta as viewer") && !strings.Contains(texts[1], "join Beta as viewer") ||
+	if len(texts) != 2 || !strings.Contains(strings.Join(texts, "\n"), "join Beta as viewer") ||
 		!strings.Contains(strings.Join(texts, "\n"), "join Gamma as member") {
 		t.Fatalf("ann's bell in A: %q", texts)
+	}
+	// Another organization's invitation does not name its inviter in A's chat.
+	for _, it := range r.Items {
+		for _, b := range it.Buttons {
+			if strings.Contains(it.Text+b.Command, bossB) || strings.Contains(it.Text, bossC) || b.Confirm != nil && strings.Contains(b.Confirm.Text, "@") {
+				t.Errorf("the bell in A names another organization's people: %q %+v", it.Text, b)
+			}
+		}
 	}
 	var acceptB, declineC string
 	for k, cmd := range buttons {
