@@ -112,6 +112,11 @@ func mountWeb(ctx context.Context, s *server) error {
 		if err := d.logins.LoadScripts(ctx); err != nil {
 			return err
 		}
+		// At start rather than on the first invitation's commit, which then
+		// pays no extra round trip.
+		if err := d.port(s.cfg.org).RegisterLinkTag(ctx); err != nil {
+			return err
+		}
 	}
 	if err := ses.LoadScripts(ctx); err != nil {
 		return err
