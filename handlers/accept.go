@@ -20,6 +20,9 @@ func (s *Service) decline(ctx context.Context, c *call) (Reply, error) {
 }
 
 func (s *Service) respond(ctx context.Context, c *call, outcome org.InvitationStatus) (Reply, error) {
+	if r, ok, err := s.forwarded(ctx, c); ok { // bell.go
+		return r, err
+	}
 	snap, err := s.load(ctx, c, org.Query{Invitation: strings.ToLower(c.cmd.Args[0]), Identity: c.identity()})
 	if err != nil {
 		return Reply{}, err

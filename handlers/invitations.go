@@ -58,12 +58,9 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	}
 	var r Reply
 	r.Title = "Invitations"
-	if mine := snap.Open[c.email]; mine != nil && mine.Status == org.InvitationPending && !mine.ExpiredAt(c.now) {
-		r.Items = append(r.Items, Item{
-			Text:    fmt.Sprintf("For you: %s invited you to join %s as %s (expires %s).", mine.InviterDisplay(), set.Name, describeGrant(mine.Role, mine.Workspaces), org.In(c.now, mine.Expires)),
-			Buttons: invitationMessage(set, mine, "", "").Buttons,
-		})
-	}
+	// The bell: what is addressed to the actor here and in every other
+	// organization of the deployment (bell.go).
+	r.Items = s.bellItems(ctx, c, snap.Open[c.email], set)
 	if actor == nil {
 		if len(r.Items) == 0 {
 			return Reply{}, org.Authorize(nil, set, org.ActListInvitations)

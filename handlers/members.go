@@ -217,6 +217,9 @@ func (s *Service) resetPassword(ctx context.Context, c *call) (Reply, error) {
 	next := u.Clone()
 	next.PasswordHash, next.MustChangePassword = hash, true
 	next.PasswordExpires, next.Updated = c.now.Add(TemporaryPasswordLifetime), c.now
+	if err := s.resetLogin(ctx, u, hash, next.PasswordExpires); err != nil { // login.go: the person's one password
+		return Reply{}, err
+	}
 	err = s.commit(ctx, c, snap, org.Change{
 		Users:       []org.UserWrite{{User: next, Version: u.Version}},
 		EndSessions: []string{u.Email},

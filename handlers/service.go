@@ -39,6 +39,10 @@ type Config struct {
 	NextTime func(spec, tz string, after time.Time) (time.Time, error)
 	// Sweep tunes the scheduled work (remind.go); the zero value is fine.
 	Sweep SweepConfig
+	// Deployment reaches the deployment's other organizations (deployment.go):
+	// tagged invitation links, the bell across organizations. Nil: this
+	// organization alone.
+	Deployment Deployment
 }
 
 // Service runs commands.
@@ -52,6 +56,7 @@ type Service struct {
 	run       map[string]func(context.Context, *call) (Reply, error)
 	sched     scheduling // remind.go
 	views     *views     // view.go
+	deploy    Deployment // deployment.go; nil when alone
 }
 
 // Request is one command from one person.
@@ -110,6 +115,10 @@ func New(cfg Config) (*Service, error) {
 		log:       cfg.Logger,
 		clock:     cfg.Clock,
 		rand:      cfg.Rand,
+		deploy:    cfg.Deployment,
+	}
+	if s.deploy != nil {
+		s.store = deploymentStore{Store: cfg.Store, d: s.deploy}
 	}
 	if s.publicURL == "" {
 		s.publicURL = "http://localhost:3000"
@@ -314,7 +323,14 @@ func (s *Service) commitDelivering(ctx context.Context, c *call, snap *org.Snaps
 }
 
 // link is an invitation's URL for a token.
-func (s *Service) link(t secret.Token) string { return s.publicURL + "/invitations/" + string(t) }
+// With a Deployment it carries the organization's tag, so that the web
+// pages find the organization without the link naming it.
+func (s *Service) link(t secret.Token) string {
+	if s.deploy != nil {
+		return s.publicURL + "/invitations/" + s.deploy.LinkTag() + linkSep + string(t)
+	}
+	return s.publicURL + "/invitations/" + string(t)
+}
 
 // target reads a command argument that must be an email.
 func target(arg string) (string, error) { return org.NormalizeEmail(arg) }

@@ -170,9 +170,9 @@ func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string
 	})
 }
 
-// InvitationByToken finds the invitation a link's secret opens, for the web
+// invitationByToken finds the invitation a link's secret opens, for the web
 // page. It never consumes the token: only AcceptWithToken does.
-func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {
+func (s *Service) invitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {
 	if !secret.ValidToken(token) {
 		return nil, org.Settings{}, ErrInvalidLink
 	}
@@ -187,11 +187,11 @@ func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Inv
 	return inv, snap.Settings, nil
 }
 
-// AcceptWithToken accepts an invitation on the web, where holding the link is
+// acceptWithToken accepts an invitation of this organization on the web, where holding the link is
 // the proof of identity: the same transition as the chat Accept, and the
 // token dies with it. A password, when given, must pass the password policy.
-func (s *Service) AcceptWithToken(ctx context.Context, token, name, password string) (Reply, error) {
-	inv, _, err := s.InvitationByToken(ctx, token)
+func (s *Service) acceptWithToken(ctx context.Context, token, name, password string) (Reply, error) {
+	inv, _, err := s.invitationByToken(ctx, token)
 	if err != nil {
 		return Reply{}, err
 	}

@@ -13,6 +13,9 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 	// from is what a confirmation button was decided on (confirm.go); people
 	// never type it, so help does not list it.
 	from := command.FlagSpec{Name: fromFlag, Value: "STATE", Hidden: true}
+	// inOrg is the organization of an invitation the bell lists from another
+	// one (bell.go); its buttons add it.
+	inOrg := command.FlagSpec{Name: orgFlag, Value: "ORG", Hidden: true}
 	type verb struct {
 		spec command.Spec
 		run  func(context.Context, *call) (Reply, error)
@@ -105,8 +108,8 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Flags:   []command.FlagSpec{{Name: "user", Value: "EMAIL"}, {Name: "since", Value: "DURATION"}},
 		}, s.audit},
 		{command.Spec{Verb: "help", MaxArgs: 2, Usage: "help [COMMAND]", Summary: "list commands, or explain one"}, s.help},
-		{command.Spec{Verb: "accept", MinArgs: 1, MaxArgs: 1, Usage: "accept ID", Hidden: true}, s.accept},
-		{command.Spec{Verb: "decline", MinArgs: 1, MaxArgs: 1, Usage: "decline ID", Hidden: true}, s.decline},
+		{command.Spec{Verb: "accept", MinArgs: 1, MaxArgs: 1, Usage: "accept ID", Hidden: true, Flags: []command.FlagSpec{inOrg}}, s.accept},
+		{command.Spec{Verb: "decline", MinArgs: 1, MaxArgs: 1, Usage: "decline ID", Hidden: true, Flags: []command.FlagSpec{inOrg}}, s.decline},
 		{command.Spec{Verb: "approve", MinArgs: 1, MaxArgs: 1, Usage: "approve ID", Hidden: true}, s.approve},
 		{command.Spec{Verb: "deny", MinArgs: 1, MaxArgs: 1, Usage: "deny ID", Hidden: true}, s.deny},
 		{command.Spec{Verb: "cancel", MaxArgs: 0, Usage: "cancel", Hidden: true}, s.cancel},

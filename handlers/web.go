@@ -70,10 +70,41 @@ func NormalizeDisplayName(name string) (string, error) {
 // is the proof of identity: the same transition and audit entry as the chat
 // Decline, and the inviter is told.
 func (s *Service) DeclineWithToken(ctx context.Context, token string) (Reply, error) {
-	if !secret.ValidToken(token) {
-		return Reply{}, ErrInvalidLink
+	t, tok, deliver, err := s.linkTarget(ctx, token)
+	if err != nil {
+		return Reply{}, err
 	}
-	return s.settleWithToken(ctx, token, org.InvitationDeclined, "", "")
+	r, err := t.settleWithToken(ctx, string(tok), org.InvitationDeclined, "", "")
+	return s.delivered(ctx, deliver, r), err
+}
+
+// InvitationByToken reads the pending invitation a link opens, in whichever
+// organization the link's tag names (linkTarget), with that organization's
+// settings. Anything else is ErrInvalidLink.
+func (s *Service) InvitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {
+	t, tok, _, err := s.linkTarget(ctx, token)
+	if err != nil {
+		return nil, org.Settings{}, err
+	}
+	return t.invitationByToken(ctx, string(tok))
+}
+
+// AcceptWithToken accepts an invitation on the web, where holding the link is
+// the proof of identity, in the organization the link's tag names: the same
+// transition as the chat Accept, and the token dies with it. A password,
+// when given, must pass the password policy.
+func (s *Service) AcceptWithToken(ctx context.Context, token, name, password string) (Reply, error) {
+	t, tok, deliver, err := s.linkTarget(ctx, token)
+	if err != nil {
+		return Reply{}, err
+	}
+	var r Reply
+	if password != "" && t.deploy != nil {
+		r, err = t.acceptWithLogin(ctx, string(tok), name, password) // login.go
+	} else {
+		r, err = t.acceptWithToken(ctx, string(tok), name, password)
+	}
+	return s.delivered(ctx, deliver, r), err
 }
 
 // settleWithToken moves the invitation a link opens to outcome (accepted or
@@ -165,6 +196,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn,
 		}
 		return SignedIn{}, ErrSignIn
 	}
+	if s.deploy != nil {
+		return s.personSignIn(ctx, email, password) // login.go: one password per person
+	}
 	c := s.systemCall("sign in", org.Identity{Platform: "web", Email: email})
 	var out SignedIn
 	err = retry(func() error {
@@ -215,7 +249,9 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn,
 type Account struct {
 	User *org.User // without its password hash
 	Org  org.Settings
-	// Open is a pending invitation addressed to the user (the notification bell).
+	// Open is a pending invitation addressed to the user here, for a Service
+	// alone; with a Deployment the account page reads every organization's
+	// with PersonOf (bell.go) and Open is nil.
 	Open *org.Invitation
 }
 
@@ -224,6 +260,9 @@ type Account struct {
 // of a signed-in page calls it, so deactivation and resets end sessions at
 // once even if deleting them raced.
 func (s *Service) WebAccount(ctx context.Context, email, stamp string) (*Account, error) {
+	if s.deploy != nil {
+		return s.personWebAccount(ctx, email, stamp) // login.go
+	}
 	snap, err := s.store.Load(ctx, org.Query{Actor: email, OpenFor: []string{email}})
 	if err != nil {
 		return nil, fmt.Errorf("web account: %w", err)
@@ -261,6 +300,9 @@ func (s *Service) ChangePassword(ctx context.Context, email, stamp, current, pas
 	hash, err := secret.HashPasswordContext(ctx, s.rand, password)
 	if err != nil {
 		return SignedIn{}, Reply{}, fmt.Errorf("change password: %w", err)
+	}
+	if s.deploy != nil {
+		return s.personChangePassword(ctx, email, stamp, current, password, hash) // login.go
 	}
 	c := s.systemCall("change password", org.Identity{Platform: "web", Email: email})
 	var out SignedIn

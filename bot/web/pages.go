@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ type invitationData struct {
 	ExpiresISO string
 	ExpiresIn  string
 	Name       string // what was typed, shown again after a problem
+	// OrgName and OrgID are the invitation's organization, on the account page.
+	OrgName string
+	OrgID   string
 	// Action and Back are the decline confirmation's form target and way back.
 	Action string
 	Back   string
@@ -339,7 +343,10 @@ type accountData struct {
 	User       *org.User
 	RoleHelp   string
 	Workspaces org.Grants
-	Open       *invitationData
+	// Orgs are the person's organizations; Open their open invitations in
+	// every one, each with its organization (OrgName, OrgID).
+	Orgs []handlers.Membership
+	Open []invitationData
 }
 
 var notices = map[string]string{
@@ -350,14 +357,30 @@ var notices = map[string]string{
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request, v *visit) {
 	a := v.account
-	data := accountData{User: a.User, RoleHelp: roleHelp(a.User.Role), Workspaces: a.User.Workspaces}
-	if a.Open != nil {
-		d := h.invitationData("", a.Open)
-		d.Action, d.Back = "/account/invitations/"+a.Open.ID+"/decline", "/account"
-		data.Open = &d
+	p, err := h.cfg.Service.PersonOf(r.Context(), a.User.Email)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	data := accountData{User: a.User, RoleHelp: roleHelp(a.User.Role), Workspaces: a.User.Workspaces, Orgs: p.Orgs}
+	for _, o := range p.Invitations {
+		data.Open = append(data.Open, h.openData(o))
 	}
 	h.render(w, r, http.StatusOK, "account", view{Title: "Your account", Org: a.Org.Name, User: a.User,
 		CSRF: h.formToken(w, r, v.idHash), Notice: notices[r.URL.Query().Get("done")], Data: data})
+}
+
+// openData is an open invitation as the account page lists it: its
+// organization named, and its forms naming it too, so that an invitation of
+// another organization is answered there.
+func (h *Handler) openData(o handlers.OpenInvitation) invitationData {
+	d := h.invitationData("", o.Invitation)
+	d.OrgName, d.OrgID = o.Settings.Name, string(o.Org)
+	d.Action, d.Back = "/account/invitations/"+o.Invitation.ID+"/decline", "/account"
+	if d.OrgID != "" {
+		d.Action += "?org=" + url.QueryEscape(d.OrgID)
+	}
+	return d
 }
 
 var invitationID = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
@@ -365,14 +388,21 @@ var invitationID = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
 // respondDeclineForm confirms declining an invitation listed on the account page.
 func (h *Handler) respondDeclineForm(w http.ResponseWriter, r *http.Request, v *visit) {
 	a := v.account
-	if a.Open == nil || a.Open.ID != r.PathValue("id") {
-		h.message(w, r, http.StatusNotFound, "No such invitation", "You have no open invitation with that id.", "")
+	p, err := h.cfg.Service.PersonOf(r.Context(), a.User.Email)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
-	d := h.invitationData("", a.Open)
-	d.Action, d.Back = "/account/invitations/"+a.Open.ID+"/decline", "/account"
-	h.render(w, r, http.StatusOK, "decline", view{Title: "Decline the invitation?", Org: a.Org.Name, User: a.User,
-		CSRF: h.formToken(w, r, v.idHash), Data: d})
+	want := r.URL.Query().Get("org")
+	for _, o := range p.Invitations {
+		if o.Invitation.ID == r.PathValue("id") && string(o.Org) == want {
+			d := h.openData(o)
+			h.render(w, r, http.StatusOK, "decline", view{Title: "Decline the invitation?", Org: o.Settings.Name, User: a.User,
+				CSRF: h.formToken(w, r, v.idHash), Data: d})
+			return
+		}
+	}
+	h.message(w, r, http.StatusNotFound, "No such invitation", "You have no open invitation with that id.", "")
 }
 
 // respond accepts or declines an invitation from the account page: the chat
@@ -390,10 +420,20 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, v *visit) {
 	if strings.HasSuffix(r.URL.Path, "/decline") {
 		verb = "decline"
 	}
+	// The organization the invitation is in, which the bell's forms name;
+	// the chat command answers it there, as the same person (handlers' bell).
+	text := verb + " " + id
+	if o := r.URL.Query().Get("org"); o != "" {
+		if org.ID(o).Validate() != nil {
+			h.message(w, r, http.StatusNotFound, "No such invitation", "You have no open invitation with that id.", "")
+			return
+		}
+		text += " --org " + o
+	}
 	u := v.account.User
 	reply := h.cfg.Service.Handle(r.Context(), handlers.Request{
 		Actor: org.Identity{Platform: "web", Email: u.Email, Name: u.Name},
-		Text:  verb + " " + id,
+		Text:  text,
 	})
 	h.deliver(r, reply.Deliveries)
 	if reply.Code != "" {

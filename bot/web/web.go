@@ -34,6 +34,9 @@ type Service interface {
 	WebAccount(ctx context.Context, email, stamp string) (*handlers.Account, error)
 	ChangePassword(ctx context.Context, email, stamp, current, password, confirm string) (handlers.SignedIn, handlers.Reply, error)
 	Organization(ctx context.Context) (org.Settings, error)
+	// PersonOf is the signed-in person across the deployment's
+	// organizations: the account page's lists.
+	PersonOf(ctx context.Context, email string) (*handlers.Person, error)
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
 }
 

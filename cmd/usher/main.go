@@ -188,7 +188,7 @@ func newServiceOn(ctx context.Context, e env, cfg config, st *storage.Store, log
 		return nil, err
 	}
 	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand,
-		NextTime: scheduler.Next})
+		NextTime: scheduler.Next, Deployment: newDeployment(cfg, st, log, clock, e.rand)})
 	if err != nil {
 		return nil, err
 	}

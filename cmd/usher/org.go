@@ -36,16 +36,20 @@ const orgUsage = `usage:
   usher org delete ORG [--confirm]
                              delete ORG and everything in it (refused while it has people,
                              unless --confirm; never USHER_ORG, the default organization)
+  usher org reindex [ORG]    note every member and open invitation of ORG (default: of every
+                             organization) in the person index, which the bell and the web
+                             account page read (idempotent; safe while usher runs)
 Every org command needs Redis (REDIS_URL, or Sentinel / Cluster). Repeated flags may also
 be comma-separated (--slack-team T1,T2).`
 
 // orgSubUsage is each subcommand's own usage line, for its errors.
 var orgSubUsage = map[string]string{
-	"create": "usage: usher org create NAME --admin EMAIL [--id ID] [--slack-team T]... [--slack-enterprise E]... [--teams-tenant X]...",
-	"list":   "usage: usher org list",
-	"show":   "usage: usher org show ORG",
-	"link":   "usage: usher org link ORG [--slack-team T]... [--slack-enterprise E]... [--teams-tenant X]...",
-	"delete": "usage: usher org delete ORG [--confirm]",
+	"create":  "usage: usher org create NAME --admin EMAIL [--id ID] [--slack-team T]... [--slack-enterprise E]... [--teams-tenant X]...",
+	"list":    "usage: usher org list",
+	"show":    "usage: usher org show ORG",
+	"link":    "usage: usher org link ORG [--slack-team T]... [--slack-enterprise E]... [--teams-tenant X]...",
+	"delete":  "usage: usher org delete ORG [--confirm]",
+	"reindex": "usage: usher org reindex [ORG]",
 }
 
 // orgArgs is a parsed `usher org SUB ...` line.
@@ -97,6 +101,9 @@ func parseOrgArgs(args []string) (orgArgs, error) {
 	}
 	a.positional = fs.Args()
 	want := map[string]int{"create": 1, "list": 0, "show": 1, "link": 1, "delete": 1}[a.sub]
+	if a.sub == "reindex" && len(a.positional) <= 1 {
+		want = len(a.positional) // ORG is optional
+	}
 	if len(a.positional) != want {
 		what := map[string]string{"create": "one NAME (quote a name with spaces)", "list": "no arguments", "show": "one ORG", "link": "one ORG", "delete": "one ORG"}[a.sub]
 		return a, usageError{fmt.Sprintf("usher org %s: want %s, got %d: %q\n%s", a.sub, what, len(a.positional), a.positional, usage)}
@@ -211,6 +218,8 @@ func runOrg(ctx context.Context, e env) error {
 		return o.link(ctx, id, tenants)
 	case "delete":
 		return o.delete(ctx, id, a.confirm)
+	case "reindex":
+		return o.reindex(ctx, a.positional) // reindex.go
 	}
 	return nil
 }
@@ -286,7 +295,7 @@ func (o orgCmd) create(ctx context.Context, id org.ID, name, admin string, tenan
 	if err := st.LoadScripts(ctx); err != nil {
 		return o.undoCreate(ctx, id, err)
 	}
-	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: o.cfg.publicURL, Logger: o.log, Rand: o.e.rand})
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: o.cfg.publicURL, Logger: o.log, Rand: o.e.rand, Deployment: newDeployment(o.cfg, st, o.log, nil, o.e.rand)})
 	if err != nil {
 		return o.undoCreate(ctx, id, err)
 	}

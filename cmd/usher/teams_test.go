@@ -236,7 +236,7 @@ func TestTeamsInviteAccept(t *testing.T) {
 }
 
 var (
-	linkPattern = regexp.MustCompile(`/invitations/[A-Za-z0-9_-]+`)
+	linkPattern = regexp.MustCompile(`/invitations/[A-Za-z0-9_.-]+`)
 	datePattern = regexp.MustCompile(`(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2} UTC`)
 	idPattern   = regexp.MustCompile(`"(in|act)-\d+"`)
 	shortDate   = regexp.MustCompile(`(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d{2}:\d{2} UTC`)

@@ -98,9 +98,25 @@ func mountWeb(ctx context.Context, s *server) error {
 	if u, err := url.Parse(s.cfg.publicURL); err == nil && u.Scheme == "http" && !loopbackName(u.Hostname()) {
 		log.Warn("USHER_PUBLIC_URL is plain http on a non-loopback host: browsers get Secure cookies there only over https, so signing in will fail; serve usher behind https.", "public_url", s.cfg.publicURL)
 	}
+	// Invitation links of every organization arrive here: their Services are
+	// the tenants, whose routers tell each inviter in their own chat. A
+	// sign-in is a person's, for all their organizations (handlers' login.go),
+	// so the sessions are the deployment's, not the default organization's.
 	ses, err := storage.NewSessions(s.rdb, s.cfg.org)
 	if err != nil {
 		return err
+	}
+	if d := deploymentOf(s.svc); d != nil {
+		d.attach(s.orgs)
+		ses = storage.NewPersonSessions(s.rdb)
+		if err := d.logins.LoadScripts(ctx); err != nil {
+			return err
+		}
+		// At start rather than on the first invitation's commit, which then
+		// pays no extra round trip.
+		if err := d.port(s.cfg.org).RegisterLinkTag(ctx); err != nil {
+			return err
+		}
 	}
 	if err := ses.LoadScripts(ctx); err != nil {
 		return err

@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,7 +184,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: base})
+	// Wired as serve wires it (its Deployment: one password per person), so
+	// that a reset here is the person's, as a reset in serve's chat is.
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: base, Deployment: newDeployment(config{publicURL: base}, st, slog.New(slog.DiscardHandler), nil, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +203,7 @@ func TestBrowser(t *testing.T) {
 	var link string
 	for _, d := range admin("invite bob@example.com --role member --workspace fraud-models --note 'Welcome to the fraud team!'").Deliveries {
 		if d.Kind == handlers.DeliverInvitation {
-			link = regexp.MustCompile(`https?://\S+/invitations/\S{43}`).FindString(d.Message.Footer)
+			link = regexp.MustCompile(`https?://\S+/invitations/[A-Za-z0-9_.-]+`).FindString(d.Message.Footer)
 		}
 	}
 	if !strings.HasPrefix(link, base+"/invitations/") {
