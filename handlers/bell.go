@@ -116,10 +116,9 @@ func (s *Service) bellItems(ctx context.Context, c *call, own *org.Invitation, s
 	return items
 }
 
-// An invitation of another organization is named by that organization and
-// the grant, not by its inviter: a command in one organization's chat shows
-// nothing of another's people (the invitation itself, in that
-// organization's chat or behind its link, names them).
+// An invitation of another organization names that organization and who
+// invited the person: it is addressed to them, as it would be in that
+// organization's own chat; nobody else's bell shows it.
 func bellItem(c *call, o OpenInvitation, other org.ID) Item {
 	inv := o.Invitation
 	it := Item{
@@ -129,7 +128,6 @@ func bellItem(c *call, o OpenInvitation, other org.ID) Item {
 	if other == "" {
 		return it
 	}
-	it.Text = fmt.Sprintf("For you: an invitation to join %s as %s (expires %s).", o.Settings.Name, describeGrant(inv.Role, inv.Workspaces), org.In(c.now, inv.Expires))
 	for i := range it.Buttons {
 		it.Buttons[i].Command += " --" + orgFlag + " " + string(other)
 		if cf := it.Buttons[i].Confirm; cf != nil {

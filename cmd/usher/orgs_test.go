@@ -288,7 +288,13 @@ func TestThreeOrganizations(t *testing.T) {
 	if a := slackAs(t, base, ta, "UPAT", "accept "+patAlpha); !strings.Contains(a, "joined") && !strings.Contains(a, "welcome") && !strings.Contains(a, "Welcome") {
 		t.Logf("pat accepts in alpha: %s", a)
 	}
-	slackAs(t, base, tb, "UPATB", "accept "+patBeta)
+	// The bell: in alpha's workspace pat sees beta's invitation too, and
+	// accepts it from there with the button's command (it names beta).
+	bell := slackAs(t, base, ta, "UPAT", "invitations --mine")
+	if !strings.Contains(bell, "join Beta as viewer") || !strings.Contains(bell, "accept "+patBeta+" --org "+string(beta)) {
+		t.Fatalf("pat's bell in alpha's workspace lacks beta's invitation: %s", bell)
+	}
+	slackAs(t, base, ta, "UPAT", "accept "+patBeta+" --org "+string(beta))
 	waitForSlack(t, logs, "pat a member of both", func() bool {
 		return strings.Contains(slackAs(t, base, ta, "UBOSS", "members"), "pat@example.com") &&
 			strings.Contains(slackAs(t, base, tb, "UBEA", "members"), "pat@example.com")
@@ -339,7 +345,8 @@ func TestThreeOrganizations(t *testing.T) {
 			"role " + other.admin + " viewer --confirm", "deactivate " + other.admin + " --confirm", "activate " + other.admin,
 			"reset-password " + other.admin + " --confirm", "approve " + other.invID, "deny " + other.invID,
 			"accept " + other.invID, "decline " + other.invID, "audit --user " + other.admin,
-			"invite " + other.admin + " --role viewer",
+			// The bell's buttons name an organization: only the invitee may use them.
+			"accept " + other.invID + " --org " + string(other.id), "decline " + other.invID + " --org " + string(other.id) + " --confirm",
 		}
 	}
 	for _, here := range places {
@@ -351,9 +358,6 @@ func TestThreeOrganizations(t *testing.T) {
 			for _, text := range commands(there, there.secrets[0]) {
 				answer := here.run(text)
 				for _, secret := range there.secrets {
-					if secret == there.admin && strings.HasPrefix(text, "invite ") {
-						continue // the invitation names who it is for, in here's own organization
-					}
 					if strings.Contains(answer, secret) && !strings.Contains(text, secret) {
 						t.Errorf("%s: %q shows %s's %q:\n%s", here.id, text, there.id, secret, answer)
 					}
@@ -363,6 +367,65 @@ func TestThreeOrganizations(t *testing.T) {
 				t.Errorf("commands run in %s changed %s's keys: %s", here.id, there.id, keyDiff(before, after))
 			}
 		}
+	}
+
+	// Inviting another organization's admin is an invitation of one's own
+	// organization: it changes nothing of theirs, and their bell shows it,
+	// with who sent it, in their own workspace.
+	for _, here := range places {
+		for _, there := range places {
+			if here.id == there.id {
+				continue
+			}
+			before := settledKeys(t, rdb, there.id)
+			if a := here.run("invite " + there.admin + " --role viewer"); !strings.Contains(a, "invited as viewer") {
+				t.Errorf("%s invites %s: %s", here.id, there.admin, a)
+			}
+			if after := settledKeys(t, rdb, there.id); !mapsEqual(before, after) {
+				t.Errorf("an invitation in %s changed %s's keys: %s", here.id, there.id, keyDiff(before, after))
+			}
+		}
+	}
+	if bell := places[1].run("invitations --mine"); !strings.Contains(bell, "boss@alpha.example invited you to join Alpha as viewer") ||
+		!strings.Contains(bell, "gus@gamma.example invited you to join Gamma as viewer") {
+		t.Errorf("bea's bell in beta's workspace: %s", bell)
+	}
+
+	// Web: an invitation link finds its own organization; beta's link with
+	// alpha's routing tag in front of its secret is the neutral 404.
+	linkOf := func(text string) string {
+		i := strings.Index(text, base+"/invitations/")
+		if i < 0 {
+			t.Fatalf("no invitation link in %q", text)
+		}
+		rest := text[i:]
+		if j := strings.IndexAny(rest, "\\\"|> "); j > 0 {
+			rest = rest[:j]
+		}
+		return rest
+	}
+	benLink, amyLink := linkOf(slackFake.postsTo(tb, "UBEN")[0]), linkOf(slackFake.postsTo(ta, "UAMY")[0])
+	get := func(u string) (int, string) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, page := get(benLink); code != 200 || !strings.Contains(page, "Beta") || strings.Contains(page, "Alpha") {
+		t.Errorf("ben's link: %d, Beta shown %v", code, strings.Contains(page, "Beta"))
+	}
+	tagOf := func(link string) (string, string) {
+		tok := strings.TrimPrefix(link, base+"/invitations/")
+		tag, secret, _ := strings.Cut(tok, ".")
+		return tag, secret
+	}
+	alphaTag, _ := tagOf(amyLink)
+	_, benSecret := tagOf(benLink)
+	if code, _ := get(base + "/invitations/" + alphaTag + "." + benSecret); code != 404 {
+		t.Errorf("beta's secret behind alpha's tag: %d, want the neutral 404", code)
 	}
 
 	// A workspace no organization is linked to is told so, and who can fix it.
