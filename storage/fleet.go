@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -96,6 +97,11 @@ type Fleet struct {
 	// Log reports rings that failed after their organization's write
 	// succeeded (default slog.Default()).
 	Log *slog.Logger
+
+	// The rings after writes, coalesced (fleet_coalesce.go).
+	mu   sync.Mutex
+	busy bool
+	next *ringBatch
 }
 
 // NewFleet returns the fleet index on rdb.
@@ -129,7 +135,7 @@ func (f *Fleet) ring(ctx context.Context, kind FleetKind, id org.ID, at time.Tim
 	if f == nil {
 		return
 	}
-	if err := f.Ring(ctx, kind, id, at); err != nil {
+	if err := f.ringAll(ctx, map[ringKey]int64{{kind, id}: at.UnixMilli()}); err != nil {
 		f.logger().WarnContext(ctx, "fleet: ring failed; the next reconcile finds the work", "kind", kind, "org", id, "at", at, "err", err)
 	}
 }

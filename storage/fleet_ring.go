@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/usher-chat/usher/handlers/org"
 )
 
@@ -62,23 +60,11 @@ func (s *Store) ringFor(ctx context.Context, ch org.Change) {
 	}
 }
 
-// ringBoth rings "schedule" at sched and "outbox" at out, pipelined.
+// ringBoth rings "schedule" at sched and "outbox" at out, in one round trip.
 func (f *Fleet) ringBoth(ctx context.Context, id org.ID, sched, out time.Time) {
-	_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		fleetRing.Run(ctx, p, fleetKeys(FleetSchedule)[:3], string(id), sched.UnixMilli())
-		fleetRing.Run(ctx, p, fleetKeys(FleetOutbox)[:3], string(id), out.UnixMilli())
-		return nil
-	})
-	if err != nil {
-		// Run in a pipeline cannot fall back from EVALSHA to EVAL: on
-		// NOSCRIPT (scripts not loaded yet) ring one at a time.
-		f.ring(ctx, FleetSchedule, id, sched)
-		f.ring(ctx, FleetOutbox, id, out)
-		return
-	}
-	if f.Notify != nil {
-		f.Notify(FleetSchedule, id)
-		f.Notify(FleetOutbox, id)
+	rs := map[ringKey]int64{{FleetSchedule, id}: sched.UnixMilli(), {FleetOutbox, id}: out.UnixMilli()}
+	if err := f.ringAll(ctx, rs); err != nil {
+		f.logger().WarnContext(ctx, "fleet: ring failed; the next reconcile finds the work", "org", id, "err", err)
 	}
 }
 

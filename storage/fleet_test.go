@@ -2,6 +2,8 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,5 +315,54 @@ func TestReconcileRebuildsTheIndex(t *testing.T) {
 	}
 	if got := next(t, f, storage.FleetOutbox, "queued"); got.IsZero() {
 		t.Error("queued's message not found")
+	}
+}
+
+// TestFleetRingsCoalesce: messages queued at once in many organizations
+// each ring the index after their write; the rings that arrive while one is
+// under way go together, so every organization is in the index and the
+// rings took fewer round trips than there were writes.
+func TestFleetRingsCoalesce(t *testing.T) {
+	srv := redistest.Start(t)
+	rt := &storage.RoundTrips{}
+	rdb := srv.Client(t)
+	rdb.AddHook(rt)
+	f := storage.NewFleet(rdb)
+	ctx := context.Background()
+	if err := f.LoadScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	var obs []*storage.Outbox
+	for i := range n {
+		ob, err := storage.NewOutbox(rdb, org.ID(fmt.Sprintf("coalesce-%02d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ob.UseFleet(f)
+		if err := ob.Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		obs = append(obs, ob)
+	}
+	rt.Reset()
+	var wg sync.WaitGroup
+	for _, ob := range obs {
+		wg.Go(func() {
+			if _, err := ob.Add(ctx, storage.Job{Platform: "slack", Channel: "D1", Payload: []byte("hi")}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	trips := rt.Count()
+	for _, ob := range obs {
+		if next(t, f, storage.FleetOutbox, ob.Org()).IsZero() {
+			t.Errorf("%s queued a message but is not in the index", ob.Org())
+		}
+	}
+	t.Logf("%d writes and their rings: %d round trips", n, trips)
+	if trips >= 2*n {
+		t.Errorf("%d round trips for %d writes and their rings: none coalesced", trips, n)
 	}
 }
