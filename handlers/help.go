@@ -13,6 +13,9 @@ func (s *Service) help(_ context.Context, c *call) (Reply, error) {
 		name := strings.ToLower(strings.Join(c.cmd.Args, " "))
 		spec, ok := s.registry.Lookup(name)
 		if !ok || spec.Hidden {
+			if r, ok := s.familyHelp(name); ok {
+				return r, nil
+			}
 			e := org.Errorf(org.CodeInvalid, "There is no command %q.", name)
 			if near := s.registry.Suggest(c.cmd.Args[0]); near != "" {
 				return Reply{}, e.WithHint("Did you mean %q?", near)
@@ -41,4 +44,18 @@ func (s *Service) help(_ context.Context, c *call) (Reply, error) {
 		r.Items = append(r.Items, Item{Text: spec.Usage + " — " + spec.Summary})
 	}
 	return r, nil
+}
+
+// familyHelp answers help for the first word of two-word commands
+// ("help workspace") with those commands: help lists "workspace create", so
+// people ask about "workspace".
+func (s *Service) familyHelp(name string) (Reply, bool) {
+	r := Reply{Message: Message{Title: name + " commands"}}
+	for _, spec := range s.registry.Visible() {
+		if first, _, ok := strings.Cut(spec.Verb, " "); ok && first == name {
+			r.Items = append(r.Items, Item{Text: spec.Usage + " — " + spec.Summary})
+			r.Footer = "help COMMAND explains one, e.g. help " + spec.Verb + "."
+		}
+	}
+	return r, len(r.Items) > 0
 }

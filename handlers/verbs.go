@@ -95,7 +95,7 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Summary: "create a workspace (admins, or everyone if allowed); you become its manager",
 		}, s.createWorkspace},
 		{command.Spec{
-			Verb: "settings", MaxArgs: 2, Usage: "settings [KEY [VALUE]]",
+			Verb: "settings", MaxArgs: -1, Usage: "settings [KEY [VALUE]]",
 			Summary: "show or change organization settings (changes: admins)",
 			Help:    settingsHelp(),
 			Flags:   []command.FlagSpec{from},
