@@ -24,3 +24,20 @@ func TestInviteBatchHeaderSaysWhatHappened(t *testing.T) {
 		t.Errorf("all sent: %q tone %s", r.Text, r.Tone)
 	}
 }
+
+// A mistyped workspace is answered with the nearest existing one, not an
+// offer to create the typo.
+func TestInviteSuggestsTheNearestWorkspace(t *testing.T) {
+	e := newEnv(t)
+	e.ok(boss, "workspace create fraud-models")
+	e.ok(boss, "workspace create billing")
+	r := e.run(boss, "invite a@example.com --workspace fraud-modles")
+	if !strings.Contains(r.Text, `Did you mean fraud-models?`) || strings.Contains(r.Text, "workspace create fraud-modles") {
+		t.Errorf("typo of a workspace: %s", r.Text)
+	}
+	// Nothing near: the list, and how to create it.
+	r = e.run(boss, "invite a@example.com --workspace marketing")
+	if strings.Contains(r.Text, "Did you mean") || !strings.Contains(r.Text, "workspace create marketing") {
+		t.Errorf("a new workspace name: %s", r.Text)
+	}
+}
