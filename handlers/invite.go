@@ -157,7 +157,7 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 		}
 		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], snap.Actor.Role == org.RoleAdmin, "", c.email))
 	}
-	ds = append(ds, replaced...)
+	ds = append(ds, s.heard(ctx, snap, replaced)...)
 	if len(ch.Invitations) > 0 {
 		// Decided on what was read (or remembered): the settings and
 		// workspaces as they were, and nobody invited already has an account.

@@ -125,7 +125,7 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 	}
 	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).", u.Display(), role, u.Role)}}
 	if u.Email != c.email {
-		r.Deliveries = []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.who(snap), snap.Settings.Name, u.Role, role))}
+		r.Deliveries = s.heard(ctx, snap, []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.who(snap), snap.Settings.Name, u.Role, role))})
 	}
 	return r, nil
 }

@@ -92,3 +92,10 @@ func (i Identity) String() string {
 	}
 	return i.Platform + ":" + i.UserID
 }
+
+// Notified reports whether u is told what happens around them (an invitation
+// of theirs expired, their role changed): a deactivated user is not, since
+// they can do nothing about it and may have left. Their own account's news
+// (deactivated, reactivated) is told them regardless. A nil u, someone who
+// is not a user, is told: invitees are not users yet.
+func Notified(u *User) bool { return u == nil || u.Active() }

@@ -105,3 +105,9 @@ func TestIdentity(t *testing.T) {
 		t.Errorf("String without a user id = %q", s)
 	}
 }
+
+func TestNotified(t *testing.T) {
+	if !org.Notified(&org.User{Status: org.StatusActive}) || org.Notified(&org.User{Status: org.StatusDeactivated}) || !org.Notified(nil) {
+		t.Error("Notified: want active and non-users told, deactivated users not")
+	}
+}
