@@ -53,11 +53,11 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 	}
 	set := snap.Settings
 	if inv.ExpiredAt(c.now) {
-		n, err := s.expire(ctx, c, snap, inv)
+		ds, err := s.expire(ctx, c, snap, inv)
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Replace: true, Deliveries: []Delivery{n}}, (&org.Invitation{Status: org.InvitationExpired, Inviter: inv.Inviter}).StatusError()
+		return Reply{Replace: true, Deliveries: ds}, (&org.Invitation{Status: org.InvitationExpired, Inviter: inv.Inviter}).StatusError()
 	}
 	next := inv.Clone()
 	next.Status, next.Updated = outcome, c.now
@@ -69,7 +69,7 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 			return Reply{}, err
 		}
 		r.Tone, r.Text = ToneInfo, fmt.Sprintf("You declined the invitation to %s. %s will be told.", set.Name, inv.InviterDisplay())
-		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s declined your invitation to %s.", inv.Display(), set.Name))}
+		r.Deliveries = s.heard(ctx, snap, []Delivery{notice(inv.Inviter, fmt.Sprintf("%s declined your invitation to %s.", inv.Display(), set.Name))})
 		return r, nil
 	}
 
@@ -132,21 +132,22 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 		if joined.Role != inv.Role {
 			r.Footer = fmt.Sprintf("The invitation was for %s; only an admin can change your role.", inv.Role)
 		}
-		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation to %s, but was already a member as %s: they kept that role and got the invitation's workspaces.",
-			inv.Display(), set.Name, joined.Role))}
+		r.Deliveries = s.heard(ctx, snap, []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation to %s, but was already a member as %s: they kept that role and got the invitation's workspaces.",
+			inv.Display(), set.Name, joined.Role))})
 		return r, nil
 	}
 	r.Tone = ToneSuccess
 	r.Text = fmt.Sprintf("Welcome to %s! You joined as %s.", set.Name, describeGrant(joined.Role, joined.Workspaces))
 	r.Footer = "Type help to see what you can do."
-	r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation and joined %s as %s.", inv.Display(), set.Name, joined.Role))}
+	r.Deliveries = s.heard(ctx, snap, []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation and joined %s as %s.", inv.Display(), set.Name, joined.Role))})
 	return r, nil
 }
 
 // expire marks a pending invitation past its expiry as expired and returns
 // the notice that tells its inviter. The sweep and a late Accept both use it,
-// so an inviter always hears, once, that an invitation expired.
-func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation) (Delivery, error) {
+// so an inviter always hears, once, that an invitation expired (unless they
+// are deactivated: heard).
+func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *org.Invitation) ([]Delivery, error) {
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationExpired, c.now
 	err := s.commit(ctx, c, snap, org.Change{
@@ -154,11 +155,11 @@ func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *
 		Audit:       []org.AuditEntry{{Actor: "usher", Via: "scheduler", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID}},
 	})
 	if err != nil {
-		return Delivery{}, err
+		return nil, err
 	}
 	n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Display()))
 	n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Display(), inv.Role, inv.Workspaces)}}
-	return n, nil
+	return s.heard(ctx, snap, []Delivery{n}), nil
 }
 
 func describeUser(u *org.User) string {

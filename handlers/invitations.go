@@ -265,7 +265,7 @@ func (s *Service) revoke(ctx context.Context, c *call) (Reply, error) {
 	}
 	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("Revoked the invitation for %s. Its link no longer works.", inv.Display())}}
 	if inv.Inviter != c.email {
-		r.Deliveries = append(r.Deliveries, notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.who(snap), inv.Display())))
+		r.Deliveries = s.heard(ctx, snap, []Delivery{notice(inv.Inviter, fmt.Sprintf("%s revoked your invitation for %s.", c.who(snap), inv.Display()))})
 	}
 	return r, nil
 }

@@ -157,7 +157,7 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 		}
 		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], snap.Actor.Role == org.RoleAdmin, "", c.email))
 	}
-	ds = append(ds, replaced...)
+	ds = append(ds, s.heard(ctx, snap, replaced)...)
 	if len(ch.Invitations) > 0 {
 		// Decided on what was read (or remembered): the settings and
 		// workspaces as they were, and nobody invited already has an account.
@@ -182,13 +182,25 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 	}
 
 	r := Reply{Message: Message{Items: items}}
+	done := len(created) + updated
+	refused := len(plan.For) - done
 	switch {
-	case len(created) == 0 && updated == 0:
+	case done == 0 && len(plan.For) > 1:
+		r.Tone, r.Text, r.Code = ToneError, "No invitation was sent.", org.CodeConflict
+	case done == 0:
+		// One person: the message is their item, which often offers what to
+		// do instead (Update, Resend), so it stays a warning.
 		r.Tone, r.Text, r.Code = ToneWarning, "No invitation was sent.", org.CodeConflict
+	case refused > 0 && plan.Decision == org.InviteRequest:
+		// A success tick over a list with refusals reads as "all done"
+		// (issue 14): say both numbers, in a warning.
+		r.Tone, r.Text = ToneWarning, fmt.Sprintf("%d sent for approval, %d not sent.", done, refused)
+	case refused > 0:
+		r.Tone, r.Text = ToneWarning, fmt.Sprintf("%d invited, %d not invited.", done, refused)
 	case plan.Decision == org.InviteRequest:
 		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Sent %s to the admins for approval.", plural(len(created), "invitation request", "invitation requests"))
 	default:
-		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Created %s.", plural(len(created)+updated, "invitation", "invitations"))
+		r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Created %s.", plural(done, "invitation", "invitations"))
 	}
 	if len(req.Emails) == 1 && len(items) == 1 {
 		// One person: say it in one message rather than a list of one.

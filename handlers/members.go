@@ -125,7 +125,7 @@ func (s *Service) changeRole(ctx context.Context, c *call) (Reply, error) {
 	}
 	r := Reply{Replace: true, Message: Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s is now %s (was %s).", u.Display(), role, u.Role)}}
 	if u.Email != c.email {
-		r.Deliveries = []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.who(snap), snap.Settings.Name, u.Role, role))}
+		r.Deliveries = s.heard(ctx, snap, []Delivery{notice(u.Email, fmt.Sprintf("%s changed your role in %s from %s to %s.", c.who(snap), snap.Settings.Name, u.Role, role))})
 	}
 	return r, nil
 }
@@ -169,6 +169,32 @@ func (s *Service) activate(ctx context.Context, c *call) (Reply, error) {
 	return s.setStatus(ctx, c, snap, u, org.StatusActive)
 }
 
+// reactivationAudit bounds the audit entries read to find the role someone
+// had when deactivated; reactivation is rare, and past this the notice just
+// states the role without "again".
+const reactivationAudit = 1000
+
+// reactivatedNotice tells u their account is back and the role they have:
+// "again" only when it is the role they had when deactivated, which the
+// audit says (org.RoleWhenDeactivated).
+func (s *Service) reactivatedNotice(ctx context.Context, c *call, snap *org.Snapshot, u *org.User) string {
+	head := fmt.Sprintf("%s reactivated your account in %s: ", c.who(snap), snap.Settings.Name)
+	past, err := s.store.Load(ctx, org.Query{AuditLimit: reactivationAudit})
+	if err != nil {
+		// Only the wording depends on it: say the role, not whether it is new.
+		s.log.WarnContext(ctx, "reactivation: could not read the audit", "err", err)
+		return head + fmt.Sprintf("you are %s.", u.Role)
+	}
+	was, found := org.RoleWhenDeactivated(u.Email, u.Role, past.Audit)
+	switch {
+	case found && was == u.Role:
+		return head + fmt.Sprintf("you are %s again.", u.Role)
+	case found:
+		return head + fmt.Sprintf("you are now %s (you were %s before).", u.Role, was)
+	}
+	return head + fmt.Sprintf("you are %s.", u.Role)
+}
+
 func (s *Service) setStatus(ctx context.Context, c *call, snap *org.Snapshot, u *org.User, status org.Status) (Reply, error) {
 	next := u.Clone()
 	next.Status, next.Updated = status, c.now
@@ -177,7 +203,10 @@ func (s *Service) setStatus(ctx context.Context, c *call, snap *org.Snapshot, u 
 		Audit: []org.AuditEntry{{Action: "user.status", Target: u.Email, Before: string(u.Status), After: string(status)}},
 	}
 	text := fmt.Sprintf("Reactivated %s as %s with %s.", u.Display(), u.Role, u.Workspaces)
-	tell := fmt.Sprintf("%s reactivated your account in %s: you are %s again.", c.who(snap), snap.Settings.Name, u.Role)
+	var tell string
+	if status == org.StatusActive {
+		tell = s.reactivatedNotice(ctx, c, snap, u)
+	}
 	if status == org.StatusDeactivated {
 		ch.EndSessions = []string{u.Email}
 		text = fmt.Sprintf("Deactivated %s. Invitations they sent stay valid unless you revoke them.", u.Display())

@@ -210,11 +210,7 @@ func (s *Service) dueInvitation(ctx context.Context, c *call, set org.Settings, 
 func (s *Service) doDue(ctx context.Context, c *call, set org.Settings, inv *org.Invitation) ([]Delivery, error) {
 	switch inv.DueAction(c.now, set) {
 	case org.DueExpire:
-		n, err := s.expire(ctx, c, nil, inv)
-		if err != nil {
-			return nil, err
-		}
-		return []Delivery{n}, nil
+		return s.expire(ctx, c, nil, inv)
 	case org.DueRemind:
 		return s.remind(ctx, c, set, inv)
 	case org.DueStop:

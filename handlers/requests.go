@@ -88,13 +88,13 @@ func (s *Service) review(ctx context.Context, c *call, outcome org.InvitationSta
 	r := Reply{Replace: true}
 	if outcome == org.InvitationDenied {
 		r.Tone, r.Text = ToneInfo, fmt.Sprintf("Denied %s's request to invite %s.", inv.InviterDisplay(), inv.Display())
-		r.Deliveries = []Delivery{notice(inv.Inviter, fmt.Sprintf("%s denied your request to invite %s.", c.who(snap), inv.Display()))}
+		r.Deliveries = s.heard(ctx, snap, []Delivery{notice(inv.Inviter, fmt.Sprintf("%s denied your request to invite %s.", c.who(snap), inv.Display()))})
 		return r, nil
 	}
 	r.Tone, r.Text = ToneSuccess, fmt.Sprintf("Approved: %s is invited as %s.", inv.Display(), describeGrant(inv.Role, inv.Workspaces))
-	r.Deliveries = []Delivery{
+	r.Deliveries = s.heard(ctx, snap, []Delivery{
 		notice(inv.Inviter, fmt.Sprintf("%s approved your request: %s is invited.", c.who(snap), inv.Display())),
 		s.invitationDelivery(snap.Settings, next, token, true, "", c.email),
-	}
+	})
 	return r, nil
 }

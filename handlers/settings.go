@@ -36,7 +36,16 @@ func (s *Service) settings(ctx context.Context, c *call) (Reply, error) {
 	if err := org.Authorize(snap.Actor, set, org.ActChangeSettings); err != nil {
 		return Reply{}, err
 	}
-	value, err := st.Parse(args[1])
+	typed := args[1]
+	if len(args) > 2 {
+		if !st.FreeText {
+			return Reply{}, org.Errorf(org.CodeInvalid, "%s takes one value, got %d words.", st.Key, len(args)-1).WithHint("Accepted: %s.", st.Forms)
+		}
+		// The words were split on spaces by the command parser; runs of
+		// spaces come back as one, which a name does not miss.
+		typed = strings.Join(args[1:], " ")
+	}
+	value, err := st.Parse(typed)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -54,7 +63,7 @@ func (s *Service) settings(ctx context.Context, c *call) (Reply, error) {
 		// rather than overwrite a change its clicker never saw.
 		return Reply{Replace: true, Code: org.CodeConflict, Message: Message{Tone: ToneWarning,
 			Text:   fmt.Sprintf("%s is now %s, not %s; nothing changed.", st.Key, before, from),
-			Footer: fmt.Sprintf("To change it anyway: settings %s %s", st.Key, quote(args[1]))}}, nil
+			Footer: fmt.Sprintf("To change it anyway: settings %s %s", st.Key, quote(typed))}}, nil
 	}
 	err = s.commit(ctx, c, snap, org.Change{
 		Settings: map[string]string{st.Key: value},

@@ -95,7 +95,7 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Summary: "create a workspace (admins, or everyone if allowed); you become its manager",
 		}, s.createWorkspace},
 		{command.Spec{
-			Verb: "settings", MaxArgs: 2, Usage: "settings [KEY [VALUE]]",
+			Verb: "settings", MaxArgs: -1, Usage: "settings [KEY [VALUE]]",
 			Summary: "show or change organization settings (changes: admins)",
 			Help:    settingsHelp(),
 			Flags:   []command.FlagSpec{from},
@@ -112,7 +112,9 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 		{command.Spec{Verb: "decline", MinArgs: 1, MaxArgs: 1, Usage: "decline ID", Hidden: true, Flags: []command.FlagSpec{inOrg}}, s.decline},
 		{command.Spec{Verb: "approve", MinArgs: 1, MaxArgs: 1, Usage: "approve ID", Hidden: true}, s.approve},
 		{command.Spec{Verb: "deny", MinArgs: 1, MaxArgs: 1, Usage: "deny ID", Hidden: true}, s.deny},
-		{command.Spec{Verb: "cancel", MaxArgs: 0, Usage: "cancel", Hidden: true}, s.cancel},
+		{command.Spec{Verb: "cancel", MaxArgs: -1, Usage: "cancel (the Cancel button); to withdraw an invitation: revoke EMAIL|ID", Hidden: true}, s.cancelOrPoint},
+		// Verbs people reach for that usher spells otherwise (help.go).
+		{command.Spec{Verb: "remove", Aliases: []string{"uninvite"}, MaxArgs: -1, Usage: pointUsage, Hidden: true}, s.pointElsewhere},
 	}
 	specs := make([]command.Spec, len(all))
 	run := make(map[string]func(context.Context, *call) (Reply, error), len(all))

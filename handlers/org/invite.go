@@ -193,6 +193,11 @@ func WorkspacesExist(have []Workspace, grants Grants) error {
 			if len(names) == 0 {
 				return e.WithHint("There are no workspaces yet; an admin can create one with: workspace create %s", g.Workspace)
 			}
+			if near := Nearest(g.Workspace, names); near != "" {
+				// A typo is likelier than a new workspace: offering to create
+				// "fraud-modles" invites a second, misspelled one (issue 14).
+				return e.WithHint("Did you mean %s? Workspaces: %s.", near, strings.Join(names, ", "))
+			}
 			return e.WithHint("Workspaces: %s. Create one with: workspace create %s", strings.Join(names, ", "), g.Workspace)
 		}
 	}

@@ -80,6 +80,9 @@ type Setting struct {
 	// Schedule marks a cron spec: the service checks it further with its
 	// scheduler, which the domain cannot import.
 	Schedule bool
+	// FreeText marks a value that may hold spaces: `settings KEY` takes the
+	// rest of the line, so `settings name Acme Corp` needs no quotes.
+	FreeText bool
 	// parse validates a typed value and returns the canonical stored form.
 	parse func(string) (string, error)
 	apply func(*Settings, string)
@@ -89,7 +92,7 @@ type Setting struct {
 // SettingKeys lists every setting in the order help shows them.
 var SettingKeys = []Setting{
 	{
-		Key: "name", Forms: "any text up to 80 characters",
+		Key: "name", Forms: "any text up to 80 characters", FreeText: true,
 		Help: "The organization's name, as messages show it.",
 		parse: func(v string) (string, error) {
 			v = strings.TrimSpace(v)
@@ -102,14 +105,17 @@ var SettingKeys = []Setting{
 		get:   func(s Settings) string { return s.Name },
 	},
 	{
-		Key: "anyone-can-invite", Forms: "off, on or approval",
+		Key: "anyone-can-invite", Forms: "approval, or " + boolForms,
 		Help: "off: only admins invite. on: every active user may invite, never above their own role and only to workspaces they have. approval: a non-admin's invitation waits for an admin to approve it.",
 		parse: func(v string) (string, error) {
-			switch p := InvitePolicy(lower(v)); p {
-			case InviteAdminsOnly, InviteAnyone, InviteApproval:
-				return string(p), nil
+			if lower(v) == string(InviteApproval) {
+				return string(InviteApproval), nil
 			}
-			return "", fmt.Errorf("%q is not one of off, on, approval", v)
+			on, err := parseBool(v)
+			if err != nil {
+				return "", fmt.Errorf("%q is not approval, on or off", v)
+			}
+			return onOff(on), nil
 		},
 		apply: func(s *Settings, v string) { s.AnyoneCanInvite = InvitePolicy(v) },
 		get:   func(s Settings) string { return string(s.AnyoneCanInvite) },
@@ -176,24 +182,17 @@ var SettingKeys = []Setting{
 		get:   func(s Settings) string { return FormatDuration(s.InviteExpiry) },
 	},
 	{
-		Key: "anyone-can-create-workspaces", Forms: "on or off",
+		Key: "anyone-can-create-workspaces", Forms: boolForms,
 		Help: "on: every active member may create workspaces (they become its manager).",
 		parse: func(v string) (string, error) {
-			switch lower(v) {
-			case "on", "true", "yes":
-				return "on", nil
-			case "off", "false", "no":
-				return "off", nil
+			on, err := parseBool(v)
+			if err != nil {
+				return "", err
 			}
-			return "", fmt.Errorf("%q is not on or off", v)
+			return onOff(on), nil
 		},
 		apply: func(s *Settings, v string) { s.AnyoneCanCreateWorkspaces = v == "on" },
-		get: func(s Settings) string {
-			if s.AnyoneCanCreateWorkspaces {
-				return "on"
-			}
-			return "off"
-		},
+		get:   func(s Settings) string { return onOff(s.AnyoneCanCreateWorkspaces) },
 	},
 	timezoneSetting, reminderScheduleSetting, remindAfterSetting, maxRemindersSetting, digestScheduleSetting,
 	{
@@ -209,6 +208,30 @@ var SettingKeys = []Setting{
 		apply: func(s *Settings, v string) { s.PreferredPlatform = v },
 		get:   func(s Settings) string { return s.PreferredPlatform },
 	},
+}
+
+// boolForms are the words parseBool reads, for help and errors.
+const boolForms = "on/off, yes/no, true/false, enabled/disabled, 1/0 (any case)"
+
+// parseBool is the one reader of on/off values, so that every switch takes
+// the same words: a setting that took "yes" next to one that refused it
+// made people guess (issue 14).
+func parseBool(v string) (bool, error) {
+	switch lower(v) {
+	case "on", "yes", "true", "enabled", "1":
+		return true, nil
+	case "off", "no", "false", "disabled", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not on or off", v)
+}
+
+// onOff is a switch's stored and shown form.
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // LookupSetting finds a setting by its typed key; underscores are accepted for

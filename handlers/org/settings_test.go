@@ -49,7 +49,8 @@ var settingCases = []struct {
 	{key: "anyone-can-invite", in: "approval", want: "approval"},
 	{key: "anyone-can-invite", in: " ON ", want: "on"},
 	{key: "anyone-can-invite", in: "Approval", want: "approval"},
-	{key: "anyone-can-invite", in: "yes", bad: true},
+	{key: "anyone-can-invite", in: "yes", want: "on"}, // one boolean parser for every switch (issue 14)
+	{key: "anyone-can-invite", in: "maybe", bad: true},
 	{key: "anyone-can-invite", in: "", bad: true},
 	{key: "anyone-can-invite", in: "admins", bad: true},
 
@@ -100,7 +101,8 @@ var settingCases = []struct {
 	{key: "anyone-can-create-workspaces", in: "false", want: "off"},
 	{key: "anyone-can-create-workspaces", in: " No ", want: "off"},
 	{key: "anyone-can-create-workspaces", in: "approval", bad: true},
-	{key: "anyone-can-create-workspaces", in: "1", bad: true},
+	{key: "anyone-can-create-workspaces", in: "1", want: "on"},
+	{key: "anyone-can-create-workspaces", in: "2", bad: true},
 	{key: "anyone-can-create-workspaces", in: "", bad: true},
 
 	{key: "preferred-platform", in: "slack", want: "slack"},

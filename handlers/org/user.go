@@ -92,3 +92,31 @@ func (i Identity) String() string {
 	}
 	return i.Platform + ":" + i.UserID
 }
+
+// Notified reports whether u is told what happens around them (an invitation
+// of theirs expired, their role changed): a deactivated user is not, since
+// they can do nothing about it and may have left. Their own account's news
+// (deactivated, reactivated) is told them regardless. A nil u, someone who
+// is not a user, is told: invitees are not users yet.
+func Notified(u *User) bool { return u == nil || u.Active() }
+
+// RoleWhenDeactivated is the role the user email had when last deactivated,
+// read from audit (newest first) by undoing the role changes since, and
+// whether the audit reaches back that far. Reactivation says "again" only
+// for a true return: an admin may change a deactivated user's role, and
+// "you are admin again" to someone who never was is wrong (issue 14).
+func RoleWhenDeactivated(email string, now Role, audit []AuditEntry) (Role, bool) {
+	role := now
+	for _, e := range audit {
+		if !SameEmail(e.Target, email) {
+			continue
+		}
+		switch {
+		case e.Action == "user.role":
+			role = Role(e.Before)
+		case e.Action == "user.status" && e.After == string(StatusDeactivated):
+			return role, true
+		}
+	}
+	return "", false
+}

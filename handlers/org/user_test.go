@@ -105,3 +105,34 @@ func TestIdentity(t *testing.T) {
 		t.Errorf("String without a user id = %q", s)
 	}
 }
+
+func TestNotified(t *testing.T) {
+	if !org.Notified(&org.User{Status: org.StatusActive}) || org.Notified(&org.User{Status: org.StatusDeactivated}) || !org.Notified(nil) {
+		t.Error("Notified: want active and non-users told, deactivated users not")
+	}
+}
+
+func TestRoleWhenDeactivated(t *testing.T) {
+	const m = "m@example.com"
+	deactivated := org.AuditEntry{Action: "user.status", Target: m, Before: "active", After: "deactivated"}
+	toAdmin := org.AuditEntry{Action: "user.role", Target: m, Before: "member", After: "admin"}
+	toMember := org.AuditEntry{Action: "user.role", Target: m, Before: "admin", After: "member"}
+	other := org.AuditEntry{Action: "user.role", Target: "o@example.com", Before: "viewer", After: "admin"}
+	for _, c := range []struct {
+		name  string
+		now   org.Role
+		audit []org.AuditEntry // newest first
+		want  org.Role
+		found bool
+	}{
+		{"unchanged", org.RoleMember, []org.AuditEntry{other, deactivated, toMember}, org.RoleMember, true},
+		{"changed while deactivated", org.RoleAdmin, []org.AuditEntry{toAdmin, deactivated}, org.RoleMember, true},
+		{"changed before deactivation only", org.RoleAdmin, []org.AuditEntry{deactivated, toAdmin}, org.RoleAdmin, true},
+		{"changed away and back", org.RoleMember, []org.AuditEntry{toMember, toAdmin, deactivated}, org.RoleMember, true},
+		{"beyond the audit read", org.RoleAdmin, []org.AuditEntry{other}, "", false},
+	} {
+		if got, found := org.RoleWhenDeactivated(m, c.now, c.audit); got != c.want || found != c.found {
+			t.Errorf("%s: got %q, %v; want %q, %v", c.name, got, found, c.want, c.found)
+		}
+	}
+}
