@@ -85,10 +85,16 @@ type Change struct {
 	Users       []UserWrite
 	Invitations []InvitationWrite
 	Workspace   *Workspace // created; must not exist yet
-	Settings    map[string]string
-	Digest      *DigestWrite
-	Quota       *QuotaUse
-	Links       []IdentityLink
+	// RenameWorkspace and DeleteWorkspace change a workspace that must still
+	// be as read (its creator and creation time). Neither touches the users:
+	// the change's Users carry every member's grants, each pinned to the
+	// version read.
+	RenameWorkspace *WorkspaceRename
+	DeleteWorkspace *Workspace
+	Settings        map[string]string
+	Digest          *DigestWrite
+	Quota           *QuotaUse
+	Links           []IdentityLink
 	// EndSessions signs the named users out of the web everywhere.
 	EndSessions []string
 	Audit       []AuditEntry
