@@ -50,8 +50,9 @@ func commitSettings(o *ops, k keys, ch *org.Change) {
 	}
 	// Moving the revision also refuses any grant decided on the workspaces
 	// as they were (handlers pin it: a grant to a workspace renamed or
-	// deleted meanwhile is decided again).
-	if len(ch.Settings) > 0 || ch.Workspace != nil || ch.RenameWorkspace != nil || ch.DeleteWorkspace != nil {
+	// deleted meanwhile is decided again), and a grant moves it (MoveRevision)
+	// so that a rename or delete decided on the members before it is too.
+	if len(ch.Settings) > 0 || ch.Workspace != nil || ch.RenameWorkspace != nil || ch.DeleteWorkspace != nil || ch.MoveRevision {
 		o.add("hincrby", k.settings(), revisionField, "1")
 	}
 }

@@ -103,6 +103,10 @@ type Change struct {
 	// deactivated after the read cannot complete an admin action decided on it.
 	Actor        string
 	ActorVersion int64
+	// MoveRevision moves the revision though no setting or workspace
+	// changes: the change alters who has which workspace, so that a rename
+	// or delete decided on the members as they were is decided again.
+	MoveRevision bool
 	// PinRevision refuses the change if the settings or workspaces changed
 	// since Revision was read (a decision taken on a remembered snapshot).
 	PinRevision bool
