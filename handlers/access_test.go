@@ -307,3 +307,19 @@ func TestWorkspaceDelete(t *testing.T) {
 		t.Fatalf("grant to a deleted workspace: %s %q", r.Code, r.Text)
 	}
 }
+
+// TestJoinedWithoutWorkspacesIsToldHowToAsk: the welcome of someone who
+// joins with no workspaces says who can give them some, and how.
+func TestJoinedWithoutWorkspacesIsToldHowToAsk(t *testing.T) {
+	e := newEnv(t)
+	id, _ := e.invite(boss, "bare@example.com")
+	r := e.ok("bare@example.com", "accept "+id)
+	if !strings.Contains(r.Footer, "no workspaces yet") || !strings.Contains(r.Footer, "access grant bare@example.com WORKSPACE") {
+		t.Fatalf("welcome footer: %q", r.Footer)
+	}
+	e.ok(boss, "workspace create ml")
+	id, _ = e.invite(boss, "some@example.com", "--workspace", "ml")
+	if r := e.ok("some@example.com", "accept "+id); strings.Contains(r.Footer, "no workspaces") {
+		t.Fatalf("welcome footer with a workspace: %q", r.Footer)
+	}
+}
