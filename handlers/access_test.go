@@ -323,3 +323,67 @@ func TestJoinedWithoutWorkspacesIsToldHowToAsk(t *testing.T) {
 		t.Fatalf("welcome footer with a workspace: %q", r.Footer)
 	}
 }
+
+// TestRenameRacingGrantLeavesNoGrantToAName: a grant of ml and a rename of
+// ml race. Whichever lands first, the other is decided again on its result
+// (the grant moves the revision the rename pins, the rename the one the
+// grant pins), so nobody ends up with access to a workspace that no longer
+// exists.
+func TestRenameRacingGrantLeavesNoGrantToAName(t *testing.T) {
+	for i := range 10 {
+		e := accessEnv(t)
+		var wg sync.WaitGroup
+		var grant, rename handlers.Reply
+		start := make(chan struct{})
+		wg.Go(func() { <-start; grant = e.run(boss, "access grant mem@example.com ml") })
+		wg.Go(func() { <-start; rename = e.run(boss, "workspace rename ml models") })
+		close(start)
+		wg.Wait()
+		if rename.Code != "" {
+			t.Fatalf("round %d: rename refused: %s %q", i, rename.Code, rename.Text)
+		}
+		ws := e.user("mem@example.com").Workspaces.Encode()
+		switch {
+		case grant.Code == "" && ws == "models:editor": // granted, then renamed
+		case grant.Code == org.CodeNotFound && ws == "": // renamed, then no ml to grant
+		default:
+			t.Fatalf("round %d: grant %s %q; the member has %q", i, grant.Code, grant.Text, ws)
+		}
+	}
+}
+
+// hookStore runs before once, just before the first commit that renames a
+// workspace: a change landing between a command's read and its commit.
+type hookStore struct {
+	handlers.Store
+	before func()
+	once   *sync.Once
+}
+
+func (h hookStore) Commit(ctx context.Context, ch org.Change) error {
+	if ch.RenameWorkspace != nil {
+		h.once.Do(h.before)
+	}
+	return h.Store.Commit(ctx, ch)
+}
+
+// TestGrantBetweenRenameReadAndCommit: the same race, made to happen: a
+// grant of ml lands after the rename read the members and before it
+// commits. The rename is refused (the grant moved the revision), decides
+// again and renames the new grant too.
+func TestGrantBetweenRenameReadAndCommit(t *testing.T) {
+	e := accessEnv(t)
+	svc, err := handlers.New(handlers.Config{Store: hookStore{Store: e.store, once: &sync.Once{}, before: func() {
+		e.ok(boss, "access grant mem@example.com ml")
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := svc.Handle(context.Background(), handlers.Request{Actor: org.Identity{Platform: "test", UserID: "U-boss", Email: boss}, Text: "workspace rename ml models"})
+	if r.Code != "" {
+		t.Fatalf("rename: %s %q", r.Code, r.Text)
+	}
+	if got := e.user("mem@example.com").Workspaces.Encode(); got != "models:editor" {
+		t.Fatalf("the member granted during the rename has %q", got)
+	}
+}
