@@ -131,7 +131,9 @@ func (s *Service) changeAccess(ctx context.Context, c *call, req org.AccessSpec)
 	if len(plan.Absent) > 0 {
 		r.Footer = fmt.Sprintf("They had no access to %s.", strings.Join(plan.Absent, ", "))
 	}
-	if u.Email != c.email {
+	if u.Email != c.email && u.Active() {
+		// A deactivated member can use none of it until reactivated, and is
+		// not messaged meanwhile (rename and delete do the same).
 		n := notice(u.Email, fmt.Sprintf("%s changed your workspace access in %s: %s.", c.who(snap), snap.Settings.Name, what))
 		n.Message.Fields = []Field{{Label: "Your workspaces", Value: next.Workspaces.String()}}
 		r.Deliveries = []Delivery{n}

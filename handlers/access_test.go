@@ -387,3 +387,17 @@ func TestGrantBetweenRenameReadAndCommit(t *testing.T) {
 		t.Fatalf("the member granted during the rename has %q", got)
 	}
 }
+
+// TestAccessOfDeactivatedMember: an admin may still change a deactivated
+// member's access (kept for reactivation), who is not messaged meanwhile.
+func TestAccessOfDeactivatedMember(t *testing.T) {
+	e := accessEnv(t)
+	e.ok(boss, "deactivate mem@example.com --confirm")
+	r := e.ok(boss, "access grant mem@example.com ops:reader")
+	if len(r.Deliveries) != 0 {
+		t.Fatalf("told a deactivated member: %+v", r.Deliveries)
+	}
+	if r := e.ok(boss, "access mem@example.com"); !strings.Contains(r.Text, "deactivated") || len(r.Items) != 1 {
+		t.Fatalf("access: %q %+v", r.Text, r.Items)
+	}
+}
