@@ -139,6 +139,15 @@ func (s *Service) settle(ctx context.Context, c *call, snap *org.Snapshot, user 
 	r.Tone = ToneSuccess
 	r.Text = fmt.Sprintf("Welcome to %s! You joined as %s.", set.Name, describeGrant(joined.Role, joined.Workspaces))
 	r.Footer = "Type help to see what you can do."
+	if len(joined.Workspaces) == 0 {
+		// Joined with no permissions yet: say how to get some rather than
+		// leave them to find out from a refusal.
+		r.Footer = fmt.Sprintf("You have no workspaces yet. Ask %s (or another admin, or a workspace's manager) to give you access with: access grant %s WORKSPACE. Type help to see what you can do.",
+			inv.InviterDisplay(), quote(inv.Display()))
+		if joined.Role == org.RoleAdmin {
+			r.Footer = fmt.Sprintf("You have no workspaces yet; as an admin you can give yourself access with: access grant %s WORKSPACE. Type help to see what you can do.", quote(inv.Display()))
+		}
+	}
 	r.Deliveries = s.heard(ctx, snap, []Delivery{notice(inv.Inviter, fmt.Sprintf("%s accepted your invitation and joined %s as %s.", inv.Display(), set.Name, joined.Role))})
 	return r, nil
 }

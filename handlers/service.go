@@ -245,7 +245,7 @@ func checkHint(platform, verb string) string {
 		look = "invitations"
 	case "accept", "decline":
 		look = "invitations --mine"
-	case "workspace create":
+	case "workspace create", "workspace rename", "workspace delete":
 		look = "workspaces"
 	case "settings":
 		look = "settings"

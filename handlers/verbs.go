@@ -95,6 +95,27 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Summary: "create a workspace (admins, or everyone if allowed); you become its manager",
 		}, s.createWorkspace},
 		{command.Spec{
+			Verb: "workspace rename", MinArgs: 2, MaxArgs: 2, Usage: "workspace rename OLD NEW",
+			Summary: "rename a workspace, in everyone's access (admins)",
+		}, s.renameWorkspace},
+		{command.Spec{
+			Verb: "workspace delete", MinArgs: 1, MaxArgs: 1, Usage: "workspace delete NAME [--force]",
+			Summary: "delete a workspace (admins; asks for confirmation)",
+			Help:    "Refuses while anyone has access to the workspace, or an open invitation grants it; --force takes it out of everyone's access in the same step.",
+			Flags:   []command.FlagSpec{{Name: "force", Help: "delete it though people have access"}, confirm, from},
+		}, s.deleteWorkspace},
+		{command.Spec{Verb: "access", MinArgs: 1, MaxArgs: 1, Usage: "access EMAIL", Summary: "show a member's workspaces and roles"}, s.showAccess},
+		{command.Spec{
+			Verb: "access grant", MinArgs: 2, MaxArgs: 21, Usage: "access grant EMAIL WORKSPACE[:manager|editor|reader]...",
+			Summary: "give a member access to workspaces (admins; managers in theirs)",
+			Help: "The workspace role defaults to editor (reader for viewers), as with invite. Admins may grant any workspace; " +
+				"a workspace's managers may grant it, up to manager, but not change another manager's access. The member is told.",
+		}, s.grantAccess},
+		{command.Spec{
+			Verb: "access revoke", MinArgs: 2, MaxArgs: 21, Usage: "access revoke EMAIL WORKSPACE...",
+			Summary: "take workspaces away from a member (admins; managers in theirs)",
+		}, s.revokeAccess},
+		{command.Spec{
 			Verb: "settings", MaxArgs: -1, Usage: "settings [KEY [VALUE]]",
 			Summary: "show or change organization settings (changes: admins)",
 			Help:    settingsHelp(),

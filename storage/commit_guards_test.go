@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -90,6 +91,20 @@ func testGuards(t *testing.T, rdb redis.UniversalClient) {
 			change:  org.Change{Workspace: &org.Workspace{Name: "ml", Creator: "b@example.com", Created: now}},
 			code:    org.CodeConflict,
 			message: "Workspace ml already exists."},
+		{name: "workspace renamed from what was read",
+			before: []org.Change{{Workspace: &org.Workspace{Name: "ml", Creator: "a@example.com", Created: now}, Now: now}},
+			change: org.Change{RenameWorkspace: &org.WorkspaceRename{From: org.Workspace{Name: "ml", Creator: "b@example.com", Created: now}, To: "ai"}},
+			what:   "workspace ml", actual: "a@example.com|" + strconv.FormatInt(now.UnixMilli(), 10)},
+		{name: "workspace renamed onto another",
+			before: []org.Change{
+				{Workspace: &org.Workspace{Name: "ml", Creator: "a@example.com", Created: now}, Now: now},
+				{Workspace: &org.Workspace{Name: "ai", Creator: "a@example.com", Created: now}, Now: now}},
+			change:  org.Change{RenameWorkspace: &org.WorkspaceRename{From: org.Workspace{Name: "ml", Creator: "a@example.com", Created: now}, To: "ai"}},
+			code:    org.CodeConflict,
+			message: "Workspace ai already exists."},
+		{name: "workspace deleted already",
+			change: org.Change{DeleteWorkspace: &org.Workspace{Name: "ml", Creator: "a@example.com", Created: now}},
+			what:   "workspace ml", actual: ""},
 		{name: "digest slot",
 			change: org.Change{Digest: &org.DigestWrite{ExpectNext: now, Next: now.Add(time.Hour)}},
 			what:   "digest", actual: ""},

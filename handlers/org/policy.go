@@ -27,6 +27,9 @@ const (
 	ActChangeSettings  Action = "change-settings"
 	ActListWorkspaces  Action = "list-workspaces"
 	ActCreateWorkspace Action = "create-workspace"
+	ActViewAccess      Action = "view-access"      // a member's workspaces and roles
+	ActChangeAccess    Action = "change-access"    // grant or revoke; non-admins only as managers (access.go)
+	ActManageWorkspace Action = "manage-workspace" // rename or delete
 	ActReviewRequests  Action = "review-requests"
 	ActReadAudit       Action = "read-audit"
 )
@@ -58,6 +61,9 @@ var table = map[Action]rule{
 	ActChangeSettings:  {admin: true, denied: "Only admins can change settings."},
 	ActListWorkspaces:  {admin: true, member: true},
 	ActCreateWorkspace: {admin: true, setting: func(s Settings) bool { return s.AnyoneCanCreateWorkspaces }, denied: "Only admins can create workspaces in %s."},
+	ActViewAccess:      {admin: true, member: true},
+	ActChangeAccess:    {admin: true, member: true}, // then CheckAccessIn: managers, in their workspaces
+	ActManageWorkspace: {admin: true, denied: "Only admins can rename or delete workspaces."},
 	ActReviewRequests:  {admin: true, denied: "Only admins can review invitation requests."},
 	ActReadAudit:       {admin: true, denied: "Only admins can read the audit log."},
 }

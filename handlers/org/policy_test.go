@@ -64,6 +64,10 @@ var permissionMatrix = []struct {
 	{org.ActListMembers, anySettings, notMember, allow, allow, allow},
 	{org.ActViewSettings, anySettings, notMember, allow, allow, allow},
 	{org.ActListWorkspaces, anySettings, notMember, allow, allow, allow},
+	{org.ActViewAccess, anySettings, notMember, allow, allow, allow},
+	// Then only in workspaces they manage: see TestAccessAuthorizationMatrix.
+	{org.ActChangeAccess, anySettings, notMember, allow, allow, allow},
+	{org.ActManageWorkspace, anySettings, notMember, allow, forbidden, forbidden},
 
 	// Inviting: admins always; everyone else when anyone-can-invite is on or approval.
 	{org.ActInvite, []settingsCase{inviteOff, createOn}, notMember, allow, forbidden, forbidden},

@@ -85,10 +85,16 @@ type Change struct {
 	Users       []UserWrite
 	Invitations []InvitationWrite
 	Workspace   *Workspace // created; must not exist yet
-	Settings    map[string]string
-	Digest      *DigestWrite
-	Quota       *QuotaUse
-	Links       []IdentityLink
+	// RenameWorkspace and DeleteWorkspace change a workspace that must still
+	// be as read (its creator and creation time). Neither touches the users:
+	// the change's Users carry every member's grants, each pinned to the
+	// version read.
+	RenameWorkspace *WorkspaceRename
+	DeleteWorkspace *Workspace
+	Settings        map[string]string
+	Digest          *DigestWrite
+	Quota           *QuotaUse
+	Links           []IdentityLink
 	// EndSessions signs the named users out of the web everywhere.
 	EndSessions []string
 	Audit       []AuditEntry
@@ -97,6 +103,10 @@ type Change struct {
 	// deactivated after the read cannot complete an admin action decided on it.
 	Actor        string
 	ActorVersion int64
+	// MoveRevision moves the revision though no setting or workspace
+	// changes: the change alters who has which workspace, so that a rename
+	// or delete decided on the members as they were is decided again.
+	MoveRevision bool
 	// PinRevision refuses the change if the settings or workspaces changed
 	// since Revision was read (a decision taken on a remembered snapshot).
 	PinRevision bool
