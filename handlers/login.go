@@ -136,13 +136,11 @@ func (s *Service) personSignIn(ctx context.Context, email, password string) (Sig
 		if err != nil {
 			return fmt.Errorf("sign in: %w", err)
 		}
-		if l == nil || l.PasswordHash == "" {
-			if err := secret.CheckDecoy(ctx, password); err != nil {
-				return fmt.Errorf("sign in: %w", err)
-			}
-			return ErrSignIn
+		hash := ""
+		if l != nil {
+			hash = l.PasswordHash
 		}
-		match, err := secret.CheckPasswordContext(ctx, l.PasswordHash, password)
+		match, err := checkSignIn(ctx, hash, password)
 		if err != nil {
 			return fmt.Errorf("sign in: %w", err)
 		}

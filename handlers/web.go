@@ -184,6 +184,16 @@ func sessionStamp(u *org.User) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// checkSignIn checks password against hash, or, when there is no hash (no
+// such person, no password set), against the decoy, as slow as a real
+// check, so that the answer says nothing of who exists.
+func checkSignIn(ctx context.Context, hash, password string) (bool, error) {
+	if hash == "" {
+		return false, secret.CheckDecoy(ctx, password)
+	}
+	return secret.CheckPasswordContext(ctx, hash, password)
+}
+
 // SignIn checks an email and password for the web. Every failure is ErrSignIn.
 // A temporary password (after a reset) works once: this sign-in uses it up
 // atomically, and the session it opens may only choose a new password.
@@ -207,13 +217,11 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (SignedIn,
 			return fmt.Errorf("sign in: %w", err)
 		}
 		u := snap.Users[email]
-		if u == nil || u.PasswordHash == "" {
-			if err := secret.CheckDecoy(ctx, password); err != nil {
-				return fmt.Errorf("sign in: %w", err)
-			}
-			return ErrSignIn
+		hash := ""
+		if u != nil {
+			hash = u.PasswordHash
 		}
-		match, err := secret.CheckPasswordContext(ctx, u.PasswordHash, password)
+		match, err := checkSignIn(ctx, hash, password)
 		if err != nil {
 			return fmt.Errorf("sign in: %w", err)
 		}
