@@ -108,6 +108,9 @@ const (
 	DeliverPassword   DeliveryKind = "password"   // a temporary password: private channels only
 	DeliverNotice     DeliveryKind = "notice"     // "your role changed", "bob accepted"
 	DeliverRequest    DeliveryKind = "request"    // an invitation request for admins to approve
+	// DeliverResetLink is a forgot-password link: it proves the person owns
+	// the address, so it goes by email only, never to a chat account.
+	DeliverResetLink DeliveryKind = "reset-link"
 )
 
 // Delivery is a message for a person identified by email. An adapter finds
