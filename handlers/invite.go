@@ -305,6 +305,7 @@ func (s *Service) invitationDelivery(set org.Settings, inv *org.Invitation, toke
 		To: inv.Email, Kind: DeliverInvitation, InvitationID: inv.ID, Message: msg, Sender: sender,
 		OnDelivered:   &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got the invitation in a direct message.", inv.Display())},
 		OnUnreachable: unreachable,
+		OnEmailed:     &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s was emailed the invitation.", inv.Display())},
 	}
 }
 
@@ -317,8 +318,12 @@ func invitationMessage(set org.Settings, inv *org.Invitation, link, intro string
 	if inv.Note != "" {
 		fields = append(fields, Field{Label: "Note", Value: inv.Note})
 	}
+	var l *Link
+	if link != "" {
+		l = &Link{URL: link, Label: "Accept or decline"}
+	}
 	return Message{
-		Title: "You're invited to " + set.Name, Text: text, Fields: fields,
+		Title: "You're invited to " + set.Name, Text: text, Fields: fields, Link: l,
 		Buttons: []Button{
 			{Label: "Accept", Command: "accept " + inv.ID, Style: StylePrimary},
 			{Label: "Decline", Command: "decline " + inv.ID, Style: StyleDanger,

@@ -277,7 +277,7 @@ func (s *Service) reminderDelivery(c *call, set org.Settings, inv *org.Invitatio
 	var d Delivery
 	if token != "" {
 		d = s.invitationDelivery(set, inv, token, inviterMaySeeLink, "Reminder:", inv.Inviter)
-		d.OnDelivered = nil
+		d.OnDelivered, d.OnEmailed = nil, nil
 	} else {
 		d = Delivery{To: inv.Email, Kind: DeliverInvitation, InvitationID: inv.ID, Sender: inv.Inviter, Message: invitationMessage(set, inv, "", "Reminder:")}
 		d.Message.Footer = "You can also open the link from the first invitation in a browser."

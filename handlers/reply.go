@@ -57,6 +57,14 @@ type Item struct {
 	Buttons []Button `json:"buttons,omitempty"`
 }
 
+// Link is a web address a message leads to. Chat adapters show it in the
+// text and the buttons; email, which cannot run commands, makes it the
+// message's call to action.
+type Link struct {
+	URL   string `json:"url"`
+	Label string `json:"label"`
+}
+
 // Message is something shown to one person.
 //
 // Messages travel in queued outbox jobs, so the JSON names are explicit;
@@ -70,6 +78,9 @@ type Message struct {
 	Items   []Item   `json:"items,omitempty"`
 	Buttons []Button `json:"buttons,omitempty"`
 	Footer  string   `json:"footer,omitempty"`
+	// Link is the web page that does what the buttons do (an invitation's
+	// accept page): email shows it instead of the buttons.
+	Link *Link `json:"link,omitempty"`
 }
 
 // HasButtons reports whether anything in the message can be clicked.
@@ -126,4 +137,7 @@ type Delivery struct {
 	Sender        string
 	OnDelivered   *Message
 	OnUnreachable *Message
+	// OnEmailed, when set, is told the sender instead of OnDelivered when the
+	// message went by email rather than chat.
+	OnEmailed *Message
 }

@@ -75,6 +75,9 @@ type wireDelivery struct {
 	Sender        string            `json:"sender,omitempty"`
 	OnDelivered   *handlers.Message `json:"on_delivered,omitempty"`
 	OnUnreachable *handlers.Message `json:"on_unreachable,omitempty"`
+	// OnEmailed is new within version 1: an older reader ignores it and
+	// tells OnDelivered, as it did.
+	OnEmailed *handlers.Message `json:"on_emailed,omitempty"`
 }
 
 type wireOrigin struct {
@@ -97,7 +100,7 @@ func (j Job) Encode() ([]byte, error) {
 	d := j.Delivery
 	p := payload{V: PayloadVersion, Key: j.Key, Followup: j.Followup, Delivery: wireDelivery{
 		To: d.To, Kind: string(d.Kind), InvitationID: d.InvitationID, Message: d.Message,
-		Sender: d.Sender, OnDelivered: d.OnDelivered, OnUnreachable: d.OnUnreachable}}
+		Sender: d.Sender, OnDelivered: d.OnDelivered, OnUnreachable: d.OnUnreachable, OnEmailed: d.OnEmailed}}
 	if o := j.Origin; o != (Origin{}) {
 		p.Origin = &wireOrigin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL, Workspace: o.Workspace}
 	}
@@ -128,7 +131,7 @@ func DecodeJob(raw []byte) (Job, error) {
 	w := p.Delivery
 	j := Job{Key: p.Key, Followup: p.Followup, Delivery: handlers.Delivery{
 		To: w.To, Kind: handlers.DeliveryKind(w.Kind), InvitationID: w.InvitationID, Message: w.Message,
-		Sender: w.Sender, OnDelivered: w.OnDelivered, OnUnreachable: w.OnUnreachable}}
+		Sender: w.Sender, OnDelivered: w.OnDelivered, OnUnreachable: w.OnUnreachable, OnEmailed: w.OnEmailed}}
 	if o := p.Origin; o != nil {
 		j.Origin = Origin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL, Workspace: o.Workspace}
 	}

@@ -139,7 +139,11 @@ type Config struct {
 	Org org.ID
 	// Platforms in their default order; the preferred one goes first.
 	Platforms []Platform
-	Service   Service
+	// Fallback are tried, in this order, after every one of Platforms
+	// whatever preferred-platform says (email: a person not in chat yet).
+	// They alone carry DeliverResetLink.
+	Fallback []Platform
+	Service  Service
 	// Queue, when set, makes Deliver queue jobs for Send; without it Deliver
 	// sends at once (the shell).
 	Queue Queue
@@ -164,7 +168,7 @@ func New(cfg Config) (*Router, error) {
 		missing = append(missing, "marks (required with a queue)")
 	}
 	seen := map[string]bool{}
-	for _, p := range cfg.Platforms {
+	for _, p := range slices.Concat(cfg.Platforms, cfg.Fallback) {
 		if seen[p.Name()] {
 			return nil, fmt.Errorf("deliver: platform %q given twice", p.Name())
 		}
@@ -180,11 +184,11 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// Platforms names the platforms in their default order.
+// Platforms names the platforms in their default order, the fallbacks last.
 func (r *Router) Platforms() []string {
-	out := make([]string, len(r.cfg.Platforms))
-	for i, p := range r.cfg.Platforms {
-		out[i] = p.Name()
+	var out []string
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
+		out = append(out, p.Name())
 	}
 	return out
 }
@@ -268,6 +272,15 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 	if err != nil {
 		return err
 	}
+	if d.Kind == handlers.DeliverResetLink {
+		// It proves the person owns the address: the address alone gets it.
+		order = r.cfg.Fallback
+		if len(order) == 0 {
+			log.WarnContext(ctx, "deliver: a reset link goes by email only, and email is not configured (SMTP_URL): not sent")
+		}
+	} else {
+		order = slices.Concat(order, r.cfg.Fallback)
+	}
 	for _, p := range order {
 		hint := Hint{}
 		if j.Hint.Platform == p.Name() {
@@ -289,7 +302,11 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 			return fmt.Errorf("%s: post: %w", p.Name(), err)
 		}
 		log.InfoContext(ctx, "deliver: delivered", "platform", p.Name())
-		return r.settle(ctx, j, posted.Where, d.OnDelivered, false)
+		tell := d.OnDelivered
+		if d.OnEmailed != nil && slices.Contains(r.cfg.Fallback, p) {
+			tell = d.OnEmailed // not "in a direct message"
+		}
+		return r.settle(ctx, j, posted.Where, tell, false)
 	}
 	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
 	where := ""
@@ -392,7 +409,7 @@ func (r *Router) order(ctx context.Context, first string) ([]Platform, error) {
 
 // Update replaces a message posted before, on the platform that posted it.
 func (r *Router) Update(ctx context.Context, at Posted, m handlers.Message) error {
-	for _, p := range r.cfg.Platforms {
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
 		if p.Name() == at.Platform {
 			return p.Update(ctx, at, m)
 		}

@@ -349,3 +349,81 @@ func TestUpdateGoesToThePostingPlatform(t *testing.T) {
 		t.Error("an update on an unknown platform succeeded")
 	}
 }
+
+// TestRouterFallback: a fallback platform (email) comes after every chat
+// platform, even one named by preferred-platform or the origin; the sender
+// hears OnEmailed when it carried the message; a reset link goes over the
+// fallbacks only, and without one goes nowhere.
+func TestRouterFallback(t *testing.T) {
+	newFallback := func(t *testing.T, preferred string, bobIn []string, withMail bool) (*world, *platform) {
+		w := newWorld(t, preferred, bobIn, true)
+		email := &platform{name: "email", knows: map[string]bool{bob: true, boss: true}, unreachable: map[string]bool{}, log: &w.log}
+		cfg := deliver.Config{Org: "acme", Platforms: []deliver.Platform{w.slack, w.teams}, Service: w.svc, Queue: w.queue, Marks: marks{}}
+		if withMail {
+			cfg.Fallback = []deliver.Platform{email}
+		}
+		r, err := deliver.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.router = r
+		return w, email
+	}
+	emailed := func() handlers.Delivery {
+		d := invitation()
+		d.OnEmailed = &handlers.Message{Text: "bob was emailed"}
+		return d
+	}
+	for _, tt := range []struct {
+		name      string
+		preferred string
+		bobIn     []string
+		d         handlers.Delivery
+		want      []string
+		recorded  []string
+	}{
+		{"in slack: chat first", "email", []string{"slack"}, emailed(),
+			[]string{"slack -> bob@example.com: you're invited", "slack -> boss@example.com: bob got it"}, []string{"inv1 slack dm"}},
+		{"in no chat: emailed", "teams", nil, emailed(),
+			[]string{"email -> bob@example.com: you're invited", "teams -> boss@example.com: bob was emailed"}, []string{"inv1 email dm"}},
+		{"no OnEmailed: OnDelivered", "slack", nil, invitation(),
+			[]string{"email -> bob@example.com: you're invited", "slack -> boss@example.com: bob got it"}, []string{"inv1 email dm"}},
+		{"reset link: email even when in chat", "slack", []string{"slack", "teams"},
+			handlers.Delivery{To: bob, Kind: handlers.DeliverResetLink, Message: handlers.Message{Text: "reset"}},
+			[]string{"email -> bob@example.com: reset"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w, _ := newFallback(t, tt.preferred, tt.bobIn, true)
+			if got := w.router.Platforms(); !slices.Equal(got, []string{"slack", "teams", "email"}) {
+				t.Fatalf("Platforms() = %q", got)
+			}
+			if err := w.router.Deliver(context.Background(), []handlers.Delivery{tt.d}, deliver.Origin{}); err != nil {
+				t.Fatal(err)
+			}
+			w.drain(t)
+			if !slices.Equal(w.log, tt.want) {
+				t.Errorf("posted %q\nwant   %q", w.log, tt.want)
+			}
+			if !slices.Equal(w.svc.recorded, tt.recorded) {
+				t.Errorf("recorded %q, want %q", w.svc.recorded, tt.recorded)
+			}
+		})
+	}
+	t.Run("email refuses: the sender is told", func(t *testing.T) {
+		w, email := newFallback(t, "slack", nil, true)
+		email.unreachable[bob] = true
+		w.router.Deliver(context.Background(), []handlers.Delivery{emailed()}, deliver.Origin{})
+		w.drain(t)
+		if want := []string{"slack -> boss@example.com: forward this link"}; !slices.Equal(w.log, want) {
+			t.Errorf("posted %q, want %q", w.log, want)
+		}
+	})
+	t.Run("reset link without email: nothing sent", func(t *testing.T) {
+		w, _ := newFallback(t, "slack", []string{"slack"}, false)
+		w.router.Deliver(context.Background(), []handlers.Delivery{{To: bob, Kind: handlers.DeliverResetLink, Message: handlers.Message{Text: "reset"}}}, deliver.Origin{})
+		w.drain(t)
+		if len(w.log) != 0 {
+			t.Errorf("posted %q, want nothing", w.log)
+		}
+	})
+}

@@ -178,5 +178,6 @@ func (b *Bot) Send(ctx context.Context, j outbox.Job) error {
 	// comes back under a new stream id), and an invitation's carries its link.
 	sum := sha256.Sum256(j.Payload)
 	return b.Router.Resume(ctx, j.Attempt, deliver.Job{Key: "teams-" + hex.EncodeToString(sum[:12]), Followup: d.Sender == "",
-		Delivery: handlers.Delivery(d)})
+		Delivery: handlers.Delivery{To: d.To, Kind: d.Kind, InvitationID: d.InvitationID, Message: d.Message,
+			Sender: d.Sender, OnDelivered: d.OnDelivered, OnUnreachable: d.OnUnreachable}})
 }
