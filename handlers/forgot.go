@@ -77,11 +77,12 @@ func (s *Service) ForgotPassword(ctx context.Context, typed string) (Reply, erro
 	s.auditIn(ctx, h, c, org.AuditEntry{Actor: email, Via: "web", Action: "user.password_reset_link", Target: email,
 		Detail: "a link to choose a new password was emailed; it works once within 30 minutes"})
 	link := s.resetLink(token)
-	text := fmt.Sprintf("Someone, hopefully you, asked to reset the usher password of %s (%s).\n\n"+
-		"To choose a new password, open this link within 30 minutes; it works once:\n\n%s\n\n"+
-		"If you didn't ask, ignore this email: your password stays as it is.", email, h.set.Name, link)
+	text := fmt.Sprintf("Someone, hopefully you, asked to reset the usher password of %s (%s). "+
+		"To choose a new password, open the link below within 30 minutes; it works once.", email, h.set.Name)
 	return Reply{Deliveries: []Delivery{{To: email, Kind: DeliverResetLink, Message: Message{
 		Title: "Reset your usher password", Text: text, Tone: ToneInfo,
+		Link:   &Link{URL: link, Label: "Choose a new password"},
+		Footer: "If you didn't ask, ignore this email: your password stays as it is.",
 	}}}}, nil
 }
 

@@ -27,9 +27,12 @@ func resetLinkOf(t *testing.T, r handlers.Reply, to string) string {
 	if d.To != to || d.Kind != handlers.DeliverResetLink || d.Message.Title == "" {
 		t.Fatalf("delivery = %+v", d)
 	}
-	m := resetLinkRE.FindStringSubmatch(d.Message.Text)
-	if m == nil {
-		t.Fatalf("no reset link in %q", d.Message.Text)
+	if d.Message.Link == nil {
+		t.Fatalf("no link in %+v", d.Message)
+	}
+	m := resetLinkRE.FindStringSubmatch(d.Message.Link.URL)
+	if m == nil || m[0] != d.Message.Link.URL {
+		t.Fatalf("not a reset link: %q", d.Message.Link.URL)
 	}
 	return m[1]
 }
@@ -72,7 +75,7 @@ func TestForgotPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := resetLinkOf(t, r, ann)
-	if !strings.Contains(r.Deliveries[0].Message.Text, "30 minutes") || r.Text != "" {
+	if !strings.Contains(r.Deliveries[0].Message.Text, "30 minutes") || !strings.Contains(r.Deliveries[0].Message.Footer, "ignore this email") || r.Text != "" {
 		t.Fatalf("email: %+v", r)
 	}
 	if got, err := e.a.Service.ResetLinkEmail(ctx, first); got != ann || err != nil {

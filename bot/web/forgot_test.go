@@ -30,9 +30,12 @@ func (fs *fleetSites) resetLinks(t *testing.T, email string) []string {
 		if d.Kind != handlers.DeliverResetLink {
 			continue
 		}
-		m := resetPath.FindString(d.Message.Text)
-		if m == "" || !strings.Contains(d.Message.Text, fs.web.srv.URL+m) {
-			t.Fatalf("no link to the pages in %q", d.Message.Text)
+		if d.Message.Link == nil {
+			t.Fatalf("no link in %+v", d.Message)
+		}
+		m := resetPath.FindString(d.Message.Link.URL)
+		if m == "" || d.Message.Link.URL != fs.web.srv.URL+m {
+			t.Fatalf("not a link to the pages: %q", d.Message.Link.URL)
 		}
 		links = append(links, m)
 	}
