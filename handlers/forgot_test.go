@@ -11,6 +11,7 @@ import (
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage/redistest"
 )
 
 // Forgot password (issue 14, item 2), on a real Redis, across organizations.
@@ -278,4 +279,46 @@ func TestForgotPasswordWithoutDeployment(t *testing.T) {
 	if _, err := e.svc.ForgotPassword(context.Background(), boss); !errors.Is(err, handlers.ErrResetUnavailable) {
 		t.Fatalf("forgot: %v", err)
 	}
+}
+
+// FuzzForgotPassword: whatever is typed as the address or comes as a link's
+// token, nothing fails, only the member is ever emailed, and only a link
+// that was issued opens anything.
+func FuzzForgotPassword(f *testing.F) {
+	for _, s := range []string{"", "fuzz@example.com", "FUZZ@EXAMPLE.COM ", "a@b", "x\x00@example.com", strings.Repeat("A", 43), "tag.secret", "%41", "fuzz@example.com\n"} {
+		f.Add(s, s)
+	}
+	ctx := context.Background()
+	fl := handlerstest.NewFleet(f, redistest.Shared(f).Client(f))
+	o := fl.NewOrg(f, "Acme", bossA, handlers.Config{PublicURL: "https://usher.test"})
+	const member = "fuzz@example.com"
+	r := o.Service.Handle(ctx, handlers.Request{Actor: org.Identity{Platform: "test", UserID: "U-boss", Email: bossA}, Text: "invite " + member})
+	if r.Code != "" || len(r.Deliveries) == 0 {
+		f.Fatalf("invite: %s %s", r.Code, r.Text)
+	}
+	if r := o.Service.Handle(ctx, handlers.Request{Actor: org.Identity{Platform: "test", UserID: "U-fuzz", Email: member}, Text: "accept " + r.Deliveries[0].InvitationID}); r.Code != "" {
+		f.Fatalf("accept: %s %s", r.Code, r.Text)
+	}
+	f.Fuzz(func(t *testing.T, typed, token string) {
+		r, err := o.Service.ForgotPassword(ctx, typed)
+		if err != nil {
+			t.Fatalf("forgot %q: %v", typed, err)
+		}
+		norm, nerr := org.NormalizeEmail(typed)
+		switch {
+		case len(r.Deliveries) == 0:
+			if nerr == nil && norm == member {
+				t.Fatalf("the member (typed %q) was not emailed", typed)
+			}
+		case len(r.Deliveries) == 1 && r.Deliveries[0].To == member && r.Deliveries[0].Kind == handlers.DeliverResetLink:
+			if nerr != nil || norm != member {
+				t.Fatalf("%q emailed the member", typed)
+			}
+		default:
+			t.Fatalf("forgot %q delivered %+v", typed, r.Deliveries)
+		}
+		if email, err := o.Service.ResetLinkEmail(ctx, token); !errors.Is(err, handlers.ErrInvalidResetLink) {
+			t.Fatalf("token %q opens %q, %v", token, email, err)
+		}
+	})
 }
