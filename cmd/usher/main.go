@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/mail"
 	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
@@ -126,6 +127,9 @@ type config struct {
 	admins    []string
 	addr      string
 	secret    deploymentSecret // secret.go
+	// mail is SMTP_URL and USHER_MAIL_FROM: email as a delivery platform
+	// for every organization; nil when SMTP_URL is not set.
+	mail *mail.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -155,6 +159,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	problems = append(problems, redisProblems...)
 	c.secret, redisProblems = loadSecret(getenv)
 	problems = append(problems, redisProblems...)
+	if c.mail, err = mail.FromEnv(getenv); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		return c, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
 	}

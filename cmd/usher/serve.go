@@ -105,8 +105,17 @@ func (s *server) attachRouter(t *tenant) error {
 	if err != nil {
 		return err
 	}
-	t.router, err = deliver.New(deliver.Config{Org: t.id, Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
-		Log: s.log.With("part", "deliver", "org", string(t.id))})
+	cfg := deliver.Config{Org: t.id, Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
+		Log: s.log.With("part", "deliver", "org", string(t.id))}
+	if s.cfg.mail != nil {
+		// After every chat platform: a person not in chat yet gets email.
+		email, err := newMailPlatform(*s.cfg.mail, t.svc, s.log.With("part", "mail", "org", string(t.id)))
+		if err != nil {
+			return err
+		}
+		cfg.Fallback = []deliver.Platform{email}
+	}
+	t.router, err = deliver.New(cfg)
 	return err
 }
 
@@ -138,6 +147,9 @@ func (s *server) build(ctx context.Context) error {
 	if tp != nil {
 		s.platforms = append(s.platforms, tp.chat)
 	}
+	if m := s.cfg.mail; m != nil {
+		s.log.Info("email delivery on", "smtp", m.String(), "from", m.From.String())
+	}
 	def := &tenant{id: s.cfg.org, store: s.store, svc: s.svc, queue: s.queue}
 	if err := s.attachRouter(def); err != nil {
 		return err
@@ -158,7 +170,7 @@ func (s *server) build(ctx context.Context) error {
 	if err := mountScheduler(s); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	s.startOutbox(len(s.platforms) > 0)
+	s.startOutbox(len(s.platforms) > 0 || s.cfg.mail != nil)
 	return nil
 }
 
