@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/handlers/secret"
@@ -50,6 +51,15 @@ type Deployment interface {
 	// yet), else *org.PreconditionError; endSessions ends every web session
 	// of the person in the same step.
 	SetLogin(ctx context.Context, l org.Login, version int64, endSessions bool) error
+	// IssueReset stores a forgot-password link for email by its secret's
+	// hash, for ttl, replacing the person's previous one (forgot.go).
+	IssueReset(ctx context.Context, email, hash string, ttl time.Duration) error
+	// ResetEmail is the email a live link with hash was issued for, "" when none.
+	ResetEmail(ctx context.Context, hash string) (string, error)
+	// UseReset uses up the link and sets passwordHash as the person's
+	// password, ending every web session of theirs, in one step; false when
+	// the link was no longer live (nothing written).
+	UseReset(ctx context.Context, hash, email, passwordHash string) (bool, error)
 }
 
 // LinkTagFor is organization id's link tag under the deployment's key: 12

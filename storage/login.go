@@ -22,6 +22,7 @@ import (
 //	usher:{_people}:sessions:EMAIL  set    the person's web session ids
 //	usher:{_people}:session:ID      hash   one web session (ID: SHA-256 of the cookie's id), expires
 //	usher:{_people}:signin:WHO      string|hash sign-in attempts, as per organization before (keys.go)
+//	usher:{_people}:reset:HASH      string forgot-password links (reset.go)
 //
 // The key is named user: so that session_create.lua, unchanged, checks the
 // credential's version as it checks an organization's user's.
@@ -49,7 +50,7 @@ func NewLogins(rdb redis.UniversalClient) *Logins { return &Logins{rdb: rdb} }
 
 // LoadScripts loads the credential script.
 func (l *Logins) LoadScripts(ctx context.Context) error {
-	return loadScripts(ctx, l.rdb, "load login scripts", loginSet)
+	return loadScripts(ctx, l.rdb, "load login scripts", loginSet, resetIssue, resetUse)
 }
 
 // Get reads email's credential; nil when there is none.

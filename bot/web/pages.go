@@ -258,11 +258,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // wait ("12 minutes"), having set Retry-After.
 func (h *Handler) limit(w http.ResponseWriter, r *http.Request, emailKey string) (string, error) {
 	addr := h.clientAddr(r)
-	wait, err := h.cfg.Limiter.Attempt(r.Context(), h.cfg.Now(), []Limit{
-		{Key: h.pairKey(r, emailKey), Max: h.cfg.PairLimit, Window: h.cfg.LimitWindow, Backoff: h.cfg.PairBackoff},
-		{Key: emailKey, Max: h.cfg.EmailLimit, Window: h.cfg.LimitWindow},
-		{Key: "ip:" + addr, Max: h.cfg.AddrLimit, Window: h.cfg.LimitWindow},
-	})
+	wait, err := h.cfg.Limiter.Attempt(r.Context(), h.cfg.Now(), h.limits(r, "", emailKey))
 	if err != nil || wait <= 0 {
 		return "", err
 	}
@@ -272,6 +268,17 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, emailKey string)
 		return plural(int((wait+time.Second-1)/time.Second), "second"), nil
 	}
 	return plural(int((wait+time.Minute-1)/time.Minute), "minute"), nil
+}
+
+// limits are the three limits of an attempt for emailKey from r's client
+// address; prefix keeps another kind of attempt (a forgot-password request)
+// in counters of its own, limited alike.
+func (h *Handler) limits(r *http.Request, prefix, emailKey string) []Limit {
+	return []Limit{
+		{Key: prefix + h.pairKey(r, emailKey), Max: h.cfg.PairLimit, Window: h.cfg.LimitWindow, Backoff: h.cfg.PairBackoff},
+		{Key: prefix + emailKey, Max: h.cfg.EmailLimit, Window: h.cfg.LimitWindow},
+		{Key: prefix + "ip:" + h.clientAddr(r), Max: h.cfg.AddrLimit, Window: h.cfg.LimitWindow},
+	}
 }
 
 // pairKey is the rate-limit key of an email tried from r's client address.

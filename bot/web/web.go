@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/usher-chat/usher/handlers"
@@ -38,6 +39,11 @@ type Service interface {
 	// organizations: the account page's lists.
 	PersonOf(ctx context.Context, email string) (*handlers.Person, error)
 	Handle(ctx context.Context, req handlers.Request) handlers.Reply
+	// Forgot password (forgot.go): the request, which emails a link only to
+	// an active member; opening the link; choosing the new password.
+	ForgotPassword(ctx context.Context, email string) (handlers.Reply, error)
+	ResetLinkEmail(ctx context.Context, token string) (string, error)
+	ResetPassword(ctx context.Context, token, password, confirm string) (handlers.Reply, error)
 }
 
 // Session is a signed-in browser, stored under the SHA-256 of its cookie's id.
@@ -130,6 +136,11 @@ type Handler struct {
 	pages *pages
 	https bool
 	cop   *http.CrossOriginProtection
+
+	// Forgot-password requests are handled after the answer (forgot.go),
+	// at most maxForgot at once.
+	forgotSlots chan struct{}
+	forgotWG    sync.WaitGroup
 }
 
 // MinSecret is the shortest CSRF secret New accepts.
@@ -190,7 +201,8 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, pages: p, https: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}
+	h := &Handler{cfg: cfg, log: cfg.Logger, pages: p, https: strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://"),
+		forgotSlots: make(chan struct{}, maxForgot)}
 	h.cop = http.NewCrossOriginProtection()
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.log.WarnContext(r.Context(), "web: cross-origin form refused", "route", r.Pattern, "origin", r.Header.Get("Origin"))
@@ -217,6 +229,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	route("POST /account/invitations/{id}/decline", h.signedIn(h.respond))
 	route("GET /account/password", h.signedIn(h.passwordForm))
 	route("POST /account/password", h.signedIn(h.changePassword))
+	route("GET /forgot", h.forgotForm)
+	route("POST /forgot", h.forgot)
+	route("GET /reset", h.resetForm)
+	route("POST /reset", h.reset)
 }
 
 // maxForm bounds a form's body; usher's forms are a few hundred bytes.

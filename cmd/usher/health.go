@@ -90,7 +90,13 @@ func (s *server) shutdown(srv *http.Server, stopBackground context.CancelFunc, w
 	}
 	stopBackground()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() {
+		wg.Wait()
+		if s.webWait != nil {
+			s.webWait()
+		}
+		close(done)
+	}()
 	bg, cancelBg := context.WithTimeout(context.Background(), sc.timeout)
 	defer cancelBg()
 	select {

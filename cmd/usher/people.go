@@ -168,3 +168,15 @@ func (p orgPort) Login(ctx context.Context, email string) (*org.Login, error) {
 func (p orgPort) SetLogin(ctx context.Context, l org.Login, version int64, endSessions bool) error {
 	return p.d.logins.Set(ctx, l, version, endSessions)
 }
+
+func (p orgPort) IssueReset(ctx context.Context, email, hash string, ttl time.Duration) error {
+	return p.d.logins.IssueReset(ctx, email, hash, ttl)
+}
+
+func (p orgPort) ResetEmail(ctx context.Context, hash string) (string, error) {
+	return p.d.logins.ResetEmail(ctx, hash)
+}
+
+func (p orgPort) UseReset(ctx context.Context, hash, email, passwordHash string) (bool, error) {
+	return p.d.logins.UseReset(ctx, hash, email, passwordHash)
+}

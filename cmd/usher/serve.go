@@ -67,6 +67,9 @@ type server struct {
 	// metricsAddr is where /metrics listens, apart from listenAddr
 	// (metrics.go); "" serves no metrics.
 	metricsAddr string
+	// webWait waits for the web's forgot-password requests still being
+	// handled after their answer (their links queued); shutdown calls it.
+	webWait func()
 }
 
 // openOutbox is the default organization's outbox, sealed with the

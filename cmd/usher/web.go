@@ -136,6 +136,7 @@ func mountWeb(ctx context.Context, s *server) error {
 		return err
 	}
 	h.Mount(s.mux)
+	s.webWait = h.Wait
 	return nil
 }
 

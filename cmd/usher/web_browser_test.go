@@ -28,6 +28,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/usher-chat/usher/bot/mail/mailtest"
+	"github.com/usher-chat/usher/bot/web"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -171,12 +173,21 @@ func (b *tab) desktop() {
 // TestBrowser walks the web flows in Chromium: open an invitation link made by
 // the invite command, accept with a password, sign in, see the account page;
 // then an admin resets the password, the user signs in with the temporary
-// one, is forced to change it, and signs in with the new one.
+// one, is forced to change it, and signs in with the new one; then, from
+// another browser, Forgot password?: the link read from the email (a real
+// SMTP server), a new password set, the first browser's session ended, a
+// sign-in with the new one, and the notice in Slack.
 func TestBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	srv := redistest.Start(t)
 	const orgID = "browser"
-	base, logs := serveUsher(t, map[string]string{"REDIS_URL": srv.URL(), "USHER_ORG": orgID, "USHER_ADMINS": "boss@example.com"})
+	// Email goes to a real SMTP server on loopback, chat to Slack faked at
+	// its Web API: the forgot-password link comes by one, the notice by the other.
+	smtp := mailtest.Start(t, mailtest.Options{})
+	slack := newSlackEdgeWith(t, map[string]string{"UBOSS": "boss@example.com", "UBOB": "bob@example.com"})
+	base, logs := serveUsher(t, map[string]string{"REDIS_URL": srv.URL(), "USHER_ORG": orgID, "USHER_ADMINS": "boss@example.com",
+		"SLACK_SIGNING_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": slack.srv.URL + "/api/",
+		"SMTP_URL": smtp.URL(), "USHER_MAIL_FROM": "usher@acme.example", "USHER_SCHEDULER": "off"})
 
 	// The admin works through the handlers, as chat would, on the same Redis.
 	rdb := srv.Client(t)
@@ -233,7 +244,7 @@ func TestBrowser(t *testing.T) {
 	// CSP violation, a failed request) fails the test.
 	var mu sync.Mutex
 	var console []string
-	go func() {
+	watch := func(ctx context.Context) {
 		for m, err := range chromedp.Console(ctx) {
 			if err != nil {
 				return
@@ -250,7 +261,8 @@ func TestBrowser(t *testing.T) {
 			console = append(console, m.String()+" ("+m.URL+")")
 			mu.Unlock()
 		}
-	}()
+	}
+	go watch(ctx)
 	b := &tab{t: t, ctx: ctx, base: base, dir: dir}
 	b.phone()
 
@@ -382,12 +394,84 @@ func TestBrowser(t *testing.T) {
 	}
 	b.shot("invalid-link")
 
+	// 9. Forgot password, in another browser (its own cookies), while bob's
+	// session from step 7 is open in this one.
+	fctx, cancelF := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancelF()
+	if err := chromedp.Do(fctx); err != nil {
+		t.Fatalf("second browser context: %v", err)
+	}
+	go watch(fctx)
+	f := &tab{t: t, ctx: fctx, base: base, dir: dir, n: 50}
+	f.phone()
+	f.open("/login")
+	f.page("Sign in")
+	f.click(`a[href="/forgot"]`)
+	f.page("Forgot your password?")
+	f.at("/forgot")
+	f.shot("forgot")
+	f.submit("main form", "email", "bob@example.com")
+	body = f.page("Check your email")
+	if !strings.Contains(body, web.ForgotSent) {
+		t.Errorf("after asking for a link:\n%s", body)
+	}
+	f.shot("forgot-sent")
+	mail := smtp.WaitFor(t, "bob@example.com")
+	resetURL := regexp.MustCompile(regexp.QuoteMeta(base) + `/reset\?token=[A-Za-z0-9_-]{43}`).FindString(mail.Text)
+	if resetURL == "" || !strings.Contains(mail.Subject, "Reset your usher password") {
+		t.Fatalf("the email (%q) has no reset link:\n%s", mail.Subject, mail.Text)
+	}
+	resetPath := strings.TrimPrefix(resetURL, base)
+	f.open(resetPath)
+	body = f.page("Choose a new password")
+	if !strings.Contains(body, "For bob@example.com") || f.eval(`document.activeElement.id`) != "password" {
+		t.Errorf("reset form (focus on %q):\n%s", f.eval(`document.activeElement.id`), body)
+	}
+	f.shot("reset-form")
+	f.submit("main form", "password", "short", "confirm", "short")
+	body = f.page("Choose a new password")
+	f.at("/reset") // the token travels in the form, not the address
+	if !strings.Contains(body, "too short") {
+		t.Fatalf("short password on the reset form:\n%s", body)
+	}
+	f.shot("reset-too-short")
+	const chosen = "harbor violet thunder mill"
+	f.submit("main form", "password", chosen, "confirm", chosen)
+	body = f.page("Sign in")
+	if !strings.Contains(body, "Your new password is set") {
+		t.Fatalf("after the reset:\n%s", body)
+	}
+	f.shot("reset-done")
+	// bob's session in the first browser is over.
+	b.open("/account")
+	b.page("Sign in")
+	b.at("/login?ended=1")
+	// The new password signs in (the email is filled in); the link is used up.
+	f.submit("main form", "password", chosen)
+	f.page("Your account")
+	f.at("/account")
+	f.open(resetPath)
+	body = f.page("This password reset link is no longer valid")
+	if strings.Contains(body, "bob@example.com") {
+		t.Error("the used reset link's page names its person")
+	}
+	f.shot("reset-link-used")
+	// bob is told in Slack, privately.
+	waitForSlack(t, logs, "bob told of the reset in Slack", func() bool {
+		for _, p := range slack.postsTo("DUBOB") {
+			if strings.Contains(p.Get("text")+p.Get("blocks"), "reset from the web") {
+				return true
+			}
+		}
+		return false
+	})
+
 	mu.Lock()
 	defer mu.Unlock()
 	if len(console) > 0 {
 		t.Errorf("the browser console reported:\n%s", strings.Join(console, "\n"))
 	}
-	for _, secret := range []string{password, next, temp, strings.TrimPrefix(link, base+"/invitations/")} {
+	for _, secret := range []string{password, next, temp, strings.TrimPrefix(link, base+"/invitations/"), chosen, strings.TrimPrefix(resetPath, "/reset?token=")} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the server log holds a secret (%.4s...)", secret)
 		}

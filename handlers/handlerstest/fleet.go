@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -145,4 +146,16 @@ func (p *FleetPort) Login(ctx context.Context, email string) (*org.Login, error)
 
 func (p *FleetPort) SetLogin(ctx context.Context, l org.Login, version int64, endSessions bool) error {
 	return p.f.Logins.Set(ctx, l, version, endSessions)
+}
+
+func (p *FleetPort) IssueReset(ctx context.Context, email, hash string, ttl time.Duration) error {
+	return p.f.Logins.IssueReset(ctx, email, hash, ttl)
+}
+
+func (p *FleetPort) ResetEmail(ctx context.Context, hash string) (string, error) {
+	return p.f.Logins.ResetEmail(ctx, hash)
+}
+
+func (p *FleetPort) UseReset(ctx context.Context, hash, email, passwordHash string) (bool, error) {
+	return p.f.Logins.UseReset(ctx, hash, email, passwordHash)
 }

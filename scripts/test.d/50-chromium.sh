@@ -3,8 +3,10 @@
 # tag "browser"): installs Debian's chromium when it is missing (as root, with
 # apt-get; nothing is downloaded by npm or by the test), then drives it with
 # chromedp through invitation -> accept -> sign in -> account -> admin reset
-# -> forced password change -> sign in again, against the real `usher serve`
-# and a real redis-server. It fails, never skips, when chromium is missing.
+# -> forced password change -> sign in again -> forgot password (the link read
+# from a real SMTP server on loopback) -> new password -> the other session
+# ended -> sign in, against the real `usher serve` and a real redis-server.
+# It fails, never skips, when chromium is missing.
 #
 # Screenshots of every page go to $USHER_ARTIFACTS (default
 # ${TMPDIR:-/tmp}/usher-browser-test), under _artifacts/<run>/; the test log
