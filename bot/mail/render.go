@@ -23,6 +23,11 @@ type Rendered struct {
 // action. The HTML part goes through html/template: every piece of user
 // text (a note, a name, a workspace) is escaped.
 func Render(m handlers.Message) (Rendered, error) {
+	if m.Link != nil && m.Link.URL != "" && strings.Contains(m.Footer, m.Link.URL) {
+		// Chat shows no Link, so its footer repeats the address ("Or open
+		// … in a browser"); the email already offers it twice.
+		m.Footer = ""
+	}
 	subject := oneLine(m.Title)
 	if subject == "" {
 		subject = oneLine(firstLine(m.Text))
