@@ -185,6 +185,9 @@ func (s *Service) Handle(ctx context.Context, req Request) Reply {
 			// and what the refusal set in motion (an inviter told that their
 			// invitation expired) is still delivered.
 			r.Replace, r.Deliveries = reply.Replace, reply.Deliveries
+			if org.ErrorCode(err) == org.CodeNotMember {
+				r = s.offerOpen(ctx, c, r) // not_member.go
+			}
 			return r
 		}
 		return reply
