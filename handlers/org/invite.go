@@ -16,6 +16,11 @@ type InviteSpec struct {
 	Note      string
 	Force     bool // exceed the daily limit (admins only)
 	Update    bool // change a pending invitation's role and workspaces
+	// WorkspacesGiven is whether the command named any --workspace. An
+	// update without one keeps the pending invitation's workspaces (capped
+	// for the new role): "invite bob --role viewer" changes the role, it does
+	// not silently take bob's workspaces away (issue 14).
+	WorkspacesGiven bool
 }
 
 // InviteOutcome is what an invite command does for one person.
@@ -56,6 +61,9 @@ type InviteFor struct {
 	// change (so that it may take its place in the one-open-per-person index).
 	Replaces  *Invitation
 	SameGrant bool // InvitePending: it already has the role and workspaces asked for
+	// Grants, for InvitePending and InviteUpdated, are the workspaces the
+	// invitation has after an update: those named, else its own for the role.
+	Grants Grants
 }
 
 // InvitePlan is what an invite command does, decided without side effects:
@@ -164,14 +172,17 @@ func decideOne(req InviteSpec, snap *Snapshot, now time.Time, email string) Invi
 		f.Outcome = InviteRequested
 		return f
 	}
-	f.Open = open
-	f.SameGrant = open.Role == req.Role && open.Workspaces.Encode() == req.Grants.Encode()
+	f.Open, f.Grants = open, req.Grants
+	if !req.WorkspacesGiven {
+		f.Grants = open.Workspaces.ForRole(req.Role)
+	}
+	f.SameGrant = open.Role == req.Role && open.Workspaces.Encode() == f.Grants.Encode()
 	if f.SameGrant || !req.Update {
 		f.Outcome = InvitePending
 		return f
 	}
 	next := open.Clone()
-	next.Role, next.Workspaces, next.Updated = req.Role, req.Grants, now
+	next.Role, next.Workspaces, next.Updated = req.Role, f.Grants, now
 	if req.Note != "" {
 		next.Note = req.Note
 	}
