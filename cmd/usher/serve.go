@@ -104,6 +104,9 @@ func (s *server) attachRouter(t *tenant) error {
 	}
 	t.router, err = deliver.New(deliver.Config{Org: t.id, Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
 		Log: s.log.With("part", "deliver", "org", string(t.id))})
+	if err == nil {
+		t.svc.UseReachability(t.router) // a resend asks first (handlers/reach.go)
+	}
 	return err
 }
 
