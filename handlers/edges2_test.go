@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage/redistest"
 )
 
 // hasButton reports whether m (or one of its items) has a button running cmd.
@@ -104,5 +106,74 @@ func TestUpdateInvitationKeepsWorkspacesAndTellsInvitee(t *testing.T) {
 	r = e.ok(bob, "accept "+id)
 	if u := e.user(bob); u.Role != org.RoleViewer || u.Workspaces.Encode() != "risk:reader" {
 		t.Fatalf("bob joined as %s %s", u.Role, u.Workspaces.Encode())
+	}
+}
+
+// TestRequestLifecycle: an invitation request is seen and can be withdrawn by
+// its requester, offered to an admin inviting the address with Approve and
+// Deny, listed in the admins' digest, and expires like an invitation, the
+// requester told (issue 14, 5.3).
+func TestRequestLifecycle(t *testing.T) {
+	e := newSchedEnv(t, redistest.Shared(t).Client(t), nil)
+	e.ok(boss, "settings max-reminders 0")
+	e.join("mia@example.com", org.RoleMember)
+	e.ok(boss, "settings anyone-can-invite approval")
+	e.sweep() // plans the digest: next Monday 09:00
+	e.at(time.Hour)
+	request := func(email string) string {
+		r := e.ok("mia@example.com", "invite "+email+" --role viewer")
+		return r.Deliveries[0].InvitationID
+	}
+	r1, r2 := request("req1@example.com"), request("req2@example.com")
+
+	mine := e.ok("mia@example.com", "requests")
+	if len(mine.Items) != 2 || !hasButton(mine.Message, "withdraw "+r1) || !hasButton(mine.Message, "withdraw "+r2) {
+		t.Fatalf("mia's requests: %+v", mine.Message)
+	}
+	e.ok("mia@example.com", "withdraw "+r2)
+	if inv := e.invitation(r2); inv.Status != org.InvitationRevoked {
+		t.Fatalf("withdrawn request is %s", inv.Status)
+	}
+	if a := auditOf(e, "invitation.withdraw"); len(a) != 1 || a[0].Actor != "mia@example.com" || a[0].Before != "requested" {
+		t.Fatalf("withdraw audit %+v", a)
+	}
+	if r := e.ok("mia@example.com", "requests"); len(r.Items) != 1 {
+		t.Fatalf("after withdrawing: %+v", r.Message)
+	}
+
+	// An admin inviting the address is offered the waiting request.
+	r := e.run(boss, "invite req1@example.com")
+	if !hasButton(r.Message, "approve "+r1) || !hasButton(r.Message, "deny "+r1) {
+		t.Fatalf("admin inviting a requested address: %+v", r.Message)
+	}
+
+	// The digest lists it, with Approve.
+	e.at(7 * day)
+	found := false
+	for _, d := range e.sweep() {
+		if d.To == boss && strings.HasPrefix(d.Message.Title, "Pending invitations") && hasButton(d.Message, "approve "+r1) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the digest does not list the waiting request")
+	}
+
+	// It expires invite-expiry after it was made; mia is told.
+	e.at(7*day + 2*time.Hour)
+	told := false
+	for _, d := range e.sweep() {
+		if d.To == "mia@example.com" && strings.Contains(d.Message.Text, "request to invite req1@example.com expired") {
+			told = true
+		}
+	}
+	if inv := e.invitation(r1); inv.Status != org.InvitationExpired || !told {
+		t.Fatalf("after its expiry the request is %s (mia told: %v)", inv.Status, told)
+	}
+	if a := auditOf(e, "invitation.expire"); len(a) != 1 || a[0].Before != "requested" {
+		t.Fatalf("expiry audit %+v", a)
+	}
+	if r := e.run(boss, "approve "+r1); r.Code != org.CodeConflict {
+		t.Fatalf("approving an expired request: %s %s", r.Code, r.Text)
 	}
 }

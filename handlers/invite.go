@@ -272,7 +272,7 @@ func refusedInviteItem(c *call, snap *org.Snapshot, req org.InviteSpec, f org.In
 		// Neutral on purpose: see org.InviteOpenElsewhere.
 		return refuse("already has an open invitation from someone else; nothing was sent.")
 	case org.InviteRequested:
-		return refuse("an invitation request is already waiting for an admin's approval.")
+		return requestedItem(c, snap, f) // request_lifecycle.go
 	}
 	open := f.Open // org.InvitePending
 	item := refuse("already has a pending invitation as %s, sent by %s %s.", describeGrant(open.Role, open.Workspaces), open.InviterDisplay(), org.Ago(c.now, open.Created))
@@ -297,8 +297,8 @@ func refusedInviteItem(c *call, snap *org.Snapshot, req org.InviteSpec, f org.In
 func expireWrite(c *call, inv *org.Invitation, detail string) (org.InvitationWrite, org.AuditEntry) {
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationExpired, c.now
-	return org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version},
-		org.AuditEntry{Actor: "usher", Via: "expiry", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID + "; " + detail}
+	return org.InvitationWrite{Invitation: next, Expect: inv.Status, Version: inv.Version},
+		org.AuditEntry{Actor: "usher", Via: "expiry", Action: "invitation.expire", Target: inv.Email, Before: string(inv.Status), After: "expired", Detail: "id " + inv.ID + "; " + detail}
 }
 
 // invitationDelivery sends an invitation to its invitee. senderMaySeeLink is

@@ -54,7 +54,7 @@ type InviteFor struct {
 	Spelling string // as typed: answers name the person this way
 	Outcome  InviteOutcome
 	User     *User       // InviteMember, InviteDeactivated
-	Open     *Invitation // InvitePending, InviteUpdated: the pending invitation as read
+	Open     *Invitation // InvitePending, InviteUpdated, InviteRequested: the open invitation as read
 	Next     *Invitation // InviteUpdated: the invitation as it will be stored
 	// Replaces, for InviteNew, is an open invitation found past its expiry
 	// that the sweep has not closed yet: the new one replaces it, in the same
@@ -169,7 +169,7 @@ func decideOne(req InviteSpec, snap *Snapshot, now time.Time, email string) Invi
 		return f
 	}
 	if open.Status == InvitationRequested {
-		f.Outcome = InviteRequested
+		f.Outcome, f.Open = InviteRequested, open
 		return f
 	}
 	f.Open, f.Grants = open, req.Grants
