@@ -177,3 +177,28 @@ func TestRequestLifecycle(t *testing.T) {
 		t.Fatalf("approving an expired request: %s %s", r.Code, r.Text)
 	}
 }
+
+// TestLearnName: until an admin names the organization, it takes its chat
+// workspace's name (invitations read "to join Acme Inc"); an admin's
+// settings name wins, before and after (issue 14, 5.6).
+func TestLearnName(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if named, err := e.svc.LearnName(ctx, "Acme Inc", "slack"); err != nil || !named {
+		t.Fatalf("LearnName: %v, %v", named, err)
+	}
+	r := e.ok(boss, "invite bob@example.com")
+	if !strings.Contains(r.Deliveries[0].Message.Text, "invited you to join Acme Inc as member") {
+		t.Fatalf("invitation reads %q", r.Deliveries[0].Message.Text)
+	}
+	if a := auditOf(e, "settings.change"); len(a) != 1 || a[0].Actor != "usher" || a[0].After != "Acme Inc" {
+		t.Fatalf("audit %+v", a)
+	}
+	e.ok(boss, "settings name Acme Research")
+	if named, err := e.svc.LearnName(ctx, "Acme Inc", "slack"); err != nil || named {
+		t.Fatalf("LearnName over an admin's name: %v, %v", named, err)
+	}
+	if set, err := e.svc.Organization(ctx); err != nil || set.Name != "Acme Research" {
+		t.Fatalf("name %q, %v", set.Name, err)
+	}
+}
