@@ -160,11 +160,14 @@ func (s *Service) expire(ctx context.Context, c *call, snap *org.Snapshot, inv *
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationExpired, c.now
 	err := s.commit(ctx, c, snap, org.Change{
-		Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}},
-		Audit:       []org.AuditEntry{{Actor: "usher", Via: "scheduler", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID}},
+		Invitations: []org.InvitationWrite{{Invitation: next, Expect: inv.Status, Version: inv.Version}},
+		Audit:       []org.AuditEntry{{Actor: "usher", Via: "scheduler", Action: "invitation.expire", Target: inv.Email, Before: string(inv.Status), After: "expired", Detail: "id " + inv.ID}},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if inv.Status == org.InvitationRequested {
+		return s.heard(ctx, snap, []Delivery{requestExpiredNotice(inv)}), nil // request_lifecycle.go
 	}
 	n := notice(inv.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer.", inv.Display()))
 	n.Message.Buttons = []Button{{Label: "Invite again", Command: inviteCommand(inv.Display(), inv.Role, inv.Workspaces)}}

@@ -90,7 +90,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{command: "settings", allowed: A | M | V},
 		{command: "settings invite-expiry", allowed: A | M | V},
 		{command: "settings invites-per-day 10", allowed: A},
-		{command: "requests", allowed: A},
+		{command: "requests", allowed: A | M | V}, // non-admins: their own
+		// Only the requester withdraws; an admin denies instead (forbidden,
+		// with the pointer); other members get the neutral answer.
+		{command: "withdraw {request}", settings: []string{"anyone-can-invite approval"}, allowed: 0, neutral: M | V},
+		{command: "withdraw {own-request}", settings: []string{"anyone-can-invite approval"}, allowed: M | V},
 		{command: "approve {request}", settings: []string{"anyone-can-invite approval"}, allowed: A},
 		{command: "deny {request}", settings: []string{"anyone-can-invite approval"}, allowed: A},
 		{command: "audit", allowed: A},
@@ -136,6 +140,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 					e.join("asker@example.com", org.RoleMember)
 					rr := e.ok("asker@example.com", "invite requested@example.com")
 					vars["request"] = rr.Deliveries[0].InvitationID
+					vars["own-request"] = vars["request"] // admins make invitations, not requests
+					if a.role != "" && a.role != org.RoleAdmin {
+						if rr := e.run(me, "invite own-request@example.com --role viewer"); rr.Code == "" && len(rr.Deliveries) > 0 {
+							vars["own-request"] = rr.Deliveries[0].InvitationID
+						}
+					}
 				}
 				if a.role != "" && !a.active {
 					e.ok(boss, "deactivate "+me+" --confirm")

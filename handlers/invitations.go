@@ -223,11 +223,21 @@ func (s *Service) resend(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	admin := snap.Actor.Role == org.RoleAdmin
+	if !admin && inv.Status == org.InvitationPending && !inv.ExpiredAt(c.now) {
+		// Rotating kills the link the invitee has; for someone no platform
+		// reaches, the new one would be shown to nobody (a non-admin may not
+		// see links). Admins are shown it (OnUnreachable), so they go on.
+		if ok, err := s.reachable(ctx, inv.Email); err != nil {
+			return Reply{}, err
+		} else if !ok {
+			return Reply{}, unreachableResend(inv)
+		}
+	}
 	token, err := s.rotate(ctx, c, snap, inv, "invitation.resend")
 	if err != nil {
 		return Reply{}, err
 	}
-	admin := snap.Actor.Role == org.RoleAdmin
 	d := s.invitationDelivery(snap.Settings, inv, token, admin, "Reminder:", c.email)
 	return Reply{
 		Message:    Message{Tone: ToneSuccess, Text: fmt.Sprintf("Sending the invitation to %s again, with a new link (the previous one no longer works).", inv.Display())},

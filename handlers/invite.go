@@ -82,7 +82,7 @@ func parseInvite(c *call) (org.InviteSpec, error) {
 		return org.InviteSpec{}, org.Errorf(org.CodeInvalid, "The note is longer than 500 characters.")
 	}
 	return org.InviteSpec{Emails: emails, Spellings: spellings, Role: role, Grants: grants.ForRole(role), Note: note,
-		Force: c.cmd.Has("force"), Update: c.cmd.Has("update")}, nil
+		Force: c.cmd.Has("force"), Update: c.cmd.Has("update"), WorkspacesGiven: len(grants) > 0}, nil
 }
 
 // inviteView is the remembered view (view.go) an invitation may be decided on
@@ -115,6 +115,7 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 		tokens   = map[string]secret.Token{}
 		updated  int
 		replaced []Delivery // inviters told that the invitation a new one replaces expired
+		updates  []org.InviteFor
 	)
 	for _, f := range plan.For {
 		switch f.Outcome {
@@ -141,7 +142,8 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 			updated++
 			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: f.Next, Expect: org.InvitationPending, Version: f.Open.Version})
 			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation.update", Target: f.Email, Before: describeInvitation(f.Open), After: describeInvitation(f.Next), Detail: "id " + f.Open.ID})
-			items = append(items, Item{Text: fmt.Sprintf("%s: pending invitation updated to %s.", f.Spelling, describeGrant(req.Role, req.Grants))})
+			items = append(items, Item{Text: fmt.Sprintf("%s: pending invitation updated (%s).", f.Spelling, describeChange(f.Open, f.Next))})
+			updates = append(updates, f)
 		default:
 			items = append(items, refusedInviteItem(c, snap, req, f))
 		}
@@ -156,6 +158,9 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 			continue
 		}
 		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], snap.Actor.Role == org.RoleAdmin, "", c.email))
+	}
+	for _, f := range updates {
+		ds = append(ds, s.updatedDelivery(snap.Settings, f.Open, f.Next, c.email))
 	}
 	ds = append(ds, s.heard(ctx, snap, replaced)...)
 	if len(ch.Invitations) > 0 {
@@ -267,16 +272,21 @@ func refusedInviteItem(c *call, snap *org.Snapshot, req org.InviteSpec, f org.In
 		// Neutral on purpose: see org.InviteOpenElsewhere.
 		return refuse("already has an open invitation from someone else; nothing was sent.")
 	case org.InviteRequested:
-		return refuse("an invitation request is already waiting for an admin's approval.")
+		return requestedItem(c, snap, f) // request_lifecycle.go
 	}
 	open := f.Open // org.InvitePending
 	item := refuse("already has a pending invitation as %s, sent by %s %s.", describeGrant(open.Role, open.Workspaces), open.InviterDisplay(), org.Ago(c.now, open.Created))
 	item.Buttons = append(item.Buttons, Button{Label: "Resend", Command: "resend " + open.ID})
 	if !f.SameGrant {
-		item.Text += fmt.Sprintf(" Update it to %s?", describeGrant(req.Role, req.Grants))
+		// The prompt says what changes, before and after, and the button
+		// names the workspaces it shows, so the click does what was read.
+		next := open.Clone()
+		next.Role, next.Workspaces = req.Role, f.Grants
+		change := describeChange(open, next)
+		item.Text += fmt.Sprintf(" Update it (%s)?", change)
 		item.Buttons = append(item.Buttons, Button{
-			Label: "Update invitation", Style: StylePrimary, Command: updateCommand(f.Email, req.Role, req.Grants),
-			Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s will be invited as %s instead.", f.Spelling, describeGrant(req.Role, req.Grants)), Yes: "Update", No: "Keep it"},
+			Label: "Update invitation", Style: StylePrimary, Command: updateCommand(f.Email, req.Role, f.Grants),
+			Confirm: &Confirm{Title: "Update invitation?", Text: fmt.Sprintf("%s: %s. They will be sent the updated invitation.", f.Spelling, change), Yes: "Update", No: "Keep it"},
 		})
 	}
 	return item
@@ -287,8 +297,8 @@ func refusedInviteItem(c *call, snap *org.Snapshot, req org.InviteSpec, f org.In
 func expireWrite(c *call, inv *org.Invitation, detail string) (org.InvitationWrite, org.AuditEntry) {
 	next := inv.Clone()
 	next.Status, next.Updated = org.InvitationExpired, c.now
-	return org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version},
-		org.AuditEntry{Actor: "usher", Via: "expiry", Action: "invitation.expire", Target: inv.Email, Before: "pending", After: "expired", Detail: "id " + inv.ID + "; " + detail}
+	return org.InvitationWrite{Invitation: next, Expect: inv.Status, Version: inv.Version},
+		org.AuditEntry{Actor: "usher", Via: "expiry", Action: "invitation.expire", Target: inv.Email, Before: string(inv.Status), After: "expired", Detail: "id " + inv.ID + "; " + detail}
 }
 
 // invitationDelivery sends an invitation to its invitee. senderMaySeeLink is
@@ -424,4 +434,38 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// describeChange says what an update changes, before -> after:
+// "role member → viewer; workspaces fraud-models, risk → fraud-models".
+func describeChange(before, after *org.Invitation) string {
+	var parts []string
+	if before.Role != after.Role {
+		parts = append(parts, fmt.Sprintf("role %s → %s", before.Role, after.Role))
+	}
+	if b, a := before.Workspaces.String(), after.Workspaces.String(); b != a {
+		parts = append(parts, fmt.Sprintf("workspaces %s → %s", b, a))
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// updatedDelivery sends the invitee the invitation as updated, saying what
+// changed. It carries no link: the link they have keeps working (it is not
+// rotated, so an invitee usher cannot reach loses nothing), and the web page
+// it opens shows the invitation as it is now; Accept and Decline name the
+// invitation, so the buttons of the first message still work and take the
+// terms of this one.
+func (s *Service) updatedDelivery(set org.Settings, before, after *org.Invitation, sender string) Delivery {
+	msg := invitationMessage(set, after, "", "Updated:")
+	msg.Fields = append([]Field{{Label: "Changed", Value: describeChange(before, after)}}, msg.Fields...)
+	msg.Footer = "The link you were sent still works and shows the invitation as it is now."
+	return Delivery{
+		To: after.Email, Kind: DeliverInvitation, InvitationID: after.ID, Message: msg, Sender: sender,
+		OnDelivered: &Message{Tone: ToneSuccess, Text: fmt.Sprintf("%s got the updated invitation in a direct message.", after.Display())},
+		OnUnreachable: &Message{Tone: ToneWarning, Text: fmt.Sprintf("%s isn't in chat, so usher couldn't tell them about the update. The link they have still works and shows the updated invitation; tell them it changed (%s).",
+			after.Display(), describeChange(before, after))},
+	}
 }

@@ -304,7 +304,7 @@ func (s *Service) sendDigest(ctx context.Context, c *call) ([]Delivery, error) {
 	var out []Delivery
 	err := retry(func() error {
 		out = nil
-		snap, err := s.store.Load(ctx, org.Query{Digest: true, Pending: true, Admins: true})
+		snap, err := s.store.Load(ctx, org.Query{Digest: true, Pending: true, Admins: true, Requests: true})
 		if err != nil {
 			return err
 		}
@@ -316,8 +316,9 @@ func (s *Service) sendDigest(ctx context.Context, c *call) ([]Delivery, error) {
 		next, sched := s.nextDigest(set, c.now)
 		ch := org.Change{Digest: &org.DigestWrite{ExpectNext: st.Next, Next: next, Schedule: sched}}
 		admins := slices.Sorted(slices.Values(snap.Admins))
-		if len(snap.Pending) > 0 && len(admins) > 0 {
+		if (len(snap.Pending) > 0 || len(snap.Requests) > 0) && len(admins) > 0 {
 			msg := digestMessage(c, set, snap.Pending, snap.PendingTotal)
+			digestRequests(c, &msg, snap.Requests) // request_lifecycle.go
 			for _, a := range admins {
 				out = append(out, Delivery{To: a, Kind: DeliverNotice, Message: msg})
 			}
@@ -337,6 +338,10 @@ func (s *Service) sendDigest(ctx context.Context, c *call) ([]Delivery, error) {
 const digestShown = 10
 
 func digestMessage(c *call, set org.Settings, pending []*org.Invitation, total int) Message {
+	if len(pending) == 0 { // only requests wait (digestRequests)
+		return Message{Title: "Pending invitations in " + set.Name, Text: "No invitations are waiting for an answer.",
+			Footer: "Change when this digest comes with: settings digest-schedule"}
+	}
 	oldest := pending[0]
 	m := Message{
 		Title: "Pending invitations in " + set.Name,

@@ -18,6 +18,9 @@ func (s *Service) requests(ctx context.Context, c *call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	if a := snap.Actor; a != nil && a.Active() && a.Role != org.RoleAdmin {
+		return ownRequests(c, snap), nil // request_lifecycle.go
+	}
 	if err := org.Authorize(snap.Actor, snap.Settings, org.ActReviewRequests); err != nil {
 		return Reply{}, err
 	}
@@ -64,6 +67,13 @@ func (s *Service) review(ctx context.Context, c *call, outcome org.InvitationSta
 			return Reply{Replace: true}, org.Errorf(org.CodeConflict, "The request to invite %s was already approved.", inv.Display())
 		}
 		return Reply{Replace: true}, inv.StatusError()
+	}
+	if inv.ExpiredAt(c.now) { // before the sweep closed it
+		ds, err := s.expire(ctx, c, snap, inv)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Replace: true, Deliveries: ds}, org.Errorf(org.CodeConflict, "The request to invite %s has expired.", inv.Display())
 	}
 	next := inv.Clone()
 	next.Status, next.Updated = outcome, c.now

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/usher-chat/usher/handlers/command"
@@ -54,9 +55,10 @@ type Service struct {
 	rand      io.Reader
 	registry  *command.Registry
 	run       map[string]func(context.Context, *call) (Reply, error)
-	sched     scheduling // remind.go
-	views     *views     // view.go
-	deploy    Deployment // deployment.go; nil when alone
+	sched     scheduling                   // remind.go
+	views     *views                       // view.go
+	deploy    Deployment                   // deployment.go; nil when alone
+	reach     atomic.Pointer[Reachability] // reach.go; nil: not asked
 }
 
 // Request is one command from one person.
@@ -185,6 +187,9 @@ func (s *Service) Handle(ctx context.Context, req Request) Reply {
 			// and what the refusal set in motion (an inviter told that their
 			// invitation expired) is still delivered.
 			r.Replace, r.Deliveries = reply.Replace, reply.Deliveries
+			if org.ErrorCode(err) == org.CodeNotMember {
+				r = s.offerOpen(ctx, c, r) // not_member.go
+			}
 			return r
 		}
 		return reply

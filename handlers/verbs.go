@@ -121,7 +121,10 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Help:    settingsHelp(),
 			Flags:   []command.FlagSpec{from},
 		}, s.settings},
-		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests", Summary: "invitation requests waiting for approval (admins)"}, s.requests},
+		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests", Summary: "invitation requests waiting for approval (admins: all; others: the ones you made)",
+			Help: "Under anyone-can-invite approval an invitation by a non-admin is a request until an admin approves it. Requests expire like invitations (invite-expiry after they were made); the admins' digest lists them."}, s.requests},
+		{command.Spec{Verb: "withdraw", MinArgs: 1, MaxArgs: 1, Usage: "withdraw EMAIL|ID",
+			Summary: "take back an invitation request you made (before an admin approves it)"}, s.withdraw},
 		{command.Spec{
 			Verb: "audit", MaxArgs: 0, Usage: "audit [--user EMAIL] [--since DURATION]",
 			Summary: "read the audit log (admins)",

@@ -56,6 +56,8 @@ func writeInvitation(o *ops, k keys, w org.InvitationWrite) {
 	case org.InvitationRequested:
 		o.add("zadd", k.requests(), ms(inv.Created), id)
 		o.add("hset", k.openIndex(), ek(inv.Email), id)
+		// Due at its expiry, for the sweep to close it (handlers/remind.go).
+		o.add("zadd", k.due(), ms(inv.Expires), dueInvitation(id))
 	default: // terminal: out of every index of open work, and the link dies
 		o.add("zrem", k.pending(), id)
 		o.add("zrem", k.by(inv.Inviter), id)

@@ -407,6 +407,21 @@ func (r *Router) order(ctx context.Context, first string) ([]Platform, error) {
 	return out, nil
 }
 
+// Reachable is whether some platform would take a message for email now:
+// the question each delivery asks (Platform.Find), asked before a command
+// changes anything (handlers.Reachability). A platform that takes anyone
+// (email) makes everyone reachable.
+func (r *Router) Reachable(ctx context.Context, email string) (bool, error) {
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
+		if _, ok, err := p.Find(ctx, r.cfg.Org, email, Hint{}); err != nil {
+			return false, fmt.Errorf("%s: find recipient: %w", p.Name(), err)
+		} else if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Update replaces a message posted before, on the platform that posted it.
 func (r *Router) Update(ctx context.Context, at Posted, m handlers.Message) error {
 	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {

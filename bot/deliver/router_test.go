@@ -426,4 +426,13 @@ func TestRouterFallback(t *testing.T) {
 			t.Errorf("posted %q, want nothing", w.log)
 		}
 	})
+	t.Run("reachable: email takes someone in no chat", func(t *testing.T) {
+		for _, withMail := range []bool{false, true} {
+			w, _ := newFallback(t, "slack", nil, withMail)
+			ok, err := w.router.Reachable(context.Background(), bob)
+			if err != nil || ok != withMail {
+				t.Errorf("with email %v: Reachable = %v, %v; want %v", withMail, ok, err, withMail)
+			}
+		}
+	})
 }

@@ -112,6 +112,9 @@ func (s *Shell) newSession(id org.ID, svc Service) *session {
 	se := &session{id: id, svc: svc, inbox: map[string][]*shown{}}
 	// New fails only on a missing service or a platform given twice.
 	se.router, _ = deliver.New(deliver.Config{Platforms: []deliver.Platform{terminal{s, se}}, Service: svc})
+	if u, ok := svc.(interface{ UseReachability(handlers.Reachability) }); ok {
+		u.UseReachability(se.router) // :offline people are unreachable before a resend too
+	}
 	s.sessions[id] = se
 	s.order = append(s.order, se)
 	return se

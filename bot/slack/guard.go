@@ -47,6 +47,10 @@ func (a *App) firstUse(ctx context.Context, kind, id string) bool {
 type Tenants struct {
 	Teams       []string
 	Enterprises []string
+	// Names are the workspaces' names as auth.test gives them (team id ->
+	// "Acme Inc"), when learned that way; an organization nobody named
+	// takes its workspace's (handlers.Service.LearnName).
+	Names map[string]string
 }
 
 // Serves reports whether a request from team (and enterprise, "" outside
@@ -125,7 +129,11 @@ func LearnTenants(ctx context.Context, cfg Config) (Tenants, error) {
 func tenantsOf(r *slack.AuthTestResponse) (Tenants, error) {
 	switch {
 	case r.TeamID != "":
-		return Tenants{Teams: []string{r.TeamID}}, nil
+		t := Tenants{Teams: []string{r.TeamID}}
+		if r.Team != "" {
+			t.Names = map[string]string{r.TeamID: r.Team}
+		}
+		return t, nil
 	case r.EnterpriseID != "":
 		return Tenants{Enterprises: []string{r.EnterpriseID}}, nil
 	}

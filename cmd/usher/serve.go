@@ -116,6 +116,9 @@ func (s *server) attachRouter(t *tenant) error {
 		cfg.Fallback = []deliver.Platform{email}
 	}
 	t.router, err = deliver.New(cfg)
+	if err == nil {
+		t.svc.UseReachability(t.router) // a resend asks first (handlers/reach.go)
+	}
 	return err
 }
 

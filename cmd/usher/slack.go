@@ -129,6 +129,12 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 				}
 				p.tokens[id] = token
 			}
+			for id, name := range t.Names {
+				if p.served.Names == nil {
+					p.served.Names = map[string]string{}
+				}
+				p.served.Names[id] = name
+			}
 			p.served.Teams = append(p.served.Teams, t.Teams...)
 			p.served.Enterprises = append(p.served.Enterprises, t.Enterprises...)
 		}
@@ -209,6 +215,7 @@ func (o slackOrgs) Serving(ctx context.Context, team, enterprise string) (slack.
 func (p *slackPart) mount(ctx context.Context, s *server) error {
 	sc, state := p.sc, p.state
 	s.log.Info("slack: serving workspaces", "team_ids", p.served.Teams, "enterprise_ids", p.served.Enterprises)
+	p.learnNames(ctx, s)
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
@@ -231,4 +238,24 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 // org is the organization a Slack tenant routes to.
 func (o slackOrgs) org(ctx context.Context, t org.Tenant) (org.ID, bool, error) {
 	return o.s.orgs.serving(ctx, t, o.configured)
+}
+
+// learnNames gives each organization a Slack workspace routes to that
+// workspace's name (auth.test's), while nobody has named it
+// (handlers.Service.LearnName: an admin's settings name wins). A failure
+// is logged, not fatal: the name is a nicety.
+func (p *slackPart) learnNames(ctx context.Context, s *server) {
+	route := p.serving(s)
+	for team, name := range p.served.Names {
+		id, ok, err := route.org(ctx, org.SlackTenant("", team))
+		if err == nil && ok {
+			var t *tenant
+			if t, err = s.orgs.get(id); err == nil {
+				_, err = t.svc.LearnName(ctx, name, "slack")
+			}
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "slack: organization not named after its workspace", "team_id", team, "err", err)
+		}
+	}
 }

@@ -180,6 +180,11 @@ func TestServeSlackHTTP(t *testing.T) {
 	if p := edge.postsTo("DUBOB")[0]; !strings.Contains(p.Get("blocks"), `"accept `) || !strings.Contains(p.Get("blocks"), "https://usher.test/invitations/") {
 		t.Fatalf("invitation: %v", p)
 	}
+	// Nobody named the organization: it took the workspace's name from
+	// auth.test (the edge answers "acme"), issue 14, 5.6.
+	if p := edge.postsTo("DUBOB")[0]; !strings.Contains(p.Get("blocks"), "invited you to join acme as member") {
+		t.Fatalf("invitation does not name the workspace: %v", p.Get("blocks"))
+	}
 	body, h = signedCommand("wrong", "UADMIN", "invite carol@example.com", "")
 	req, _ = http.NewRequest("POST", "http://"+addr+"/slack/commands", strings.NewReader(body))
 	req.Header = h

@@ -7,7 +7,8 @@ import (
 
 // InvitationStatus is where an invitation is in its life.
 //
-//	requested -> pending | denied            (anyone-can-invite approval)
+//	requested -> pending | denied | expired | revoked (anyone-can-invite approval;
+//	             revoked: withdrawn by its requester)
 //	pending   -> accepted | declined | revoked | expired
 type InvitationStatus string
 
@@ -22,7 +23,7 @@ const (
 )
 
 var transitions = map[InvitationStatus][]InvitationStatus{
-	InvitationRequested: {InvitationPending, InvitationDenied},
+	InvitationRequested: {InvitationPending, InvitationDenied, InvitationExpired, InvitationRevoked},
 	InvitationPending:   {InvitationAccepted, InvitationDeclined, InvitationRevoked, InvitationExpired},
 }
 
@@ -79,7 +80,7 @@ func (inv *Invitation) Clone() *Invitation {
 
 // ExpiredAt reports whether a pending invitation is past its expiry at now.
 func (inv *Invitation) ExpiredAt(now time.Time) bool {
-	return inv.Status == InvitationPending && !now.Before(inv.Expires)
+	return inv.Status.Open() && !now.Before(inv.Expires) // a request expires too
 }
 
 // StatusError explains to a person why an invitation cannot be acted on.

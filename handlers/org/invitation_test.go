@@ -16,12 +16,14 @@ var allStatuses = []org.InvitationStatus{
 // TestInvitationStateMachine checks CanBecome over every (from, to) pair,
 // including an unknown status on either side. Exactly these are allowed:
 //
-//	requested -> pending | denied
+//	requested -> pending | denied | expired | revoked (withdrawn)
 //	pending   -> accepted | declined | revoked | expired
 func TestInvitationStateMachine(t *testing.T) {
 	allowed := map[[2]org.InvitationStatus]bool{
 		{org.InvitationRequested, org.InvitationPending}: true,
 		{org.InvitationRequested, org.InvitationDenied}:  true,
+		{org.InvitationRequested, org.InvitationExpired}: true,
+		{org.InvitationRequested, org.InvitationRevoked}: true,
 		{org.InvitationPending, org.InvitationAccepted}:  true,
 		{org.InvitationPending, org.InvitationDeclined}:  true,
 		{org.InvitationPending, org.InvitationRevoked}:   true,
@@ -64,7 +66,8 @@ func TestInvitationExpiredAt(t *testing.T) {
 		{org.InvitationPending, exp.Add(-time.Nanosecond), false},
 		{org.InvitationPending, exp, true},
 		{org.InvitationPending, exp.Add(time.Hour), true},
-		{org.InvitationRequested, exp.Add(time.Hour), false},
+		{org.InvitationRequested, exp.Add(-time.Nanosecond), false},
+		{org.InvitationRequested, exp.Add(time.Hour), true}, // requests expire too (issue 14)
 		{org.InvitationAccepted, exp.Add(time.Hour), false},
 		{org.InvitationExpired, exp.Add(time.Hour), false},
 	}

@@ -16,6 +16,11 @@ type InviteSpec struct {
 	Note      string
 	Force     bool // exceed the daily limit (admins only)
 	Update    bool // change a pending invitation's role and workspaces
+	// WorkspacesGiven is whether the command named any --workspace. An
+	// update without one keeps the pending invitation's workspaces (capped
+	// for the new role): "invite bob --role viewer" changes the role, it does
+	// not silently take bob's workspaces away (issue 14).
+	WorkspacesGiven bool
 }
 
 // InviteOutcome is what an invite command does for one person.
@@ -49,13 +54,16 @@ type InviteFor struct {
 	Spelling string // as typed: answers name the person this way
 	Outcome  InviteOutcome
 	User     *User       // InviteMember, InviteDeactivated
-	Open     *Invitation // InvitePending, InviteUpdated: the pending invitation as read
+	Open     *Invitation // InvitePending, InviteUpdated, InviteRequested: the open invitation as read
 	Next     *Invitation // InviteUpdated: the invitation as it will be stored
 	// Replaces, for InviteNew, is an open invitation found past its expiry
 	// that the sweep has not closed yet: the new one replaces it, in the same
 	// change (so that it may take its place in the one-open-per-person index).
 	Replaces  *Invitation
 	SameGrant bool // InvitePending: it already has the role and workspaces asked for
+	// Grants, for InvitePending and InviteUpdated, are the workspaces the
+	// invitation has after an update: those named, else its own for the role.
+	Grants Grants
 }
 
 // InvitePlan is what an invite command does, decided without side effects:
@@ -161,17 +169,20 @@ func decideOne(req InviteSpec, snap *Snapshot, now time.Time, email string) Invi
 		return f
 	}
 	if open.Status == InvitationRequested {
-		f.Outcome = InviteRequested
+		f.Outcome, f.Open = InviteRequested, open
 		return f
 	}
-	f.Open = open
-	f.SameGrant = open.Role == req.Role && open.Workspaces.Encode() == req.Grants.Encode()
+	f.Open, f.Grants = open, req.Grants
+	if !req.WorkspacesGiven {
+		f.Grants = open.Workspaces.ForRole(req.Role)
+	}
+	f.SameGrant = open.Role == req.Role && open.Workspaces.Encode() == f.Grants.Encode()
 	if f.SameGrant || !req.Update {
 		f.Outcome = InvitePending
 		return f
 	}
 	next := open.Clone()
-	next.Role, next.Workspaces, next.Updated = req.Role, req.Grants, now
+	next.Role, next.Workspaces, next.Updated = req.Role, f.Grants, now
 	if req.Note != "" {
 		next.Note = req.Note
 	}

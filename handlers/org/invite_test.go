@@ -93,7 +93,7 @@ func TestDecideInvite(t *testing.T) {
 		{name: "someone else's request, to a member", actor: member, settings: anyone, spec: spec(org.RoleMember, "rq@example.com"),
 			want: []want{{outcome: org.InviteOpenElsewhere}}},
 		{name: "a request waiting, to an admin", actor: admin, spec: spec(org.RoleMember, "rq@example.com"),
-			want: []want{{outcome: org.InviteRequested}}},
+			want: []want{{outcome: org.InviteRequested, open: "req00001"}}}, // for its Approve / Deny
 		{name: "past expiry: replaced, whoever sent it", actor: member, settings: anyone, spec: spec(org.RoleMember, "ex@example.com"),
 			want: []want{{outcome: org.InviteNew, replaces: "old00001"}}, limit: 50},
 		{name: "domain not allowed", actor: admin, settings: func(s *org.Settings) { s.AllowedDomains = []string{"corp.example"} },

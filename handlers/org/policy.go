@@ -31,6 +31,7 @@ const (
 	ActChangeAccess    Action = "change-access"    // grant or revoke; non-admins only as managers (access.go)
 	ActManageWorkspace Action = "manage-workspace" // rename or delete
 	ActReviewRequests  Action = "review-requests"
+	ActWithdrawRequest Action = "withdraw-request" // one's own; then only its requester (request_lifecycle.go)
 	ActReadAudit       Action = "read-audit"
 )
 
@@ -65,6 +66,7 @@ var table = map[Action]rule{
 	ActChangeAccess:    {admin: true, member: true}, // then CheckAccessIn: managers, in their workspaces
 	ActManageWorkspace: {admin: true, denied: "Only admins can rename or delete workspaces."},
 	ActReviewRequests:  {admin: true, denied: "Only admins can review invitation requests."},
+	ActWithdrawRequest: {admin: true, member: true},
 	ActReadAudit:       {admin: true, denied: "Only admins can read the audit log."},
 }
 

@@ -86,6 +86,8 @@ var permissionMatrix = []struct {
 	{org.ActChangeSettings, anySettings, notMember, allow, forbidden, forbidden},
 	{org.ActReviewRequests, anySettings, notMember, allow, forbidden, forbidden},
 	{org.ActReadAudit, anySettings, notMember, allow, forbidden, forbidden},
+	// One's own request (then only its requester: handlers/request_lifecycle.go).
+	{org.ActWithdrawRequest, anySettings, notMember, allow, allow, allow},
 
 	// An action the table does not know is refused to everyone.
 	{org.Action("launch-rockets"), anySettings, forbidden, forbidden, forbidden, forbidden},

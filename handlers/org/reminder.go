@@ -56,6 +56,10 @@ const (
 // second decision taken on the old copy.
 func (inv *Invitation) DueAction(now time.Time, set Settings) DueAction {
 	switch {
+	case inv.Status == InvitationRequested && inv.ExpiredAt(now):
+		// A request expires like an invitation (invite-expiry after it was
+		// made); it is never reminded about, the admins' digest lists it.
+		return DueExpire
 	case inv.Status != InvitationPending:
 		return DueNothing
 	case inv.ExpiredAt(now):

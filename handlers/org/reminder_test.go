@@ -95,7 +95,7 @@ func TestDueAction(t *testing.T) {
 		{"max lowered since planned", pending(1, t0.Add(4*day)), func(s *org.Settings) { s.MaxReminders = 1 }, t0.Add(4 * day), org.DueStop},
 		{"reminders turned off", pending(0, t0.Add(2*day)), func(s *org.Settings) { s.MaxReminders = 0 }, t0.Add(2 * day), org.DueStop},
 	}
-	for _, st := range []org.InvitationStatus{org.InvitationAccepted, org.InvitationDeclined, org.InvitationRevoked, org.InvitationExpired, org.InvitationRequested, org.InvitationDenied} {
+	for _, st := range []org.InvitationStatus{org.InvitationAccepted, org.InvitationDeclined, org.InvitationRevoked, org.InvitationExpired, org.InvitationDenied} {
 		inv := pending(0, t0.Add(2*day))
 		inv.Status = st
 		tests = append(tests, struct {
@@ -106,6 +106,22 @@ func TestDueAction(t *testing.T) {
 			want org.DueAction
 		}{"never when " + string(st), inv, nil, t0.Add(8 * day), org.DueNothing})
 	}
+	// A request is never reminded about, and expires at its expiry (issue 14).
+	req := pending(0, t0.Add(2*day))
+	req.Status = org.InvitationRequested
+	tests = append(tests, struct {
+		name string
+		inv  *org.Invitation
+		set  func(*org.Settings)
+		now  time.Time
+		want org.DueAction
+	}{"a request past its expiry", req, nil, t0.Add(8 * day), org.DueExpire}, struct {
+		name string
+		inv  *org.Invitation
+		set  func(*org.Settings)
+		now  time.Time
+		want org.DueAction
+	}{"a request at a reminder slot", req, nil, req.NextRemind, org.DueNothing})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := set
