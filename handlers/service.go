@@ -43,6 +43,9 @@ type Config struct {
 	// tagged invitation links, the bell across organizations. Nil: this
 	// organization alone.
 	Deployment Deployment
+	// Exports stores export links (export.go); nil when usher's web is not
+	// served at a public address, and exports are then refused in chat.
+	Exports ExportLinks
 }
 
 // Service runs commands.
@@ -54,9 +57,10 @@ type Service struct {
 	rand      io.Reader
 	registry  *command.Registry
 	run       map[string]func(context.Context, *call) (Reply, error)
-	sched     scheduling // remind.go
-	views     *views     // view.go
-	deploy    Deployment // deployment.go; nil when alone
+	sched     scheduling  // remind.go
+	views     *views      // view.go
+	deploy    Deployment  // deployment.go; nil when alone
+	exports   ExportLinks // export.go; nil without a public web
 }
 
 // Request is one command from one person.
@@ -116,6 +120,7 @@ func New(cfg Config) (*Service, error) {
 		clock:     cfg.Clock,
 		rand:      cfg.Rand,
 		deploy:    cfg.Deployment,
+		exports:   cfg.Exports,
 	}
 	if s.deploy != nil {
 		s.store = deploymentStore{Store: cfg.Store, d: s.deploy}

@@ -32,6 +32,7 @@ const (
 	ActManageWorkspace Action = "manage-workspace" // rename or delete
 	ActReviewRequests  Action = "review-requests"
 	ActReadAudit       Action = "read-audit"
+	ActExport          Action = "export" // members or audit as a CSV
 )
 
 // Who may do what. Outsiders (people with no account, such as invitees) and
@@ -66,6 +67,7 @@ var table = map[Action]rule{
 	ActManageWorkspace: {admin: true, denied: "Only admins can rename or delete workspaces."},
 	ActReviewRequests:  {admin: true, denied: "Only admins can review invitation requests."},
 	ActReadAudit:       {admin: true, denied: "Only admins can read the audit log."},
+	ActExport:          {admin: true, denied: "Only admins can export lists."},
 }
 
 // outsiderActions are what a person without an account may do: read help, and

@@ -86,6 +86,7 @@ var permissionMatrix = []struct {
 	{org.ActChangeSettings, anySettings, notMember, allow, forbidden, forbidden},
 	{org.ActReviewRequests, anySettings, notMember, allow, forbidden, forbidden},
 	{org.ActReadAudit, anySettings, notMember, allow, forbidden, forbidden},
+	{org.ActExport, anySettings, notMember, allow, forbidden, forbidden},
 
 	// An action the table does not know is refused to everyone.
 	{org.Action("launch-rockets"), anySettings, forbidden, forbidden, forbidden, forbidden},
