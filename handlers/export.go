@@ -91,10 +91,12 @@ func (s *Service) startExport(ctx context.Context, c *call, kind ExportKind) (Re
 		Footer: fmt.Sprintf("The link works once, for you alone, until %s; the file is made when you open it.", c.now.Add(ExportLifetime).Format("15:04 MST"))}}, nil
 }
 
-// Export is the download behind an export link (GET /export/TOKEN on the
-// web), in the organization the link's tag names: the link is used up,
-// the person must still be an active admin, and the export is audited.
-func (s *Service) Export(ctx context.Context, token string) (*File, error) {
+// Export is the download behind an export link (/export/TOKEN on the web),
+// in the organization the link's tag names: the link is used up, the person
+// must still be an active admin, and the export is audited. viewer is who is
+// signed in on the web ("" for nobody): someone else than the admin who
+// asked gets nothing, and the link is used up all the same.
+func (s *Service) Export(ctx context.Context, token, viewer string) (*File, error) {
 	t, tok, _, err := s.linkTarget(ctx, token)
 	if errors.Is(err, ErrInvalidLink) {
 		return nil, ErrInvalidExport
@@ -110,6 +112,10 @@ func (s *Service) Export(ctx context.Context, token string) (*File, error) {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	if !found || (kind != string(ExportMembers) && kind != string(ExportAudit)) {
+		return nil, ErrInvalidExport
+	}
+	if viewer != "" && !org.SameEmail(viewer, email) {
+		s.log.WarnContext(ctx, "export link opened by someone else than the admin who asked", "asked_by", email, "viewer", viewer)
 		return nil, ErrInvalidExport
 	}
 	c := &call{email: email, req: Request{Actor: org.Identity{Platform: "web", Email: email}},

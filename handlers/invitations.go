@@ -69,13 +69,14 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	// The bell: what is addressed to the actor here and in every other
 	// organization of the deployment (bell.go).
 	var rows []Item
-	for _, it := range s.bellItems(ctx, c, snap.Open[c.email], set) {
+	bell := s.bellItems(ctx, c, snap.Open[c.email], set)
+	for _, it := range bell {
 		if p.match(it.Text) {
 			rows = append(rows, it)
 		}
 	}
 	if actor == nil {
-		if len(rows) == 0 && p.search == "" {
+		if len(bell) == 0 {
 			return Reply{}, org.Authorize(nil, set, org.ActListInvitations)
 		}
 		if !paged(&r, c, p, rows) {
