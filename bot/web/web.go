@@ -217,6 +217,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	route("POST /account/invitations/{id}/decline", h.signedIn(h.respond))
 	route("GET /account/password", h.signedIn(h.passwordForm))
 	route("POST /account/password", h.signedIn(h.changePassword))
+	h.mountExport(route) // export.go
 }
 
 // maxForm bounds a form's body; usher's forms are a few hundred bytes.
