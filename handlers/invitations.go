@@ -82,7 +82,9 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 		if !paged(&r, c, p, rows) {
 			return p.pastEnd(c, r.Title, "invitation", "invitations", len(rows)), nil
 		}
-		r.Text = p.head(len(rows)) + plural(len(rows), "invitation", "invitations") + " for you" + p.matching() + ":"
+		if p.head(len(rows)) != "" || p.search != "" {
+			r.Text = p.head(len(rows)) + plural(len(rows), "invitation", "invitations") + " for you" + p.matching() + ":"
+		}
 		return r, nil
 	}
 	if err := org.Authorize(actor, set, org.ActListInvitations); err != nil {
@@ -104,7 +106,7 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	}
 	pending := slices.Clone(list.Pending)
 	slices.SortStableFunc(pending, func(a, b *org.Invitation) int {
-		return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.ID, b.ID))
+		return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.Email, b.Email), strings.Compare(a.ID, b.ID))
 	})
 	// An invitation past its expiry is expired, not pending, even before the
 	// sweep marks it so: listed after the pending ones, without the buttons

@@ -74,7 +74,7 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 	}
 	r.Text = p.head(len(rows)) + plural(len(rows), "member", "members")
 	if role != "" || status != "" || ws != "" || p.search != "" {
-		r.Text += " match"
+		r.Text = p.head(len(rows)) + plural(len(rows), "member matches", "members match")
 	}
 	if p.search != "" {
 		r.Text += fmt.Sprintf(" %q", p.search)

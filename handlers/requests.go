@@ -32,7 +32,7 @@ func (s *Service) requests(ctx context.Context, c *call) (Reply, error) {
 	r := Reply{Message: Message{Title: "Invitation requests"}}
 	reqs := slices.Clone(snap.Requests)
 	slices.SortStableFunc(reqs, func(a, b *org.Invitation) int {
-		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Email, b.Email), strings.Compare(a.ID, b.ID))
 	})
 	var rows []Item
 	for _, inv := range reqs {
