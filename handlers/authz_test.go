@@ -99,6 +99,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{command: "deny {request}", settings: []string{"anyone-can-invite approval"}, allowed: A},
 		{command: "audit", allowed: A},
 		{command: "audit --user target@example.com --since 1d", allowed: A},
+		{command: "audit --page 2 --search target", allowed: A, code: org.CodeNotFound},
+		{command: "audit --export", allowed: A},
+		{command: "members --export", allowed: A},
+		{command: "members --page 1 --search target", allowed: A | M | V},
+		{command: "invitations --page 1 --search pending", allowed: A | M | V},
+		{command: "requests --page 1 --search x", allowed: A | M | V}, // non-admins: their own
 	}
 	for _, r := range rows {
 		for _, a := range actors {

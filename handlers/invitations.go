@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/usher-chat/usher/handlers/org"
@@ -43,10 +45,17 @@ func (s *Service) loadInvitation(ctx context.Context, c *call, ref string, q org
 }
 
 // invitations lists pending invitations: the org's for admins, one's own for
-// others, and the ones addressed to the actor (the notification bell).
+// others, and the ones addressed to the actor (the notification bell), a
+// page at a time (InvitationsPerPage): those addressed to the actor first,
+// then the pending ones newest first (by date sent: the ones people ask
+// about are the recent ones), then the expired ones, newest first.
 func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	if c.cmd.Has("all") && c.cmd.Has("mine") {
 		return Reply{}, org.Errorf(org.CodeInvalid, "Use --all or --mine, not both.")
+	}
+	p, err := readPager(c, InvitationsPerPage)
+	if err != nil {
+		return Reply{}, err
 	}
 	snap, err := s.load(ctx, c, org.Query{OpenFor: []string{c.email}})
 	if err != nil {
@@ -56,14 +65,25 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	if err := org.Authorize(actor, set, org.ActSeeOwnOpen); err != nil {
 		return Reply{}, err
 	}
-	var r Reply
-	r.Title = "Invitations"
+	r := Reply{Message: Message{Title: "Invitations"}}
 	// The bell: what is addressed to the actor here and in every other
 	// organization of the deployment (bell.go).
-	r.Items = s.bellItems(ctx, c, snap.Open[c.email], set)
+	var rows []Item
+	bell := s.bellItems(ctx, c, snap.Open[c.email], set)
+	for _, it := range bell {
+		if p.match(it.Text) {
+			rows = append(rows, it)
+		}
+	}
 	if actor == nil {
-		if len(r.Items) == 0 {
+		if len(bell) == 0 {
 			return Reply{}, org.Authorize(nil, set, org.ActListInvitations)
+		}
+		if !paged(&r, c, p, rows) {
+			return p.pastEnd(c, r.Title, "invitation", "invitations", len(rows)), nil
+		}
+		if p.head(len(rows)) != "" || p.search != "" {
+			r.Text = p.head(len(rows)) + plural(len(rows), "invitation", "invitations") + " for you" + p.matching() + ":"
 		}
 		return r, nil
 	}
@@ -74,40 +94,50 @@ func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
 	if c.cmd.Has("all") && !admin {
 		return Reply{}, org.Errorf(org.CodeForbidden, "Only admins can list everyone's invitations.").WithHint("Without --all you see the ones you sent.")
 	}
-	q := org.Query{PendingBy: c.email}
+	q := org.Query{PendingBy: c.email, Whole: true}
 	scope := "you sent"
 	if admin && !c.cmd.Has("mine") {
-		q = org.Query{Pending: true}
+		q = org.Query{Pending: true, Whole: true}
 		scope = "in " + set.Name
 	}
 	list, err := s.load(ctx, c, q)
 	if err != nil {
 		return Reply{}, err
 	}
+	pending := slices.Clone(list.Pending)
+	slices.SortStableFunc(pending, func(a, b *org.Invitation) int {
+		return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.Email, b.Email), strings.Compare(a.ID, b.ID))
+	})
 	// An invitation past its expiry is expired, not pending, even before the
 	// sweep marks it so: listed after the pending ones, without the buttons
 	// that would only answer "has expired".
-	var expired []Item
-	for _, inv := range list.Pending {
+	var open, expired []Item
+	for _, inv := range pending {
+		if !p.match(inv.Email, inv.Display(), inv.Inviter, inv.InviterDisplay(), inv.Workspaces.Encode(), string(inv.Role), inv.ID) {
+			continue
+		}
 		if inv.ExpiredAt(c.now) {
 			expired = append(expired, expiredItem(c, inv, actor, set))
 			continue
 		}
-		r.Items = append(r.Items, pendingItem(c, inv, admin))
+		open = append(open, pendingItem(c, inv, admin))
 	}
-	shown := len(r.Items)
-	r.Items = append(r.Items, expired...)
+	n := len(open)
+	rows = append(append(rows, open...), expired...)
+	if !paged(&r, c, p, rows) {
+		return p.pastEnd(c, r.Title, "invitation", "invitations", len(rows)), nil
+	}
 	more := ""
 	if len(expired) > 0 {
 		more = fmt.Sprintf(" (and %d expired)", len(expired))
 	}
-	switch n := list.PendingTotal - len(expired); {
-	case n == 0:
-		r.Text = "No pending invitations " + scope + more + "."
-	case n > shown:
-		r.Text = fmt.Sprintf("%d pending invitations %s%s; the %d oldest:", n, scope, more, shown)
-	default:
-		r.Text = fmt.Sprintf("%s %s%s:", plural(n, "pending invitation", "pending invitations"), scope, more)
+	if n == 0 {
+		r.Text = p.head(len(rows)) + "No pending invitations " + scope + more + p.matching() + "."
+		if len(r.Items) > 0 {
+			r.Text = strings.TrimSuffix(r.Text, ".") + ":"
+		}
+	} else {
+		r.Text = fmt.Sprintf("%s%s %s%s%s:", p.head(len(rows)), plural(n, "pending invitation", "pending invitations"), scope, more, p.matching())
 	}
 	return r, nil
 }

@@ -3,13 +3,17 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/handlers/secret"
 )
 
-// members lists users, filtered by role, workspace and status.
+// members lists users, filtered by role, workspace, status and search, by
+// email, a page at a time (MembersPerPage); --export hands admins the whole
+// list as a CSV instead (export.go).
 func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 	var role org.Role
 	var status org.Status
@@ -30,6 +34,13 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 			return Reply{}, err
 		}
 	}
+	p, err := readPager(c, MembersPerPage)
+	if err != nil {
+		return Reply{}, err
+	}
+	if c.cmd.Has("export") {
+		return s.startExport(ctx, c, ExportMembers)
+	}
 	snap, err := s.load(ctx, c, org.Query{AllUsers: true})
 	if err != nil {
 		return Reply{}, err
@@ -38,11 +49,15 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 		return Reply{}, err
 	}
 	r := Reply{Message: Message{Title: "Members of " + snap.Settings.Name}}
-	for _, u := range snap.AllUsers {
+	var rows []Item
+	for _, u := range sortedUsers(snap.AllUsers) {
 		if role != "" && u.Role != role || status != "" && u.Status != status {
 			continue
 		}
 		if _, ok := u.Workspaces.Get(ws); ws != "" && !ok {
+			continue
+		}
+		if !p.match(u.Email, u.Display(), u.Name, u.Workspaces.Encode()) {
 			continue
 		}
 		text := fmt.Sprintf("%s — %s", u.Display(), u.Role)
@@ -52,14 +67,28 @@ func (s *Service) members(ctx context.Context, c *call) (Reply, error) {
 		if u.Status != org.StatusActive {
 			text += ", " + string(u.Status)
 		}
-		r.Items = append(r.Items, Item{Text: text, Fields: []Field{{Label: "Workspaces", Value: u.Workspaces.String()}}})
+		rows = append(rows, Item{Text: text, Fields: []Field{{Label: "Workspaces", Value: u.Workspaces.String()}}})
 	}
-	r.Text = plural(len(r.Items), "member", "members")
-	if role != "" || status != "" || ws != "" {
-		r.Text += " match"
+	if !paged(&r, c, p, rows) {
+		return p.pastEnd(c, r.Title, "member", "members", len(rows)), nil
+	}
+	r.Text = p.head(len(rows)) + plural(len(rows), "member", "members")
+	if role != "" || status != "" || ws != "" || p.search != "" {
+		r.Text = p.head(len(rows)) + plural(len(rows), "member matches", "members match")
+	}
+	if p.search != "" {
+		r.Text += fmt.Sprintf(" %q", p.search)
 	}
 	r.Text += "."
 	return r, nil
+}
+
+// sortedUsers orders users by email (the identity), whatever order the
+// store read them in.
+func sortedUsers(us []*org.User) []*org.User {
+	us = slices.Clone(us)
+	slices.SortFunc(us, func(a, b *org.User) int { return strings.Compare(a.Email, b.Email) })
+	return us
 }
 
 // loadTarget reads the user a people-management command names, and the

@@ -108,6 +108,16 @@ type Reply struct {
 	Ref string
 	// Deliveries are messages for other people (or the actor, elsewhere).
 	Deliveries []Delivery
+	// File is a download for the actor alone: only the shell's replies
+	// carry one (an export, export.go), which it writes to a file.
+	File *File
+}
+
+// File is a document for the actor: a CSV export.
+type File struct {
+	Name string // e.g. "members-acme-20261203-1241.csv"
+	Type string // e.g. "text/csv; charset=utf-8"
+	Data []byte
 }
 
 // DeliveryKind says what a delivery carries, so adapters can pick a channel

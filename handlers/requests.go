@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/usher-chat/usher/handlers/org"
@@ -12,9 +14,15 @@ import (
 // The admins' side of anyone-can-invite approval: the requests waiting, and
 // approving or denying one. invite makes the requests (invite.go).
 
-// requests lists invitation requests for admins to approve or deny.
+// requests lists invitation requests for admins to approve or deny, oldest
+// first (by date asked: the longest waiting first), a page at a time
+// (RequestsPerPage).
 func (s *Service) requests(ctx context.Context, c *call) (Reply, error) {
-	snap, err := s.load(ctx, c, org.Query{Requests: true})
+	p, err := readPager(c, RequestsPerPage)
+	if err != nil {
+		return Reply{}, err
+	}
+	snap, err := s.load(ctx, c, org.Query{Requests: true, Whole: true})
 	if err != nil {
 		return Reply{}, err
 	}
@@ -25,18 +33,33 @@ func (s *Service) requests(ctx context.Context, c *call) (Reply, error) {
 		return Reply{}, err
 	}
 	r := Reply{Message: Message{Title: "Invitation requests"}}
-	if len(snap.Requests) == 0 {
+	reqs := slices.Clone(snap.Requests)
+	slices.SortStableFunc(reqs, func(a, b *org.Invitation) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.Email, b.Email), strings.Compare(a.ID, b.ID))
+	})
+	var rows []Item
+	for _, inv := range reqs {
+		if !p.match(inv.Email, inv.Display(), inv.Inviter, inv.InviterDisplay(), inv.Workspaces.Encode(), string(inv.Role), inv.ID) {
+			continue
+		}
+		m := requestMessage(inv)
+		rows = append(rows, Item{Text: m.Text + " (" + org.Ago(c.now, inv.Created) + ")", Buttons: m.Buttons})
+	}
+	if !paged(&r, c, p, rows) {
+		return p.pastEnd(c, r.Title, "request", "requests", len(rows)), nil
+	}
+	if len(rows) == 0 {
+		if p.search != "" {
+			r.Text = fmt.Sprintf("No invitation requests match %q.", p.search)
+			return r, nil
+		}
 		r.Text = "No invitation requests are waiting."
 		if snap.Settings.AnyoneCanInvite != org.InviteApproval {
 			r.Text += " (anyone-can-invite is " + string(snap.Settings.AnyoneCanInvite) + ", so none will arrive.)"
 		}
 		return r, nil
 	}
-	r.Text = plural(len(snap.Requests), "request waits", "requests wait") + " for approval:"
-	for _, inv := range snap.Requests {
-		m := requestMessage(inv)
-		r.Items = append(r.Items, Item{Text: m.Text + " (" + org.Ago(c.now, inv.Created) + ")", Buttons: m.Buttons})
-	}
+	r.Text = p.head(len(rows)) + plural(len(rows), "request waits", "requests wait") + " for approval" + p.matching() + ":"
 	return r, nil
 }
 

@@ -44,6 +44,9 @@ type Config struct {
 	// tagged invitation links, the bell across organizations. Nil: this
 	// organization alone.
 	Deployment Deployment
+	// Exports stores export links (export.go); nil when usher's web is not
+	// served at a public address, and exports are then refused in chat.
+	Exports ExportLinks
 }
 
 // Service runs commands.
@@ -59,6 +62,7 @@ type Service struct {
 	views     *views                       // view.go
 	deploy    Deployment                   // deployment.go; nil when alone
 	reach     atomic.Pointer[Reachability] // reach.go; nil: not asked
+	exports   ExportLinks                  // export.go; nil without a public web
 }
 
 // Request is one command from one person.
@@ -118,6 +122,7 @@ func New(cfg Config) (*Service, error) {
 		clock:     cfg.Clock,
 		rand:      cfg.Rand,
 		deploy:    cfg.Deployment,
+		exports:   cfg.Exports,
 	}
 	if s.deploy != nil {
 		s.store = deploymentStore{Store: cfg.Store, d: s.deploy}

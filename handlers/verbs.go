@@ -39,10 +39,11 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 		}, s.invite},
 		{command.Spec{
 			Verb: "invitations", Aliases: []string{"pending"}, MaxArgs: 0,
-			Usage:   "invitations [--all|--mine]",
+			Usage:   "invitations [--all|--mine] [--page N] [--search TEXT]",
 			Summary: "list pending invitations, with Show link / Resend / Revoke",
-			Help:    "Admins see every pending invitation (--mine: only those they sent); everyone else sees the ones they sent. Invitations addressed to you are listed too.",
-			Flags:   []command.FlagSpec{{Name: "all", Help: "every pending invitation (admins)"}, {Name: "mine", Help: "only those you sent"}},
+			Help: "Admins see every pending invitation (--mine: only those they sent); everyone else sees the ones they sent. Invitations addressed to you are listed too. " +
+				"Newest first, 15 a page; --search keeps those whose email, inviter or workspaces contain the text.",
+			Flags: append([]command.FlagSpec{{Name: "all", Help: "every pending invitation (admins)"}, {Name: "mine", Help: "only those you sent"}}, pageFlags...),
 		}, s.invitations},
 		{command.Spec{
 			Verb: "link", MinArgs: 1, MaxArgs: 1, Usage: "link EMAIL|ID",
@@ -60,11 +61,14 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 		}, s.revoke},
 		{command.Spec{
 			Verb: "members", Aliases: []string{"users"}, MaxArgs: 0,
-			Usage:   "members [--role admin|member|viewer] [--workspace NAME] [--status active|deactivated]",
+			Usage:   "members [--role admin|member|viewer] [--workspace NAME] [--status active|deactivated] [--page N] [--search TEXT] [--export]",
 			Summary: "list the organization's members",
-			Flags: []command.FlagSpec{
+			Help: "By email, 20 a page; --search keeps those whose email, name or workspaces contain the text. " +
+				"--export (admins) gives you a private link to download every member as a CSV, valid once for 10 minutes.",
+			Flags: append([]command.FlagSpec{
 				{Name: "role", Value: "ROLE"}, {Name: "workspace", Value: "NAME"}, {Name: "status", Value: "STATUS"},
-			},
+				{Name: "export", Help: "admins: download the members as a CSV"},
+			}, pageFlags...),
 		}, s.members},
 		{command.Spec{
 			Verb: "role", MinArgs: 2, MaxArgs: 2, Usage: "role EMAIL admin|member|viewer",
@@ -121,15 +125,16 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 			Help:    settingsHelp(),
 			Flags:   []command.FlagSpec{from},
 		}, s.settings},
-		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests", Summary: "invitation requests waiting for approval (admins: all; others: the ones you made)",
-			Help: "Under anyone-can-invite approval an invitation by a non-admin is a request until an admin approves it. Requests expire like invitations (invite-expiry after they were made); the admins' digest lists them."}, s.requests},
+		{command.Spec{Verb: "requests", MaxArgs: 0, Usage: "requests [--page N] [--search TEXT]", Summary: "invitation requests waiting for approval (admins: all; others: the ones you made)",
+			Help: "Under anyone-can-invite approval an invitation by a non-admin is a request until an admin approves it. Requests expire like invitations (invite-expiry after they were made); the admins' digest lists them. Oldest first, 15 a page; --search keeps those whose email, requester or workspaces contain the text.", Flags: pageFlags}, s.requests},
 		{command.Spec{Verb: "withdraw", MinArgs: 1, MaxArgs: 1, Usage: "withdraw EMAIL|ID",
 			Summary: "take back an invitation request you made (before an admin approves it)"}, s.withdraw},
 		{command.Spec{
-			Verb: "audit", MaxArgs: 0, Usage: "audit [--user EMAIL] [--since DURATION]",
+			Verb: "audit", MaxArgs: 0, Usage: "audit [--user EMAIL] [--since DURATION] [--page N] [--search TEXT] [--export]",
 			Summary: "read the audit log (admins)",
-			Help:    "Shows the newest changes first. --user keeps entries by or about one person; --since keeps recent ones, e.g. --since 24h or --since 7d.",
-			Flags:   []command.FlagSpec{{Name: "user", Value: "EMAIL"}, {Name: "since", Value: "DURATION"}},
+			Help: "Shows the newest changes first, 25 a page. --user keeps entries by or about one person; --since keeps recent ones, e.g. --since 24h or --since 7d; " +
+				"--search keeps entries whose actor, action, target or detail contain the text. --export gives you a private link to download the entries as a CSV, valid once for 10 minutes.",
+			Flags: append([]command.FlagSpec{{Name: "user", Value: "EMAIL"}, {Name: "since", Value: "DURATION"}, {Name: "export", Help: "download the entries as a CSV"}}, pageFlags...),
 		}, s.audit},
 		{command.Spec{Verb: "help", MaxArgs: 2, Usage: "help [COMMAND]", Summary: "list commands, or explain one"}, s.help},
 		{command.Spec{Verb: "accept", MinArgs: 1, MaxArgs: 1, Usage: "accept ID", Hidden: true, Flags: []command.FlagSpec{inOrg}}, s.accept},

@@ -113,6 +113,7 @@ func (k keys) outboxAdd(id string) string       { return k.prefix + "outbox:add:
 func (k keys) outboxPace(channel string) string { return k.prefix + "outbox:pace:" + channel }
 func (k keys) commit(id string) string          { return k.prefix + "commit:" + id }
 func (k keys) audit() string                    { return k.prefix + "audit" }
+func (k keys) export(tokenHash string) string   { return k.prefix + "export:" + tokenHash }
 func (k keys) slack(kind, id string) string     { return k.prefix + "slack:" + kind + ":" + id }
 
 func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }

@@ -216,6 +216,9 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 		}, "href", k.openIndex(), ek(email), k.invPrefix())
 	}
 	limit := strconv.Itoa(listLimit - 1)
+	if q.Whole {
+		limit = "-1"
+	}
 	if q.Pending {
 		read(many(&snap.Pending), "zhashes", k.pending(), k.invPrefix(), "0", limit)
 		read(func(sn *org.Snapshot, v any) error { sn.PendingTotal = int(asInt(v)); return nil }, "zcard", k.pending())

@@ -7,8 +7,11 @@ package shell
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +84,9 @@ type Shell struct {
 	order    []*session // sessions in the order visited
 	home     org.ID
 	orgs     Orgs // nil: the shell serves its one organization only
+	// dir is where the files replies carry (exports) are written; "" is
+	// the current directory.
+	dir string
 }
 
 // session is the shell's state in one organization: its service, and each
@@ -339,6 +345,33 @@ func (s *Shell) run(ctx context.Context, text string, from *shown) {
 		s.show(s.cur, s.as, reply.Message)
 	}
 	s.deliver(ctx, s.cur, reply.Deliveries)
+	if reply.File != nil {
+		s.save(reply.File)
+	}
+}
+
+// SaveFilesIn makes the shell write the files replies carry (exports) in
+// dir rather than the current directory.
+func (s *Shell) SaveFilesIn(dir string) { s.dir = dir }
+
+// save writes a reply's file, private to the operator (0600), never over
+// an existing file.
+func (s *Shell) save(f *handlers.File) {
+	name := filepath.Base(f.Name) // a name, never a path
+	where := "the current directory"
+	if s.dir != "" {
+		where = s.dir
+	}
+	out, err := os.OpenFile(filepath.Join(s.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = out.Write(f.Data)
+		err = errors.Join(err, out.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(s.out, "  Could not save %s in %s: %v\n", name, where, err)
+		return
+	}
+	fmt.Fprintf(s.out, "  Saved %s in %s (%d bytes).\n", name, where, len(f.Data))
 }
 
 // deliver hands messages for people to the router, which finds them in the

@@ -81,6 +81,29 @@ func TestGoldenMessages(t *testing.T) {
 	step("no_email", uGuest, "help")
 	step("bot", uBot, "help")
 	step("mention_without_email", uAdmin, "invite <@UGUEST|guest>")
+
+	// A list that pages: a full page (15 invitations, Next) stays within
+	// Block Kit's 50 blocks without cutting anything; the last has Previous.
+	var many []string
+	for i := range 16 {
+		many = append(many, "p"+itoa(int64(i+10))+"@example.com")
+	}
+	if status, body := e.command(uAdmin, "invite "+strings.Join(many, " ")); status != 200 {
+		t.Fatalf("invite: %d %s", status, body)
+	}
+	e.drain()
+	first := step("invitations_page_1", uAdmin, "invitations")
+	if strings.Contains(string(first), "more not shown") || !strings.Contains(string(first), `"value":"invitations --page 2"`) {
+		t.Errorf("page 1 cut or without Next: %s", first)
+	}
+	var page struct {
+		Blocks []json.RawMessage `json:"blocks"`
+	}
+	if err := json.Unmarshal(first, &page); err != nil || len(page.Blocks) > 50 {
+		t.Errorf("page 1: %d blocks (%v)", len(page.Blocks), err)
+	}
+	step("invitations_page_2", uAdmin, "invitations --page 2 --search EXAMPLE.com")
+	step("invitations_past_end", uAdmin, "invitations --page 5")
 }
 
 // TestGoldenModal keeps the invite modal's Block Kit.

@@ -85,6 +85,19 @@ func TestCardsGolden(t *testing.T) {
 			},
 			Footer: "Invitations expire after 7 days.",
 		},
+		// A page of a list that pages (handlers/paging.go): Previous and
+		// Next re-run the list's command as the clicker.
+		"paged": {
+			Title: "Invitations",
+			Text:  "Page 2 of 3 · 40 pending invitations in Acme matching \"acme\":",
+			Items: []handlers.Item{
+				{Text: "bob@acme.com as member — sent by admin@example.com 2d ago, expires in 5d", Fields: []handlers.Field{{Label: "ID", Value: "inv1"}},
+					Buttons: []handlers.Button{{Label: "Resend", Command: "resend inv1"}}},
+				{Text: "carol@acme.com as viewer — sent by admin@example.com 3d ago, expires in 4d", Fields: []handlers.Field{{Label: "ID", Value: "inv2"}},
+					Buttons: []handlers.Button{{Label: "Resend", Command: "resend inv2"}}},
+			},
+			Buttons: []handlers.Button{{Label: "Previous", Command: "invitations --page 1 --search acme"}, {Label: "Next", Command: "invitations --page 3 --search acme"}},
+		},
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) { golden(t, "card-"+name, teams.RenderMessage(m).Activity()) })

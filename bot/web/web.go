@@ -233,6 +233,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	route("POST /forgot", h.forgot)
 	route("GET /reset", h.resetForm)
 	route("POST /reset", h.reset)
+	h.mountExport(route) // export.go
 }
 
 // maxForm bounds a form's body; usher's forms are a few hundred bytes.

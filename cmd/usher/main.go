@@ -124,6 +124,9 @@ type config struct {
 	shutdown  shutdownConfig // health.go
 	org       org.ID         // USHER_ORG: the default organization
 	publicURL string
+	// webPublic: USHER_PUBLIC_URL is set, so export links can be handed out
+	// (the default http://localhost:3000 reaches no one else's browser).
+	webPublic bool
 	admins    []string
 	addr      string
 	secret    deploymentSecret // secret.go
@@ -136,6 +139,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		redisURL:  getenv("REDIS_URL"),
 		publicURL: orDefault(getenv("USHER_PUBLIC_URL"), "http://localhost:3000"),
+		webPublic: getenv("USHER_PUBLIC_URL") != "",
 		addr:      orDefault(getenv("USHER_ADDR"), ":3000"),
 	}
 	var problems []string
@@ -195,7 +199,7 @@ func newServiceOn(ctx context.Context, e env, cfg config, st *storage.Store, log
 		return nil, err
 	}
 	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: cfg.publicURL, Logger: log, Clock: clock, Rand: e.rand,
-		NextTime: scheduler.Next, Deployment: newDeployment(cfg, st, log, clock, e.rand)})
+		NextTime: scheduler.Next, Deployment: newDeployment(cfg, st, log, clock, e.rand), Exports: exportsOf(cfg, st)})
 	if err != nil {
 		return nil, err
 	}
@@ -270,4 +274,13 @@ func redactURL(u string) string {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// exportsOf is where export links are kept: nowhere unless usher's web has a
+// public address (handlers' export.go then says exports need one).
+func exportsOf(cfg config, st *storage.Store) handlers.ExportLinks {
+	if !cfg.webPublic {
+		return nil
+	}
+	return st
 }

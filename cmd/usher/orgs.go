@@ -137,7 +137,7 @@ func (s *server) newTenant(id org.ID) (*tenant, error) {
 		return nil, err
 	}
 	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: s.cfg.publicURL, Logger: s.log.With("org", string(id)), Clock: s.clock,
-		Rand: s.rand, NextTime: scheduler.Next, Deployment: s.portFor(id)})
+		Rand: s.rand, NextTime: scheduler.Next, Deployment: s.portFor(id), Exports: exportsOf(s.cfg, st)})
 	if err != nil {
 		return nil, err
 	}

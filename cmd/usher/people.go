@@ -151,7 +151,7 @@ func (p orgPort) Peer(ctx context.Context, id org.ID) (*handlers.Service, func(c
 		return nil, nil, fmt.Errorf("organization %s: %w", id, err)
 	}
 	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: p.d.cfg.publicURL, Logger: p.d.log.With("org", string(id)), Clock: p.d.clock,
-		Rand: p.d.rand, NextTime: scheduler.Next, Deployment: p.d.port(id)})
+		Rand: p.d.rand, NextTime: scheduler.Next, Deployment: p.d.port(id), Exports: exportsOf(p.d.cfg, st)})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -59,6 +59,9 @@ func NewOrg(tb testing.TB, rdb redis.UniversalClient, prefix, admin string, cfg 
 		tb.Fatal(err)
 	}
 	cfg.Store = o.Store
+	if cfg.PublicURL != "" && cfg.Exports == nil {
+		cfg.Exports = o.Store // a public web address: export links work
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = o.Clock.Now
 	}

@@ -33,6 +33,7 @@ const (
 	ActReviewRequests  Action = "review-requests"
 	ActWithdrawRequest Action = "withdraw-request" // one's own; then only its requester (request_lifecycle.go)
 	ActReadAudit       Action = "read-audit"
+	ActExport          Action = "export" // members or audit as a CSV
 )
 
 // Who may do what. Outsiders (people with no account, such as invitees) and
@@ -68,6 +69,7 @@ var table = map[Action]rule{
 	ActReviewRequests:  {admin: true, denied: "Only admins can review invitation requests."},
 	ActWithdrawRequest: {admin: true, member: true},
 	ActReadAudit:       {admin: true, denied: "Only admins can read the audit log."},
+	ActExport:          {admin: true, denied: "Only admins can export lists."},
 }
 
 // outsiderActions are what a person without an account may do: read help, and

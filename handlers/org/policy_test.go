@@ -88,6 +88,7 @@ var permissionMatrix = []struct {
 	{org.ActReadAudit, anySettings, notMember, allow, forbidden, forbidden},
 	// One's own request (then only its requester: handlers/request_lifecycle.go).
 	{org.ActWithdrawRequest, anySettings, notMember, allow, allow, allow},
+	{org.ActExport, anySettings, notMember, allow, forbidden, forbidden},
 
 	// An action the table does not know is refused to everyone.
 	{org.Action("launch-rockets"), anySettings, forbidden, forbidden, forbidden, forbidden},

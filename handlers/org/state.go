@@ -26,6 +26,10 @@ type Query struct {
 
 	// Invitations reads several invitations by id (Snapshot.Invitations).
 	Invitations []string
+
+	// Whole lifts the store's cap on the Pending, PendingBy and Requests
+	// lists: a paged or searched list needs every row to count its pages.
+	Whole bool
 }
 
 // Snapshot is what a store read for a Query.
