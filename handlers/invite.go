@@ -23,13 +23,16 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 	day := c.now.UTC().Format("20060102")
 	snap := s.inviteView(c, req)
 	remembered := snap != nil
-	if !remembered {
+	if remembered {
+		req = req.WithAllWorkspaces(snap.Workspaces)
+	} else {
 		q := org.Query{Users: req.Emails, OpenFor: req.Emails, Workspaces: true, Admins: true, QuotaOf: c.email, QuotaDay: day,
 			Identity: c.identity()}
 		if snap, err = s.load(ctx, c, q); err != nil {
 			return Reply{}, err
 		}
 		s.views.put(c.email, q.Identity, snap, c.now)
+		req = req.WithAllWorkspaces(snap.Workspaces)
 	}
 	plan, err := org.DecideInvite(req, snap, c.now)
 	if err != nil {
@@ -63,8 +66,21 @@ func parseInvite(c *call) (org.InviteSpec, error) {
 			return org.InviteSpec{}, err
 		}
 	}
-	var grants org.Grants
+	var (
+		grants  org.Grants
+		all     bool
+		allRole org.WorkspaceRole
+	)
 	for _, w := range c.cmd.All("workspace") {
+		if name, role, hasRole := strings.Cut(strings.TrimSpace(w), ":"); strings.EqualFold(name, org.AllWorkspaces) {
+			if hasRole {
+				if allRole, err = org.ParseWorkspaceRole(role); err != nil {
+					return org.InviteSpec{}, err
+				}
+			}
+			all = true
+			continue
+		}
 		g, err := org.ParseGrant(w)
 		if err != nil {
 			return org.InviteSpec{}, err
@@ -74,6 +90,10 @@ func parseInvite(c *call) (org.InviteSpec, error) {
 		}
 		grants = append(grants, g)
 	}
+	if all && len(grants) > 0 {
+		return org.InviteSpec{}, org.Errorf(org.CodeInvalid, "--workspace all already names every workspace; it can't be combined with %s.", grants[0].Workspace).
+			WithHint("Give either --workspace all[:ROLE] or the workspaces one by one.")
+	}
 	note, err := org.CleanLines("The note", c.cmd.Flag("note"))
 	if err != nil {
 		return org.InviteSpec{}, err
@@ -82,7 +102,7 @@ func parseInvite(c *call) (org.InviteSpec, error) {
 		return org.InviteSpec{}, org.Errorf(org.CodeInvalid, "The note is longer than 500 characters.")
 	}
 	return org.InviteSpec{Emails: emails, Spellings: spellings, Role: role, Grants: grants.ForRole(role), Note: note,
-		Force: c.cmd.Has("force"), Update: c.cmd.Has("update"), WorkspacesGiven: len(grants) > 0}, nil
+		Force: c.cmd.Has("force"), Update: c.cmd.Has("update"), WorkspacesGiven: len(grants) > 0 || all, All: all, AllRole: allRole}, nil
 }
 
 // inviteView is the remembered view (view.go) an invitation may be decided on
@@ -98,7 +118,7 @@ func (s *Service) inviteView(c *call, req org.InviteSpec) *org.Snapshot {
 	if snap == nil {
 		return nil
 	}
-	if d, err := org.CheckInviteSpec(req, snap); err != nil || d != org.InviteSend {
+	if d, err := org.CheckInviteSpec(req.WithAllWorkspaces(snap.Workspaces), snap); err != nil || d != org.InviteSend {
 		return nil
 	}
 	return snap

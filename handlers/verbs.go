@@ -31,7 +31,7 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 				"Admins may pass --force to exceed the daily invitation limit. --update changes the role and workspaces of a pending invitation.",
 			Flags: []command.FlagSpec{
 				{Name: "role", Value: "ROLE", Help: "admin, member (default) or viewer"},
-				{Name: "workspace", Value: "NAME[:ROLE]", Repeat: true, Help: "a workspace, optionally with manager, editor or reader"},
+				{Name: "workspace", Value: "NAME[:ROLE]", Repeat: true, Help: "a workspace, optionally with manager, editor or reader; all (or all:ROLE) for every workspace"},
 				{Name: "note", Value: "TEXT", Help: "a note shown to the invitee"},
 				{Name: "force", Help: "admins only: exceed the daily invitation limit"},
 				{Name: "update", Help: "change a pending invitation instead of refusing"},

@@ -44,7 +44,7 @@ func (s *Service) workspaces(ctx context.Context, c *call) (Reply, error) {
 
 // createWorkspace creates a workspace; its creator becomes its manager.
 func (s *Service) createWorkspace(ctx context.Context, c *call) (Reply, error) {
-	name, err := org.NormalizeWorkspaceName(c.cmd.Args[0])
+	name, err := org.NewWorkspaceName(c.cmd.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
@@ -125,7 +125,7 @@ func (s *Service) loadWorkspace(ctx context.Context, c *call, arg string) (*org.
 // every open invitation, in one commit: nobody is left with a grant to a
 // name that no longer exists.
 func (s *Service) renameWorkspace(ctx context.Context, c *call) (Reply, error) {
-	to, err := org.NormalizeWorkspaceName(c.cmd.Args[1])
+	to, err := org.NewWorkspaceName(c.cmd.Args[1])
 	if err != nil {
 		return Reply{}, err
 	}

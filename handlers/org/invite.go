@@ -21,6 +21,25 @@ type InviteSpec struct {
 	// for the new role): "invite bob --role viewer" changes the role, it does
 	// not silently take bob's workspaces away (issue 14).
 	WorkspacesGiven bool
+	// All is `--workspace all[:ROLE]`: every workspace of the organization,
+	// with AllRole (empty: the invited role's default), expanded against the
+	// snapshot the invitation is decided on (WithAllWorkspaces).
+	All     bool
+	AllRole WorkspaceRole
+}
+
+// WithAllWorkspaces is spec with `--workspace all` spelled out against the
+// organization's workspaces; spec itself when it did not ask for all.
+func (spec InviteSpec) WithAllWorkspaces(have []Workspace) InviteSpec {
+	if !spec.All {
+		return spec
+	}
+	grants := make(Grants, 0, len(have))
+	for _, w := range have {
+		grants = grants.With(Grant{Workspace: w.Name, Role: spec.AllRole})
+	}
+	spec.Grants = grants.ForRole(spec.Role)
+	return spec
 }
 
 // InviteOutcome is what an invite command does for one person.

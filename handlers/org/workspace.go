@@ -31,3 +31,18 @@ func NormalizeWorkspaceName(s string) (string, error) {
 	}
 	return name, nil
 }
+
+// AllWorkspaces is what `invite --workspace all` says: every workspace the
+// organization has when the invitation is made. No workspace may take the name.
+const AllWorkspaces = "all"
+
+// NewWorkspaceName is NormalizeWorkspaceName for a workspace being created or
+// renamed: "all" is refused, so `--workspace all` can never mean one of them.
+func NewWorkspaceName(s string) (string, error) {
+	name, err := NormalizeWorkspaceName(s)
+	if err == nil && name == AllWorkspaces {
+		return "", Errorf(CodeInvalid, "A workspace can't be called %q: `invite --workspace all` means every workspace.", AllWorkspaces).
+			WithHint("Pick another name, e.g. all-hands.")
+	}
+	return name, err
+}
