@@ -38,7 +38,8 @@ const orgUsage = `usage:
                              unless --confirm; never USHER_ORG, the default organization)
   usher org reindex [ORG]    note every member and open invitation of ORG (default: of every
                              organization) in the person index, which the bell and the web
-                             account page read (idempotent; safe while usher runs)
+                             account page read, and put invitation requests older versions
+                             wrote in the due queue (idempotent; safe while usher runs)
 Every org command needs Redis (REDIS_URL, or Sentinel / Cluster). Repeated flags may also
 be comma-separated (--slack-team T1,T2).`
 

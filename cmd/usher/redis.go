@@ -259,6 +259,20 @@ func migrateEmailCase(ctx context.Context, st *storage.Store, log *slog.Logger, 
 		log.InfoContext(ctx, "moved records stored under capitalized email spellings to their identity",
 			"users", rep.Users, "invitations", rep.Invitations, "chat_links", rep.ChatLinks)
 	}
+	return scheduleRequests(ctx, st, log)
+}
+
+// scheduleRequests gives invitation requests written before they expired
+// their place in the due queue (storage.ScheduleRequests), so the sweep
+// closes them and tells their requesters.
+func scheduleRequests(ctx context.Context, st *storage.Store, log *slog.Logger) error {
+	n, err := st.ScheduleRequests(ctx)
+	if err != nil {
+		return fmt.Errorf("schedule invitation requests: %w", err)
+	}
+	if n > 0 {
+		log.InfoContext(ctx, "invitation requests from before requests expired are now due at their expiry", "requests", n)
+	}
 	return nil
 }
 

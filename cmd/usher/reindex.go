@@ -46,6 +46,11 @@ func (o orgCmd) reindex(ctx context.Context, only []string) error {
 			return fmt.Errorf("reindex %s: %w", id, err)
 		}
 		fmt.Fprintf(o.e.stdout, "%s: %d members and the open invitations noted in the person index\n", id, n)
+		if r, err := st.ScheduleRequests(ctx); err != nil {
+			return fmt.Errorf("reindex %s: %w", id, err)
+		} else if r > 0 {
+			fmt.Fprintf(o.e.stdout, "%s: %d invitation requests from before requests expired now due at their expiry\n", id, r)
+		}
 	}
 	return nil
 }
