@@ -35,10 +35,18 @@ const forgotTimeout = 30 * time.Second
 type forgotData struct{ Email string }
 
 func (h *Handler) forgotForm(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.NoEmail {
+		h.render(w, r, http.StatusNotFound, "forgot", view{Title: "Forgot your password?", Data: forgotData{}})
+		return
+	}
 	h.render(w, r, http.StatusOK, "forgot", view{Title: "Forgot your password?", CSRF: h.formToken(w, r, ""), Data: forgotData{}})
 }
 
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.NoEmail {
+		h.render(w, r, http.StatusNotFound, "forgot", view{Title: "Forgot your password?", Data: forgotData{}})
+		return
+	}
 	if !h.checkForm(w, r, "") {
 		return
 	}

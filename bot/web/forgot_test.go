@@ -206,3 +206,21 @@ func TestForgotPasswordRateLimit(t *testing.T) {
 		has(t, http.StatusOK, "Your new password is set")
 	b.signIn(ann, goodPassword, "/account")
 }
+
+// Without email (no SMTP_URL) nothing promises a link that would never
+// arrive: /login points to an admin, /forgot says so and sends nothing.
+func TestForgotPasswordWithoutEmail(t *testing.T) {
+	s := newSite(t, func(c *web.Config) { c.NoEmail = true })
+	b := s.browser()
+	login := b.get("/login")
+	login.has(t, http.StatusOK, "Ask an admin")
+	if strings.Contains(login.body, `href="/forgot"`) {
+		t.Error("the sign-in page offers /forgot although usher sends no email")
+	}
+	b.get("/forgot").has(t, http.StatusNotFound, "sends no email")
+	b.get("/login")
+	b.post("/forgot", url.Values{"email": {admin}}).has(t, http.StatusNotFound, "sends no email")
+	if len(s.delivered) != 0 {
+		t.Errorf("delivered %v", s.delivered)
+	}
+}

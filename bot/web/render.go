@@ -113,6 +113,9 @@ type view struct {
 	Data    any
 
 	noOrg bool // don't read the organization's name (it is what failed)
+	// NoEmail: this usher sends no email (Config.NoEmail), so there is no
+	// Forgot password? to offer.
+	NoEmail bool
 }
 
 type problem struct {
@@ -134,6 +137,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if !ok {
 		panic("web: no template " + name)
 	}
+	v.NoEmail = h.cfg.NoEmail
 	if v.Org == "" && !v.noOrg {
 		if set, err := h.cfg.Service.Organization(r.Context()); err == nil {
 			v.Org = set.Name

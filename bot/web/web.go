@@ -91,6 +91,10 @@ type Limiter interface {
 
 // Config wires the pages.
 type Config struct {
+	// NoEmail says this usher sends no email (no SMTP_URL): /login offers
+	// no Forgot password?, and /forgot says to ask an admin instead of
+	// promising a link that would never arrive.
+	NoEmail  bool
 	Service  Service
 	Sessions Sessions
 	Limiter  Limiter

@@ -130,6 +130,7 @@ func mountWeb(ctx context.Context, s *server) error {
 		PublicURL:      s.cfg.publicURL,
 		ClientIPHeader: wc.clientIPHeader,
 		SessionTTL:     wc.sessionTTL,
+		NoEmail:        s.cfg.mail == nil,
 		Logger:         log,
 	})
 	if err != nil {
