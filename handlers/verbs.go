@@ -24,10 +24,11 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 		{command.Spec{
 			Verb: "invite", MinArgs: 1, MaxArgs: 20,
 			Usage:   "invite EMAIL... [--role admin|member|viewer] [--workspace NAME[:manager|editor|reader]]... [--note TEXT]",
-			Summary: "invite people by email; the link goes to them in chat",
+			Summary: "invite people by email; the link goes to them in chat (or by email)",
 			Help: "Invites one or more people (up to 20 at once). The role defaults to member. Each --workspace gives access to one workspace, " +
-				"as editor unless you name a role (viewers are always readers). usher sends the invitation to each person directly in chat " +
-				"with Accept and Decline buttons, or gives you the link to forward when they are not in chat.\n" +
+				"as editor unless you name a role (viewers are always readers); --workspace all (or all:ROLE) gives every workspace there is. " +
+				"usher sends the invitation to each person directly in chat with Accept and Decline buttons, by email when they are not in chat " +
+				"and usher sends email, or else gives you the link to forward.\n" +
 				"Admins may pass --force to exceed the daily invitation limit. --update changes the role and workspaces of a pending invitation.",
 			Flags: []command.FlagSpec{
 				{Name: "role", Value: "ROLE", Help: "admin, member (default) or viewer"},
