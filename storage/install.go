@@ -1,0 +1,226 @@
+package storage
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// Slack's "Add to Slack" installs belong to no organization until the
+// installation is linked to one, and a request must find its workspace's
+// installation before it is routed, so they are edge keys (edge.go):
+//
+//	usher:slackinstall:ENTERPRISE|TEAM   string  JSON of one installation, its tokens sealed:
+//	                                             "|T" a workspace, "E|" an org-wide install
+//	usher:slackoauth:HASH                string  an OAuth state not yet spent (SHA-256 of it), 10 minutes
+//
+// A state is kept only as its hash: whoever reads Redis cannot finish
+// someone's install with it.
+const (
+	slackInstallPrefix = "usher:slackinstall:"
+	slackOAuthPrefix   = "usher:slackoauth:"
+)
+
+// SlackInstallation is one install of the app: a workspace's, or a whole
+// enterprise's (Team empty).
+type SlackInstallation struct {
+	Enterprise string    `json:"enterprise,omitempty"`
+	Team       string    `json:"team,omitempty"`
+	TeamName   string    `json:"team_name,omitempty"`
+	BotUserID  string    `json:"bot_user_id"`
+	AppID      string    `json:"app_id"`
+	Scopes     []string  `json:"scopes"`
+	Installer  string    `json:"installer"`
+	Installed  time.Time `json:"installed"`
+	Org        org.ID    `json:"org,omitempty"`
+	// BotToken and RefreshToken are never stored as they are: the record
+	// holds them sealed (sealedBot, sealedRefresh).
+	BotToken     string    `json:"-"`
+	RefreshToken string    `json:"-"`
+	Expires      time.Time `json:"expires,omitzero"`
+
+	SealedBot     string `json:"bot_token"`
+	SealedRefresh string `json:"refresh_token,omitempty"`
+}
+
+// SlackInstalls is the deployment's installation store.
+type SlackInstalls struct {
+	rdb  redis.UniversalClient
+	aead cipher.AEAD
+}
+
+// NewSlackInstalls is the installation store on rdb; key seals the tokens
+// (NewSealKey: the same on every replica). A nil key seals for this process
+// only, as an outbox without one does.
+func NewSlackInstalls(rdb redis.UniversalClient, key cipher.AEAD) *SlackInstalls {
+	if key == nil {
+		key = processSealKey()
+	}
+	return &SlackInstalls{rdb: rdb, aead: key}
+}
+
+func installKey(enterprise, team string) string {
+	if team != "" {
+		return slackInstallPrefix + "|" + team
+	}
+	return slackInstallPrefix + enterprise + "|"
+}
+
+// sealerFor binds a record's tokens to its key: a sealed token copied into
+// another workspace's record does not open there.
+func (s *SlackInstalls) sealerFor(key string) sealer { return sealer{aead: s.aead, org: []byte(key)} }
+
+// Save writes inst, replacing the installation of its workspace (a
+// reinstall brings new tokens).
+func (s *SlackInstalls) Save(ctx context.Context, inst SlackInstallation) error {
+	if inst.Team == "" && inst.Enterprise == "" {
+		return errors.New("slack installation: no team and no enterprise")
+	}
+	if inst.BotToken == "" {
+		return errors.New("slack installation: no bot token")
+	}
+	key := installKey(inst.Enterprise, inst.Team)
+	sl := s.sealerFor(key)
+	inst.SealedBot = sl.seal([]byte(inst.BotToken))
+	inst.SealedRefresh = ""
+	if inst.RefreshToken != "" {
+		inst.SealedRefresh = sl.seal([]byte(inst.RefreshToken))
+	}
+	b, err := json.Marshal(inst)
+	if err != nil {
+		return fmt.Errorf("slack installation: %w", err)
+	}
+	if err := s.rdb.Set(ctx, key, b, 0).Err(); err != nil {
+		return fmt.Errorf("slack installation %s: %w", key, err)
+	}
+	return nil
+}
+
+// Find is the installation serving a request from team (of enterprise):
+// the workspace's own, else its enterprise's org-wide install.
+func (s *SlackInstalls) Find(ctx context.Context, enterprise, team string) (SlackInstallation, bool, error) {
+	if team != "" {
+		if inst, ok, err := s.get(ctx, installKey("", team)); ok || err != nil {
+			return inst, ok, err
+		}
+	}
+	if enterprise != "" {
+		return s.get(ctx, installKey(enterprise, ""))
+	}
+	return SlackInstallation{}, false, nil
+}
+
+func (s *SlackInstalls) get(ctx context.Context, key string) (SlackInstallation, bool, error) {
+	b, err := s.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return SlackInstallation{}, false, nil
+	}
+	if err != nil {
+		return SlackInstallation{}, false, fmt.Errorf("slack installation %s: %w", key, err)
+	}
+	var inst SlackInstallation
+	if err := json.Unmarshal(b, &inst); err != nil {
+		return SlackInstallation{}, false, fmt.Errorf("slack installation %s: %w", key, err)
+	}
+	sl := s.sealerFor(key)
+	bot, err := sl.open(inst.SealedBot)
+	if err != nil {
+		return SlackInstallation{}, false, fmt.Errorf("slack installation %s: bot token: %w", key, err)
+	}
+	inst.BotToken = string(bot)
+	if inst.SealedRefresh != "" {
+		r, err := sl.open(inst.SealedRefresh)
+		if err != nil {
+			return SlackInstallation{}, false, fmt.Errorf("slack installation %s: refresh token: %w", key, err)
+		}
+		inst.RefreshToken = string(r)
+	}
+	inst.SealedBot, inst.SealedRefresh = "", ""
+	return inst, true, nil
+}
+
+// Remove drops the installation of (enterprise, team) exactly as given (an
+// org-wide install is ("E", "")), with its tokens; removing one that is
+// gone is no error, so an uninstall event handled twice, or after a
+// tokens_revoked that already removed it, is harmless.
+func (s *SlackInstalls) Remove(ctx context.Context, enterprise, team string) (removed bool, err error) {
+	n, err := s.rdb.Del(ctx, installKey(enterprise, team)).Result()
+	if err != nil {
+		return false, fmt.Errorf("slack installation: remove: %w", err)
+	}
+	return n > 0, nil
+}
+
+// removeIfBot deletes KEYS[1] when its bot_user_id is one of ARGV: a
+// tokens_revoked event names the revoked bot users, and reading the
+// record then deleting it in two steps could drop a reinstall's new record.
+var removeIfBot = redis.NewScript(`
+local rec = redis.call('GET', KEYS[1])
+if not rec then return 0 end
+local ok, inst = pcall(cjson.decode, rec)
+if not ok then return 0 end
+for i = 1, #ARGV do
+  if inst.bot_user_id == ARGV[i] then
+    redis.call('DEL', KEYS[1])
+    return 1
+  end
+end
+return 0
+`)
+
+// RevokeBots drops the installation of (enterprise, team) when its bot user
+// is among botUsers (a tokens_revoked event's bot ids); idempotent.
+func (s *SlackInstalls) RevokeBots(ctx context.Context, enterprise, team string, botUsers []string) (removed bool, err error) {
+	if len(botUsers) == 0 {
+		return false, nil
+	}
+	args := make([]any, len(botUsers))
+	for i, b := range botUsers {
+		args[i] = b
+	}
+	n, err := removeIfBot.Run(ctx, s.rdb, []string{installKey(enterprise, team)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("slack installation: revoke: %w", err)
+	}
+	return n > 0, nil
+}
+
+// StateTTL is how long an install may take between the "Add to Slack"
+// click and Slack's redirect back.
+const StateTTL = 10 * time.Minute
+
+func stateKey(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return slackOAuthPrefix + hex.EncodeToString(h[:])
+}
+
+// PutState records an OAuth state for StateTTL.
+func (s *SlackInstalls) PutState(ctx context.Context, state string) error {
+	if err := s.rdb.Set(ctx, stateKey(state), "1", StateTTL).Err(); err != nil {
+		return fmt.Errorf("slack oauth state: %w", err)
+	}
+	return nil
+}
+
+// TakeState spends an OAuth state: true once, for a state put less than
+// StateTTL ago (GETDEL, so two redirects racing with one state cannot both
+// win).
+func (s *SlackInstalls) TakeState(ctx context.Context, state string) (bool, error) {
+	err := s.rdb.GetDel(ctx, stateKey(state)).Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("slack oauth state: %w", err)
+	}
+	return true, nil
+}
