@@ -21,6 +21,8 @@ import (
 //
 //	usher:slackinstall:ENTERPRISE|TEAM   string  JSON of one installation, its tokens sealed:
 //	                                             "|T" a workspace, "E|" an org-wide install
+//	usher:slackinstall:E|:revoked        set     workspaces of enterprise E an org-wide install no
+//	                                             longer reaches (team_access_revoked, app_uninstalled_team)
 //	usher:slackoauth:HASH                string  an OAuth state not yet spent (SHA-256 of it), 10 minutes
 //
 // A state is kept only as its hash: whoever reads Redis cannot finish
@@ -114,9 +116,51 @@ func (s *SlackInstalls) Find(ctx context.Context, enterprise, team string) (Slac
 		}
 	}
 	if enterprise != "" {
+		if team != "" {
+			out, err := s.rdb.SIsMember(ctx, revokedKey(enterprise), team).Result()
+			if err != nil {
+				return SlackInstallation{}, false, fmt.Errorf("slack installation: %w", err)
+			}
+			if out {
+				return SlackInstallation{}, false, nil
+			}
+		}
 		return s.get(ctx, installKey(enterprise, ""))
 	}
 	return SlackInstallation{}, false, nil
+}
+
+func revokedKey(enterprise string) string { return installKey(enterprise, "") + ":revoked" }
+
+// RevokeTeams records that enterprise's org-wide install no longer reaches
+// teams; GrantTeams undoes it. Both are idempotent and need no record.
+func (s *SlackInstalls) RevokeTeams(ctx context.Context, enterprise string, teams []string) error {
+	if enterprise == "" || len(teams) == 0 {
+		return nil
+	}
+	if err := s.rdb.SAdd(ctx, revokedKey(enterprise), toAny(teams)...).Err(); err != nil {
+		return fmt.Errorf("slack installation: revoke teams: %w", err)
+	}
+	return nil
+}
+
+// GrantTeams: see RevokeTeams.
+func (s *SlackInstalls) GrantTeams(ctx context.Context, enterprise string, teams []string) error {
+	if enterprise == "" || len(teams) == 0 {
+		return nil
+	}
+	if err := s.rdb.SRem(ctx, revokedKey(enterprise), toAny(teams)...).Err(); err != nil {
+		return fmt.Errorf("slack installation: grant teams: %w", err)
+	}
+	return nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
 }
 
 func (s *SlackInstalls) get(ctx context.Context, key string) (SlackInstallation, bool, error) {
@@ -153,9 +197,19 @@ func (s *SlackInstalls) get(ctx context.Context, key string) (SlackInstallation,
 // gone is no error, so an uninstall event handled twice, or after a
 // tokens_revoked that already removed it, is harmless.
 func (s *SlackInstalls) Remove(ctx context.Context, enterprise, team string) (removed bool, err error) {
-	n, err := s.rdb.Del(ctx, installKey(enterprise, team)).Result()
-	if err != nil {
-		return false, fmt.Errorf("slack installation: remove: %w", err)
+	keys := []string{installKey(enterprise, team)}
+	if team == "" {
+		keys = append(keys, revokedKey(enterprise))
+	}
+	var n int64
+	for _, k := range keys { // separate slots under Cluster: one DEL each
+		d, err := s.rdb.Del(ctx, k).Result()
+		if err != nil {
+			return false, fmt.Errorf("slack installation: remove: %w", err)
+		}
+		if k == keys[0] {
+			n = d
+		}
 	}
 	return n > 0, nil
 }
@@ -183,11 +237,7 @@ func (s *SlackInstalls) RevokeBots(ctx context.Context, enterprise, team string,
 	if len(botUsers) == 0 {
 		return false, nil
 	}
-	args := make([]any, len(botUsers))
-	for i, b := range botUsers {
-		args[i] = b
-	}
-	n, err := removeIfBot.Run(ctx, s.rdb, []string{installKey(enterprise, team)}, args...).Int()
+	n, err := removeIfBot.Run(ctx, s.rdb, []string{installKey(enterprise, team)}, toAny(botUsers)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("slack installation: revoke: %w", err)
 	}

@@ -88,3 +88,31 @@ func TestSlackOAuthStateOnce(t *testing.T) {
 		t.Fatalf("take: %v %v %v %v %v %v", first, again, unknown, err1, err2, err3)
 	}
 }
+
+func TestSlackInstallsTeamAccess(t *testing.T) {
+	ctx := context.Background()
+	s := storage.NewSlackInstalls(redistest.Shared(t).Client(t), nil)
+	if err := s.Save(ctx, storage.SlackInstallation{Enterprise: "EACC", BotUserID: "UB", BotToken: "xoxb-e"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.RevokeTeams(ctx, "EACC", []string{"T1", "T2"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, _ := s.Find(ctx, "EACC", "T1"); ok {
+		t.Fatal("revoked workspace still served")
+	}
+	if _, ok, _ := s.Find(ctx, "EACC", "T3"); !ok {
+		t.Fatal("other workspace lost")
+	}
+	if err := s.GrantTeams(ctx, "EACC", []string{"T1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Find(ctx, "EACC", "T1"); !ok {
+		t.Fatal("granted workspace not served")
+	}
+	if _, ok, _ := s.Find(ctx, "EACC", "T2"); ok {
+		t.Fatal("T2 served")
+	}
+}
