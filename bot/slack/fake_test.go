@@ -43,6 +43,7 @@ type fakeUser struct {
 
 type apiCall struct {
 	Method string
+	Auth   string // the token sent, form or Authorization header
 	Form   url.Values
 	JSON   map[string]any
 }
@@ -73,7 +74,7 @@ func (f *fakeSlack) ResponseURL(name string) string { return f.srv.URL + "/respo
 
 func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	c := apiCall{}
+	c := apiCall{Auth: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		json.Unmarshal(body, &c.JSON)
 	} else {
@@ -92,6 +93,9 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "3")
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
+	}
+	if c.Auth == "" && c.Form != nil {
+		c.Auth = c.Form.Get("token")
 	}
 	f.calls = append(f.calls, c)
 	answer := func(v map[string]any) {
