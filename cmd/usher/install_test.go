@@ -221,3 +221,28 @@ func TestAddToSlackTwoWorkspaces(t *testing.T) {
 		t.Fatalf("alpha's data went with the install: %d keys, then %d", before, after)
 	}
 }
+
+func TestDistributionConfig(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string // "" : valid
+	}{
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x"}, ""},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "x"}, "both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s"}, "needs SLACK_SIGNING_SECRET"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_BOT_TOKEN is for a single workspace"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_APP_TOKEN": "xapp-1"}, "Socket Mode"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_TEAM_ID": "T1"}, "unset them"},
+	} {
+		c, on, err := loadSlackConfig(func(k string) string { return tc.vars[k] })
+		if !on {
+			t.Fatalf("%v: Slack off", tc.vars)
+		}
+		if tc.want == "" && (err != nil || !c.distributed()) {
+			t.Fatalf("%v: %v", tc.vars, err)
+		}
+		if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Fatalf("%v: %v, want %q", tc.vars, err, tc.want)
+		}
+	}
+}
