@@ -18,7 +18,7 @@ import (
 
 // distributedScopes are the bot scopes "Add to Slack" asks for: those of
 // manifests/slack/manifest.distributed.yaml.
-var distributedScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email"}
+var distributedScopes = []string{"commands", "chat:write", "im:write", "im:history", "users:read", "users:read.email"}
 
 // installOrgID is the organization an installed workspace gets: its team
 // (or, org-wide, its enterprise) id, which Slack never reuses.
