@@ -175,6 +175,10 @@ func (in *Installer) serveRedirect(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.cfg.OnInstall != nil {
 		if inst, err = in.cfg.OnInstall(r.Context(), inst); err != nil {
+			// A refused install keeps no token: the workspace stays "not installed".
+			if _, rerr := in.cfg.Store.Remove(r.Context(), inst.Enterprise, inst.Team); rerr != nil {
+				in.cfg.Logger.Error("slack install: cannot drop a refused installation", "team", inst.Team, "enterprise", inst.Enterprise, "err", rerr)
+			}
 			var oe *org.Error
 			if errors.As(err, &oe) {
 				in.failure(w, http.StatusBadRequest, "refused", "usher is installed but not set up", oe.Error(), "team", inst.Team, "enterprise", inst.Enterprise, "err", err)

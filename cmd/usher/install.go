@@ -139,7 +139,12 @@ func (p *slackPart) distribute(s *server) error {
 	if s.cfg.publicURL == "" {
 		return errors.New("distribution mode needs USHER_PUBLIC_URL: Slack sends installers back to USHER_PUBLIC_URL/slack/oauth_redirect")
 	}
-	p.installs = storage.NewSlackInstalls(s.rdb, s.cfg.secret.sealKey())
+	key := s.cfg.secret.sealKey()
+	if key == nil {
+		// Tokens sealed with a per-process key would be lost at the next start.
+		return errors.New("distribution mode needs USHER_SECRET: it seals the workspaces' tokens in Redis, the same on every replica")
+	}
+	p.installs = storage.NewSlackInstalls(s.rdb, key)
 	var err error
 	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs,
 		WorkspacesOf: p.installedWorkspacesOf(s), Logger: s.log.With("platform", "slack")})
@@ -173,4 +178,12 @@ func (p *slackPart) installURL(s *server) string {
 		return ""
 	}
 	return strings.TrimRight(s.cfg.publicURL, "/") + "/slack/install"
+}
+
+// installedOrg is the organization the directory links an installed
+// workspace to (its own entry, else its enterprise's), and no other: in
+// distribution mode a workspace is never served by the default
+// organization because it is the only one.
+func (o slackOrgs) installedOrg(ctx context.Context, team, enterprise string) (org.ID, bool, error) {
+	return o.s.store.Directory().Resolve(ctx, org.SlackTenant(enterprise, team))
 }

@@ -143,6 +143,9 @@ func TestAddToSlackTwoWorkspaces(t *testing.T) {
 	if _, found, _ := storage.NewDirectory(rdb).Resolve(ctx, org.SlackTenant("", ta)); found {
 		t.Fatal("an organization was created for an unverified installer")
 	}
+	if a := slackAs(t, base, ta, "UBOSS", "help"); !strings.Contains(a, "usher is not installed in this workspace") {
+		t.Fatalf("after a refused install: %s", a)
+	}
 
 	fake.grant("code-a", ta, "xoxb-ta-installed-secret", "UBOSS")
 	fake.grant("code-b", tb, "xoxb-tb-installed-secret", "UBEA")

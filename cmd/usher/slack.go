@@ -216,7 +216,14 @@ func (o slackOrgs) Serving(ctx context.Context, team, enterprise string) (slack.
 	if !o.distributed && !o.served.Serves(team, enterprise) {
 		return slack.Org{}, false, nil
 	}
-	id, ok, err := o.org(ctx, org.SlackTenant(enterprise, team))
+	var id org.ID
+	var ok bool
+	var err error
+	if o.distributed {
+		id, ok, err = o.installedOrg(ctx, team, enterprise)
+	} else {
+		id, ok, err = o.org(ctx, org.SlackTenant(enterprise, team))
+	}
 	if err != nil || !ok {
 		return slack.Org{}, false, err
 	}
