@@ -71,7 +71,7 @@ type workspaceAPIs struct {
 	// installed finds the token of a workspace installed through "Add to
 	// Slack" (Config.Installations), read at each use: an uninstall takes
 	// effect at once on every replica.
-	installed func(ctx context.Context, ids ...string) (*slack.Client, bool)
+	installed func(ctx context.Context, ids ...string) (*slack.Client, bool, error)
 }
 
 func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
@@ -88,7 +88,7 @@ func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
 // org-wide install).
 func (w workspaceAPIs) of(ctx context.Context, ids ...string) *slack.Client {
 	if w.installed != nil {
-		if c, ok := w.installed(ctx, ids...); ok {
+		if c, ok, err := w.installed(ctx, ids...); ok && err == nil {
 			return c
 		}
 	}
@@ -131,7 +131,13 @@ func (d *DM) Find(ctx context.Context, orgID org.ID, email string, hint deliver.
 		workspaces = ws
 	}
 	for _, ws := range workspaces {
-		u, err := d.apis.of(ctx, ws).GetUserByEmailContext(ctx, email)
+		api, err := d.apis.must(ctx, ws)
+		if errors.Is(err, errNotInstalled) {
+			continue // nobody is reachable there now
+		} else if err != nil {
+			return deliver.Recipient{}, false, err
+		}
+		u, err := api.GetUserByEmailContext(ctx, email)
 		switch {
 		case slackErr(err) == "users_not_found":
 			continue
@@ -152,7 +158,10 @@ func (d *DM) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (del
 		err := d.respond(ctx, respondTarget{ResponseURL: r.ReplyURL, UserID: r.UserID, Ephemeral: true, Team: r.Workspace}, p.Message, false)
 		return deliver.Posted{Platform: Platform, Where: "shown to them in Slack"}, classify(err)
 	}
-	api := d.apis.of(ctx, r.Workspace)
+	api, err := d.apis.must(ctx, r.Workspace)
+	if err != nil {
+		return deliver.Posted{}, err
+	}
 	ch, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{r.UserID}, ReturnIM: true})
 	if err != nil {
 		if code := slackErr(err); code == "user_not_found" || code == "user_disabled" || code == "cannot_dm_bot" {
@@ -189,7 +198,11 @@ func (d *DM) Update(ctx context.Context, at deliver.Posted, m handlers.Message) 
 		return &outbox.Permanent{Err: errors.New("slack update: the message has no channel or ts (an ephemeral answer cannot be updated)")}
 	}
 	blocks, text := Render(m)
-	if _, _, _, err := d.apis.of(ctx, at.Workspace).UpdateMessageContext(ctx, at.Channel, at.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+	api, err := d.apis.must(ctx, at.Workspace)
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, at.Channel, at.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
 		return classify(fmt.Errorf("slack chat.update: %w", err))
 	}
 	return nil
@@ -237,7 +250,10 @@ func (d *DM) respond(ctx context.Context, t respondTarget, m handlers.Message, r
 		}
 	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
-	api := d.apis.of(ctx, t.Team)
+	api, err := d.apis.must(ctx, t.Team)
+	if err != nil {
+		return err
+	}
 	if replace && t.Channel != "" && t.TS != "" && !t.Ephemeral {
 		_, _, _, err := api.UpdateMessageContext(ctx, t.Channel, t.TS, opts...)
 		if err != nil {

@@ -3,39 +3,56 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/slack-go/slack"
 
+	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
 )
 
 // installedAPIs reads the bot token of a workspace from the installation
 // store (distribution mode); nil without one.
-func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ...string) (*slack.Client, bool) {
+func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ...string) (*slack.Client, bool, error) {
 	store := cfg.Installations
 	if store == nil {
 		return nil
 	}
-	log := cfg.Logger
-	return func(ctx context.Context, ids ...string) (*slack.Client, bool) {
+	return func(ctx context.Context, ids ...string) (*slack.Client, bool, error) {
 		team, enterprise := splitWorkspace(ids)
 		inst, ok, err := store.Find(ctx, enterprise, team)
-		if err != nil {
-			if log != nil {
-				log.WarnContext(ctx, "slack: cannot read installation", "team_id", team, "enterprise_id", enterprise, "err", err)
-			}
-			return nil, false
-		}
-		if !ok {
-			return nil, false
+		if err != nil || !ok {
+			return nil, false, err
 		}
 		c := cfg
 		c.BotToken = inst.BotToken
-		return newAPI(c, hc), true
+		return newAPI(c, hc), true, nil
 	}
+}
+
+// errNotInstalled: a message for a workspace usher is no longer installed
+// in (uninstalled, its tokens revoked). Retrying cannot help, so the
+// outbox dead-letters the message with this reason.
+var errNotInstalled = errors.New("usher is not installed in this Slack workspace (uninstalled or its tokens revoked)")
+
+// must is the client for a workspace, for sending: in distribution mode a
+// workspace without an installation is a permanent failure rather than a
+// call with no token.
+func (w workspaceAPIs) must(ctx context.Context, ids ...string) (*slack.Client, error) {
+	if w.installed == nil {
+		return w.of(ctx, ids...), nil
+	}
+	c, ok, err := w.installed(ctx, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("slack installation of %v: %w", ids, err)
+	}
+	if !ok {
+		return nil, &outbox.Permanent{Err: fmt.Errorf("workspace %s: %w", strings.Join(ids, "/"), errNotInstalled)}
+	}
+	return c, nil
 }
 
 // splitWorkspace reads workspace ids (Slack's team ids start with T, its

@@ -134,3 +134,25 @@ func FuzzLifecycleEvent(f *testing.F) {
 		slackbot.ParseLifecycle(b)
 	})
 }
+
+// TestUninstallStopsQueuedMessages: an invitation queued for a workspace
+// before its uninstall is never sent with no token: the invitee is on no
+// platform now, which the router handles as it does anyone unreachable.
+func TestUninstallStopsQueuedMessages(t *testing.T) {
+	e, installs := distEnv(t)
+	install(t, installs)
+	if code, body := e.command(uAdmin, "invite "+uBob.Email); code != 200 || !strings.Contains(string(body), "invited") {
+		t.Fatalf("invite: %d %s", code, body)
+	}
+	e.event(lifecycleBody("app_uninstalled"))
+	e.slack.Calls()
+	e.drain()
+	for _, c := range e.slack.Calls() {
+		if !strings.HasPrefix(c.Method, "respond:") {
+			t.Fatalf("%s called after the uninstall (token %q)", c.Method, c.Auth)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "recipient on no platform") {
+		t.Fatalf("the queued invitation was not settled as unreachable:\n%s", e.logs.String())
+	}
+}
