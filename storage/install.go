@@ -97,9 +97,9 @@ func (s *SlackInstalls) Save(ctx context.Context, inst SlackInstallation) error 
 	if inst.RefreshToken != "" {
 		inst.SealedRefresh = sl.seal([]byte(inst.RefreshToken))
 	}
-	b, err := json.Marshal(inst)
+	b, err := jsonMarshal(inst)
 	if err != nil {
-		return fmt.Errorf("slack installation: %w", err)
+		return err
 	}
 	if err := s.rdb.Set(ctx, key, b, 0).Err(); err != nil {
 		return fmt.Errorf("slack installation %s: %w", key, err)
@@ -273,4 +273,12 @@ func (s *SlackInstalls) TakeState(ctx context.Context, state string) (bool, erro
 		return false, fmt.Errorf("slack oauth state: %w", err)
 	}
 	return true, nil
+}
+
+func jsonMarshal(inst SlackInstallation) ([]byte, error) {
+	b, err := json.Marshal(inst)
+	if err != nil {
+		return nil, fmt.Errorf("slack installation: %w", err)
+	}
+	return b, nil
 }
