@@ -33,7 +33,8 @@ type fakeSlack struct {
 	// for client, and the team each bot token's auth.test answers.
 	client     [2]string
 	codes      map[string]map[string]any
-	tokenTeams map[string][2]string // token -> team, enterprise
+	refreshes  map[string]map[string]any // refresh token -> answer, once
+	tokenTeams map[string][2]string      // token -> team, enterprise
 }
 
 type fakeUser struct {
@@ -115,6 +116,16 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if id != f.client[0] || secret != f.client[1] || f.client[0] == "" {
 			fail("invalid_client_id")
+			return
+		}
+		if c.Form.Get("grant_type") == "refresh_token" {
+			v, ok := f.refreshes[c.Form.Get("refresh_token")]
+			if !ok {
+				fail("invalid_refresh_token")
+				return
+			}
+			delete(f.refreshes, c.Form.Get("refresh_token"))
+			answer(v)
 			return
 		}
 		v, ok := f.codes[c.Form.Get("code")]

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/storage"
 )
 
 // installedAPIs reads the bot token of a workspace from the installation
@@ -21,9 +23,26 @@ func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ..
 	if store == nil {
 		return nil
 	}
+	apiURL := strings.TrimRight(cfg.APIURL, "/") + "/"
+	if cfg.APIURL == "" {
+		apiURL = slack.APIURL
+	}
+	refresh := func(ctx context.Context, rt string) (storage.Refreshed, error) {
+		r, err := slack.RefreshOAuthV2TokenContext(ctx, hc, cfg.ClientID, cfg.ClientSecret, rt, slack.OAuthOptionAPIURL(apiURL))
+		if err != nil {
+			return storage.Refreshed{}, fmt.Errorf("oauth.v2.access refresh: %s", slackReason(err))
+		}
+		return storage.Refreshed{BotToken: r.AccessToken, RefreshToken: r.RefreshToken, ExpiresIn: time.Duration(r.ExpiresIn) * time.Second}, nil
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	return func(ctx context.Context, ids ...string) (*slack.Client, bool, error) {
 		team, enterprise := splitWorkspace(ids)
-		inst, ok, err := store.Find(ctx, enterprise, team)
+		// A rotating token (token_rotation_enabled) lasts 12 hours: one
+		// expiring within RefreshWithin is refreshed before this use.
+		inst, ok, err := store.Fresh(ctx, enterprise, team, RefreshWithin, now, refresh)
 		if err != nil || !ok {
 			return nil, false, err
 		}
@@ -32,6 +51,10 @@ func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ..
 		return newAPI(c, hc), true, nil
 	}
 }
+
+// RefreshWithin: a rotating token expiring sooner than this is refreshed
+// before use.
+const RefreshWithin = 2 * time.Hour
 
 // errNotInstalled: a message for a workspace usher is no longer installed
 // in (uninstalled, its tokens revoked). Retrying cannot help, so the

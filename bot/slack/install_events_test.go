@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ func distEnv(t *testing.T) (*env, *storage.SlackInstalls) {
 	installs := storage.NewSlackInstalls(rdb, nil)
 	e := newEnvConfigured(t, rdb, "", func(c *slackbot.Config) {
 		c.BotToken, c.Installations, c.InstallURL = "", installs, "https://usher.test/slack/install"
+		c.ClientID, c.ClientSecret = "111.222", "client-secret-xyz"
 	})
+	e.slack.client = [2]string{"111.222", "client-secret-xyz"}
 	return e, installs
 }
 
@@ -154,5 +157,45 @@ func TestUninstallStopsQueuedMessages(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "recipient on no platform") {
 		t.Fatalf("the queued invitation was not settled as unreachable:\n%s", e.logs.String())
+	}
+}
+
+// TestRotatingTokenRefreshedOnce: 20 concurrent commands from a workspace
+// whose rotating token expires within 2 hours refresh it once
+// (oauth.v2.access, grant_type refresh_token) and all run with the new one.
+func TestRotatingTokenRefreshedOnce(t *testing.T) {
+	e, installs := distEnv(t)
+	if err := installs.Save(context.Background(), storage.SlackInstallation{Team: team, BotUserID: "UBOTX", BotToken: "xoxe.xoxb-old",
+		RefreshToken: "xoxe-1-r1", Expires: time.Now().Add(90 * time.Minute), Installed: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.slack.mu.Lock()
+	e.slack.refreshes = map[string]map[string]any{"xoxe-1-r1": {"access_token": "xoxe.xoxb-new", "token_type": "bot", "refresh_token": "xoxe-1-r2",
+		"expires_in": 43200, "team": map[string]any{"id": team}, "bot_user_id": "UBOTX", "app_id": "A1"}}
+	e.slack.mu.Unlock()
+	e.slack.Calls()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if code, body := e.command(uAdmin, "help"); code != 200 || strings.Contains(string(body), "not installed") {
+				t.Errorf("command: %d %s", code, body)
+			}
+		})
+	}
+	wg.Wait()
+	refreshes := 0
+	for _, c := range e.slack.Calls() {
+		switch {
+		case c.Method == "oauth.v2.access":
+			refreshes++
+		case !strings.HasPrefix(c.Method, "respond:") && c.Auth != "xoxe.xoxb-new":
+			t.Errorf("%s with token %q, not the refreshed one", c.Method, c.Auth)
+		}
+	}
+	if refreshes != 1 {
+		t.Fatalf("%d refresh calls, want 1", refreshes)
+	}
+	if inst, _, _ := installs.Find(context.Background(), "", team); inst.BotToken != "xoxe.xoxb-new" || inst.RefreshToken != "xoxe-1-r2" {
+		t.Fatalf("stored %q %q", inst.BotToken, inst.RefreshToken)
 	}
 }

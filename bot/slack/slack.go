@@ -95,6 +95,8 @@ type Config struct {
 	// installation is refused. InstallURL is where to add usher.
 	Installations *storage.SlackInstalls
 	InstallURL    string
+	// ClientID and ClientSecret refresh rotating installation tokens.
+	ClientID, ClientSecret string
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
 	WorkspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)

@@ -146,7 +146,7 @@ func (p *slackPart) distribute(s *server) error {
 	}
 	p.installs = storage.NewSlackInstalls(s.rdb, key)
 	var err error
-	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs,
+	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs, ClientID: p.sc.clientID, ClientSecret: p.sc.clientSecret,
 		WorkspacesOf: p.installedWorkspacesOf(s), Logger: s.log.With("platform", "slack")})
 	return err
 }

@@ -246,7 +246,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
-		Installations: p.installs, InstallURL: p.installURL(s),
+		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
 	if err != nil {
