@@ -10,6 +10,7 @@ import (
 	"time"
 
 	slackbot "github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
@@ -22,6 +23,8 @@ func distEnv(t *testing.T) (*env, *storage.SlackInstalls) {
 	e := newEnvConfigured(t, rdb, "", func(c *slackbot.Config) {
 		c.BotToken, c.Installations, c.InstallURL = "", installs, "https://usher.test/slack/install"
 		c.ClientID, c.ClientSecret = "111.222", "client-secret-xyz"
+		// As usher serve's directory answers: the organization's one workspace.
+		c.WorkspacesOf = func(context.Context, org.ID) ([]string, error) { return []string{team}, nil }
 	})
 	e.slack.client = [2]string{"111.222", "client-secret-xyz"}
 	return e, installs
@@ -197,5 +200,41 @@ func TestRotatingTokenRefreshedOnce(t *testing.T) {
 	}
 	if inst, _, _ := installs.Find(context.Background(), "", team); inst.BotToken != "xoxe.xoxb-new" || inst.RefreshToken != "xoxe-1-r2" {
 		t.Fatalf("stored %q %q", inst.BotToken, inst.RefreshToken)
+	}
+}
+
+// TestQueuedMessageUsesRefreshedToken: a DM sent by the outbox worker, with
+// no incoming request, after the token has come close to its expiry, goes
+// out with a refreshed token.
+func TestQueuedMessageUsesRefreshedToken(t *testing.T) {
+	e, installs := distEnv(t)
+	ctx := context.Background()
+	save := func(token, refresh string, expires time.Time) {
+		if err := installs.Save(ctx, storage.SlackInstallation{Team: team, BotUserID: "UBOTX", BotToken: token, RefreshToken: refresh, Expires: expires, Installed: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save("xoxe.xoxb-fresh", "xoxe-1-q1", time.Now().Add(11*time.Hour))
+	if code, body := e.command(uAdmin, "invite "+uBob.Email); code != 200 || !strings.Contains(string(body), "invited") {
+		t.Fatalf("invite: %d %s", code, body)
+	}
+	// Hours pass before the worker runs: the token now expires within 2 hours.
+	save("xoxe.xoxb-fresh", "xoxe-1-q1", time.Now().Add(time.Hour))
+	e.slack.mu.Lock()
+	e.slack.refreshes = map[string]map[string]any{"xoxe-1-q1": {"access_token": "xoxe.xoxb-renewed", "token_type": "bot", "refresh_token": "xoxe-1-q2", "expires_in": 43200}}
+	e.slack.mu.Unlock()
+	e.slack.Calls()
+	e.drain()
+	var posted bool
+	for _, c := range e.slack.Calls() {
+		if c.Method == "chat.postMessage" {
+			posted = true
+			if c.Auth != "xoxe.xoxb-renewed" {
+				t.Fatalf("chat.postMessage with %q", c.Auth)
+			}
+		}
+	}
+	if !posted {
+		t.Fatalf("no DM sent:\n%s", e.logs.String())
 	}
 }
