@@ -152,8 +152,8 @@ func TestSlackManifestsValidate(t *testing.T) {
 // checkDistributedManifest: the distributed app sends installers back to
 // /slack/oauth_redirect, asks for the scopes "Add to Slack" requests,
 // allows org-wide installs, and subscribes to every lifecycle event usher
-// handles (bot/slack/install_events.go). Token rotation stays off until
-// usher refreshes tokens.
+// handles (bot/slack/install_events.go), with token rotation (bot/slack
+// refreshes tokens before use).
 func checkDistributedManifest(t *testing.T, m map[string]any, scopes []string) {
 	t.Helper()
 	redirects, _ := m["oauth_config"].(map[string]any)["redirect_urls"].([]any)
@@ -166,7 +166,7 @@ func checkDistributedManifest(t *testing.T, m map[string]any, scopes []string) {
 		t.Errorf("distributed: Add to Slack asks for %v, the manifest lists %v", asked, scopes)
 	}
 	settings := m["settings"].(map[string]any)
-	if settings["org_deploy_enabled"] != true || settings["token_rotation_enabled"] != false {
+	if settings["org_deploy_enabled"] != true || settings["token_rotation_enabled"] != true {
 		t.Errorf("distributed: org_deploy_enabled %v, token_rotation_enabled %v", settings["org_deploy_enabled"], settings["token_rotation_enabled"])
 	}
 	var events []string
