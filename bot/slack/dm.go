@@ -72,10 +72,14 @@ type workspaceAPIs struct {
 	// Slack" (Config.Installations), read at each use: an uninstall takes
 	// effect at once on every replica.
 	installed func(ctx context.Context, ids ...string) (*slack.Client, bool, error)
+	log       *slog.Logger
 }
 
 func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
-	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*slack.Client{}, installed: installedAPIs(cfg, hc)}
+	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*slack.Client{}, installed: installedAPIs(cfg, hc), log: cfg.Logger}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
 	for id, token := range cfg.Tokens {
 		c := cfg
 		c.BotToken = token
@@ -88,7 +92,11 @@ func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
 // org-wide install).
 func (w workspaceAPIs) of(ctx context.Context, ids ...string) *slack.Client {
 	if w.installed != nil {
-		if c, ok, err := w.installed(ctx, ids...); ok && err == nil {
+		c, ok, err := w.installed(ctx, ids...)
+		if err != nil {
+			// invalid_refresh_token among them: the workspace must install usher again.
+			w.log.ErrorContext(ctx, "slack: no usable installation token", "workspace", ids, "err", err)
+		} else if ok {
 			return c
 		}
 	}
