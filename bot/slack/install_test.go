@@ -249,3 +249,25 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestInstallOrgWide: an org-wide install (is_enterprise_install, team
+// null as Slack sends it) is stored for the enterprise and serves its
+// workspaces.
+func TestInstallOrgWide(t *testing.T) {
+	e := newInstallEnv(t, nil)
+	e.fake.mu.Lock()
+	e.fake.codes["code-grid"] = map[string]any{"access_token": "xoxb-grid-token", "token_type": "bot", "scope": "commands", "bot_user_id": "UBOTG", "app_id": "A0USHER",
+		"team": nil, "enterprise": map[string]any{"id": "EGRID1", "name": "Grid Corp"}, "is_enterprise_install": true,
+		"authed_user": map[string]any{"id": "UGRIDADMIN"}}
+	e.fake.tokenTeams["xoxb-grid-token"] = [2]string{"", "EGRID1"}
+	e.fake.mu.Unlock()
+	c := browser(t)
+	state := e.start(c)
+	if resp, body := e.back(c, url.Values{"code": {"code-grid"}, "state": {state}}); resp.StatusCode != 200 || !strings.Contains(body, "Grid Corp") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	inst, ok, err := e.store.Find(context.Background(), "EGRID1", "TANYWS")
+	if !ok || err != nil || inst.Team != "" || inst.Enterprise != "EGRID1" || inst.BotToken != "xoxb-grid-token" || inst.Installer != "UGRIDADMIN" {
+		t.Fatalf("%+v %v %v", inst, ok, err)
+	}
+}
