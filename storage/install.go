@@ -33,7 +33,8 @@ const (
 )
 
 // SlackInstallation is one install of the app: a workspace's, or a whole
-// enterprise's (Team empty).
+// enterprise's (Team empty). bot/slack.Installation has the same fields,
+// so the two convert into each other.
 type SlackInstallation struct {
 	Enterprise string    `json:"enterprise,omitempty"`
 	Team       string    `json:"team,omitempty"`
@@ -44,12 +45,16 @@ type SlackInstallation struct {
 	Installer  string    `json:"installer"`
 	Installed  time.Time `json:"installed"`
 	Org        org.ID    `json:"org,omitempty"`
-	// BotToken and RefreshToken are never stored as they are: the record
-	// holds them sealed (sealedBot, sealedRefresh).
+	// The tokens are never stored as they are: storedInstallation holds
+	// them sealed.
 	BotToken     string    `json:"-"`
 	RefreshToken string    `json:"-"`
 	Expires      time.Time `json:"expires,omitzero"`
+}
 
+// storedInstallation is a record as Redis holds it.
+type storedInstallation struct {
+	SlackInstallation
 	SealedBot     string `json:"bot_token"`
 	SealedRefresh string `json:"refresh_token,omitempty"`
 }
@@ -91,13 +96,7 @@ func (s *SlackInstalls) Save(ctx context.Context, inst SlackInstallation) error 
 		return errors.New("slack installation: no bot token")
 	}
 	key := installKey(inst.Enterprise, inst.Team)
-	sl := s.sealerFor(key)
-	inst.SealedBot = sl.seal([]byte(inst.BotToken))
-	inst.SealedRefresh = ""
-	if inst.RefreshToken != "" {
-		inst.SealedRefresh = sl.seal([]byte(inst.RefreshToken))
-	}
-	b, err := jsonMarshal(inst)
+	b, err := s.encode(key, inst)
 	if err != nil {
 		return err
 	}
@@ -171,24 +170,24 @@ func (s *SlackInstalls) get(ctx context.Context, key string) (SlackInstallation,
 	if err != nil {
 		return SlackInstallation{}, false, fmt.Errorf("slack installation %s: %w", key, err)
 	}
-	var inst SlackInstallation
-	if err := json.Unmarshal(b, &inst); err != nil {
+	var rec storedInstallation
+	if err := json.Unmarshal(b, &rec); err != nil {
 		return SlackInstallation{}, false, fmt.Errorf("slack installation %s: %w", key, err)
 	}
+	inst := rec.SlackInstallation
 	sl := s.sealerFor(key)
-	bot, err := sl.open(inst.SealedBot)
+	bot, err := sl.open(rec.SealedBot)
 	if err != nil {
 		return SlackInstallation{}, false, fmt.Errorf("slack installation %s: bot token: %w", key, err)
 	}
 	inst.BotToken = string(bot)
-	if inst.SealedRefresh != "" {
-		r, err := sl.open(inst.SealedRefresh)
+	if rec.SealedRefresh != "" {
+		r, err := sl.open(rec.SealedRefresh)
 		if err != nil {
 			return SlackInstallation{}, false, fmt.Errorf("slack installation %s: refresh token: %w", key, err)
 		}
 		inst.RefreshToken = string(r)
 	}
-	inst.SealedBot, inst.SealedRefresh = "", ""
 	return inst, true, nil
 }
 
@@ -275,8 +274,14 @@ func (s *SlackInstalls) TakeState(ctx context.Context, state string) (bool, erro
 	return true, nil
 }
 
-func jsonMarshal(inst SlackInstallation) ([]byte, error) {
-	b, err := json.Marshal(inst)
+// encode seals inst's tokens for key and marshals the record.
+func (s *SlackInstalls) encode(key string, inst SlackInstallation) ([]byte, error) {
+	sl := s.sealerFor(key)
+	rec := storedInstallation{SlackInstallation: inst, SealedBot: sl.seal([]byte(inst.BotToken))}
+	if inst.RefreshToken != "" {
+		rec.SealedRefresh = sl.seal([]byte(inst.RefreshToken))
+	}
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("slack installation: %w", err)
 	}

@@ -20,7 +20,7 @@ import (
 const refreshLockTTL = 15 * time.Second
 
 // Refreshed is what Slack's refresh (oauth.v2.access, grant_type
-// refresh_token) answered.
+// refresh_token) answered (bot/slack.Refreshed has the same fields).
 type Refreshed struct {
 	BotToken, RefreshToken string
 	ExpiresIn              time.Duration
@@ -96,10 +96,7 @@ func expiring(inst SlackInstallation, within time.Duration, now time.Time) bool 
 // replace writes a refreshed record only if the installation is still
 // there: an uninstall during the refresh is not undone.
 func (s *SlackInstalls) replace(ctx context.Context, key string, inst SlackInstallation) (kept bool, err error) {
-	sl := s.sealerFor(key)
-	inst.SealedBot = sl.seal([]byte(inst.BotToken))
-	inst.SealedRefresh = sl.seal([]byte(inst.RefreshToken))
-	b, err := jsonMarshal(inst)
+	b, err := s.encode(key, inst)
 	if err != nil {
 		return false, err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/usher-chat/usher/handlers/org"
-	"github.com/usher-chat/usher/storage"
 )
 
 // InstallConfig wires the "Add to Slack" flow (distribution mode:
@@ -31,12 +30,12 @@ type InstallConfig struct {
 	Scopes []string
 	// APIURL is the Web API (SLACK_API_URL), AuthorizeURL Slack's consent page.
 	APIURL, AuthorizeURL string
-	Store                *storage.SlackInstalls
+	Store                Installations
 	// OnInstall runs once the installation is stored: linking it to an
 	// organization, its first admin, the greeting. An *org.Error it returns
 	// is shown to the installer; any other error is logged and a generic
 	// page shown.
-	OnInstall  func(ctx context.Context, inst storage.SlackInstallation) (storage.SlackInstallation, error)
+	OnInstall  func(ctx context.Context, inst Installation) (Installation, error)
 	Logger     *slog.Logger
 	HTTPClient *http.Client
 	Now        func() time.Time
@@ -100,7 +99,7 @@ func (in *Installer) serveInstall(w http.ResponseWriter, r *http.Request) {
 		in.page(w, http.StatusServiceUnavailable, "usher can't start the install right now", "Its database did not answer. Try again in a minute.", "")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state, Path: "/slack/", MaxAge: int(storage.StateTTL / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state, Path: "/slack/", MaxAge: int(StateTTL / time.Second),
 		HttpOnly: true, Secure: in.secure(), SameSite: http.SameSiteLaxMode})
 	q := url.Values{"client_id": {in.cfg.ClientID}, "scope": {strings.Join(in.cfg.Scopes, ",")}, "redirect_uri": {in.cfg.RedirectURL}, "state": {state}}
 	target := in.cfg.AuthorizeURL + "?" + q.Encode()
@@ -201,23 +200,23 @@ func (in *Installer) serveRedirect(w http.ResponseWriter, r *http.Request) {
 }
 
 // verify checks the new bot token with auth.test and builds the record.
-func (in *Installer) verify(ctx context.Context, resp *slack.OAuthV2Response) (storage.SlackInstallation, error) {
+func (in *Installer) verify(ctx context.Context, resp *slack.OAuthV2Response) (Installation, error) {
 	if resp.AccessToken == "" {
-		return storage.SlackInstallation{}, errors.New("no bot token in the answer")
+		return Installation{}, errors.New("no bot token in the answer")
 	}
 	api := slack.New(resp.AccessToken, slack.OptionAPIURL(in.cfg.APIURL), slack.OptionHTTPClient(in.cfg.HTTPClient))
 	at, err := api.AuthTestContext(ctx)
 	if err != nil {
-		return storage.SlackInstallation{}, err
+		return Installation{}, err
 	}
-	inst := storage.SlackInstallation{
+	inst := Installation{
 		Enterprise: resp.Enterprise.ID, Team: resp.Team.ID, TeamName: resp.Team.Name, BotUserID: resp.BotUserID, AppID: resp.AppID,
 		Installer: resp.AuthedUser.ID, Installed: in.cfg.Now().UTC(), BotToken: resp.AccessToken, RefreshToken: resp.RefreshToken,
 	}
 	if resp.IsEnterpriseInstall {
 		inst.Team, inst.TeamName = "", resp.Enterprise.Name
 	} else if at.TeamID != resp.Team.ID {
-		return storage.SlackInstallation{}, fmt.Errorf("token is for team %s, not %s", at.TeamID, resp.Team.ID)
+		return Installation{}, fmt.Errorf("token is for team %s, not %s", at.TeamID, resp.Team.ID)
 	}
 	if inst.BotUserID == "" {
 		inst.BotUserID = at.UserID

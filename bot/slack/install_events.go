@@ -13,7 +13,6 @@ import (
 
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
-	"github.com/usher-chat/usher/storage"
 )
 
 // installedAPIs reads the bot token of a workspace from the installation
@@ -27,12 +26,12 @@ func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ..
 	if cfg.APIURL == "" {
 		apiURL = slack.APIURL
 	}
-	refresh := func(ctx context.Context, rt string) (storage.Refreshed, error) {
+	refresh := func(ctx context.Context, rt string) (Refreshed, error) {
 		r, err := slack.RefreshOAuthV2TokenContext(ctx, hc, cfg.ClientID, cfg.ClientSecret, rt, slack.OAuthOptionAPIURL(apiURL))
 		if err != nil {
-			return storage.Refreshed{}, fmt.Errorf("oauth.v2.access refresh: %s", slackReason(err))
+			return Refreshed{}, fmt.Errorf("oauth.v2.access refresh: %s", slackReason(err))
 		}
-		return storage.Refreshed{BotToken: r.AccessToken, RefreshToken: r.RefreshToken, ExpiresIn: time.Duration(r.ExpiresIn) * time.Second}, nil
+		return Refreshed{BotToken: r.AccessToken, RefreshToken: r.RefreshToken, ExpiresIn: time.Duration(r.ExpiresIn) * time.Second}, nil
 	}
 	now := cfg.Now
 	if now == nil {

@@ -21,7 +21,7 @@ func distEnv(t *testing.T) (*env, *storage.SlackInstalls) {
 	rdb := chatClient(t, redistest.Start(t))
 	installs := storage.NewSlackInstalls(rdb, nil)
 	e := newEnvConfigured(t, rdb, "", func(c *slackbot.Config) {
-		c.BotToken, c.Installations, c.InstallURL = "", installs, "https://usher.test/slack/install"
+		c.BotToken, c.Installations, c.InstallURL = "", installStore{installs}, "https://usher.test/slack/install"
 		c.ClientID, c.ClientSecret = "111.222", "client-secret-xyz"
 		// As usher serve's directory answers: the organization's one workspace.
 		c.WorkspacesOf = func(context.Context, org.ID) ([]string, error) { return []string{team}, nil }

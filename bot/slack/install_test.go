@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -28,7 +29,7 @@ type installEnv struct {
 	logs  *bytes.Buffer
 }
 
-func newInstallEnv(t *testing.T, onInstall func(context.Context, storage.SlackInstallation) (storage.SlackInstallation, error)) *installEnv {
+func newInstallEnv(t *testing.T, onInstall func(context.Context, slack.Installation) (slack.Installation, error)) *installEnv {
 	f := newFakeSlack(t)
 	f.client = [2]string{"111.222", "client-secret-xyz"}
 	f.codes = map[string]map[string]any{}
@@ -40,7 +41,7 @@ func newInstallEnv(t *testing.T, onInstall func(context.Context, storage.SlackIn
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	in, err := slack.NewInstaller(slack.InstallConfig{ClientID: "111.222", ClientSecret: "client-secret-xyz", RedirectURL: srv.URL + "/slack/oauth_redirect",
-		Scopes: []string{"commands", "chat:write"}, APIURL: f.APIURL(), Store: store, OnInstall: onInstall,
+		Scopes: []string{"commands", "chat:write"}, APIURL: f.APIURL(), Store: installStore{store}, OnInstall: onInstall,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -270,4 +271,43 @@ func TestInstallOrgWide(t *testing.T) {
 	if !ok || err != nil || inst.Team != "" || inst.Enterprise != "EGRID1" || inst.BotToken != "xoxb-grid-token" || inst.Installer != "UGRIDADMIN" {
 		t.Fatalf("%+v %v %v", inst, ok, err)
 	}
+}
+
+// installStore is usher serve's adapter (cmd/usher slackInstallStore): the
+// Redis store behind bot/slack's interface.
+type installStore struct{ s *storage.SlackInstalls }
+
+func (w installStore) Save(ctx context.Context, inst slack.Installation) error {
+	return w.s.Save(ctx, storage.SlackInstallation(inst))
+}
+
+func (w installStore) Find(ctx context.Context, enterprise, team string) (slack.Installation, bool, error) {
+	inst, ok, err := w.s.Find(ctx, enterprise, team)
+	return slack.Installation(inst), ok, err
+}
+
+func (w installStore) Fresh(ctx context.Context, enterprise, team string, within time.Duration, now func() time.Time,
+	refresh func(context.Context, string) (slack.Refreshed, error)) (slack.Installation, bool, error) {
+	inst, ok, err := w.s.Fresh(ctx, enterprise, team, within, now, func(ctx context.Context, rt string) (storage.Refreshed, error) {
+		r, err := refresh(ctx, rt)
+		return storage.Refreshed(r), err
+	})
+	return slack.Installation(inst), ok, err
+}
+
+func (w installStore) Remove(ctx context.Context, e, t string) (bool, error) {
+	return w.s.Remove(ctx, e, t)
+}
+func (w installStore) RevokeBots(ctx context.Context, e, t string, b []string) (bool, error) {
+	return w.s.RevokeBots(ctx, e, t, b)
+}
+func (w installStore) RevokeTeams(ctx context.Context, e string, ts []string) error {
+	return w.s.RevokeTeams(ctx, e, ts)
+}
+func (w installStore) GrantTeams(ctx context.Context, e string, ts []string) error {
+	return w.s.GrantTeams(ctx, e, ts)
+}
+func (w installStore) PutState(ctx context.Context, st string) error { return w.s.PutState(ctx, st) }
+func (w installStore) TakeState(ctx context.Context, st string) (bool, error) {
+	return w.s.TakeState(ctx, st)
 }

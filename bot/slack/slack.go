@@ -24,7 +24,6 @@ import (
 	"github.com/usher-chat/usher/bot/outbox"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
-	"github.com/usher-chat/usher/storage"
 )
 
 // Platform is the outbox platform name of Slack jobs.
@@ -93,7 +92,7 @@ type Config struct {
 	// bot token, installed through "Add to Slack" (install.go); BotToken is
 	// then not needed, and a request from a workspace without an
 	// installation is refused. InstallURL is where to add usher.
-	Installations *storage.SlackInstalls
+	Installations Installations
 	InstallURL    string
 	// ClientID and ClientSecret refresh rotating installation tokens.
 	ClientID, ClientSecret string

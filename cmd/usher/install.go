@@ -22,7 +22,7 @@ var distributedScopes = []string{"commands", "chat:write", "im:write", "im:histo
 
 // installOrgID is the organization an installed workspace gets: its team
 // (or, org-wide, its enterprise) id, which Slack never reuses.
-func installOrgID(inst storage.SlackInstallation) (org.ID, error) {
+func installOrgID(inst slack.Installation) (org.ID, error) {
 	id := inst.Team
 	if id == "" {
 		id = inst.Enterprise
@@ -50,8 +50,8 @@ func (p *slackPart) mountInstall(s *server) error {
 // directory already maps the workspace to (a reinstall: its data is still
 // there), else a new one whose first admin is the installer, by the email
 // Slack has verified for them. The installer is then greeted in a DM.
-func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst storage.SlackInstallation) (storage.SlackInstallation, error) {
-	return func(ctx context.Context, inst storage.SlackInstallation) (storage.SlackInstallation, error) {
+func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.Installation) (slack.Installation, error) {
+	return func(ctx context.Context, inst slack.Installation) (slack.Installation, error) {
 		api := slackapi.New(inst.BotToken, slackapi.OptionAPIURL(strings.TrimRight(p.sc.apiURLOrDefault(), "/")+"/"),
 			slackapi.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
 		tenant := org.SlackTenant(inst.Enterprise, inst.Team)
@@ -144,7 +144,7 @@ func (p *slackPart) distribute(s *server) error {
 		// Tokens sealed with a per-process key would be lost at the next start.
 		return errors.New("distribution mode needs USHER_SECRET: it seals the workspaces' tokens in Redis, the same on every replica")
 	}
-	p.installs = storage.NewSlackInstalls(s.rdb, key)
+	p.installs = slackInstallStore{storage.NewSlackInstalls(s.rdb, key)}
 	var err error
 	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs, ClientID: p.sc.clientID, ClientSecret: p.sc.clientSecret,
 		WorkspacesOf: p.installedWorkspacesOf(s), Logger: s.log.With("platform", "slack")})
@@ -186,4 +186,50 @@ func (p *slackPart) installURL(s *server) string {
 // organization because it is the only one.
 func (o slackOrgs) installedOrg(ctx context.Context, team, enterprise string) (org.ID, bool, error) {
 	return o.s.store.Directory().Resolve(ctx, org.SlackTenant(enterprise, team))
+}
+
+// slackInstallStore is the installation store for the Slack adapter, which
+// imports no Redis: storage's records converted to bot/slack's.
+type slackInstallStore struct{ s *storage.SlackInstalls }
+
+func (w slackInstallStore) Save(ctx context.Context, inst slack.Installation) error {
+	return w.s.Save(ctx, storage.SlackInstallation(inst))
+}
+
+func (w slackInstallStore) Find(ctx context.Context, enterprise, team string) (slack.Installation, bool, error) {
+	inst, ok, err := w.s.Find(ctx, enterprise, team)
+	return slack.Installation(inst), ok, err
+}
+
+func (w slackInstallStore) Fresh(ctx context.Context, enterprise, team string, within time.Duration, now func() time.Time,
+	refresh func(context.Context, string) (slack.Refreshed, error)) (slack.Installation, bool, error) {
+	inst, ok, err := w.s.Fresh(ctx, enterprise, team, within, now, func(ctx context.Context, rt string) (storage.Refreshed, error) {
+		r, err := refresh(ctx, rt)
+		return storage.Refreshed(r), err
+	})
+	return slack.Installation(inst), ok, err
+}
+
+func (w slackInstallStore) Remove(ctx context.Context, enterprise, team string) (bool, error) {
+	return w.s.Remove(ctx, enterprise, team)
+}
+
+func (w slackInstallStore) RevokeBots(ctx context.Context, enterprise, team string, bots []string) (bool, error) {
+	return w.s.RevokeBots(ctx, enterprise, team, bots)
+}
+
+func (w slackInstallStore) RevokeTeams(ctx context.Context, enterprise string, teams []string) error {
+	return w.s.RevokeTeams(ctx, enterprise, teams)
+}
+
+func (w slackInstallStore) GrantTeams(ctx context.Context, enterprise string, teams []string) error {
+	return w.s.GrantTeams(ctx, enterprise, teams)
+}
+
+func (w slackInstallStore) PutState(ctx context.Context, state string) error {
+	return w.s.PutState(ctx, state)
+}
+
+func (w slackInstallStore) TakeState(ctx context.Context, state string) (bool, error) {
+	return w.s.TakeState(ctx, state)
 }

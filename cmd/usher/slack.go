@@ -120,7 +120,7 @@ type slackPart struct {
 	served slack.Tenants
 	tokens map[string]string
 	// installs holds the workspaces' tokens in distribution mode (nil otherwise).
-	installs *storage.SlackInstalls
+	installs slack.Installations
 }
 
 // newSlackPart reads Slack's configuration and learns which workspace each
