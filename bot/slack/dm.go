@@ -40,7 +40,7 @@ const Where = "slack direct message"
 // (BotToken, APIURL, HTTPClient), its State (response_url counts) and Logger.
 func NewDM(cfg Config) (*DM, error) {
 	var missing []string
-	if cfg.BotToken == "" {
+	if cfg.BotToken == "" && cfg.Installations == nil {
 		missing = append(missing, "bot token")
 	}
 	if cfg.State == nil {
@@ -68,10 +68,18 @@ func NewDM(cfg Config) (*DM, error) {
 type workspaceAPIs struct {
 	def  *slack.Client
 	byID map[string]*slack.Client
+	// installed finds the token of a workspace installed through "Add to
+	// Slack" (Config.Installations), read at each use: an uninstall takes
+	// effect at once on every replica.
+	installed func(ctx context.Context, ids ...string) (*slack.Client, bool, error)
+	log       *slog.Logger
 }
 
 func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
-	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*slack.Client{}}
+	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*slack.Client{}, installed: installedAPIs(cfg, hc), log: cfg.Logger}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
 	for id, token := range cfg.Tokens {
 		c := cfg
 		c.BotToken = token
@@ -82,7 +90,16 @@ func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
 
 // of is the client for a workspace (a team id, or the enterprise id of an
 // org-wide install).
-func (w workspaceAPIs) of(ids ...string) *slack.Client {
+func (w workspaceAPIs) of(ctx context.Context, ids ...string) *slack.Client {
+	if w.installed != nil {
+		c, ok, err := w.installed(ctx, ids...)
+		if err != nil {
+			// invalid_refresh_token among them: the workspace must install usher again.
+			w.log.ErrorContext(ctx, "slack: no usable installation token", "workspace", ids, "err", err)
+		} else if ok {
+			return c
+		}
+	}
 	for _, id := range ids {
 		if c, ok := w.byID[id]; ok && id != "" {
 			return c
@@ -122,7 +139,13 @@ func (d *DM) Find(ctx context.Context, orgID org.ID, email string, hint deliver.
 		workspaces = ws
 	}
 	for _, ws := range workspaces {
-		u, err := d.apis.of(ws).GetUserByEmailContext(ctx, email)
+		api, err := d.apis.must(ctx, ws)
+		if errors.Is(err, errNotInstalled) {
+			continue // nobody is reachable there now
+		} else if err != nil {
+			return deliver.Recipient{}, false, err
+		}
+		u, err := api.GetUserByEmailContext(ctx, email)
 		switch {
 		case slackErr(err) == "users_not_found":
 			continue
@@ -143,7 +166,10 @@ func (d *DM) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (del
 		err := d.respond(ctx, respondTarget{ResponseURL: r.ReplyURL, UserID: r.UserID, Ephemeral: true, Team: r.Workspace}, p.Message, false)
 		return deliver.Posted{Platform: Platform, Where: "shown to them in Slack"}, classify(err)
 	}
-	api := d.apis.of(r.Workspace)
+	api, err := d.apis.must(ctx, r.Workspace)
+	if err != nil {
+		return deliver.Posted{}, err
+	}
 	ch, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{r.UserID}, ReturnIM: true})
 	if err != nil {
 		if code := slackErr(err); code == "user_not_found" || code == "user_disabled" || code == "cannot_dm_bot" {
@@ -180,7 +206,11 @@ func (d *DM) Update(ctx context.Context, at deliver.Posted, m handlers.Message) 
 		return &outbox.Permanent{Err: errors.New("slack update: the message has no channel or ts (an ephemeral answer cannot be updated)")}
 	}
 	blocks, text := Render(m)
-	if _, _, _, err := d.apis.of(at.Workspace).UpdateMessageContext(ctx, at.Channel, at.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+	api, err := d.apis.must(ctx, at.Workspace)
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, at.Channel, at.ID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
 		return classify(fmt.Errorf("slack chat.update: %w", err))
 	}
 	return nil
@@ -228,7 +258,10 @@ func (d *DM) respond(ctx context.Context, t respondTarget, m handlers.Message, r
 		}
 	}
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
-	api := d.apis.of(t.Team)
+	api, err := d.apis.must(ctx, t.Team)
+	if err != nil {
+		return err
+	}
 	if replace && t.Channel != "" && t.TS != "" && !t.Ephemeral {
 		_, _, _, err := api.UpdateMessageContext(ctx, t.Channel, t.TS, opts...)
 		if err != nil {

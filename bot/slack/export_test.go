@@ -7,3 +7,6 @@ func ReadInviteFormForTest(ic *slack.InteractionCallback) (string, map[string]st
 	f, errs := readInviteForm(ic.View.State)
 	return f.command(), errs
 }
+
+// ParseLifecycle reads an install lifecycle delivery (for fuzzing).
+func ParseLifecycle(b []byte) bool { _, ok := parseLifecycle(b); return ok }

@@ -28,6 +28,13 @@ type fakeSlack struct {
 	throttle map[string]int // method -> 429s still to answer
 	ts       int
 	wsURL    string // apps.connections.open answer
+
+	// Install flow (install_test.go): codes oauth.v2.access exchanges once
+	// for client, and the team each bot token's auth.test answers.
+	client     [2]string
+	codes      map[string]map[string]any
+	refreshes  map[string]map[string]any // refresh token -> answer, once
+	tokenTeams map[string][2]string      // token -> team, enterprise
 }
 
 type fakeUser struct {
@@ -37,6 +44,7 @@ type fakeUser struct {
 
 type apiCall struct {
 	Method string
+	Auth   string // the token sent, form or Authorization header
 	Form   url.Values
 	JSON   map[string]any
 }
@@ -67,7 +75,7 @@ func (f *fakeSlack) ResponseURL(name string) string { return f.srv.URL + "/respo
 
 func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	c := apiCall{}
+	c := apiCall{Auth: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		json.Unmarshal(body, &c.JSON)
 	} else {
@@ -87,6 +95,9 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
+	if c.Auth == "" && c.Form != nil {
+		c.Auth = c.Form.Get("token")
+	}
 	f.calls = append(f.calls, c)
 	answer := func(v map[string]any) {
 		v["ok"] = true
@@ -98,6 +109,43 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"ok":false,"error":%q}`, code)
 	}
 	switch c.Method {
+	case "oauth.v2.access":
+		id, secret, basic := r.BasicAuth()
+		if !basic {
+			id, secret = c.Form.Get("client_id"), c.Form.Get("client_secret")
+		}
+		if id != f.client[0] || secret != f.client[1] || f.client[0] == "" {
+			fail("invalid_client_id")
+			return
+		}
+		if c.Form.Get("grant_type") == "refresh_token" {
+			v, ok := f.refreshes[c.Form.Get("refresh_token")]
+			if !ok {
+				fail("invalid_refresh_token")
+				return
+			}
+			delete(f.refreshes, c.Form.Get("refresh_token"))
+			answer(v)
+			return
+		}
+		v, ok := f.codes[c.Form.Get("code")]
+		if !ok {
+			fail("invalid_code")
+			return
+		}
+		delete(f.codes, c.Form.Get("code")) // codes are single-use
+		answer(v)
+	case "auth.test":
+		tok := c.Form.Get("token")
+		if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			tok = b
+		}
+		tt, ok := f.tokenTeams[tok]
+		if !ok {
+			fail("invalid_auth")
+			return
+		}
+		answer(map[string]any{"team_id": tt[0], "enterprise_id": tt[1], "user_id": "UBOT" + tt[0], "bot_id": "B" + tt[0]})
 	case "users.info":
 		u, ok := f.users[c.Form.Get("user")]
 		if !ok {

@@ -131,6 +131,12 @@ func newEnvWith(t *testing.T, appToken string) *env {
 
 func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 	t.Helper()
+	return newEnvConfigured(t, rdb, appToken, nil)
+}
+
+// newEnvConfigured is newEnvFull with the adapter's Config adjusted by edit.
+func newEnvConfigured(t *testing.T, rdb *redis.Client, appToken string, edit func(*slackbot.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, rdb: rdb, logs: &syncBuffer{}}
 	e.slack = newFakeSlack(t, uAdmin, uBob, uCarol, uGuest, uBot)
@@ -154,6 +160,9 @@ func newEnvFull(t *testing.T, rdb *redis.Client, appToken string) *env {
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
 		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}},
 		Logger: slogTo(e.logs),
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	dm, err := slackbot.NewDM(cfg)
 	if err != nil {

@@ -156,7 +156,14 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, ch.Challenge)
 		return
 	}
-	// usher subscribes to no events today; a retry (X-Slack-Retry-Num) of
+	if err := a.lifecycle(r.Context(), body); err != nil {
+		// Verified has already marked this delivery seen, so Slack's retry
+		// would be acknowledged unread: say so loudly for the operator.
+		a.log.ErrorContext(r.Context(), "slack: install lifecycle event not applied", "err", err)
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+		return
+	}
+	// usher subscribes to no other events; a retry (X-Slack-Retry-Num) of
 	// one is acknowledged and dropped, never acted on twice.
 	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
 		a.log.Info("slack: event retry acknowledged", "retry", n, "reason", r.Header.Get("X-Slack-Retry-Reason"))

@@ -86,7 +86,7 @@ func (a *App) openInviteModal(ctx context.Context, o Org, sc slack.SlashCommand)
 	}
 	octx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := a.apis.of(sc.TeamID, sc.EnterpriseID).OpenViewContext(octx, sc.TriggerID, InviteModal(form.Workspaces, ModalOrigin{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL})); err != nil {
+	if _, err := a.apis.of(octx, sc.TeamID, sc.EnterpriseID).OpenViewContext(octx, sc.TriggerID, InviteModal(form.Workspaces, ModalOrigin{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL})); err != nil {
 		a.log.WarnContext(ctx, "slack: views.open failed", "err", err)
 		return Ephemeral(handlers.Message{Tone: handlers.ToneError, Text: "usher couldn't open the invite form.",
 			Footer: "Type the command instead: /usher invite EMAIL... [--role ROLE] [--workspace NAME]..."})

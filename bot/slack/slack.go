@@ -88,6 +88,14 @@ type Config struct {
 	// Tokens are the bot tokens of the workspaces (team ids, or enterprise
 	// ids for org-wide installs) that have their own; the others use BotToken.
 	Tokens map[string]string
+	// Installations, when set (distribution mode), holds each workspace's
+	// bot token, installed through "Add to Slack" (install.go); BotToken is
+	// then not needed, and a request from a workspace without an
+	// installation is refused. InstallURL is where to add usher.
+	Installations Installations
+	InstallURL    string
+	// ClientID and ClientSecret refresh rotating installation tokens.
+	ClientID, ClientSecret string
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
 	WorkspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)
@@ -152,7 +160,7 @@ type App struct {
 // New checks cfg and builds an App.
 func New(cfg Config) (*App, error) {
 	var missing []string
-	if cfg.BotToken == "" {
+	if cfg.BotToken == "" && cfg.Installations == nil {
 		missing = append(missing, "bot token")
 	}
 	if cfg.Service == nil && cfg.Orgs == nil {
@@ -241,7 +249,7 @@ func (a *App) lookup(ctx context.Context, o Org, team, user string) (profile, er
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	u, err := a.apis.of(team).GetUserInfoContext(callCtx, user)
+	u, err := a.apis.of(callCtx, team).GetUserInfoContext(callCtx, user)
 	if err != nil {
 		return profile{}, fmt.Errorf("slack users.info %s: %w", user, err)
 	}

@@ -38,6 +38,12 @@ type slackWorkspaces struct {
 	byToken map[string]string
 	people  map[string]map[string]string
 	posts   []workspacePost
+	// codes are what oauth.v2.access exchanges (once each) for client
+	// (install_test.go); unconfirmed are users whose email Slack has not
+	// verified.
+	client      [2]string
+	codes       map[string]map[string]any
+	unconfirmed map[string]bool
 }
 
 type workspacePost struct{ team, channel, text string }
@@ -63,6 +69,10 @@ func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = r.PostForm.Get("token")
 	}
+	if r.URL.Path == "/api/oauth.v2.access" {
+		s.exchange(w, r)
+		return
+	}
 	s.mu.Lock()
 	team, known := s.byToken[token]
 	people := s.people[team]
@@ -77,7 +87,10 @@ func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ok := func(v map[string]any) { v["ok"] = true; json.NewEncoder(w).Encode(v) }
 	user := func(id, email string) map[string]any {
-		return map[string]any{"id": id, "team_id": team, "profile": map[string]any{"email": email, "display_name": id}}
+		s.mu.Lock()
+		confirmed := !s.unconfirmed[id]
+		s.mu.Unlock()
+		return map[string]any{"id": id, "team_id": team, "is_email_confirmed": confirmed, "profile": map[string]any{"email": email, "display_name": id}}
 	}
 	switch strings.TrimPrefix(r.URL.Path, "/api/") {
 	case "auth.test":

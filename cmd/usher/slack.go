@@ -24,6 +24,21 @@ type slackConfig struct {
 	// tenants pins the workspaces served (SLACK_TEAM_ID, SLACK_ENTERPRISE_ID);
 	// empty: learnt from auth.test at start.
 	tenants slack.Tenants
+	// clientID and clientSecret (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET) turn
+	// on distribution mode: workspaces install usher with "Add to Slack"
+	// (install.go) and their tokens live in the installation store.
+	// authorizeURL is Slack's consent page (tests point it elsewhere).
+	clientID, clientSecret, authorizeURL string
+}
+
+// distributed reports distribution mode.
+func (c slackConfig) distributed() bool { return c.clientID != "" || c.clientSecret != "" }
+
+func (c slackConfig) apiURLOrDefault() string {
+	if c.apiURL == "" {
+		return "https://slack.com/api/"
+	}
+	return c.apiURL
 }
 
 // splitIDs reads a comma-separated list of Slack ids.
@@ -44,6 +59,10 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		appToken:      getenv("SLACK_APP_TOKEN"),
 		apiURL:        getenv("SLACK_API_URL"),
 		tenants:       slack.Tenants{Teams: splitIDs(getenv("SLACK_TEAM_ID")), Enterprises: splitIDs(getenv("SLACK_ENTERPRISE_ID"))},
+		clientID:      getenv("SLACK_CLIENT_ID"), clientSecret: getenv("SLACK_CLIENT_SECRET"), authorizeURL: getenv("SLACK_AUTHORIZE_URL"),
+	}
+	if c.distributed() {
+		return c, true, checkDistributed(c)
 	}
 	if c.signingSecret == "" && c.appToken == "" && c.botToken == "" {
 		return c, false, nil
@@ -100,6 +119,8 @@ type slackPart struct {
 	// each (team or enterprise id) to its token.
 	served slack.Tenants
 	tokens map[string]string
+	// installs holds the workspaces' tokens in distribution mode (nil otherwise).
+	installs slack.Installations
 }
 
 // newSlackPart reads Slack's configuration and learns which workspace each
@@ -114,6 +135,9 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 	// routing: one state for the deployment serves them all.
 	state := storage.NewEdgeSlackState(s.rdb)
 	p := &slackPart{sc: sc, state: state, served: sc.tenants, tokens: map[string]string{}}
+	if sc.distributed() {
+		return p, p.distribute(s)
+	}
 	if p.served.Empty() {
 		for _, token := range sc.botTokens {
 			// Serve the workspace each bot token was issued in, and no other.
@@ -182,20 +206,30 @@ func (p *slackPart) workspacesOf(s *server) func(ctx context.Context, orgID org.
 // second organization is created). Several tokens are linked by the
 // operator (usher org link).
 func (p *slackPart) serving(s *server) slackOrgs {
-	return slackOrgs{s: s, served: p.served, configured: len(p.sc.botTokens) == 1}
+	return slackOrgs{s: s, served: p.served, configured: len(p.sc.botTokens) == 1 && !p.sc.distributed(), distributed: p.sc.distributed()}
 }
 
 type slackOrgs struct {
-	s          *server
-	served     slack.Tenants
-	configured bool
+	distributed bool
+	s           *server
+	served      slack.Tenants
+	configured  bool
 }
 
 func (o slackOrgs) Serving(ctx context.Context, team, enterprise string) (slack.Org, bool, error) {
-	if !o.served.Serves(team, enterprise) {
+	// In distribution mode the adapter has already found the workspace's
+	// installation; the directory alone routes it.
+	if !o.distributed && !o.served.Serves(team, enterprise) {
 		return slack.Org{}, false, nil
 	}
-	id, ok, err := o.org(ctx, org.SlackTenant(enterprise, team))
+	var id org.ID
+	var ok bool
+	var err error
+	if o.distributed {
+		id, ok, err = o.installedOrg(ctx, team, enterprise)
+	} else {
+		id, ok, err = o.org(ctx, org.SlackTenant(enterprise, team))
+	}
 	if err != nil || !ok {
 		return slack.Org{}, false, err
 	}
@@ -219,6 +253,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
+		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
 	if err != nil {
@@ -230,6 +265,11 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	} else {
 		app.Routes(s.mux)
 		s.log.Info("slack: serving /slack/commands, /slack/interactions, /slack/events")
+		if p.installs != nil {
+			if err := p.mountInstall(s); err != nil {
+				return err
+			}
+		}
 	}
 	s.senders[slack.Platform] = app.Send
 	return nil

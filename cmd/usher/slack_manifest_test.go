@@ -88,7 +88,7 @@ func TestSlackManifestsValidate(t *testing.T) {
 			t.Errorf("docs/slack.md does not justify the scope %s", s)
 		}
 	}
-	for _, name := range []string{"manifest.yaml", "manifest.socket.yaml"} {
+	for _, name := range []string{"manifest.yaml", "manifest.socket.yaml", "manifest.distributed.yaml"} {
 		y, err := os.ReadFile(filepath.Join("..", "..", "manifests", "slack", name))
 		if err != nil {
 			t.Fatal(err)
@@ -138,10 +138,44 @@ func TestSlackManifestsValidate(t *testing.T) {
 				t.Errorf("%s: events url %v", name, u)
 			}
 		}
+		if name == "manifest.distributed.yaml" {
+			checkDistributedManifest(t, m, got)
+		}
 	}
 	// The schema is really enforced: a manifest with an unknown key fails.
 	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"display_information":{"name":"x"},"bogus":1}`))
 	if schema.Validate(bad) == nil {
 		t.Fatal("the schema accepted an unknown top-level key")
+	}
+}
+
+// checkDistributedManifest: the distributed app sends installers back to
+// /slack/oauth_redirect, asks for the scopes "Add to Slack" requests,
+// allows org-wide installs, and subscribes to every lifecycle event usher
+// handles (bot/slack/install_events.go), with token rotation (bot/slack
+// refreshes tokens before use).
+func checkDistributedManifest(t *testing.T, m map[string]any, scopes []string) {
+	t.Helper()
+	redirects, _ := m["oauth_config"].(map[string]any)["redirect_urls"].([]any)
+	if len(redirects) != 1 || redirects[0] != "https://usher.example.com/slack/oauth_redirect" {
+		t.Errorf("distributed: redirect_urls %v", redirects)
+	}
+	asked := slices.Clone(distributedScopes)
+	slices.Sort(asked)
+	if !slices.Equal(asked, scopes) {
+		t.Errorf("distributed: Add to Slack asks for %v, the manifest lists %v", asked, scopes)
+	}
+	settings := m["settings"].(map[string]any)
+	if settings["org_deploy_enabled"] != true || settings["token_rotation_enabled"] != true {
+		t.Errorf("distributed: org_deploy_enabled %v, token_rotation_enabled %v", settings["org_deploy_enabled"], settings["token_rotation_enabled"])
+	}
+	var events []string
+	for _, e := range settings["event_subscriptions"].(map[string]any)["bot_events"].([]any) {
+		events = append(events, e.(string))
+	}
+	for _, e := range []string{"app_uninstalled", "tokens_revoked", "app_uninstalled_team", "team_access_granted", "team_access_revoked"} {
+		if !slices.Contains(events, e) {
+			t.Errorf("distributed: no %s subscription", e)
+		}
 	}
 }

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
+)
+
+// distributedScopes are the bot scopes "Add to Slack" asks for: those of
+// manifests/slack/manifest.distributed.yaml.
+var distributedScopes = []string{"commands", "chat:write", "im:write", "im:history", "users:read", "users:read.email"}
+
+// installOrgID is the organization an installed workspace gets: its team
+// (or, org-wide, its enterprise) id, which Slack never reuses.
+func installOrgID(inst slack.Installation) (org.ID, error) {
+	id := inst.Team
+	if id == "" {
+		id = inst.Enterprise
+	}
+	return org.ParseID("slack-" + strings.ToLower(id))
+}
+
+// mountInstall serves "Add to Slack" (distribution mode).
+func (p *slackPart) mountInstall(s *server) error {
+	sc := p.sc
+	in, err := slack.NewInstaller(slack.InstallConfig{
+		ClientID: sc.clientID, ClientSecret: sc.clientSecret, RedirectURL: strings.TrimRight(s.cfg.publicURL, "/") + "/slack/oauth_redirect",
+		Scopes: distributedScopes, APIURL: sc.apiURL, AuthorizeURL: sc.authorizeURL, Store: p.installs,
+		OnInstall: p.onInstall(s), Logger: s.log.With("platform", "slack", "part", "install"),
+	})
+	if err != nil {
+		return err
+	}
+	in.Routes(s.mux)
+	s.log.Info("slack: distribution mode, serving /slack/install and /slack/oauth_redirect")
+	return nil
+}
+
+// onInstall links a new installation to its organization: the one the
+// directory already maps the workspace to (a reinstall: its data is still
+// there), else a new one whose first admin is the installer, by the email
+// Slack has verified for them. The installer is then greeted in a DM.
+func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.Installation) (slack.Installation, error) {
+	return func(ctx context.Context, inst slack.Installation) (slack.Installation, error) {
+		api := slackapi.New(inst.BotToken, slackapi.OptionAPIURL(strings.TrimRight(p.sc.apiURLOrDefault(), "/")+"/"),
+			slackapi.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+		tenant := org.SlackTenant(inst.Enterprise, inst.Team)
+		dir := s.store.Directory()
+		id, found, err := dir.Resolve(ctx, tenant)
+		if err != nil {
+			return inst, err
+		}
+		reinstall := found
+		if !found {
+			u, err := api.GetUserInfoContext(ctx, inst.Installer)
+			if err != nil {
+				return inst, fmt.Errorf("users.info of the installer %s: %w", inst.Installer, err)
+			}
+			email := strings.TrimSpace(u.Profile.Email)
+			if email == "" || !u.IsEmailConfirmed {
+				return inst, org.Errorf(org.CodeInvalid, "usher could not read a verified email address for you in Slack, so it cannot make you this workspace's first admin.").
+					WithHint("Confirm your email address in Slack (or ask someone whose address is confirmed to install usher), then add usher again.")
+			}
+			if id, err = installOrgID(inst); err != nil {
+				return inst, err
+			}
+			name := inst.TeamName
+			if name == "" {
+				name = string(id)
+			}
+			oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: dir, log: s.log}
+			if err := oc.create(ctx, id, name, email, []org.Tenant{tenant}); err != nil {
+				var oe *org.Error
+				if errors.As(err, &oe) {
+					return inst, oe
+				}
+				return inst, err
+			}
+			s.log.InfoContext(ctx, "slack install: organization created", "org", string(id), "team_id", inst.Team, "enterprise_id", inst.Enterprise)
+		}
+		inst.Org = id
+		text := fmt.Sprintf("Hi! usher is now installed in this workspace, and you are the first admin of its organization (%s).\n"+
+			"Next: type `/usher help` to see what it does, `/usher invite EMAIL` to invite your team (`--role admin` for a second admin).", id)
+		if reinstall {
+			text = fmt.Sprintf("usher is installed again in this workspace; organization %s and its people are as they were. Type `/usher help` to start.", id)
+		}
+		ch, _, _, err := api.OpenConversationContext(ctx, &slackapi.OpenConversationParameters{Users: []string{inst.Installer}})
+		if err == nil {
+			_, _, err = api.PostMessageContext(ctx, ch.ID, slackapi.MsgOptionText(text, false))
+		}
+		if err != nil {
+			// The install itself worked: the greeting is a courtesy.
+			s.log.WarnContext(ctx, "slack install: cannot greet the installer", "org", string(id), "err", err)
+		}
+		return inst, nil
+	}
+}
+
+// checkDistributed is loadSlackConfig's check of distribution mode.
+func checkDistributed(c slackConfig) error {
+	var problems []string
+	if c.clientID == "" || c.clientSecret == "" {
+		problems = append(problems, "distribution mode needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (the app's Basic Information page)")
+	}
+	if c.signingSecret == "" {
+		problems = append(problems, "distribution mode needs SLACK_SIGNING_SECRET (requests come over HTTP)")
+	}
+	if c.botToken != "" {
+		problems = append(problems, "SLACK_BOT_TOKEN is for a single workspace: in distribution mode each workspace's token comes from its install; unset it")
+	}
+	if c.appToken != "" {
+		problems = append(problems, "SLACK_APP_TOKEN (Socket Mode) does not go with distribution mode: Slack sends a distributed app's requests over HTTP")
+	}
+	if !c.tenants.Empty() {
+		problems = append(problems, "SLACK_TEAM_ID and SLACK_ENTERPRISE_ID pin one workspace: in distribution mode the installs say which are served; unset them")
+	}
+	if c.apiURL != "" && !strings.HasPrefix(c.apiURL, "http://") && !strings.HasPrefix(c.apiURL, "https://") {
+		problems = append(problems, fmt.Sprintf("SLACK_API_URL %q must start with http:// or https://", c.apiURL))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("slack configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+// distribute sets Slack up for distribution mode: no token of its own, each
+// workspace's from the installation store.
+func (p *slackPart) distribute(s *server) error {
+	if s.cfg.publicURL == "" {
+		return errors.New("distribution mode needs USHER_PUBLIC_URL: Slack sends installers back to USHER_PUBLIC_URL/slack/oauth_redirect")
+	}
+	key := s.cfg.secret.sealKey()
+	if key == nil {
+		// Tokens sealed with a per-process key would be lost at the next start.
+		return errors.New("distribution mode needs USHER_SECRET: it seals the workspaces' tokens in Redis, the same on every replica")
+	}
+	p.installs = slackInstallStore{storage.NewSlackInstalls(s.rdb, key)}
+	var err error
+	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs, ClientID: p.sc.clientID, ClientSecret: p.sc.clientSecret,
+		WorkspacesOf: p.installedWorkspacesOf(s), Logger: s.log.With("platform", "slack")})
+	return err
+}
+
+// installedWorkspacesOf lists an organization's Slack workspaces from the
+// directory (an install links its workspace there).
+func (p *slackPart) installedWorkspacesOf(s *server) func(ctx context.Context, id org.ID) ([]string, error) {
+	return func(ctx context.Context, id org.ID) ([]string, error) {
+		o, found, err := s.store.Directory().Get(ctx, id)
+		if err != nil || !found {
+			return nil, err
+		}
+		var ws []string
+		for _, t := range o.Tenants {
+			switch {
+			case t.Platform != org.PlatformSlack:
+			case t.Team != "":
+				ws = append(ws, t.Team)
+			case t.Enterprise != "":
+				ws = append(ws, t.Enterprise)
+			}
+		}
+		return ws, nil
+	}
+}
+
+func (p *slackPart) installURL(s *server) string {
+	if p.installs == nil || s.cfg.publicURL == "" {
+		return ""
+	}
+	return strings.TrimRight(s.cfg.publicURL, "/") + "/slack/install"
+}
+
+// installedOrg is the organization the directory links an installed
+// workspace to (its own entry, else its enterprise's), and no other: in
+// distribution mode a workspace is never served by the default
+// organization because it is the only one.
+func (o slackOrgs) installedOrg(ctx context.Context, team, enterprise string) (org.ID, bool, error) {
+	return o.s.store.Directory().Resolve(ctx, org.SlackTenant(enterprise, team))
+}
+
+// slackInstallStore is the installation store for the Slack adapter, which
+// imports no Redis: storage's records converted to bot/slack's.
+type slackInstallStore struct{ s *storage.SlackInstalls }
+
+func (w slackInstallStore) Save(ctx context.Context, inst slack.Installation) error {
+	return w.s.Save(ctx, storage.SlackInstallation(inst))
+}
+
+func (w slackInstallStore) Find(ctx context.Context, enterprise, team string) (slack.Installation, bool, error) {
+	inst, ok, err := w.s.Find(ctx, enterprise, team)
+	return slack.Installation(inst), ok, err
+}
+
+func (w slackInstallStore) Fresh(ctx context.Context, enterprise, team string, within time.Duration, now func() time.Time,
+	refresh func(context.Context, string) (slack.Refreshed, error)) (slack.Installation, bool, error) {
+	inst, ok, err := w.s.Fresh(ctx, enterprise, team, within, now, func(ctx context.Context, rt string) (storage.Refreshed, error) {
+		r, err := refresh(ctx, rt)
+		return storage.Refreshed(r), err
+	})
+	return slack.Installation(inst), ok, err
+}
+
+func (w slackInstallStore) Remove(ctx context.Context, enterprise, team string) (bool, error) {
+	return w.s.Remove(ctx, enterprise, team)
+}
+
+func (w slackInstallStore) RevokeBots(ctx context.Context, enterprise, team string, bots []string) (bool, error) {
+	return w.s.RevokeBots(ctx, enterprise, team, bots)
+}
+
+func (w slackInstallStore) RevokeTeams(ctx context.Context, enterprise string, teams []string) error {
+	return w.s.RevokeTeams(ctx, enterprise, teams)
+}
+
+func (w slackInstallStore) GrantTeams(ctx context.Context, enterprise string, teams []string) error {
+	return w.s.GrantTeams(ctx, enterprise, teams)
+}
+
+func (w slackInstallStore) PutState(ctx context.Context, state string) error {
+	return w.s.PutState(ctx, state)
+}
+
+func (w slackInstallStore) TakeState(ctx context.Context, state string) (bool, error) {
+	return w.s.TakeState(ctx, state)
+}
