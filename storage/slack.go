@@ -79,6 +79,16 @@ func (s *SlackState) SetNX(ctx context.Context, kind, id string, ttl time.Durati
 	return ok, nil
 }
 
+// Forget removes the mark or value of (kind, id), so that the next SetNX of
+// it is new again (a delivery whose work failed, to be redone on its retry).
+func (s *SlackState) Forget(ctx context.Context, kind, id string) error {
+	k, err := s.key(kind, id)
+	if err != nil {
+		return err
+	}
+	return wrap("slack state forget", s.rdb.Del(ctx, k).Err())
+}
+
 // Incr counts a use of (kind, id); the count expires ttl after the first use.
 func (s *SlackState) Incr(ctx context.Context, kind, id string, ttl time.Duration) (int64, error) {
 	k, err := s.key(kind, id)

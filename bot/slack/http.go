@@ -157,9 +157,13 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.lifecycle(r.Context(), body); err != nil {
-		// Verified has already marked this delivery seen, so Slack's retry
-		// would be acknowledged unread: say so loudly for the operator.
-		a.log.ErrorContext(r.Context(), "slack: install lifecycle event not applied", "err", err)
+		// Verified marked this delivery seen; unmark it so that Slack's
+		// retry (it retries a 5xx) is applied rather than acknowledged
+		// unread. Applying a lifecycle event twice changes nothing.
+		a.log.ErrorContext(r.Context(), "slack: install lifecycle event not applied; Slack will retry it", "err", err)
+		if ferr := a.state.Forget(r.Context(), "req", hashKey(r.URL.Path+"\x00"+string(body))); ferr != nil {
+			a.log.ErrorContext(r.Context(), "slack: could not unmark the failed event; its retry will be acknowledged unread", "err", ferr)
+		}
 		http.Error(w, "try again", http.StatusServiceUnavailable)
 		return
 	}

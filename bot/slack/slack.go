@@ -45,6 +45,8 @@ type State interface {
 	Set(ctx context.Context, kind, id string, v []byte, ttl time.Duration) error
 	// SetNX marks (kind, id) for ttl and reports whether it was not marked yet.
 	SetNX(ctx context.Context, kind, id string, ttl time.Duration) (bool, error)
+	// Forget removes (kind, id): its next SetNX is new again.
+	Forget(ctx context.Context, kind, id string) error
 	// Incr counts uses of (kind, id) within ttl of the first.
 	Incr(ctx context.Context, kind, id string, ttl time.Duration) (int64, error)
 }

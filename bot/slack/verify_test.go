@@ -80,6 +80,8 @@ func (nopState) Set(context.Context, string, string, []byte, time.Duration) erro
 }
 
 // SetNX says every mark is new: these tests send each signed request once.
+func (nopState) Forget(context.Context, string, string) error { panic("unreachable") }
+
 func (nopState) SetNX(context.Context, string, string, time.Duration) (bool, error) {
 	return true, nil
 }
