@@ -46,9 +46,17 @@ func Render(m handlers.Message) (blocks []slack.Block, fallback string) {
 			r.add(slack.NewSectionBlock(nil, fields(rest), nil))
 		}
 	}
-	r.buttons(m.Buttons, m.Text)
+	// A list's own buttons (Previous / Next) go after its rows, where the
+	// reader arrives at them, as on Teams; a message without rows keeps them
+	// under its text.
+	reserve := 3 // "…and N more", the footer, and one spare
+	if len(m.Items) == 0 {
+		r.buttons(m.Buttons, m.Text)
+	} else if len(m.Buttons) > 0 {
+		reserve++
+	}
 	for i := 0; i < len(m.Items); i++ {
-		if len(r.blocks) >= maxBlocks-3 {
+		if len(r.blocks) >= maxBlocks-reserve {
 			r.add(slack.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more not shown.", len(m.Items)-i))))
 			break
 		}
@@ -73,6 +81,9 @@ func Render(m handlers.Message) (blocks []slack.Block, fallback string) {
 		}
 		r.add(slack.NewSectionBlock(mrkdwnOrNil(escape(it.Text)), fields(it.Fields), nil))
 		r.buttons(it.Buttons, it.Text)
+	}
+	if len(m.Items) > 0 {
+		r.buttons(m.Buttons, m.Text)
 	}
 	if m.Footer != "" && len(r.blocks) < maxBlocks {
 		r.add(slack.NewContextBlock("", mrkdwn(truncate(escape(m.Footer), maxSectionText))))
