@@ -168,32 +168,6 @@ func (s *Service) ResetPassword(ctx context.Context, token, password, confirm st
 // first, then the others the person index names, by id.
 func (s *Service) homesOf(ctx context.Context, email string) ([]*home, error) {
 	var homes []*home
-	u, set, err := s.userHere(ctx, email)
-	if err != nil {
-		return nil, err
-	}
-	if u.Active() {
-		homes = append(homes, &home{svc: s, user: u, set: set})
-	}
-	ids, err := s.deploy.PersonOrgs(ctx, email)
-	if err != nil {
-		return nil, fmt.Errorf("person's organizations: %w", err)
-	}
-	for _, id := range ids {
-		if id == s.deploy.Org() {
-			continue
-		}
-		peer, deliver, err := s.deploy.Peer(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("organization %s: %w", id, err)
-		}
-		u, set, err := peer.userHere(ctx, email)
-		if err != nil {
-			return nil, err
-		}
-		if u.Active() {
-			homes = append(homes, &home{svc: peer, user: u, set: set, deliver: deliver})
-		}
-	}
-	return homes, nil
+	err := s.eachHome(ctx, email, func(h *home) bool { homes = append(homes, h); return true })
+	return homes, err
 }

@@ -69,16 +69,26 @@ func (s *Service) userHere(ctx context.Context, email string) (*org.User, org.Se
 // one, then the others the person index names, by id; nil when none.
 // Each answer is that organization's own state.
 func (s *Service) homeOf(ctx context.Context, email string) (*home, error) {
+	var found *home
+	err := s.eachHome(ctx, email, func(h *home) bool { found = h; return false })
+	return found, err
+}
+
+// eachHome calls yield with each organization where email is an active
+// member, this one first (without reading the person index when it is one
+// and yield is satisfied), then the others the person index names, by id,
+// until yield returns false.
+func (s *Service) eachHome(ctx context.Context, email string, yield func(*home) bool) error {
 	u, set, err := s.userHere(ctx, email)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if u.Active() {
-		return &home{svc: s, user: u, set: set}, nil
+	if u.Active() && !yield(&home{svc: s, user: u, set: set}) {
+		return nil
 	}
 	ids, err := s.deploy.PersonOrgs(ctx, email)
 	if err != nil {
-		return nil, fmt.Errorf("person's organizations: %w", err)
+		return fmt.Errorf("person's organizations: %w", err)
 	}
 	for _, id := range ids {
 		if id == s.deploy.Org() {
@@ -86,17 +96,17 @@ func (s *Service) homeOf(ctx context.Context, email string) (*home, error) {
 		}
 		peer, deliver, err := s.deploy.Peer(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("organization %s: %w", id, err)
+			return fmt.Errorf("organization %s: %w", id, err)
 		}
 		u, set, err := peer.userHere(ctx, email)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if u.Active() {
-			return &home{svc: peer, user: u, set: set, deliver: deliver}, nil
+		if u.Active() && !yield(&home{svc: peer, user: u, set: set, deliver: deliver}) {
+			return nil
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // loginOf is email's credential. A person without one whose user record in
