@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,10 @@ func ParseFrom(s string) (*mail.Address, error) {
 	return a, nil
 }
 
+// optionName is what an option's name looks like; anything else after '?'
+// is not echoed in an error.
+var optionName = regexp.MustCompile(`^[a-z][a-z_-]{0,15}$`)
+
 // ParseURL reads an SMTP_URL:
 //
 //	smtps://user:pass@host[:465]            implicit TLS
@@ -137,14 +142,20 @@ func ParseURL(raw string) (Config, error) {
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return Config{}, fmt.Errorf("bad query in %s: %v", Redact(raw), err)
+		// Not echoed either: the query may hold part of a password.
+		return Config{}, fmt.Errorf("a malformed query after '?' in %s; the only option is starttls=off", Redact(raw))
 	}
 	for k, vs := range q {
 		if k != "starttls" {
-			return Config{}, fmt.Errorf("unknown option %q in %s; the only one is starttls=off", k, Redact(raw))
+			if optionName.MatchString(k) {
+				return Config{}, fmt.Errorf("unknown option %q in %s; the only one is starttls=off", k, Redact(raw))
+			}
+			// Not echoed: what is not an option's name may be part of a
+			// password with an unencoded '?'.
+			return Config{}, fmt.Errorf("an unknown option after '?' in %s; the only one is starttls=off (percent-encode a '?' in the password)", Redact(raw))
 		}
 		if len(vs) != 1 || vs[0] != "off" {
-			return Config{}, fmt.Errorf("starttls=%s in %s: the only value is off (STARTTLS is otherwise required)", strings.Join(vs, ","), Redact(raw))
+			return Config{}, fmt.Errorf("a starttls value other than off in %s: the only value is off (STARTTLS is otherwise required)", Redact(raw))
 		}
 		if cfg.Security == ImplicitTLS {
 			return Config{}, fmt.Errorf("starttls=off with smtps:// in %s: smtps is TLS from the start; use smtp://…?starttls=off for a local relay", Redact(raw))
