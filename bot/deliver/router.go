@@ -74,6 +74,9 @@ type Recipient struct {
 	// Workspace is where the platform found them (a Slack team id): the
 	// post uses that workspace's credentials.
 	Workspace string
+	// Org is the organization the recipient was found for (its rate
+	// budgets and directory are keyed by it).
+	Org org.ID
 }
 
 // Post is one message to send.
@@ -94,6 +97,8 @@ type Posted struct {
 	UserID  string // the recipient on the platform
 	// Workspace is the Recipient's, for updating the post later.
 	Workspace string
+	// Org is the Recipient's.
+	Org org.ID `json:",omitempty"`
 }
 
 // Origin is who caused a delivery and where: the acting chat identity of the
@@ -246,8 +251,18 @@ func (r *Router) Send(ctx context.Context, oj outbox.Job) error {
 	if err != nil {
 		return &outbox.Permanent{Err: fmt.Errorf("deliver job %s: %w", oj.ID, err)}
 	}
-	return r.Resume(ctx, oj.Attempt, j)
+	return r.Resume(WithQueued(ctx), oj.Attempt, j)
 }
+
+type queuedKey struct{}
+
+// WithQueued marks ctx as the sending of a queued job: a platform may then
+// answer *outbox.RetryAfter (send me later) where a person waiting for an
+// answer (Reachable, the shell) must get one now.
+func WithQueued(ctx context.Context) context.Context { return context.WithValue(ctx, queuedKey{}, true) }
+
+// Queued reports whether ctx is the sending of a queued job (WithQueued).
+func Queued(ctx context.Context) bool { v, _ := ctx.Value(queuedKey{}).(bool); return v }
 
 // Resume runs the protocol for one job: find the person on the platforms in
 // order, post, record, tell the sender. attempt > 0 says it may have run

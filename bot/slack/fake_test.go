@@ -169,7 +169,12 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		if c.Method == "chat.update" {
 			ts = c.Form.Get("ts")
 		}
-		m := postedMessage{Channel: c.Form.Get("channel"), TS: ts, Text: c.Form.Get("text"), Blocks: json.RawMessage(c.Form.Get("blocks"))}
+		channel := c.Form.Get("channel")
+		if _, ok := f.users[channel]; ok && c.Method == "chat.postMessage" {
+			// A user id: Slack posts in the app's DM with them and answers with its id.
+			channel = "D" + channel
+		}
+		m := postedMessage{Channel: channel, TS: ts, Text: c.Form.Get("text"), Blocks: json.RawMessage(c.Form.Get("blocks"))}
 		if md := c.Form.Get("metadata"); md != "" {
 			var meta struct {
 				Payload map[string]any `json:"event_payload"`
