@@ -58,6 +58,8 @@ type SlackDirEntry = struct {
 	// (zero: never); Building, that a replica is doing it now.
 	Built    time.Time
 	Building bool
+	// Failed is when the last build failed (zero: it did not).
+	Failed time.Time
 }
 
 func (d *SlackDirectory) keys(orgID org.ID, workspace string) (keys, string, error) {
@@ -87,17 +89,20 @@ func (d *SlackDirectory) Lookup(ctx context.Context, orgID org.ID, workspace, em
 	p := d.rdb.Pipeline()
 	id := p.HGet(ctx, k.slackDir(ws), e)
 	miss := p.Exists(ctx, k.slackDirMiss(ws, e))
-	meta := p.HMGet(ctx, k.slackDirMeta(ws), "built", "lock_until")
+	meta := p.HMGet(ctx, k.slackDirMeta(ws), "built", "lock_until", "failed")
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return SlackDirEntry{}, wrap("slack directory lookup", err)
 	}
 	out := SlackDirEntry{UserID: id.Val(), Missing: miss.Val() > 0}
-	if vs := meta.Val(); len(vs) == 2 {
+	if vs := meta.Val(); len(vs) == 3 {
 		if ms, ok := msField(vs[0]); ok {
 			out.Built = time.UnixMilli(ms)
 		}
 		if ms, ok := msField(vs[1]); ok {
 			out.Building = ms > time.Now().UnixMilli()
+		}
+		if ms, ok := msField(vs[2]); ok {
+			out.Failed = time.UnixMilli(ms)
 		}
 	}
 	return out, nil
@@ -187,8 +192,11 @@ func (d *SlackDirectory) Built(ctx context.Context, orgID org.ID, workspace, own
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if !at.IsZero() {
+			if at.IsZero() {
+				p.HSet(ctx, key, "failed", time.Now().UnixMilli())
+			} else {
 				p.HSet(ctx, key, "built", at.UnixMilli())
+				p.HDel(ctx, key, "failed")
 			}
 			if cur == owner {
 				p.HDel(ctx, key, "lock", "lock_until")

@@ -132,19 +132,25 @@ func (p pacer) call(ctx context.Context, orgID org.ID, workspace, method, channe
 	if channel != "" {
 		bs = append(bs, p.limits.channel(workspace, channel))
 	}
-	wait, ok, err := p.budgets.Reserve(ctx, orgID, bs, p.limits.MaxWait)
-	switch {
-	case err != nil:
-		// Redis is what the outbox runs on: without it the job fails anyway.
-		return err
-	case !ok:
-		return &outbox.RetryAfter{Wait: wait}
-	case wait > 0:
+	for try := 0; ; try++ {
+		wait, ok, err := p.budgets.Reserve(ctx, orgID, bs, p.limits.MaxWait)
+		if err != nil {
+			// Redis is what the outbox runs on: without it the job fails anyway.
+			return err
+		}
+		if !ok && (wait > p.limits.MaxWait || try == 3) {
+			return &outbox.RetryAfter{Wait: wait}
+		}
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
+		if ok {
+			break
+		}
+		// Not taken (the conversation's slot is later than the method's):
+		// ask again at it.
 	}
-	err = fn()
+	err := fn()
 	if rl, ok := asRateLimited(err); ok {
 		p.slow(ctx, orgID, workspace, method, rl)
 	}

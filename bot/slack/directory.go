@@ -45,6 +45,7 @@ type DirEntry = struct {
 	Missing  bool
 	Built    time.Time
 	Building bool
+	Failed   time.Time
 }
 
 // DirectoryConfig tunes the directory.

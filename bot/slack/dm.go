@@ -78,6 +78,24 @@ func NewDM(cfg Config) (*DM, error) {
 	return d, nil
 }
 
+// UseDirectory makes d find people in dir (tuned by cfg) before asking
+// Slack.
+func (d *DM) UseDirectory(dir Directory, cfg DirectoryConfig) {
+	d.dir, d.dirCfg = dir, cfg.withDefaults()
+}
+
+// UseBudgets makes every Web API call of d take its slot in budgets first
+// (limits nil: DefaultLimits).
+func (d *DM) UseBudgets(budgets Budgets, limits *Limits) {
+	d.pace = newPacer(Config{Budgets: budgets, Limits: limits}, d.log)
+}
+
+// WorkspacesOf is where d looks for an organization's people (nil: the
+// default token's workspace); the App's directory events write there too.
+func (d *DM) WorkspacesOf() func(ctx context.Context, orgID org.ID) ([]string, error) {
+	return d.workspacesOf
+}
+
 func newPacer(cfg Config, log *slog.Logger) pacer {
 	l := DefaultLimits()
 	if cfg.Limits != nil {
@@ -194,6 +212,9 @@ func (d *DM) findIn(ctx context.Context, orgID org.ID, ws, email string) (string
 			return e.UserID, true, nil
 		case e.Missing:
 			return "", false, nil
+		case e.Built.IsZero() && d.now().Sub(e.Failed) < d.dirCfg.MissTTL:
+			// The last build failed (users.list refused: a missing scope, an
+			// old install): ask Slack, and build again after a while.
 		case e.Built.IsZero():
 			d.startBuild(ctx, orgID, ws)
 			if deliver.Queued(ctx) {

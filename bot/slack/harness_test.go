@@ -87,6 +87,7 @@ type env struct {
 	svc    *handlers.Service
 	app    *slackbot.App
 	router *deliver.Router
+	dm     *slackbot.DM
 	slack  *fakeSlack
 	worker *outbox.Worker
 	queue  queue
@@ -159,7 +160,7 @@ func newEnvConfigured(t *testing.T, rdb *redis.Client, appToken string, edit fun
 	cfg := slackbot.Config{
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
 		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}},
-		Logger: slogTo(e.logs),
+		Logger: slogTo(e.logs), OrgID: org.ID(e.org),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -168,6 +169,7 @@ func newEnvConfigured(t *testing.T, rdb *redis.Client, appToken string, edit fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.dm = dm
 	marks, err := storage.NewDeliveryMarks(rdb, org.ID(e.org))
 	if err != nil {
 		t.Fatal(err)

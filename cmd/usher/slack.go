@@ -136,7 +136,12 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 	state := storage.NewEdgeSlackState(s.rdb)
 	p := &slackPart{sc: sc, state: state, served: sc.tenants, tokens: map[string]string{}}
 	if sc.distributed() {
-		return p, p.distribute(s)
+		if err := p.distribute(s); err != nil {
+			return p, err
+		}
+		p.dm.UseDirectory(storage.NewSlackDirectory(s.rdb), slack.DirectoryConfig{})
+		p.dm.UseBudgets(storage.NewBudgets(s.rdb), nil)
+		return p, nil
 	}
 	if p.served.Empty() {
 		for _, token := range sc.botTokens {
@@ -167,8 +172,11 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 			p.tokens[id] = sc.botToken
 		}
 	}
+	// The directory of Slack users and the shared rate budgets: one Web
+	// API call per message, at the limits every replica shares.
 	p.dm, err = slack.NewDM(slack.Config{BotToken: sc.botToken, Tokens: p.tokens, APIURL: sc.apiURL, State: state,
-		WorkspacesOf: p.workspacesOf(s), Logger: s.log.With("platform", "slack")})
+		WorkspacesOf: p.workspacesOf(s), Logger: s.log.With("platform", "slack"),
+		Directory: storage.NewSlackDirectory(s.rdb), Budgets: storage.NewBudgets(s.rdb)})
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +261,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
+		Directory: storage.NewSlackDirectory(s.rdb), WorkspacesOf: p.dm.WorkspacesOf(), Budgets: storage.NewBudgets(s.rdb),
 		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})

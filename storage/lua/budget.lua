@@ -7,7 +7,8 @@
 --   earliest instant all of them allow, when that is within ARGV[2] ms;
 --   then ARGV[3..] are (every ms, burst) per key. Returns {wait ms, 1} when
 --   reserved (the caller goes in wait ms), {wait ms, 0} when the slot is
---   further than ARGV[2] (nothing taken: the caller tries again then).
+--   further than ARGV[2], or more than one interval past some budget's own
+--   earliest slot (nothing taken: the caller asks again then).
 -- ARGV[1] "slow": a 429 with Retry-After ARGV[2] ms on KEYS[1] (every
 --   ARGV[3] ms, burst ARGV[4]): nobody calls before then, and the budget's
 --   interval doubles (up to 16x) for ARGV[5] ms, so that a limit lower than
@@ -48,6 +49,15 @@ for i = 1, #KEYS do
 end
 if at - now > max then
   return {at - now, 0}
+end
+-- A slot later than one interval past a budget's own earliest would leave
+-- that budget idle meanwhile (a conversation's wait holding up a method's
+-- calls to everyone else): take nothing, the caller asks again then.
+for i = 1, #KEYS do
+  local s = state[i]
+  if at - math.max(now, s[1] - s[3]) > s[2] then
+    return {at - now, 0}
+  end
 end
 for i = 1, #KEYS do
   local s = state[i]
