@@ -259,7 +259,9 @@ type queuedKey struct{}
 // WithQueued marks ctx as the sending of a queued job: a platform may then
 // answer *outbox.RetryAfter (send me later) where a person waiting for an
 // answer (Reachable, the shell) must get one now.
-func WithQueued(ctx context.Context) context.Context { return context.WithValue(ctx, queuedKey{}, true) }
+func WithQueued(ctx context.Context) context.Context {
+	return context.WithValue(ctx, queuedKey{}, true)
+}
 
 // Queued reports whether ctx is the sending of a queued job (WithQueued).
 func Queued(ctx context.Context) bool { v, _ := ctx.Value(queuedKey{}).(bool); return v }
