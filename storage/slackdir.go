@@ -60,6 +60,8 @@ type SlackDirEntry = struct {
 	Building bool
 	// Failed is when the last build failed (zero: it did not).
 	Failed time.Time
+	// Since is when the running build started.
+	Since time.Time
 }
 
 func (d *SlackDirectory) keys(orgID org.ID, workspace string) (keys, string, error) {
@@ -89,12 +91,12 @@ func (d *SlackDirectory) Lookup(ctx context.Context, orgID org.ID, workspace, em
 	p := d.rdb.Pipeline()
 	id := p.HGet(ctx, k.slackDir(ws), e)
 	miss := p.Exists(ctx, k.slackDirMiss(ws, e))
-	meta := p.HMGet(ctx, k.slackDirMeta(ws), "built", "lock_until", "failed")
+	meta := p.HMGet(ctx, k.slackDirMeta(ws), "built", "lock_until", "failed", "lock_since")
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return SlackDirEntry{}, wrap("slack directory lookup", err)
 	}
 	out := SlackDirEntry{UserID: id.Val(), Missing: miss.Val() > 0}
-	if vs := meta.Val(); len(vs) == 3 {
+	if vs := meta.Val(); len(vs) == 4 {
 		if ms, ok := msField(vs[0]); ok {
 			out.Built = time.UnixMilli(ms)
 		}
@@ -103,6 +105,9 @@ func (d *SlackDirectory) Lookup(ctx context.Context, orgID org.ID, workspace, em
 		}
 		if ms, ok := msField(vs[2]); ok {
 			out.Failed = time.UnixMilli(ms)
+		}
+		if ms, ok := msField(vs[3]); ok && out.Building {
+			out.Since = time.UnixMilli(ms)
 		}
 	}
 	return out, nil
@@ -167,6 +172,9 @@ func (d *SlackDirectory) Lock(ctx context.Context, orgID org.ID, workspace, owne
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.HSet(ctx, key, "lock", owner, "lock_until", time.Now().Add(ttl).UnixMilli())
+			if cur != owner {
+				p.HSet(ctx, key, "lock_since", time.Now().UnixMilli())
+			}
 			return nil
 		})
 		got = err == nil
@@ -199,7 +207,7 @@ func (d *SlackDirectory) Built(ctx context.Context, orgID org.ID, workspace, own
 				p.HDel(ctx, key, "failed")
 			}
 			if cur == owner {
-				p.HDel(ctx, key, "lock", "lock_until")
+				p.HDel(ctx, key, "lock", "lock_until", "lock_since")
 			}
 			return nil
 		})

@@ -46,6 +46,7 @@ type DirEntry = struct {
 	Built    time.Time
 	Building bool
 	Failed   time.Time
+	Since    time.Time
 }
 
 // DirectoryConfig tunes the directory.
@@ -56,8 +57,11 @@ type DirectoryConfig struct {
 	// MissTTL is how long "nobody has this address" is believed (default
 	// 10 min: someone invited before they join Slack is found soon after).
 	MissTTL time.Duration
-	// Wait is how long a queued delivery waits for a directory still
-	// being built for the first time (default 5 s).
+	// Wait is the longest a queued delivery waits, at a time, for a
+	// directory still being built for the first time (default 10 s). It
+	// waits half the build's age so far, at least 100 ms: a small
+	// workspace (one page) is there at once, and a large one's backlog is
+	// not taken out and put back every second.
 	Wait time.Duration
 	// PageSize is users.list's limit (default 200, Slack's advice).
 	PageSize int
@@ -71,7 +75,7 @@ func (c DirectoryConfig) withDefaults() DirectoryConfig {
 		c.MissTTL = 10 * time.Minute
 	}
 	if c.Wait <= 0 {
-		c.Wait = 5 * time.Second
+		c.Wait = 10 * time.Second
 	}
 	if c.PageSize <= 0 {
 		c.PageSize = 200
@@ -259,4 +263,14 @@ func asRateLimited(err error) (*slack.RateLimitedError, bool) {
 	var rl *slack.RateLimitedError
 	ok := errors.As(err, &rl)
 	return rl, ok
+}
+
+// buildWait is how long a queued delivery waits for a first build under
+// way since since.
+func (c DirectoryConfig) buildWait(since, now time.Time) time.Duration {
+	w := 100 * time.Millisecond
+	if !since.IsZero() {
+		w = max(w, now.Sub(since)/2)
+	}
+	return min(w, c.Wait)
 }

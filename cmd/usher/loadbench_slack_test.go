@@ -333,6 +333,9 @@ func serveEnv(f *wireSlack, orgID string, admins []string, redisEnv map[string]s
 	env := map[string]string{
 		"USHER_ORG": orgID, "USHER_ADMINS": strings.Join(admins, ","), "USHER_PUBLIC_URL": "https://usher.test",
 		"SLACK_SIGNING_SECRET": e2eSecret, "SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_API_URL": f.APIURL(), "SLACK_TEAM_ID": "T1",
+		// The fake answers at once and has no limits: these tests and the
+		// load benchmark measure usher, not Slack's pace.
+		"SLACK_RATE": "off",
 		// One deployment secret on every replica: any replica's worker sends
 		// what another queued (TestCrashMidLoad fails without it).
 		"USHER_SECRET": "e2e-deployment-secret-0123456789abcdef0123456789",

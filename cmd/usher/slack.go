@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,10 @@ type slackConfig struct {
 	// (install.go) and their tokens live in the installation store.
 	// authorizeURL is Slack's consent page (tests point it elsewhere).
 	clientID, clientSecret, authorizeURL string
+	// limits are Slack's published rate limits times SLACK_RATE; rateOff
+	// (SLACK_RATE=off) keeps to none.
+	limits  slack.Limits
+	rateOff bool
 }
 
 // distributed reports distribution mode.
@@ -60,6 +65,18 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		apiURL:        getenv("SLACK_API_URL"),
 		tenants:       slack.Tenants{Teams: splitIDs(getenv("SLACK_TEAM_ID")), Enterprises: splitIDs(getenv("SLACK_ENTERPRISE_ID"))},
 		clientID:      getenv("SLACK_CLIENT_ID"), clientSecret: getenv("SLACK_CLIENT_SECRET"), authorizeURL: getenv("SLACK_AUTHORIZE_URL"),
+	}
+	c.limits = slack.DefaultLimits()
+	switch v := strings.TrimSpace(getenv("SLACK_RATE")); v {
+	case "", "1":
+	case "off":
+		c.rateOff = true
+	default:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1000 {
+			return c, true, fmt.Errorf("slack configuration:\n  SLACK_RATE %q: want a factor of Slack's published rate limits (1, 2, 0.5...) or off", v)
+		}
+		c.limits = c.limits.Scaled(f)
 	}
 	if c.distributed() {
 		return c, true, checkDistributed(c)
@@ -140,7 +157,7 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 			return p, err
 		}
 		p.dm.UseDirectory(storage.NewSlackDirectory(s.rdb), slack.DirectoryConfig{})
-		p.dm.UseBudgets(storage.NewBudgets(s.rdb), nil)
+		p.dm.UseBudgets(p.budgets(s), &sc.limits)
 		return p, nil
 	}
 	if p.served.Empty() {
@@ -176,11 +193,20 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 	// API call per message, at the limits every replica shares.
 	p.dm, err = slack.NewDM(slack.Config{BotToken: sc.botToken, Tokens: p.tokens, APIURL: sc.apiURL, State: state,
 		WorkspacesOf: p.workspacesOf(s), Logger: s.log.With("platform", "slack"),
-		Directory: storage.NewSlackDirectory(s.rdb), Budgets: storage.NewBudgets(s.rdb)})
+		Directory: storage.NewSlackDirectory(s.rdb), Budgets: p.budgets(s), Limits: &sc.limits})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// budgets are the Web API's rate budgets shared by every replica; nil
+// (none) with SLACK_RATE=off.
+func (p *slackPart) budgets(s *server) slack.Budgets {
+	if p.sc.rateOff {
+		return nil
+	}
+	return storage.NewBudgets(s.rdb)
 }
 
 // workspacesOf lists where an organization's people are looked for in
@@ -261,7 +287,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
-		Directory: storage.NewSlackDirectory(s.rdb), WorkspacesOf: p.dm.WorkspacesOf(), Budgets: storage.NewBudgets(s.rdb),
+		Directory: storage.NewSlackDirectory(s.rdb), WorkspacesOf: p.dm.WorkspacesOf(), Budgets: p.budgets(s), Limits: &sc.limits,
 		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
