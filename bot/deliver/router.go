@@ -154,7 +154,13 @@ type Config struct {
 	Queue Queue
 	// Marks are required with a Queue.
 	Marks Marks
-	Log   *slog.Logger
+	// PlatformsPace says that every platform paces its own conversations
+	// (Slack's rate budgets, shared by every replica): the outbox then does
+	// not pace the router's jobs per recipient too, which would cost a
+	// second script call per delivery and hold the notices to one sender
+	// of a bulk invite to one a second even when they go nowhere.
+	PlatformsPace bool
+	Log           *slog.Logger
 }
 
 // Router is the delivery protocol.
@@ -219,9 +225,20 @@ func (r *Router) Deliver(ctx context.Context, ds []handlers.Delivery, from Origi
 
 // Outbox is the encoder a command uses to queue its messages in its own
 // atomic commit (handlers.Request.Outbox), caused by from.
-func (r *Router) Outbox(from Origin) handlers.Outbox { return commitOutbox{from} }
+func (r *Router) Outbox(from Origin) handlers.Outbox { return commitOutbox{from, r} }
 
-type commitOutbox struct{ from Origin }
+type commitOutbox struct {
+	from Origin
+	r    *Router
+}
+
+// paceChannel is the outbox pacing key of j: none when the platforms pace.
+func (r *Router) paceChannel(j Job) string {
+	if r.cfg.PlatformsPace {
+		return ""
+	}
+	return j.PaceChannel()
+}
 
 func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error) {
 	out := make([]org.QueuedMessage, 0, len(ds))
@@ -231,7 +248,7 @@ func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error
 		if err != nil {
 			return nil, fmt.Errorf("encode %s message: %w", d.Kind, err)
 		}
-		out = append(out, org.QueuedMessage{Platform: JobPlatform, Channel: j.PaceChannel(), Payload: raw})
+		out = append(out, org.QueuedMessage{Platform: JobPlatform, Channel: o.r.paceChannel(j), Payload: raw})
 	}
 	return out, nil
 }
@@ -241,7 +258,7 @@ func (r *Router) add(ctx context.Context, j Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.cfg.Queue.Add(ctx, outbox.Job{Platform: JobPlatform, Channel: j.PaceChannel(), Payload: raw})
+	_, err = r.cfg.Queue.Add(ctx, outbox.Job{Platform: JobPlatform, Channel: r.paceChannel(j), Payload: raw})
 	return err
 }
 
