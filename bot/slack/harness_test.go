@@ -26,6 +26,7 @@ import (
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/bot/slack/slacktest"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
@@ -33,7 +34,10 @@ import (
 	"github.com/usher-chat/usher/storage/redistest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	slacktest.RunChildIfAsked() // the fake Slack of a benchmark, in a process of its own
+	redistest.Main(m)
+}
 
 var update = flag.Bool("update", false, "rewrite golden files")
 

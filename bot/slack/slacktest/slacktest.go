@@ -19,14 +19,19 @@
 package slacktest
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -118,8 +123,22 @@ func New(cfg Config) *Server {
 	for i := 1; i <= cfg.Users; i++ {
 		s.putLocked(&User{ID: UserID(i), Email: Email(i, cfg.Domain)})
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewServer(http.HandlerFunc(s.route))
 	return s
+}
+
+// route serves the Web API, and /_stats and /_reset for a test driving
+// the fake in another process (Child).
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_stats":
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.Stats())
+	case "/_reset":
+		s.Reset()
+	default:
+		s.serve(w, r)
+	}
 }
 
 // UserID is the id of user n; Email their address.
@@ -389,4 +408,92 @@ func (s *Server) Reset() {
 	s.calls, s.limited, s.posts, s.afterBy = map[string]int{}, map[string]int{}, map[string][]Post{}, map[string]int{}
 	s.windows = map[string][]time.Time{}
 	s.first429, s.firstEnd, s.after = time.Time{}, time.Time{}, 0
+}
+
+// childEnv names the fake's configuration (JSON) in a child process.
+const childEnv = "USHER_SLACKTEST_CHILD"
+
+// RunChildIfAsked serves the fake and never returns when this process was
+// started by Child (call it first in TestMain): its CPU is then not the
+// measured process's.
+func RunChildIfAsked() {
+	raw := os.Getenv(childEnv)
+	if raw == "" {
+		return
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "slacktest child:", err)
+		os.Exit(2)
+	}
+	s := New(cfg)
+	fmt.Println(s.srv.URL)
+	io.Copy(io.Discard, os.Stdin) // until the parent goes
+	os.Exit(0)
+}
+
+// Remote is a fake running in a child process (Child).
+type Remote struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// Child starts the fake in a child process, the running test binary
+// re-executed (its TestMain calls RunChildIfAsked).
+func Child(tb testing.TB, cfg Config) *Remote {
+	tb.Helper()
+	raw, _ := json.Marshal(cfg)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("slacktest child: %v", err)
+	}
+	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	return &Remote{URL: strings.TrimSpace(line), cmd: cmd}
+}
+
+// APIURL is SLACK_API_URL for usher.
+func (r *Remote) APIURL() string { return r.URL + "/api/" }
+
+// Stats reads the child's counts.
+func (r *Remote) Stats(tb testing.TB) Stats {
+	resp, err := http.Get(r.URL + "/_stats")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// Reset forgets the child's counts and posts.
+func (r *Remote) Reset(tb testing.TB) {
+	resp, err := http.Post(r.URL+"/_reset", "text/plain", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// CPU is the child's CPU time so far (user + system, from /proc).
+func (r *Remote) CPU(tb testing.TB) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
 }
