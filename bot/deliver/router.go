@@ -357,6 +357,14 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers.Message, unreachable bool) error {
 	d := j.Delivery
 	mark := j.Key + ":told"
+	if where == "" && (tell == nil || d.Sender == "" || j.Followup) {
+		// Nothing went anywhere and nobody is to hear of it (a notice for a
+		// sender no platform reaches): nothing to record or to mark, and a
+		// retry would do the same nothing. Two round trips saved per notice
+		// of a bulk invite sent from outside chat.
+		r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
+		return nil
+	}
 	if r.cfg.Marks != nil {
 		done, err := r.cfg.Marks.Marked(ctx, mark)
 		if err != nil {
@@ -395,11 +403,35 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 	if r.cfg.Queue == nil {
 		return r.Resume(ctx, 0, next)
 	}
+	if r.nobodyToTell(ctx, next) {
+		r.log.InfoContext(ctx, "deliver: the sender is on no platform; nobody to tell", "kind", string(d.Kind))
+		r.mark(ctx, mark)
+		return nil
+	}
 	if err := r.add(ctx, next); err != nil {
 		return fmt.Errorf("queue the notice to the sender: %w", err)
 	}
 	r.mark(ctx, mark)
 	return nil
+}
+
+// nobodyToTell reports whether the notice next would find its sender on no
+// platform (the look-up its job would make first), when nothing is known
+// of them on one (a command typed in the shell or on the web): the notice
+// is then not queued at all, rather than queued, claimed and dropped. Any
+// doubt (an error, a directory still being built) queues it.
+func (r *Router) nobodyToTell(ctx context.Context, next Job) bool {
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
+		if p.Name() == next.Hint.Platform {
+			return false // the origin's own platform knows them
+		}
+	}
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
+		if _, ok, err := p.Find(ctx, r.cfg.Org, next.Delivery.To, Hint{}); err != nil || ok {
+			return false
+		}
+	}
+	return true
 }
 
 // mark remembers that a queued job is settled. Failing that, a retry may
