@@ -71,6 +71,13 @@ func (q queue) Claim(ctx context.Context, c string, max int, block, lease time.D
 	return out, err
 }
 func (q queue) Done(ctx context.Context, j outbox.Job) error { return q.o.Done(ctx, storage.Job(j)) }
+func (q queue) DoneMany(ctx context.Context, js []outbox.Job) error {
+	out := make([]storage.Job, len(js))
+	for i, j := range js {
+		out[i] = storage.Job(j)
+	}
+	return q.o.DoneMany(ctx, out)
+}
 func (q queue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
 	return q.o.Later(ctx, storage.Job(j), at)
 }
