@@ -65,6 +65,11 @@ func TestBudgetsSlow(t *testing.T) {
 	if err != nil || f != 2 || wait < 290*time.Millisecond || wait > 300*time.Millisecond {
 		t.Fatalf("slow: wait %s factor %d err %v", wait, f, err)
 	}
+	// A second 429 within the first's Retry-After (a call already in
+	// flight) does not slow it down twice.
+	if _, f, err := bs.Slow(ctx, "budgets2", b, 300*time.Millisecond, time.Minute); err != nil || f != 2 {
+		t.Fatalf("second 429: factor %d err %v, want 2 still", f, err)
+	}
 	w1, ok, err := bs.Reserve(ctx, "budgets2", []storage.Budget{b}, time.Second)
 	if err != nil || !ok || w1 < 280*time.Millisecond {
 		t.Fatalf("first call after a 429 in %s (ok %v, err %v), want after Retry-After", w1, ok, err)

@@ -11,8 +11,9 @@
 --   earliest slot (nothing taken: the caller asks again then).
 -- ARGV[1] "slow": a 429 with Retry-After ARGV[2] ms on KEYS[1] (every
 --   ARGV[3] ms, burst ARGV[4]): nobody calls before then, and the budget's
---   interval doubles (up to 16x) for ARGV[5] ms, so that a limit lower than
---   the published one is not hit again right after the wait.
+--   interval doubles (up to 16x; once per Retry-After, whatever the number
+--   of 429s within it) for ARGV[5] ms, so that a limit lower than the
+--   published one is not hit again right after the wait.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -24,12 +25,15 @@ end
 
 if ARGV[1] == 'slow' then
   local wait, every, burst, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-  local h = redis.call('HMGET', KEYS[1], 'tat', 'f', 'fx')
-  local f = math.min(factor(h) * 2, 16)
+  local h = redis.call('HMGET', KEYS[1], 'tat', 'f', 'fx', 'pu')
+  local f = factor(h)
+  -- Calls already in flight when the first 429 came (other replicas')
+  -- get theirs too: one slow-down per Retry-After, not one per answer.
+  if (tonumber(h[4]) or 0) <= now then f = math.min(f * 2, 16) end
   local tau = (burst - 1) * every * f
   -- The earliest next call is now + wait, and no burst right after it.
   local tat = math.max(tonumber(h[1]) or 0, now + wait + tau)
-  redis.call('HSET', KEYS[1], 'tat', tat, 'f', f, 'fx', now + hold)
+  redis.call('HSET', KEYS[1], 'tat', tat, 'f', f, 'fx', now + hold, 'pu', math.max(tonumber(h[4]) or 0, now + wait))
   redis.call('PEXPIRE', KEYS[1], math.max(tat - now, hold) + 1000)
   return {tat - tau - now, f}
 end
