@@ -100,3 +100,18 @@ func TestDirectoryJoinAndEmailChange(t *testing.T) {
 		t.Fatal("a deactivated user is still found")
 	}
 }
+
+func FuzzUserEvent(f *testing.F) {
+	f.Add([]byte(userEventBody("team_join", uBob)))
+	f.Add([]byte(userEventBody("user_change", fakeUser{ID: "UX", Email: "x@example.com", Deleted: true})))
+	f.Add([]byte(`{"type":"event_callback","event":{"type":"user_change","user":{"id":"","profile":{}}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, email, reachable, ok := slackbot.ParseUserEvent(b)
+		if ok && id == "" {
+			t.Fatal("an event without a user id was taken")
+		}
+		if reachable && email == "" {
+			t.Fatal("someone without an email counts as reachable")
+		}
+	})
+}
