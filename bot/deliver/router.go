@@ -340,21 +340,21 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 		if d.OnEmailed != nil && slices.Contains(r.cfg.Fallback, p) {
 			tell = d.OnEmailed // not "in a direct message"
 		}
-		return r.settle(ctx, j, posted.Where, tell, false)
+		return r.settle(ctx, attempt, j, posted.Where, tell, false)
 	}
 	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
 	where := ""
 	if d.Sender != "" && d.OnUnreachable != nil {
 		where = "shown to " + d.Sender
 	}
-	return r.settle(ctx, j, where, d.OnUnreachable, true)
+	return r.settle(ctx, attempt, j, where, d.OnUnreachable, true)
 }
 
 // settle records where an invitation went and tells the sender, once: a job
 // retried after this step (its sender told, the ack lost) does neither again.
 // The mark is set after the notice is queued: a crash in between may repeat
 // the notice, never lose it (it may carry the link to forward).
-func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers.Message, unreachable bool) error {
+func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, tell *handlers.Message, unreachable bool) error {
 	d := j.Delivery
 	mark := j.Key + ":told"
 	if where == "" && (tell == nil || d.Sender == "" || j.Followup) {
@@ -365,7 +365,11 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 		r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
 		return nil
 	}
-	if r.cfg.Marks != nil {
+	if r.cfg.Marks != nil && attempt > 0 {
+		// Another worker may have settled it meanwhile (it took the job
+		// over while this one was slow). A first attempt is not looked up:
+		// that takes a worker outliving its lease, and then the notice may
+		// repeat (never be lost) and the record is the same.
 		done, err := r.cfg.Marks.Marked(ctx, mark)
 		if err != nil {
 			return fmt.Errorf("read told mark: %w", err)

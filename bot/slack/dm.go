@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -42,6 +43,32 @@ type DM struct {
 	builds *builds
 	pace   pacer
 	now    func() time.Time
+	// nobody remembers in this process, for localMiss, the addresses the
+	// directory says nobody has: the notices of a bulk invite sent from
+	// outside chat ask about one sender a thousand times.
+	mu     sync.Mutex
+	nobody map[string]time.Time
+}
+
+// localMiss is how long this process believes "nobody has this address"
+// without asking Redis again (a team_join on another replica is seen after
+// at most this).
+const localMiss = 10 * time.Second
+
+func (d *DM) knownMissing(key string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	until, ok := d.nobody[key]
+	return ok && now.Before(until)
+}
+
+func (d *DM) rememberMissing(key string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nobody == nil || len(d.nobody) > 10000 {
+		d.nobody = map[string]time.Time{}
+	}
+	d.nobody[key] = now.Add(localMiss)
 }
 
 // Where is what an invitation's delivery record says for a Slack DM.
@@ -203,6 +230,10 @@ func (d *DM) Find(ctx context.Context, orgID org.ID, email string, hint deliver.
 // findIn looks for email in one workspace.
 func (d *DM) findIn(ctx context.Context, orgID org.ID, ws, email string) (string, bool, error) {
 	if d.dir != nil && orgID != "" {
+		local := string(orgID) + "\x00" + ws + "\x00" + strings.ToLower(email)
+		if d.knownMissing(local, d.now()) {
+			return "", false, nil
+		}
 		e, err := d.dir.Lookup(ctx, orgID, ws, email)
 		switch {
 		case err != nil:
@@ -211,6 +242,7 @@ func (d *DM) findIn(ctx context.Context, orgID org.ID, ws, email string) (string
 			d.refresh(ctx, orgID, ws, e)
 			return e.UserID, true, nil
 		case e.Missing:
+			d.rememberMissing(local, d.now())
 			return "", false, nil
 		case e.Built.IsZero() && d.now().Sub(e.Failed) < d.dirCfg.MissTTL:
 			// The last build failed (users.list refused: a missing scope, an
