@@ -485,7 +485,18 @@ func (r *Router) flush(ctx context.Context, items []any) error {
 		marks = append(marks, s.mark)
 	}
 	if err := r.cfg.Service.(Recorder).RecordDeliveries(ctx, records); err != nil {
-		return fmt.Errorf("record %d deliveries: %w", len(records), err)
+		// One commit for many can lose to a busy organization's commands
+		// where one each would not: record them one by one.
+		r.log.WarnContext(ctx, "deliver: recording a batch failed; one by one", "deliveries", len(records), "err", err)
+		var errs []error
+		for _, rec := range records {
+			if err := r.cfg.Service.RecordDelivery(ctx, rec.InvitationID, rec.Where); err != nil {
+				errs = append(errs, fmt.Errorf("record delivery of %s: %w", rec.InvitationID, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
 	}
 	if err := r.cfg.Marks.(ManyMarks).MarkMany(ctx, marks, markTTL); err != nil {
 		// The deliveries are recorded; a retry settles again, tells again.

@@ -146,10 +146,20 @@ func (w *Worker) Step(ctx context.Context, block time.Duration) (int, error) {
 		}
 	}
 	if err := b.finish(ctx); err != nil {
-		// The lease brings back the jobs that deferred work, Attempt > 0:
-		// their senders check what was done.
+		// The jobs that deferred work go again after a backoff, Attempt
+		// > 0: their senders check what was done.
 		w.Log.Warn("outbox: a batch's deferred work failed; its jobs will be retried", "err", err)
-		sent = slices.DeleteFunc(sent, func(j Job) bool { return b.deferred(j.ID) })
+		sent = slices.DeleteFunc(sent, func(j Job) bool {
+			if !b.deferred(j.ID) {
+				return false
+			}
+			if j.Attempt+1 >= w.Attempts {
+				w.dead(ctx, w.Log, j, fmt.Sprintf("gave up after %d attempts: %v", j.Attempt+1, err))
+			} else {
+				w.later(ctx, w.Log, j, backoff(j.Attempt), true)
+			}
+			return true
+		})
 	}
 	w.done(ctx, sent)
 	return len(jobs), nil
