@@ -138,6 +138,11 @@ func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string)
 	if err != nil || !ok {
 		return err
 	}
+	// Another replica may have built it between the look-up that found it
+	// missing (or stale) and this lock: then there is nothing to do.
+	if e, err := d.dir.Lookup(ctx, orgID, workspace, ""); err == nil && !e.Built.IsZero() && d.now().Sub(e.Built) < d.dirCfg.Refresh {
+		return d.dir.Built(ctx, orgID, workspace, owner, e.Built)
+	}
 	defer func() {
 		at := time.Now()
 		if err != nil {
