@@ -25,7 +25,9 @@ import (
 //	usher:{_directory}:teams:installing:X  string a lock: one install of tenant X creates its org
 const directoryTeamsFormer = directoryPrefix + "teams:former"
 
-func directoryTeamsInstalls(tenant string) string { return directoryPrefix + "teams:installs:" + tenant }
+func directoryTeamsInstalls(tenant string) string {
+	return directoryPrefix + "teams:installs:" + tenant
+}
 
 func directoryTeamsInstalling(tenant string) string {
 	return directoryPrefix + "teams:installing:" + tenant
