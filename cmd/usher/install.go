@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -78,12 +77,7 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 			if name == "" {
 				name = string(id)
 			}
-			oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: dir, log: s.log}
-			if err := oc.create(ctx, id, name, email, []org.Tenant{tenant}); err != nil {
-				var oe *org.Error
-				if errors.As(err, &oe) {
-					return inst, oe
-				}
+			if err := s.createInstalled(ctx, id, name, email, tenant); err != nil {
 				return inst, err
 			}
 			s.log.InfoContext(ctx, "slack install: organization created", "org", string(id), "team_id", inst.Team, "enterprise_id", inst.Enterprise)

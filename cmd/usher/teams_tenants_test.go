@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/usher-chat/usher/bot/teams/teamstest"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
+	"github.com/usher-chat/usher/storage/redistest"
+)
+
+// tenantsEdge is one usher serve whose single-tenant bot serves every
+// tenant that installs it (MICROSOFT_ALLOWED_TENANTS=directory,...).
+type tenantsEdge struct {
+	*teamsEdge
+	dir *storage.Directory
+}
+
+func newTenantsEdge(t *testing.T, allowed string, members ...teamstest.Member) *tenantsEdge {
+	srv := redistest.Start(t) // the directory is deployment-wide: a server of its own
+	f := teamstest.New(t)
+	f.Tenant = freshGUID() // the bot's own (home) tenant
+	for _, m := range members {
+		f.AddMember(m)
+	}
+	def := freshOrgID("home")
+	base, logs := serveUsher(t, map[string]string{
+		"REDIS_URL": srv.URL(), "USHER_ORG": def,
+		"MICROSOFT_APP_ID": f.AppID, "MICROSOFT_APP_PASSWORD": f.Secret, "MICROSOFT_APP_TYPE": "SingleTenant", "MICROSOFT_APP_TENANT_ID": f.Tenant,
+		"MICROSOFT_ALLOWED_TENANTS":     allowed,
+		"MICROSOFT_OPENID_METADATA_URL": f.MetadataURL(), "MICROSOFT_TOKEN_URL": f.TenantTokenURL(),
+		"MICROSOFT_SERVICE_URL_HOSTS": "127.0.0.1",
+	})
+	rdb := srv.Client(t)
+	return &tenantsEdge{teamsEdge: &teamsEdge{t: t, fake: f, base: base, logs: logs, rdb: rdb, org: def}, dir: storage.NewDirectory(rdb)}
+}
+
+// install posts an installationUpdate (personal scope unless team is set)
+// and returns its status.
+func (e *tenantsEdge) install(tenant string, m teamstest.Member, conv, action, team string) int {
+	e.t.Helper()
+	status, _ := e.post(e.fake.InstallationUpdate(tenant, m, conv, action, team), e.signed())
+	return status
+}
+
+// sayIn sends a message from m's personal chat in tenant.
+func (e *tenantsEdge) sayIn(tenant string, m teamstest.Member, text string) int {
+	e.t.Helper()
+	status, _ := e.post(e.fake.ActivityIn(tenant, m, chatOf(m), text), e.signed())
+	return status
+}
+
+func (e *tenantsEdge) orgOf(tenant string) (org.ID, bool) {
+	e.t.Helper()
+	id, found, err := e.dir.Resolve(context.Background(), org.TeamsTenant(tenant))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id, found
+}
+
+func (e *tenantsEdge) userIn(id org.ID, email string) *org.User {
+	e.t.Helper()
+	st, err := storage.New(e.rdb, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	snap, err := st.Load(context.Background(), org.Query{Users: []string{email}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return snap.Users[email]
+}
+
+// TestTeamsTwoTenantsInstall: one single-tenant bot registration, two other
+// tenants installing it. Each installationUpdate "add" from a tenant the
+// directory does not know makes it an organization of its own with its
+// installer as first admin (a guest may not be); invitations are delivered
+// proactively in each tenant with the token of the bot's own tenant (the
+// fake's token endpoint sees no other, and its connector takes no other);
+// neither organization sees the other's people; a tenant not allowed is
+// refused; removing the tenant's last installation unlinks it (a message
+// then gets the "not set up" answer) and keeps its data, which a reinstall
+// brings back.
+func TestTeamsTwoTenantsInstall(t *testing.T) {
+	tenantA, tenantB, tenantC := freshGUID(), freshGUID(), freshGUID()
+	ann := teamstest.Member{ID: "29:ann", Name: "Ann", AADObjectID: "00000000-0000-0000-0000-00000000a001", Email: "Ann@Alpha.example", TenantID: tenantA, UserRole: "user"}
+	ben := teamstest.Member{ID: "29:ben", Name: "Ben", AADObjectID: "00000000-0000-0000-0000-00000000a002", UPN: "ben@alpha.example", TenantID: tenantA, UserRole: "user"}
+	cy := teamstest.Member{ID: "29:cy", Name: "Cy", AADObjectID: "00000000-0000-0000-0000-00000000b001", Email: "cy@beta.example", TenantID: tenantB, UserRole: "user"}
+	dot := teamstest.Member{ID: "29:dot", Name: "Dot", AADObjectID: "00000000-0000-0000-0000-00000000b002", Email: "dot@beta.example", TenantID: tenantB, UserRole: "user"}
+	gia := teamstest.Member{ID: "29:gia", Name: "Gia (Guest)", AADObjectID: "00000000-0000-0000-0000-00000000b003", Email: "gia@partner.example", TenantID: tenantB, UserRole: "guest"}
+	cal := teamstest.Member{ID: "29:cal", Name: "Cal", AADObjectID: "00000000-0000-0000-0000-00000000c001", Email: "cal@gamma.example", TenantID: tenantC, UserRole: "user"}
+	e := newTenantsEdge(t, "directory,"+tenantA+","+strings.ToUpper(tenantB), ann, ben, cy, dot, gia, cal)
+
+	// A guest of B installing first does not become its admin.
+	if status := e.install(tenantB, gia, chatOf(gia), "add", ""); status != 200 {
+		t.Fatalf("guest install: %d", status)
+	}
+	e.waitFor(chatOf(gia), "a guest can't become its first admin")
+	if _, found := e.orgOf(tenantB); found {
+		t.Fatal("a guest's install created an organization")
+	}
+
+	// Ann installs usher in her personal scope: tenant A becomes an
+	// organization with her as its first admin.
+	if status := e.install(tenantA, ann, chatOf(ann), "add", ""); status != 200 {
+		t.Fatalf("ann's install: %d\n%s", status, e.logs)
+	}
+	e.waitFor(chatOf(ann), "you are the first admin of its organization")
+	orgA, found := e.orgOf(tenantA)
+	if !found || !strings.HasPrefix(string(orgA), "teams-"+tenantA[:20]) {
+		t.Fatalf("tenant A's organization: %q %v", orgA, found)
+	}
+	if u := e.userIn(orgA, "ann@alpha.example"); u == nil || !u.IsActiveAdmin() {
+		t.Fatalf("ann in %s: %+v", orgA, u)
+	}
+	// The channel retrying the install (a new activity id) changes nothing.
+	if status := e.install(tenantA, ann, chatOf(ann), "add", ""); status != 200 {
+		t.Fatalf("ann's install again: %d", status)
+	}
+	if id, _ := e.orgOf(tenantA); id != orgA {
+		t.Fatalf("a retried install moved the tenant to %q", id)
+	}
+
+	// Cy adds usher to a team in tenant B: its organization, named after
+	// his address's domain; he is greeted in his personal chat.
+	teamConv := "19:beta-general@thread.tacv2"
+	if status := e.install(tenantB, cy, teamConv, "add", "Beta Crew"); status != 200 {
+		t.Fatalf("cy's team install: %d\n%s", status, e.logs)
+	}
+	e.waitFor(teamConv, "answered you in our private chat")
+	e.waitFor(e.fake.PersonalConversation(cy.ID), "you are the first admin of its organization")
+	orgB, found := e.orgOf(tenantB)
+	if !found || orgB == orgA {
+		t.Fatalf("tenant B's organization: %q %v (A's is %q)", orgB, found, orgA)
+	}
+	if g, _, _ := e.dir.Get(context.Background(), orgB); g.Name != "beta.example" {
+		t.Fatalf("B's organization is named %q", g.Name)
+	}
+	if u := e.userIn(orgB, "cy@beta.example"); u == nil || !u.IsActiveAdmin() {
+		t.Fatalf("cy in %s: %+v", orgB, u)
+	}
+	if e.userIn(orgA, "cy@beta.example") != nil || e.userIn(orgB, "ann@alpha.example") != nil {
+		t.Fatal("an installer is in the other tenant's organization")
+	}
+
+	// Ben and Dot install usher for themselves; each admin invites their
+	// colleague, delivered proactively in their own tenant.
+	for _, in := range []struct {
+		tenant string
+		m      teamstest.Member
+	}{{tenantA, ben}, {tenantB, dot}} {
+		if status := e.install(in.tenant, in.m, chatOf(in.m), "add", ""); status != 200 {
+			t.Fatalf("%s's install: %d", in.m.Name, status)
+		}
+		e.waitFor(chatOf(in.m), "usher is installed for you")
+	}
+	e.sayIn(tenantA, ann, "invite ben@alpha.example")
+	e.waitFor(chatOf(ben), "You're invited to")
+	e.waitFor(chatOf(ann), "got the invitation in a direct message")
+	e.sayIn(tenantB, cy, "invite dot@beta.example")
+	e.waitFor(chatOf(dot), "You're invited to")
+	// Dot is in Teams for B only: A's invitation to her reaches no chat.
+	e.sayIn(tenantA, ann, "invite dot@beta.example")
+	e.waitFor(chatOf(ann), "dot@beta.example isn't in chat")
+	if n := len(e.fake.Activities(chatOf(dot))); n != 2 { // the greeting and B's invitation
+		t.Fatalf("dot got %d activities, want 2 (A's invitation went to her?)", n)
+	}
+
+	// Every token came from the bot's own tenant's authority, whichever
+	// tenant the conversation was in.
+	asked := e.fake.TokenTenants()
+	if len(asked) == 0 {
+		t.Fatal("no token was requested")
+	}
+	for _, tn := range asked {
+		if !strings.EqualFold(tn, e.fake.Tenant) {
+			t.Fatalf("a token was requested from tenant %q, not the bot's own %s: %v", tn, e.fake.Tenant, asked)
+		}
+	}
+	if n := e.fake.Unauthorized.Load(); n != 0 {
+		t.Fatalf("%d connector calls refused for their token", n)
+	}
+
+	// A tenant not on the list is refused, its install and its messages.
+	if status := e.install(tenantC, cal, chatOf(cal), "add", ""); status != 403 {
+		t.Fatalf("install from a tenant not allowed: %d, want 403", status)
+	}
+	if status := e.sayIn(tenantC, cal, "help"); status != 403 {
+		t.Fatalf("message from a tenant not allowed: %d, want 403", status)
+	}
+	if _, found := e.orgOf(tenantC); found {
+		t.Fatal("a tenant not allowed got an organization")
+	}
+
+	// Ben removes usher: tenant A still has Ann's installation. Ann removes
+	// it: tenant A is unlinked, its organization's data kept.
+	if status := e.install(tenantA, ben, chatOf(ben), "remove", ""); status != 200 {
+		t.Fatalf("ben's removal: %d", status)
+	}
+	if id, found := e.orgOf(tenantA); !found || id != orgA {
+		t.Fatalf("one of two installations removed unlinked the tenant: %q %v", id, found)
+	}
+	if status := e.install(tenantA, ann, chatOf(ann), "remove", ""); status != 200 {
+		t.Fatalf("ann's removal: %d", status)
+	}
+	if _, found := e.orgOf(tenantA); found {
+		t.Fatal("tenant A is still linked after its last installation went")
+	}
+	if status := e.install(tenantA, ann, chatOf(ann), "remove", ""); status != 200 { // again: nothing to do
+		t.Fatalf("removal again: %d", status)
+	}
+	if status := e.sayIn(tenantA, ann, "invitations"); status != 200 {
+		t.Fatalf("message after the removal: %d", status)
+	}
+	e.waitFor(chatOf(ann), "usher is not set up for this Microsoft Teams tenant")
+	if u := e.userIn(orgA, "ann@alpha.example"); u == nil || !u.IsActiveAdmin() {
+		t.Fatalf("the uninstall touched A's people: %+v", u)
+	}
+	// B goes on.
+	e.sayIn(tenantB, cy, "members")
+	e.waitFor(chatOf(cy), "cy@beta.example")
+
+	// Ann installs usher again: the same organization, as it was.
+	if status := e.install(tenantA, ann, chatOf(ann), "add", ""); status != 200 {
+		t.Fatalf("reinstall: %d", status)
+	}
+	e.waitFor(chatOf(ann), "usher is installed again in this tenant")
+	if id, found := e.orgOf(tenantA); !found || id != orgA {
+		t.Fatalf("reinstalled tenant A is organization %q %v, want %s", id, found, orgA)
+	}
+	e.sayIn(tenantA, ann, "audit")
+	e.waitFor(chatOf(ann), "teams.uninstall")
+	e.sayIn(tenantA, ann, "invitations")
+	e.waitFor(chatOf(ann), "ben@alpha.example")
+}
