@@ -79,9 +79,9 @@ type Validator struct {
 	// MICROSOFT_ALLOWED_TENANTS=directory the allow-list is the directory.
 	TenantLinked func(ctx context.Context, tenant string) (bool, error)
 	HTTP         *http.Client     // default: 10 s timeout
-	MaxAge         time.Duration    // default 24 h
-	MinRefresh     time.Duration    // default 1 min: unknown-kid refreshes are rate limited
-	Now            func() time.Time // default time.Now
+	MaxAge       time.Duration    // default 24 h
+	MinRefresh   time.Duration    // default 1 min: unknown-kid refreshes are rate limited
+	Now          func() time.Time // default time.Now
 
 	mu         sync.RWMutex
 	keys       map[string]signingKey

@@ -28,7 +28,7 @@ type teamsConfig struct {
 	// when allowedTenants lists some, only those.
 	selfInstall           bool
 	metadataURL, tokenURL string
-	serviceHosts                     []string
+	serviceHosts          []string
 	// insecure: no MICROSOFT_APP_ID, MICROSOFT_ALLOW_UNAUTHENTICATED=loopback
 	// and a loopback listen address (the Agents Playground).
 	insecure bool
