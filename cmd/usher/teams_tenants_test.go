@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usher-chat/usher/bot/teams/teamstest"
 	"github.com/usher-chat/usher/handlers/org"
@@ -52,6 +54,32 @@ func (e *tenantsEdge) sayIn(tenant string, m teamstest.Member, text string) int 
 	return status
 }
 
+// waitNew waits for an activity in conv, after the first skip, containing want.
+func (e *tenantsEdge) waitNew(conv string, skip int, want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, a := range e.fake.Activities(conv)[min(skip, len(e.fake.Activities(conv))):] {
+			if strings.Contains(fmtJSON(a.Body), want) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("no new activity in %s contains %q\nlogs:\n%s", conv, want, e.logs)
+}
+
+func (e *tenantsEdge) waitLog(want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(e.logs.String(), want) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no log line contains %q:\n%s", want, e.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (e *tenantsEdge) orgOf(tenant string) (org.ID, bool) {
 	e.t.Helper()
 	id, found, err := e.dir.Resolve(context.Background(), org.TeamsTenant(tenant))
@@ -91,8 +119,9 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 	cy := teamstest.Member{ID: "29:cy", Name: "Cy", AADObjectID: "00000000-0000-0000-0000-00000000b001", Email: "cy@beta.example", TenantID: tenantB, UserRole: "user"}
 	dot := teamstest.Member{ID: "29:dot", Name: "Dot", AADObjectID: "00000000-0000-0000-0000-00000000b002", Email: "dot@beta.example", TenantID: tenantB, UserRole: "user"}
 	gia := teamstest.Member{ID: "29:gia", Name: "Gia (Guest)", AADObjectID: "00000000-0000-0000-0000-00000000b003", Email: "gia@partner.example", TenantID: tenantB, UserRole: "guest"}
+	eve := teamstest.Member{ID: "29:eve", Name: "Eve", AADObjectID: "00000000-0000-0000-0000-00000000a003", Email: "eve@alpha.example", TenantID: tenantA, UserRole: "user"}
 	cal := teamstest.Member{ID: "29:cal", Name: "Cal", AADObjectID: "00000000-0000-0000-0000-00000000c001", Email: "cal@gamma.example", TenantID: tenantC, UserRole: "user"}
-	e := newTenantsEdge(t, "directory,"+tenantA+","+strings.ToUpper(tenantB), ann, ben, cy, dot, gia, cal)
+	e := newTenantsEdge(t, "directory,"+tenantA+","+strings.ToUpper(tenantB), ann, ben, eve, cy, dot, gia, cal)
 
 	// A guest of B installing first does not become its admin.
 	if status := e.install(tenantB, gia, chatOf(gia), "add", ""); status != 200 {
@@ -195,6 +224,16 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 		t.Fatal("a tenant not allowed got an organization")
 	}
 
+	// Eve talks to usher (her app was there before usher recorded
+	// installations); an invitation to her is held back by a 429 when
+	// usher is removed from tenant A: its retry sends nothing there.
+	e.sayIn(tenantA, eve, "help")
+	e.waitFor(chatOf(eve), "invitation")
+	eveSeen := len(e.fake.Activities(chatOf(eve)))
+	e.fake.Fail(chatOf(eve), teamstest.Fault{Status: 429, RetryAfter: 3, Times: 1})
+	e.sayIn(tenantA, ann, "invite eve@alpha.example")
+	e.waitFor(chatOf(ann), "eve@alpha.example: invited")
+
 	// Ben removes usher: tenant A still has Ann's installation. Ann removes
 	// it: tenant A is unlinked, its organization's data kept.
 	if status := e.install(tenantA, ben, chatOf(ben), "remove", ""); status != 200 {
@@ -215,9 +254,13 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 	if status := e.sayIn(tenantA, ann, "invitations"); status != 200 {
 		t.Fatalf("message after the removal: %d", status)
 	}
-	e.waitFor(chatOf(ann), "usher is not set up for this Microsoft Teams tenant")
+	e.waitFor(chatOf(ann), "usher is not set up for this Microsoft Teams tenant: install the usher app")
 	if u := e.userIn(orgA, "ann@alpha.example"); u == nil || !u.IsActiveAdmin() {
 		t.Fatalf("the uninstall touched A's people: %+v", u)
+	}
+	e.waitLog("usher was removed from their tenant")
+	if n := len(e.fake.Activities(chatOf(eve))); n != eveSeen {
+		t.Fatalf("eve got %d activities after usher was removed from her tenant", n-eveSeen)
 	}
 	// B goes on.
 	e.sayIn(tenantB, cy, "members")
@@ -231,8 +274,15 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 	if id, found := e.orgOf(tenantA); !found || id != orgA {
 		t.Fatalf("reinstalled tenant A is organization %q %v, want %s", id, found, orgA)
 	}
-	e.sayIn(tenantA, ann, "audit")
-	e.waitFor(chatOf(ann), "teams.uninstall")
-	e.sayIn(tenantA, ann, "invitations")
-	e.waitFor(chatOf(ann), "ben@alpha.example")
+	seen := len(e.fake.Activities(chatOf(ann)))
+	e.sayIn(tenantA, ann, "audit --search teams")
+	e.waitNew(chatOf(ann), seen, "teams.uninstall")
+	seen = len(e.fake.Activities(chatOf(ann)))
+	e.sayIn(tenantA, ann, "invitations --search ben")
+	e.waitNew(chatOf(ann), seen, "ben@alpha.example")
+}
+
+func fmtJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
