@@ -149,9 +149,10 @@ func (b *Bot) installation(ctx context.Context, w http.ResponseWriter, act *Acti
 			routed.answer(ctx, act, RenderMessage(greeting(res)))
 		}
 	case strings.HasPrefix(act.Action, "remove"):
-		if routed, ok := b.routed(ctx, act); ok && act.From.AadObjectID != "" {
-			// Uninstalled: usher can no longer write to them, whatever the
-			// rest of the tenant does.
+		if routed, ok := b.routed(ctx, act); ok && act.From.AadObjectID != "" && act.Personal() {
+			// Uninstalled from their personal scope: usher can no longer
+			// write to them, whatever the rest of the tenant does. (Whoever
+			// removes it from a team keeps their own.)
 			if err := routed.State.MarkUnreachable(ctx, act.From.AadObjectID, "uninstalled"); err != nil {
 				log.WarnContext(ctx, "teams: could not mark unreachable", "err", err)
 			}

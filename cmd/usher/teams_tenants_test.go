@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,4 +287,112 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 func fmtJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestTeamsDirectoryConfig: MICROSOFT_ALLOWED_TENANTS=directory (alone: any
+// tenant may install; with tenant ids: only those), for a SingleTenant bot
+// whose token stays its own tenant's, and a MultiTenant one; "directory"
+// with "*" is refused.
+func TestTeamsDirectoryConfig(t *testing.T) {
+	const app, home, other = "11111111-2222-3333-4444-555555555555", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "bbbbbbbb-cccc-dddd-eeee-ffffffffffff"
+	base := map[string]string{"MICROSOFT_APP_ID": app, "MICROSOFT_APP_PASSWORD": "p", "MICROSOFT_APP_TENANT_ID": home}
+	with := func(kv ...string) func(string) string {
+		vars := map[string]string{}
+		for k, v := range base {
+			vars[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			vars[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return vars[k] }
+	}
+	c, _, err := loadTeamsConfig(with("MICROSOFT_ALLOWED_TENANTS", "directory"), ":3000")
+	if err != nil || !c.selfInstall || len(c.allowedTenants) != 0 || c.tokenURL != "https://login.microsoftonline.com/"+home+"/oauth2/v2.0/token" {
+		t.Fatalf("directory alone: %+v %v", c, err)
+	}
+	c, _, err = loadTeamsConfig(with("MICROSOFT_ALLOWED_TENANTS", "Directory, "+other, "MICROSOFT_TOKEN_URL", "http://127.0.0.1:9/{tenant}/oauth2/v2.0/token"), ":3000")
+	if err != nil || !c.selfInstall || fmt.Sprint(c.allowedTenants) != "["+other+"]" || c.tokenURL != "http://127.0.0.1:9/"+home+"/oauth2/v2.0/token" {
+		t.Fatalf("directory with a list: %+v %v", c, err)
+	}
+	c, _, err = loadTeamsConfig(with("MICROSOFT_ALLOWED_TENANTS", "directory", "MICROSOFT_APP_TYPE", "MultiTenant", "MICROSOFT_APP_TENANT_ID", ""), ":3000")
+	if err != nil || !c.selfInstall || c.tokenURL != "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token" {
+		t.Fatalf("MultiTenant directory: %+v %v", c, err)
+	}
+	if _, _, err := loadTeamsConfig(with("MICROSOFT_ALLOWED_TENANTS", "directory,*"), ":3000"); err == nil || !strings.Contains(err.Error(), `"directory" alone`) {
+		t.Fatalf("directory with *: %v", err)
+	}
+}
+
+// TestTeamsInstallRetried: an install that could not be applied (the
+// installer's look-up failed) answers 500 and is unmarked, so the channel's
+// retry of the very same activity applies it; installs arriving at once in a
+// new tenant make one organization with one admin; a tenant an operator
+// linked (`usher org link`) keeps its organization when installed.
+func TestTeamsInstallRetried(t *testing.T) {
+	tenantD, tenantE := freshGUID(), freshGUID()
+	var crowd []teamstest.Member
+	for i := range 8 {
+		crowd = append(crowd, teamstest.Member{ID: fmt.Sprintf("29:d%d", i), Name: fmt.Sprintf("D%d", i),
+			AADObjectID: fmt.Sprintf("00000000-0000-0000-0000-0000000d%04d", i), Email: fmt.Sprintf("d%d@delta.example", i), TenantID: tenantD, UserRole: "user"})
+	}
+	eli := teamstest.Member{ID: "29:eli", Name: "Eli", AADObjectID: "00000000-0000-0000-0000-00000000e001", Email: "eli@epsilon.example", TenantID: tenantE, UserRole: "user"}
+	e := newTenantsEdge(t, "directory", crowd...)
+
+	act := e.fake.InstallationUpdate(tenantE, eli, chatOf(eli), "add", "")
+	if status, _ := e.post(act, e.signed()); status != 500 {
+		t.Fatalf("install whose installer cannot be looked up: %d, want 500", status)
+	}
+	e.fake.AddMember(eli)
+	if status, body := e.post(act, e.signed()); status != 200 {
+		t.Fatalf("the channel's retry of the same activity: %d %s", status, body)
+	}
+	e.waitFor(chatOf(eli), "you are the first admin")
+	if status, _ := e.post(act, e.signed()); status != 401 {
+		t.Fatalf("the same activity once applied: %d, want 401 (a replay)", status)
+	}
+
+	// A setup policy installs usher for everyone in tenant D at once.
+	var wg sync.WaitGroup
+	for _, m := range crowd {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, _ := e.post(e.fake.InstallationUpdate(tenantD, m, chatOf(m), "add", ""), e.signed()); status != 200 {
+				t.Errorf("%s's install: %d", m.Name, status)
+			}
+		}()
+	}
+	wg.Wait()
+	orgD, found := e.orgOf(tenantD)
+	if !found {
+		t.Fatalf("tenant D has no organization:\n%s", e.logs)
+	}
+	admins := 0
+	for _, m := range crowd {
+		if u := e.userIn(orgD, strings.ToLower(m.Email)); u != nil && u.IsActiveAdmin() {
+			admins++
+		}
+	}
+	if admins != 1 {
+		t.Fatalf("%d admins in %s after concurrent installs, want 1", admins, orgD)
+	}
+	orgs, err := e.dir.List(context.Background())
+	if err != nil || len(orgs) != 3 { // the default, E's, D's
+		t.Fatalf("organizations: %d %v", len(orgs), err)
+	}
+
+	// An operator links tenant F to an organization first: its install keeps it.
+	tenantF := freshGUID()
+	fay := teamstest.Member{ID: "29:fay", Name: "Fay", AADObjectID: "00000000-0000-0000-0000-00000000f001", Email: "fay@zeta.example", TenantID: tenantF, UserRole: "user"}
+	e.fake.AddMember(fay)
+	if err := e.dir.Link(context.Background(), org.ID(e.org), org.TeamsTenant(tenantF)); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.post(e.fake.InstallationUpdate(tenantF, fay, chatOf(fay), "add", ""), e.signed()); status != 200 {
+		t.Fatalf("install in a linked tenant: %d", status)
+	}
+	e.waitFor(chatOf(fay), "usher is installed for you")
+	if id, _ := e.orgOf(tenantF); id != org.ID(e.org) {
+		t.Fatalf("tenant F moved to %q", id)
+	}
 }
