@@ -186,10 +186,12 @@ func newTeamsPart(s *server) (*teamsPart, error) {
 		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
 	}
 	p := &teamsPart{tc: tc, state: state, auth: auth, log: log}
-	if auth != nil && tc.selfInstall {
-		if len(tc.allowedTenants) == 0 {
+	if auth != nil {
+		if tc.selfInstall && len(tc.allowedTenants) == 0 {
 			auth.AllowedTenants = []string{"*"} // any tenant may install; routing answers the rest
 		}
+		// A tenant the directory links (`usher org link`, an install) is
+		// allowed whatever the static list says: the operator linked it.
 		auth.TenantLinked = func(ctx context.Context, tenant string) (bool, error) {
 			_, ok, err := s.orgs.linked(ctx, org.TeamsTenant(tenant))
 			return ok, err

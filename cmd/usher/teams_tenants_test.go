@@ -396,3 +396,23 @@ func TestTeamsInstallRetried(t *testing.T) {
 		t.Fatalf("tenant F moved to %q", id)
 	}
 }
+
+// TestTeamsLinkedTenantAllowed: with the default allow-list (the bot's own
+// tenant), another tenant is refused until an operator links it to an
+// organization (`usher org link`), then served by it.
+func TestTeamsLinkedTenantAllowed(t *testing.T) {
+	tenantG := freshGUID()
+	gus := teamstest.Member{ID: "29:gus", Name: "Gus", AADObjectID: "00000000-0000-0000-0000-00000000f0a1", Email: "gus@eta.example", TenantID: tenantG, UserRole: "user"}
+	e := newTenantsEdge(t, "", gus)
+	if status := e.sayIn(tenantG, gus, "help"); status != 403 {
+		t.Fatalf("unlinked tenant off the list: %d, want 403", status)
+	}
+	if err := e.dir.Link(context.Background(), org.ID(e.org), org.TeamsTenant(tenantG)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(routeTTL) // the refusal's cached answer ages out
+	if status := e.sayIn(tenantG, gus, "help"); status != 200 {
+		t.Fatalf("linked tenant: %d, want 200", status)
+	}
+	e.waitFor(chatOf(gus), "invitation")
+}
