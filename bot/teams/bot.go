@@ -193,8 +193,9 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id, err := b.remember(ctx, act)
 		if err != nil {
 			b.log().Warn("teams: could not store the conversation reference", "err", err)
-		} else if act.Type == "installationUpdate" && strings.HasPrefix(act.Action, "remove") {
-			// Uninstalled: usher can no longer write to them.
+		} else if act.Type == "installationUpdate" && strings.HasPrefix(act.Action, "remove") && act.Personal() {
+			// Uninstalled from their personal scope: usher can no longer
+			// write to them. (Whoever removes it from a team keeps theirs.)
 			if err := b.State.MarkUnreachable(ctx, id.UserID, "uninstalled"); err != nil {
 				b.log().Warn("teams: could not mark unreachable", "err", err)
 			}

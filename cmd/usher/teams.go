@@ -238,7 +238,7 @@ type teamsOrgs struct {
 }
 
 func (o teamsOrgs) Serving(ctx context.Context, tenant string) (teams.Org, bool, error) {
-	id, ok, err := o.p.servingOrg(o.s, ctx, tenant)
+	id, ok, err := o.p.servingOrg(ctx, o.s, tenant)
 	if err != nil || !ok {
 		return teams.Org{}, false, err
 	}
@@ -255,10 +255,10 @@ func (o teamsOrgs) Serving(ctx context.Context, tenant string) (teams.Org, bool,
 
 // servingOrg is the organization serving a Teams tenant. With
 // MICROSOFT_ALLOWED_TENANTS=directory it is the one the directory links the
-// tenant to, and no other: a tenant is never served by the default
-// organization because that is the deployment's only one, since any
-// tenant may come through the allow-list.
-func (p *teamsPart) servingOrg(s *server, ctx context.Context, tenant string) (org.ID, bool, error) {
+// tenant to, and no other: any tenant may pass the allow-list then, so the
+// default organization never serves one merely for being the deployment's
+// only organization.
+func (p *teamsPart) servingOrg(ctx context.Context, s *server, tenant string) (org.ID, bool, error) {
 	t := org.TeamsTenant(tenant)
 	if p.tc.selfInstall && !p.tc.insecure {
 		return s.orgs.linked(ctx, t)
@@ -270,7 +270,7 @@ func (p *teamsPart) servingOrg(s *server, ctx context.Context, tenant string) (o
 // asks before each delivery).
 func (p *teamsPart) served(s *server) func(ctx context.Context, orgID, tenant string) (bool, error) {
 	return func(ctx context.Context, orgID, tenant string) (bool, error) {
-		id, ok, err := p.servingOrg(s, ctx, tenant)
+		id, ok, err := p.servingOrg(ctx, s, tenant)
 		return ok && id == org.ID(orgID), err
 	}
 }
