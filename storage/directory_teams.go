@@ -22,8 +22,12 @@ import (
 //
 //	usher:{_directory}:teams:installs:X    set   tenant X's installations (conversation ids)
 //	usher:{_directory}:teams:former        hash  tenant id -> the org it had when unlinked
+//	usher:{_directory}:teams:self          hash  tenant id -> org, when an install made the link
 //	usher:{_directory}:teams:installing:X  string a lock: one install of tenant X creates its org
-const directoryTeamsFormer = directoryPrefix + "teams:former"
+const (
+	directoryTeamsFormer = directoryPrefix + "teams:former"
+	directoryTeamsSelf   = directoryPrefix + "teams:self"
+)
 
 func directoryTeamsInstalls(tenant string) string {
 	return directoryPrefix + "teams:installs:" + tenant
@@ -63,20 +67,23 @@ const (
 // tenant (or linked it until its last uninstall, and that organization
 // still exists), the installation is recorded and the organization
 // returned; otherwise nothing is written (TeamsNone: the caller creates
-// the tenant's organization, then calls again). Idempotent.
-func (d *Directory) TeamsInstalled(ctx context.Context, tenant, conv string) (org.ID, TeamsInstall, error) {
-	return d.teamsInstall(ctx, "add", tenant, conv)
+// the tenant's organization, own, then calls again). own is the
+// organization an install of the tenant creates: a link to it is the
+// install's, which the tenant's last uninstall undoes. Idempotent.
+func (d *Directory) TeamsInstalled(ctx context.Context, tenant, conv string, own org.ID) (org.ID, TeamsInstall, error) {
+	return d.teamsInstall(ctx, "add", tenant, conv, own)
 }
 
 // TeamsRemoved records the removal of the installation in conv (action
-// "remove"). The tenant's last recorded installation unlinks it
-// (TeamsUnlinked); its organization and everything in it stay. A removal
-// usher never recorded the installation of changes nothing. Idempotent.
+// "remove"). The last recorded installation of a tenant whose link an
+// install made unlinks it (TeamsUnlinked); its organization and everything
+// in it stay. A tenant an operator linked stays linked, and a removal of an
+// installation usher never recorded changes nothing. Idempotent.
 func (d *Directory) TeamsRemoved(ctx context.Context, tenant, conv string) (org.ID, TeamsInstall, error) {
-	return d.teamsInstall(ctx, "remove", tenant, conv)
+	return d.teamsInstall(ctx, "remove", tenant, conv, "")
 }
 
-func (d *Directory) teamsInstall(ctx context.Context, mode, tenant, conv string) (org.ID, TeamsInstall, error) {
+func (d *Directory) teamsInstall(ctx context.Context, mode, tenant, conv string, own org.ID) (org.ID, TeamsInstall, error) {
 	t := org.TeamsTenant(tenant)
 	if err := t.Validate(); err != nil {
 		return "", "", err
@@ -104,8 +111,8 @@ func (d *Directory) teamsInstall(ctx context.Context, mode, tenant, conv string)
 			links = directoryLinks(org.ID(expect))
 		}
 		res, err := directoryTeamsInstall.Run(ctx, d.rdb,
-			[]string{directoryOrgs, directoryTeams, directoryTeamsFormer, directoryTeamsInstalls(t.TenantID), links},
-			mode, t.TenantID, conv, expect).StringSlice()
+			[]string{directoryOrgs, directoryTeams, directoryTeamsFormer, directoryTeamsInstalls(t.TenantID), links, directoryTeamsSelf},
+			mode, t.TenantID, conv, expect, string(own)).StringSlice()
 		if err != nil {
 			return "", "", wrap("directory teams install", err)
 		}

@@ -22,48 +22,49 @@ func TestDirectoryTeamsInstalls(t *testing.T) {
 	if err := d.LoadScripts(ctx); err != nil {
 		t.Fatal(err)
 	}
-	const tenant = "72F988BF-86F1-41AF-91AB-2D7CD011DB47"
+	const tenant, own = "72F988BF-86F1-41AF-91AB-2D7CD011DB47", org.ID("teams-72f988bf-86f1-41af-91ab-2d")
 	want := func(what string, gotID org.ID, got storage.TeamsInstall, err error, id org.ID, outcome storage.TeamsInstall) {
 		t.Helper()
 		if err != nil || gotID != id || got != outcome {
 			t.Fatalf("%s: %q %q %v, want %q %q", what, gotID, got, err, id, outcome)
 		}
 	}
-	id, got, err := d.TeamsInstalled(ctx, tenant, "a:ann")
+	id, got, err := d.TeamsInstalled(ctx, tenant, "a:ann", own)
 	want("unknown tenant", id, got, err, "", storage.TeamsNone)
 
-	if err := d.Create(ctx, storage.Organization{ID: "fabrikam", Name: "Fabrikam"}, org.TeamsTenant(tenant)); err != nil {
+	// The install's own organization (as cmd/usher creates it).
+	if err := d.Create(ctx, storage.Organization{ID: own, Name: "Fabrikam"}, org.TeamsTenant(tenant)); err != nil {
 		t.Fatal(err)
 	}
-	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann")
-	want("first install", id, got, err, "fabrikam", storage.TeamsLinked)
-	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann") // the channel retrying
-	want("install again", id, got, err, "fabrikam", storage.TeamsLinked)
-	id, got, err = d.TeamsInstalled(ctx, tenant, "19:team@thread.tacv2")
-	want("a team install", id, got, err, "fabrikam", storage.TeamsLinked)
+	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann", own)
+	want("first install", id, got, err, own, storage.TeamsLinked)
+	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann", own) // the channel retrying
+	want("install again", id, got, err, own, storage.TeamsLinked)
+	id, got, err = d.TeamsInstalled(ctx, tenant, "19:team@thread.tacv2", own)
+	want("a team install", id, got, err, own, storage.TeamsLinked)
 
 	id, got, err = d.TeamsRemoved(ctx, tenant, "a:never-recorded")
-	want("unknown removal", id, got, err, "fabrikam", storage.TeamsLinked)
+	want("unknown removal", id, got, err, own, storage.TeamsLinked)
 	id, got, err = d.TeamsRemoved(ctx, tenant, "a:ann")
-	want("one of two removed", id, got, err, "fabrikam", storage.TeamsLinked)
+	want("one of two removed", id, got, err, own, storage.TeamsLinked)
 	id, got, err = d.TeamsRemoved(ctx, tenant, "19:team@thread.tacv2")
-	want("last removed", id, got, err, "fabrikam", storage.TeamsUnlinked)
+	want("last removed", id, got, err, own, storage.TeamsUnlinked)
 	if _, found, _ := d.Resolve(ctx, org.TeamsTenant(tenant)); found {
 		t.Fatal("the tenant is still linked after its last installation went")
 	}
-	o, found, err := d.Get(ctx, "fabrikam")
+	o, found, err := d.Get(ctx, own)
 	if err != nil || !found || len(o.Tenants) != 0 || len(o.Platforms) != 0 {
 		t.Fatalf("the organization after the uninstall: %+v %v %v (kept, with no tenant)", o, found, err)
 	}
 	id, got, err = d.TeamsRemoved(ctx, tenant, "19:team@thread.tacv2")
 	want("removed again", id, got, err, "", storage.TeamsNone)
 
-	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann")
-	want("reinstall", id, got, err, "fabrikam", storage.TeamsRelinked)
-	if id, found, _ := d.Resolve(ctx, org.TeamsTenant(tenant)); !found || id != "fabrikam" {
+	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann", own)
+	want("reinstall", id, got, err, own, storage.TeamsRelinked)
+	if id, found, _ := d.Resolve(ctx, org.TeamsTenant(tenant)); !found || id != own {
 		t.Fatalf("reinstalled tenant resolves to %q %v", id, found)
 	}
-	if o, _, _ := d.Get(ctx, "fabrikam"); len(o.Platforms) != 1 || o.Platforms[0] != "teams" {
+	if o, _, _ := d.Get(ctx, own); len(o.Platforms) != 1 || o.Platforms[0] != "teams" {
 		t.Fatalf("platforms after the reinstall: %v", o.Platforms)
 	}
 
@@ -72,13 +73,27 @@ func TestDirectoryTeamsInstalls(t *testing.T) {
 	if _, got, _ := d.TeamsRemoved(ctx, tenant, "a:ann"); got != storage.TeamsUnlinked {
 		t.Fatalf("remove: %q", got)
 	}
-	if _, err := d.Remove(ctx, "fabrikam"); err != nil {
+	if _, err := d.Remove(ctx, own); err != nil {
 		t.Fatal(err)
 	}
-	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann")
+	id, got, err = d.TeamsInstalled(ctx, tenant, "a:ann", own)
 	want("install after the organization was deleted", id, got, err, "", storage.TeamsNone)
 
-	if _, _, err := d.TeamsInstalled(ctx, "a|b", "a:ann"); err == nil {
+	// A tenant an operator linked stays linked when its installations go:
+	// some may be older than their recording.
+	const other = "0b7f3266-7e06-4dd9-b25d-7969801541f4"
+	if err := d.Create(ctx, storage.Organization{ID: "contoso", Name: "Contoso"}, org.TeamsTenant(other)); err != nil {
+		t.Fatal(err)
+	}
+	id, got, err = d.TeamsInstalled(ctx, other, "a:bob", "teams-0b7f3266-7e06-4dd9-b25d-79")
+	want("install in an operator's tenant", id, got, err, "contoso", storage.TeamsLinked)
+	id, got, err = d.TeamsRemoved(ctx, other, "a:bob")
+	want("its last removal", id, got, err, "contoso", storage.TeamsLinked)
+	if id, found, _ := d.Resolve(ctx, org.TeamsTenant(other)); !found || id != "contoso" {
+		t.Fatalf("an operator's tenant after its installs went: %q %v", id, found)
+	}
+
+	if _, _, err := d.TeamsInstalled(ctx, "a|b", "a:ann", own); err == nil {
 		t.Fatal("a malformed tenant id was accepted")
 	}
 }

@@ -100,8 +100,8 @@ func TestCardsGolden(t *testing.T) {
 		},
 	}
 	// What an installer is told (install.go).
-	cases["install-created"] = teams.Greeting(teams.Installed{Org: "teams-72f988bf-86f1-41af-91ab-2d7", Created: true})
-	cases["install-again"] = teams.Greeting(teams.Installed{Org: "teams-72f988bf-86f1-41af-91ab-2d7", Again: true})
+	cases["install-created"] = teams.Greeting(teams.Installed{Org: "teams-72f988bf-86f1-41af-91ab-2d", Created: true})
+	cases["install-again"] = teams.Greeting(teams.Installed{Org: "teams-72f988bf-86f1-41af-91ab-2d", Again: true})
 	cases["install-linked"] = teams.Greeting(teams.Installed{Org: "acme"})
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) { golden(t, "card-"+name, teams.RenderMessage(m).Activity()) })

@@ -101,7 +101,7 @@ func (ti teamsInstalls) Installed(ctx context.Context, in teams.Install) (teams.
 	}
 	ti.s.log.InfoContext(ctx, "teams install: organization created", "org", string(id), "tenant", t.TenantID)
 	ti.s.orgs.forget(t)
-	if _, got, err := dir.TeamsInstalled(ctx, t.TenantID, in.Conversation); err != nil || got != storage.TeamsLinked {
+	if _, got, err := dir.TeamsInstalled(ctx, t.TenantID, in.Conversation, id); err != nil || got != storage.TeamsLinked {
 		return teams.Installed{}, fmt.Errorf("teams install: record the installation of organization %s: %q %w", id, got, err)
 	}
 	ti.audit(ctx, id, in, "teams.install", fmt.Sprintf("%s installation; organization %s created with %s as its first admin", scopeOf(in), id, in.Installer.Email))
@@ -112,7 +112,11 @@ func (ti teamsInstalls) Installed(ctx context.Context, in teams.Install) (teams.
 // linked it until its last uninstall): done is false when it links it to
 // nothing.
 func (ti teamsInstalls) record(ctx context.Context, dir *storage.Directory, t org.Tenant, in teams.Install) (teams.Installed, bool, error) {
-	id, got, err := dir.TeamsInstalled(ctx, t.TenantID, in.Conversation)
+	own, err := teamsOrgID(t.TenantID)
+	if err != nil {
+		return teams.Installed{}, false, err
+	}
+	id, got, err := dir.TeamsInstalled(ctx, t.TenantID, in.Conversation, own)
 	switch {
 	case err != nil:
 		return teams.Installed{}, false, err

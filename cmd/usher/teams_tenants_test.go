@@ -395,6 +395,14 @@ func TestTeamsInstallRetried(t *testing.T) {
 	if id, _ := e.orgOf(tenantF); id != org.ID(e.org) {
 		t.Fatalf("tenant F moved to %q", id)
 	}
+	// Its installations going does not undo the operator's link (some may
+	// predate their recording).
+	if status, _ := e.post(e.fake.InstallationUpdate(tenantF, fay, chatOf(fay), "remove", ""), e.signed()); status != 200 {
+		t.Fatalf("removal in a linked tenant: %d", status)
+	}
+	if id, found := e.orgOf(tenantF); !found || id != org.ID(e.org) {
+		t.Fatalf("an uninstall unlinked the operator's tenant F: %q %v", id, found)
+	}
 }
 
 // TestTeamsLinkedTenantAllowed: with the default allow-list (the bot's own

@@ -6,7 +6,10 @@
 -- installation was announced. The removal of the last one unlinks the
 -- tenant and remembers which organization it had ("former"), so that
 -- installing usher again links it back to the same organization, whose
--- data was never touched.
+-- data was never touched. Only a link an install made ("self") is undone
+-- so: a tenant an operator linked (`usher org link`, `usher org create
+-- --teams-tenant`) stays linked whatever its installations do, since some of
+-- them may predate their recording.
 --
 -- KEYS[1] orgs      hash  org id -> JSON {name, platforms, created}
 -- KEYS[2] teams     hash  tenant id -> org id
@@ -14,9 +17,12 @@
 -- KEYS[4] installs  set   the tenant's installations (conversation ids)
 -- KEYS[5] links     set   the org's entries ("teams|X"): the org the caller
 --                         read (ARGV[4]), checked here
+-- KEYS[6] self      hash  tenant id -> org id, when an install made the link
 -- ARGV[1] "add" | "remove", ARGV[2] tenant id, ARGV[3] conversation id,
 -- ARGV[4] the org the caller read: the tenant's owner, else (add) its
 --         former org, else ""
+-- ARGV[5] (add) the organization an install of this tenant creates: a
+--         link to it is the install's
 --
 -- Returns {"linked", org, "1"|"0" (the installation is new / was known)},
 -- {"relinked", org}, {"unlinked", org}, {"none"} (not linked, nothing
@@ -47,6 +53,7 @@ if mode == 'add' then
     if owner ~= expect then return {'stale'} end
     local added = redis.call('SADD', KEYS[4], conv)
     redis.call('HDEL', KEYS[3], tenant)
+    if owner == ARGV[5] then redis.call('HSET', KEYS[6], tenant, owner) end
     return {'linked', owner, tostring(added)}
   end
   local former = redis.call('HGET', KEYS[3], tenant)
@@ -58,11 +65,13 @@ if mode == 'add' then
     redis.call('DEL', KEYS[4])
     redis.call('SADD', KEYS[4], conv)
     redis.call('HDEL', KEYS[3], tenant)
+    redis.call('HSET', KEYS[6], tenant, former)
     return {'relinked', former}
   end
   if expect ~= '' and expect ~= former then return {'stale'} end
   -- Installations recorded for an organization since deleted are void.
   redis.call('DEL', KEYS[4])
+  redis.call('HDEL', KEYS[6], tenant)
   if former then redis.call('HDEL', KEYS[3], tenant) end
   return {'none'}
 end
@@ -75,9 +84,11 @@ end
 if owner ~= expect then return {'stale'} end
 -- An installation usher never recorded (one from before it recorded them)
 -- says nothing about the others: only the last recorded one unlinks.
-if redis.call('SREM', KEYS[4], conv) == 0 or redis.call('SCARD', KEYS[4]) > 0 then
+if redis.call('SREM', KEYS[4], conv) == 0 or redis.call('SCARD', KEYS[4]) > 0
+    or redis.call('HGET', KEYS[6], tenant) ~= owner then
   return {'linked', owner, '0'}
 end
+redis.call('HDEL', KEYS[6], tenant)
 redis.call('HDEL', KEYS[2], tenant)
 redis.call('SREM', KEYS[5], member)
 platforms(owner)
