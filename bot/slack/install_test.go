@@ -3,6 +3,8 @@ package slack_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -290,8 +292,14 @@ func (w installStore) Fresh(ctx context.Context, enterprise, team string, within
 	refresh func(context.Context, string) (slack.Refreshed, error)) (slack.Installation, bool, error) {
 	inst, ok, err := w.s.Fresh(ctx, enterprise, team, within, now, func(ctx context.Context, rt string) (storage.Refreshed, error) {
 		r, err := refresh(ctx, rt)
+		if errors.Is(err, slack.ErrRefreshRevoked) {
+			err = fmt.Errorf("%w: %w", storage.ErrRefreshRevoked, err)
+		}
 		return storage.Refreshed(r), err
 	})
+	if errors.Is(err, storage.ErrBroken) {
+		err = fmt.Errorf("%w: %w", slack.ErrBroken, err)
+	}
 	return slack.Installation(inst), ok, err
 }
 

@@ -98,6 +98,14 @@ type Config struct {
 	InstallURL    string
 	// ClientID and ClientSecret refresh rotating installation tokens.
 	ClientID, ClientSecret string
+	// OnBroken is told, once across replicas, of an installation this
+	// process found broken (Slack refused its refresh token): the admins
+	// must hear of it on another platform, or the operator in the log.
+	OnBroken func(ctx context.Context, inst Installation)
+	// OnLifecycle is told of each lifecycle event that changed an
+	// installation (not of a retry or a repeat that changed nothing): the
+	// organization audits it.
+	OnLifecycle func(ctx context.Context, ev Lifecycle)
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
 	WorkspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)

@@ -12,6 +12,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
@@ -61,6 +62,7 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 			return inst, err
 		}
 		reinstall := found
+		installer := inst.Installer // their email, once Slack has told it
 		if !found {
 			u, err := api.GetUserInfoContext(ctx, inst.Installer)
 			if err != nil {
@@ -71,6 +73,7 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 				return inst, org.Errorf(org.CodeInvalid, "usher could not read a verified email address for you in Slack, so it cannot make you this workspace's first admin.").
 					WithHint("Confirm your email address in Slack (or ask someone whose address is confirmed to install usher), then add usher again.")
 			}
+			installer = email
 			if id, err = installOrgID(inst); err != nil {
 				return inst, err
 			}
@@ -89,6 +92,20 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 			s.log.InfoContext(ctx, "slack install: organization created", "org", string(id), "team_id", inst.Team, "enterprise_id", inst.Enterprise)
 		}
 		inst.Org = id
+		if reinstall {
+			if u, err := api.GetUserInfoContext(ctx, inst.Installer); err == nil && u.Profile.Email != "" {
+				installer = u.Profile.Email
+			}
+		}
+		detail := "Add to Slack"
+		if reinstall {
+			detail = "Add to Slack, again: the organization's data was kept"
+		}
+		where := inst.Team
+		if where == "" {
+			where = inst.Enterprise
+		}
+		p.record(ctx, s, id, tenant, handlers.InstallEvent{Platform: "slack", Action: "install.add", Target: where, Actor: installer, Detail: detail})
 		text := fmt.Sprintf("Hi! usher is now installed in this workspace, and you are the first admin of its organization (%s).\n"+
 			"Next: type `/usher help` to see what it does, `/usher invite EMAIL` to invite your team (`--role admin` for a second admin).", id)
 		if reinstall {
@@ -107,8 +124,7 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 }
 
 // checkDistributed is loadSlackConfig's check of distribution mode.
-func checkDistributed(c slackConfig) error {
-	var problems []string
+func checkDistributed(c slackConfig, problems ...string) error {
 	if c.clientID == "" || c.clientSecret == "" {
 		problems = append(problems, "distribution mode needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (the app's Basic Information page)")
 	}
@@ -147,8 +163,142 @@ func (p *slackPart) distribute(s *server) error {
 	p.installs = slackInstallStore{storage.NewSlackInstalls(s.rdb, key)}
 	var err error
 	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs, ClientID: p.sc.clientID, ClientSecret: p.sc.clientSecret,
-		WorkspacesOf: p.installedWorkspacesOf(s), Logger: s.log.With("platform", "slack")})
-	return err
+		WorkspacesOf: p.installedWorkspacesOf(s), OnBroken: p.onBroken(s), Logger: s.log.With("platform", "slack")})
+	if err != nil {
+		return err
+	}
+	s.background = append(s.background, p.sweepTokens(s, storage.NewSlackInstalls(s.rdb, key)))
+	return nil
+}
+
+// tokenSweepEvery is how often the sweep looks for rotating tokens about
+// to expire: well inside slack.RefreshWithin, so a token is refreshed
+// between 2 hours and 1 h 45 min before its expiry whether or not anyone
+// uses the workspace meanwhile.
+const tokenSweepEvery = 15 * time.Minute
+
+// sweepTokens refreshes, every tokenSweepEvery, the rotating tokens that
+// expire within slack.RefreshWithin: a workspace nobody types in for 12
+// hours still gets its reminders and digests, and never meets an expired
+// token. Every replica sweeps; the refresh's lock makes it once.
+func (p *slackPart) sweepTokens(s *server, installs *storage.SlackInstalls) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		t := time.NewTicker(p.sc.tokenSweep)
+		defer t.Stop()
+		for {
+			p.sweepOnce(ctx, s, installs)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+}
+
+func (p *slackPart) sweepOnce(ctx context.Context, s *server, installs *storage.SlackInstalls) (refreshed int) {
+	now := time.Now
+	if s.clock != nil {
+		now = s.clock
+	}
+	due, err := installs.Expiring(ctx, now().Add(slack.RefreshWithin), 500)
+	if err != nil {
+		s.log.WarnContext(ctx, "slack: token sweep", "err", err)
+		return 0
+	}
+	for _, d := range due {
+		ok, err := p.dm.RefreshInstallation(ctx, d[0], d[1])
+		switch {
+		case err != nil:
+			s.log.WarnContext(ctx, "slack: token sweep: refresh failed; the next use or sweep tries again", "enterprise_id", d[0], "team_id", d[1], "err", err)
+		case !ok:
+			// Uninstalled or broken since it was indexed.
+			if err := installs.Unindex(ctx, d[0], d[1]); err != nil {
+				s.log.WarnContext(ctx, "slack: token sweep", "err", err)
+			}
+		default:
+			refreshed++
+		}
+	}
+	return refreshed
+}
+
+// onBroken tells an organization that Slack refused its workspace's refresh
+// token: its people there are reached no more, so the admins hear it on
+// another platform (Teams, email) if they are on one, and the operator in
+// the log whatever happens.
+func (p *slackPart) onBroken(s *server) func(ctx context.Context, inst slack.Installation) {
+	return func(ctx context.Context, inst slack.Installation) {
+		where, name := inst.Team, inst.TeamName
+		if where == "" {
+			where = inst.Enterprise
+		}
+		if name == "" {
+			name = where
+		}
+		s.log.ErrorContext(ctx, "slack: installation broken: Slack refused its refresh token; the workspace must add usher again",
+			"team_id", inst.Team, "enterprise_id", inst.Enterprise, "org", string(inst.Org), "reason", inst.Broken, "install_url", p.installURL(s))
+		tell := fmt.Sprintf("usher can no longer reach the Slack workspace %s: Slack refused to renew its access (invalid_refresh_token), so invitations and reminders there are not delivered.", name)
+		if u := p.installURL(s); u != "" {
+			tell += " A workspace admin can add usher again at " + u + "; the organization's people and invitations are kept."
+		}
+		p.record(ctx, s, inst.Org, org.SlackTenant(inst.Enterprise, inst.Team), handlers.InstallEvent{Platform: "slack", Action: "install.broken", Target: where,
+			Detail: inst.Broken, Tell: tell})
+	}
+}
+
+// onLifecycle audits an install lifecycle event in the organization of its
+// workspace; an uninstall is also told to the admins (on another platform,
+// since Slack no longer reaches them there).
+func (p *slackPart) onLifecycle(s *server) func(ctx context.Context, ev slack.Lifecycle) {
+	return func(ctx context.Context, ev slack.Lifecycle) {
+		target := ev.Team
+		if target == "" || ev.EnterpriseInstall {
+			target = ev.Enterprise
+		}
+		var tell string
+		action := "install.remove"
+		switch ev.Event {
+		case "app_uninstalled":
+			tell = "usher was uninstalled from the Slack workspace " + target + ": its people are no longer reached there. The organization's data is kept; adding usher again brings it back."
+		case "team_access_granted", "team_access_revoked", "app_uninstalled_team":
+			action = "install.access"
+			target = ev.Enterprise + ": " + strings.Join(ev.Teams, ", ")
+		}
+		p.record(ctx, s, "", org.SlackTenant(ev.Enterprise, ev.Team), handlers.InstallEvent{Platform: "slack", Action: action, Target: target,
+			Detail: "Slack event " + ev.Event, Tell: tell})
+	}
+}
+
+// record audits ev in organization id (or, with no id, the one the
+// directory links tenant to) and delivers its notices. A failure is only
+// logged: the installation store has already changed.
+func (p *slackPart) record(ctx context.Context, s *server, id org.ID, tenant org.Tenant, ev handlers.InstallEvent) {
+	fail := func(err error) {
+		s.log.WarnContext(ctx, "slack: install event not audited", "action", ev.Action, "target", ev.Target, "org", string(id), "err", err)
+	}
+	if id == "" {
+		found := false
+		var err error
+		if id, found, err = s.store.Directory().Resolve(ctx, tenant); err != nil || !found {
+			if err != nil {
+				fail(err)
+			}
+			return
+		}
+	}
+	t, err := s.orgs.get(id)
+	if err != nil {
+		fail(err)
+		return
+	}
+	ds, err := t.svc.RecordInstall(ctx, ev)
+	if err == nil {
+		err = s.deliverFor(ctx, t, ds)
+	}
+	if err != nil {
+		fail(err)
+	}
 }
 
 // installedWorkspacesOf lists an organization's Slack workspaces from the
@@ -205,8 +355,14 @@ func (w slackInstallStore) Fresh(ctx context.Context, enterprise, team string, w
 	refresh func(context.Context, string) (slack.Refreshed, error)) (slack.Installation, bool, error) {
 	inst, ok, err := w.s.Fresh(ctx, enterprise, team, within, now, func(ctx context.Context, rt string) (storage.Refreshed, error) {
 		r, err := refresh(ctx, rt)
+		if errors.Is(err, slack.ErrRefreshRevoked) {
+			err = fmt.Errorf("%w: %w", storage.ErrRefreshRevoked, err)
+		}
 		return storage.Refreshed(r), err
 	})
+	if errors.Is(err, storage.ErrBroken) {
+		err = fmt.Errorf("%w: %w", slack.ErrBroken, err)
+	}
 	return slack.Installation(inst), ok, err
 }
 

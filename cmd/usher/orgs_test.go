@@ -44,6 +44,12 @@ type slackWorkspaces struct {
 	client      [2]string
 	codes       map[string]map[string]any
 	unconfirmed map[string]bool
+	// refreshable: refresh token -> team, each good once; expiresIn is the
+	// lifetime granted tokens get (default 12 hours).
+	refreshable             map[string]string
+	expiresIn               int
+	refreshCalls, rotations int
+	uses                    map[string]int // Web API calls by token
 }
 
 type workspacePost struct{ team, channel, text string }
@@ -76,6 +82,12 @@ func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	team, known := s.byToken[token]
 	people := s.people[team]
+	if known {
+		if s.uses == nil {
+			s.uses = map[string]int{}
+		}
+		s.uses[token]++
+	}
 	s.mu.Unlock()
 	if !strings.HasPrefix(r.URL.Path, "/api/") {
 		io.WriteString(w, `{"ok":true}`) // response_url posts
