@@ -25,6 +25,9 @@ import (
 //	usher:slackinstall:E|:revoked        set     workspaces of enterprise E an org-wide install no
 //	                                             longer reaches (team_access_revoked, app_uninstalled_team)
 //	usher:slackoauth:HASH                string  an OAuth state not yet spent (SHA-256 of it), 10 minutes
+//	usher:slackinstall:gridteams         hash    workspace -> its enterprise, for the workspaces an
+//	                                             org-wide install was granted (team_access_granted):
+//	                                             a delivery knows only the workspace
 //	usher:slackinstall:expiring          zset    record key -> its rotating token's expiry (unix s),
 //	                                             for the sweep that refreshes tokens no request uses
 //
@@ -156,12 +159,22 @@ func (s *SlackInstalls) Unindex(ctx context.Context, enterprise, team string) er
 	return s.rdb.ZRem(ctx, expiringKey, installKey(enterprise, team)).Err()
 }
 
+const gridTeamsKey = slackInstallPrefix + "gridteams"
+
 // Find is the installation serving a request from team (of enterprise):
-// the workspace's own, else its enterprise's org-wide install.
+// the workspace's own, else its enterprise's org-wide install. With no
+// enterprise given, a workspace granted to an org-wide install finds it.
 func (s *SlackInstalls) Find(ctx context.Context, enterprise, team string) (SlackInstallation, bool, error) {
 	if team != "" {
 		if inst, ok, err := s.get(ctx, installKey("", team)); ok || err != nil {
 			return inst, ok, err
+		}
+		if enterprise == "" {
+			ent, err := s.rdb.HGet(ctx, gridTeamsKey, team).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return SlackInstallation{}, false, fmt.Errorf("slack installation: %w", err)
+			}
+			enterprise = ent
 		}
 	}
 	if enterprise != "" {
@@ -199,6 +212,13 @@ func (s *SlackInstalls) GrantTeams(ctx context.Context, enterprise string, teams
 		return nil
 	}
 	if err := s.rdb.SRem(ctx, revokedKey(enterprise), toAny(teams)...).Err(); err != nil {
+		return fmt.Errorf("slack installation: grant teams: %w", err)
+	}
+	pairs := make([]any, 0, 2*len(teams))
+	for _, t := range teams {
+		pairs = append(pairs, t, enterprise)
+	}
+	if err := s.rdb.HSet(ctx, gridTeamsKey, pairs...).Err(); err != nil {
 		return fmt.Errorf("slack installation: grant teams: %w", err)
 	}
 	return nil

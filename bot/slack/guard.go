@@ -114,6 +114,7 @@ func (a *App) serving(ctx context.Context, kind, team, enterprise string) (Org, 
 		m := notServed(team, enterprise)
 		return Org{}, &m
 	}
+	o.Enterprise = enterprise
 	return o, nil
 }
 

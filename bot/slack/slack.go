@@ -132,6 +132,9 @@ type Org struct {
 	// Identities caches who the organization's Slack users are (their
 	// email); nil: the App's State.
 	Identities State
+	// Enterprise is the request's Enterprise Grid, whose org-wide install
+	// may be the one whose token serves it (set by the App, not by Orgs).
+	Enterprise string
 }
 
 // Orgs finds the organization that serves a Slack workspace.
@@ -259,7 +262,7 @@ func (a *App) lookup(ctx context.Context, o Org, team, user string) (profile, er
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	u, err := a.apis.of(callCtx, team).GetUserInfoContext(callCtx, user)
+	u, err := a.apis.of(callCtx, team, o.Enterprise).GetUserInfoContext(callCtx, user)
 	if err != nil {
 		return profile{}, fmt.Errorf("slack users.info %s: %w", user, err)
 	}

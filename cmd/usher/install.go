@@ -53,27 +53,28 @@ func (p *slackPart) mountInstall(s *server) error {
 // Slack has verified for them. The installer is then greeted in a DM.
 func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.Installation) (slack.Installation, error) {
 	return func(ctx context.Context, inst slack.Installation) (slack.Installation, error) {
-		api := slackapi.New(inst.BotToken, slackapi.OptionAPIURL(strings.TrimRight(p.sc.apiURLOrDefault(), "/")+"/"),
-			slackapi.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
-		tenant := org.SlackTenant(inst.Enterprise, inst.Team)
+		api := p.apiWith(inst.BotToken)
+		if inst.Team == "" && p.sc.gridPerWorkspace {
+			return p.onGridInstall(ctx, s, api, inst)
+		}
+		// A workspace's own install is its own, even inside an Enterprise
+		// Grid whose org-wide install has an organization: never linked by
+		// the mere presence of an enterprise id.
+		tenant := org.SlackTenant("", inst.Team)
+		if inst.Team == "" {
+			tenant = org.SlackTenant(inst.Enterprise, "")
+		}
 		dir := s.store.Directory()
 		id, found, err := dir.Resolve(ctx, tenant)
 		if err != nil {
 			return inst, err
 		}
 		reinstall := found
-		installer := inst.Installer // their email, once Slack has told it
+		installer, err := verifiedEmail(ctx, api, inst.Installer)
+		if err != nil && !reinstall {
+			return inst, err
+		}
 		if !found {
-			u, err := api.GetUserInfoContext(ctx, inst.Installer)
-			if err != nil {
-				return inst, fmt.Errorf("users.info of the installer %s: %w", inst.Installer, err)
-			}
-			email := strings.TrimSpace(u.Profile.Email)
-			if email == "" || !u.IsEmailConfirmed {
-				return inst, org.Errorf(org.CodeInvalid, "usher could not read a verified email address for you in Slack, so it cannot make you this workspace's first admin.").
-					WithHint("Confirm your email address in Slack (or ask someone whose address is confirmed to install usher), then add usher again.")
-			}
-			installer = email
 			if id, err = installOrgID(inst); err != nil {
 				return inst, err
 			}
@@ -81,22 +82,15 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 			if name == "" {
 				name = string(id)
 			}
-			oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: dir, log: s.log}
-			if err := oc.create(ctx, id, name, email, []org.Tenant{tenant}); err != nil {
-				var oe *org.Error
-				if errors.As(err, &oe) {
-					return inst, oe
-				}
+			if err := p.createOrg(ctx, s, id, name, installer, tenant); err != nil {
 				return inst, err
 			}
 			s.log.InfoContext(ctx, "slack install: organization created", "org", string(id), "team_id", inst.Team, "enterprise_id", inst.Enterprise)
 		}
-		inst.Org = id
-		if reinstall {
-			if u, err := api.GetUserInfoContext(ctx, inst.Installer); err == nil && u.Profile.Email != "" {
-				installer = u.Profile.Email
-			}
+		if installer == "" {
+			installer = inst.Installer
 		}
+		inst.Org = id
 		detail := "Add to Slack"
 		if reinstall {
 			detail = "Add to Slack, again: the organization's data was kept"
@@ -108,18 +102,113 @@ func (p *slackPart) onInstall(s *server) func(ctx context.Context, inst slack.In
 		p.record(ctx, s, id, tenant, handlers.InstallEvent{Platform: "slack", Action: "install.add", Target: where, Actor: installer, Detail: detail})
 		text := fmt.Sprintf("Hi! usher is now installed in this workspace, and you are the first admin of its organization (%s).\n"+
 			"Next: type `/usher help` to see what it does, `/usher invite EMAIL` to invite your team (`--role admin` for a second admin).", id)
+		if inst.Team == "" {
+			text = fmt.Sprintf("Hi! usher is now installed for the whole of %s, one organization (%s) with you as its first admin.\n"+
+				"Next: add usher to the workspaces that should use it (%s), then type `/usher help` in any of them.", inst.TeamName, id, slack.AddToWorkspacesURL(inst.Enterprise, inst.AppID))
+		}
 		if reinstall {
 			text = fmt.Sprintf("usher is installed again in this workspace; organization %s and its people are as they were. Type `/usher help` to start.", id)
 		}
-		ch, _, _, err := api.OpenConversationContext(ctx, &slackapi.OpenConversationParameters{Users: []string{inst.Installer}})
+		p.greet(ctx, s, api, inst.Installer, id, text)
+		return inst, nil
+	}
+}
+
+func (p *slackPart) apiWith(token string) *slackapi.Client {
+	return slackapi.New(token, slackapi.OptionAPIURL(strings.TrimRight(p.sc.apiURLOrDefault(), "/")+"/"),
+		slackapi.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second}))
+}
+
+// verifiedEmail is a Slack user's email, when Slack has verified it: only
+// such an address may become an organization's first admin.
+func verifiedEmail(ctx context.Context, api *slackapi.Client, user string) (string, error) {
+	u, err := api.GetUserInfoContext(ctx, user)
+	if err != nil {
+		return "", fmt.Errorf("users.info of the installer %s: %w", user, err)
+	}
+	email := strings.TrimSpace(u.Profile.Email)
+	if email == "" || !u.IsEmailConfirmed {
+		return "", org.Errorf(org.CodeInvalid, "usher could not read a verified email address for you in Slack, so it cannot make you this workspace's first admin.").
+			WithHint("Confirm your email address in Slack (or ask someone whose address is confirmed to install usher), then add usher again.")
+	}
+	return email, nil
+}
+
+// createOrg creates organization id for tenant with admin as its first admin.
+func (p *slackPart) createOrg(ctx context.Context, s *server, id org.ID, name, admin string, tenant org.Tenant) error {
+	oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: s.store.Directory(), log: s.log}
+	if err := oc.create(ctx, id, name, admin, []org.Tenant{tenant}); err != nil {
+		var oe *org.Error
+		if errors.As(err, &oe) {
+			return oe
+		}
+		return err
+	}
+	return nil
+}
+
+// greet writes to user in a DM; the install itself worked, so a failure
+// is only logged.
+func (p *slackPart) greet(ctx context.Context, s *server, api *slackapi.Client, user string, id org.ID, text string) {
+	ch, _, _, err := api.OpenConversationContext(ctx, &slackapi.OpenConversationParameters{Users: []string{user}})
+	if err == nil {
+		_, _, err = api.PostMessageContext(ctx, ch.ID, slackapi.MsgOptionText(text, false))
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "slack install: cannot greet the installer", "org", string(id), "err", err)
+	}
+}
+
+// onGridInstall is an org-wide install when each workspace is to be its
+// own organization (SLACK_GRID_ORGS=workspace): no organization yet, since
+// an org-wide app starts in no workspace; each workspace the admin adds it
+// to gets one as team_access_granted says so (gridWorkspacesAdded), with
+// the installer, whose address is checked now, as its first admin.
+func (p *slackPart) onGridInstall(ctx context.Context, s *server, api *slackapi.Client, inst slack.Installation) (slack.Installation, error) {
+	if _, err := verifiedEmail(ctx, api, inst.Installer); err != nil {
+		return inst, err
+	}
+	inst.Org = ""
+	p.greet(ctx, s, api, inst.Installer, "", fmt.Sprintf("Hi! usher is now installed for the whole of %s. Each workspace you add it to (%s) "+
+		"gets its own organization, with you as its first admin.", inst.TeamName, slack.AddToWorkspacesURL(inst.Enterprise, inst.AppID)))
+	return inst, nil
+}
+
+// gridWorkspacesAdded gives each workspace an org-wide install was just
+// granted its own organization (SLACK_GRID_ORGS=workspace), unless the
+// directory already links it (an earlier grant, or an operator's link).
+func (p *slackPart) gridWorkspacesAdded(ctx context.Context, s *server, enterprise string, teams []string) {
+	inst, ok, err := p.installs.Find(ctx, enterprise, "")
+	if err != nil || !ok || inst.Team != "" || inst.Broken != "" {
+		s.log.WarnContext(ctx, "slack: workspaces added to an org-wide install usher cannot read", "enterprise_id", enterprise, "team_ids", teams, "err", err)
+		return
+	}
+	api := p.apiWith(inst.BotToken)
+	for _, team := range teams {
+		tenant := org.SlackTenant("", team)
+		if _, found, err := s.store.Directory().Resolve(ctx, tenant); err != nil || found {
+			if err != nil {
+				s.log.WarnContext(ctx, "slack: workspace added to an org-wide install", "team_id", team, "err", err)
+			}
+			continue
+		}
+		admin, err := verifiedEmail(ctx, api, inst.Installer)
+		var id org.ID
 		if err == nil {
-			_, _, err = api.PostMessageContext(ctx, ch.ID, slackapi.MsgOptionText(text, false))
+			id, err = installOrgID(slack.Installation{Team: team})
+		}
+		if err == nil {
+			err = p.createOrg(ctx, s, id, string(id), admin, tenant)
 		}
 		if err != nil {
-			// The install itself worked: the greeting is a courtesy.
-			s.log.WarnContext(ctx, "slack install: cannot greet the installer", "org", string(id), "err", err)
+			s.log.WarnContext(ctx, "slack: no organization for a workspace added to an org-wide install", "team_id", team, "enterprise_id", enterprise, "err", err)
+			continue
 		}
-		return inst, nil
+		s.log.InfoContext(ctx, "slack install: organization created for a Grid workspace", "org", string(id), "team_id", team, "enterprise_id", enterprise)
+		p.record(ctx, s, id, tenant, handlers.InstallEvent{Platform: "slack", Action: "install.add", Target: team, Actor: admin,
+			Detail: "added to the workspace from the org-wide install of " + enterprise})
+		p.greet(ctx, s, api, inst.Installer, id, fmt.Sprintf("usher was added to workspace %s: its organization (%s) has you as its first admin. "+
+			"Type `/usher help` there to start.", team, id))
 	}
 }
 
@@ -264,6 +353,10 @@ func (p *slackPart) onLifecycle(s *server) func(ctx context.Context, ev slack.Li
 		case "team_access_granted", "team_access_revoked", "app_uninstalled_team":
 			action = "install.access"
 			target = ev.Enterprise + ": " + strings.Join(ev.Teams, ", ")
+			if ev.Event == "team_access_granted" && p.sc.gridPerWorkspace {
+				p.gridWorkspacesAdded(ctx, s, ev.Enterprise, ev.Teams)
+				return
+			}
 		}
 		p.record(ctx, s, "", org.SlackTenant(ev.Enterprise, ev.Team), handlers.InstallEvent{Platform: "slack", Action: action, Target: target,
 			Detail: "Slack event " + ev.Event, Tell: tell})

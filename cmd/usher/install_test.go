@@ -121,6 +121,9 @@ func installThrough(t *testing.T, base, code string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusFound {
+		return resp.StatusCode, "Location: " + resp.Header.Get("Location")
+	}
 	return resp.StatusCode, string(b)
 }
 

@@ -159,8 +159,19 @@ func (s *slackWorkspaces) allPosts() []workspacePost {
 // slackAs runs a slash command as user of team, signed as Slack signs it.
 func slackAs(t *testing.T, base, team, user, text string) string {
 	t.Helper()
-	body := url.Values{"team_id": {team}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/usher"}, "text": {text},
-		"response_url": {base + "/nowhere"}, "trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 36)}}.Encode()
+	return slackAsIn(t, base, "", team, user, text)
+}
+
+// slackAsIn is slackAs from a workspace of an Enterprise Grid, whose
+// requests carry its enterprise_id.
+func slackAsIn(t *testing.T, base, enterprise, team, user, text string) string {
+	t.Helper()
+	form := url.Values{"team_id": {team}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/usher"}, "text": {text},
+		"response_url": {base + "/nowhere"}, "trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 36)}}
+	if enterprise != "" {
+		form.Set("enterprise_id", enterprise)
+	}
+	body := form.Encode()
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte("s3cret"))
 	io.WriteString(mac, "v0:"+ts+":"+body)
