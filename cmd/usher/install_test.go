@@ -236,6 +236,15 @@ func TestAddToSlackTwoWorkspaces(t *testing.T) {
 			}
 		}
 	}
+	// The isolation matrix of the organizations issue, between the two
+	// installed workspaces.
+	amy, ben := pendingID(t, rdb, orgA, "amy@alpha.example"), pendingID(t, rdb, orgB, "ben@beta.example")
+	assertIsolated(t, rdb, []isoPlace{
+		{orgA, func(text string) string { return slackAs(t, base, ta, "UBOSS", text) }, "boss@alpha.example",
+			[]string{"amy@alpha.example", "boss@alpha.example", amy}, amy},
+		{orgB, func(text string) string { return slackAs(t, base, tb, "UBEA", text) }, "bea@beta.example",
+			[]string{"ben@beta.example", "bea@beta.example", ben}, ben},
+	})
 	// A Beta admin's command in Alpha's workspace is Alpha's: bea is nobody there.
 	if a := slackAs(t, base, ta, "UBEA", "invite x@beta.example"); strings.Contains(a, "invited") {
 		t.Fatalf("cross-workspace: %s", a)
