@@ -224,17 +224,3 @@ func (s *Service) PreferredPlatform(ctx context.Context) (string, error) {
 	}
 	return snap.Settings.PreferredPlatform, nil
 }
-
-// RecordInstall audits a chat platform's install event for the
-// organization (`teams.install`, `teams.uninstall`): who did it, in which
-// tenant, and what it did to the directory (detail). The directory's change
-// is in another Redis slot and was made first; this entry follows it.
-func (s *Service) RecordInstall(ctx context.Context, actor org.Identity, action, tenant, detail string) error {
-	c := s.systemCall(action, actor)
-	who := actor.Email
-	if who == "" {
-		who = actor.Platform + ":" + actor.UserID
-	}
-	return s.commitSystem(ctx, c, org.Change{Audit: []org.AuditEntry{{Actor: who, Via: actor.Platform + ":" + actor.UserID,
-		Action: action, Target: tenant, Detail: detail}}})
-}

@@ -29,6 +29,13 @@ type slackConfig struct {
 	// (install.go) and their tokens live in the installation store.
 	// authorizeURL is Slack's consent page (tests point it elsewhere).
 	clientID, clientSecret, authorizeURL string
+	// tokenSweep (SLACK_TOKEN_SWEEP, a duration) is how often rotating
+	// tokens about to expire are refreshed with no request to need them.
+	tokenSweep time.Duration
+	// gridPerWorkspace (SLACK_GRID_ORGS=workspace) gives each workspace of
+	// an org-wide Enterprise Grid install its own organization, instead of
+	// one for the whole enterprise (SLACK_GRID_ORGS=enterprise, the default).
+	gridPerWorkspace bool
 }
 
 // distributed reports distribution mode.
@@ -62,7 +69,23 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		clientID:      getenv("SLACK_CLIENT_ID"), clientSecret: getenv("SLACK_CLIENT_SECRET"), authorizeURL: getenv("SLACK_AUTHORIZE_URL"),
 	}
 	if c.distributed() {
-		return c, true, checkDistributed(c)
+		var problems []string
+		c.tokenSweep = tokenSweepEvery
+		if v := getenv("SLACK_TOKEN_SWEEP"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > slack.RefreshWithin/2 {
+				problems = append(problems, fmt.Sprintf("SLACK_TOKEN_SWEEP %q: want a duration from 1s to %s, such as 15m", v, slack.RefreshWithin/2))
+			}
+			c.tokenSweep = d
+		}
+		switch v := strings.ToLower(strings.TrimSpace(getenv("SLACK_GRID_ORGS"))); v {
+		case "", "enterprise":
+		case "workspace":
+			c.gridPerWorkspace = true
+		default:
+			problems = append(problems, fmt.Sprintf("SLACK_GRID_ORGS %q: want enterprise (one organization for a whole Enterprise Grid install, the default) or workspace (one per workspace)", v))
+		}
+		return c, true, checkDistributed(c, problems...)
 	}
 	if c.signingSecret == "" && c.appToken == "" && c.botToken == "" {
 		return c, false, nil
@@ -254,6 +277,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
 		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
+		OnBroken: p.onBroken(s), OnLifecycle: p.onLifecycle(s),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
 	if err != nil {

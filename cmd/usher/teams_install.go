@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usher-chat/usher/bot/teams"
+	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 )
@@ -104,7 +105,7 @@ func (ti teamsInstalls) Installed(ctx context.Context, in teams.Install) (teams.
 	if _, got, err := dir.TeamsInstalled(ctx, t.TenantID, in.Conversation, id); err != nil || got != storage.TeamsLinked {
 		return teams.Installed{}, fmt.Errorf("teams install: record the installation of organization %s: %q %w", id, got, err)
 	}
-	ti.audit(ctx, id, in, "teams.install", fmt.Sprintf("%s installation; organization %s created with %s as its first admin", scopeOf(in), id, in.Installer.Email))
+	ti.audit(ctx, id, in, "install.add", fmt.Sprintf("%s installation; organization %s created with %s as its first admin", scopeOf(in), id, in.Installer.Email), "")
 	return teams.Installed{Org: id, Created: true}, nil
 }
 
@@ -123,10 +124,10 @@ func (ti teamsInstalls) record(ctx context.Context, dir *storage.Directory, t or
 	case got == storage.TeamsRelinked:
 		ti.s.orgs.forget(t)
 		ti.s.log.InfoContext(ctx, "teams install: tenant linked again to its organization", "org", string(id), "tenant", t.TenantID)
-		ti.audit(ctx, id, in, "teams.install", scopeOf(in)+" installation; the tenant is linked again (it was unlinked by an uninstall)")
+		ti.audit(ctx, id, in, "install.add", scopeOf(in)+" installation; the tenant is linked again (it was unlinked by an uninstall), the organization's data kept", "")
 		return teams.Installed{Org: id, Again: true}, true, nil
 	case got == storage.TeamsLinked:
-		ti.audit(ctx, id, in, "teams.install", scopeOf(in)+" installation")
+		ti.audit(ctx, id, in, "install.add", scopeOf(in)+" installation", "")
 		return teams.Installed{Org: id}, true, nil
 	}
 	return teams.Installed{}, false, nil
@@ -169,24 +170,37 @@ func (ti teamsInstalls) Removed(ctx context.Context, in teams.Install) (bool, er
 	case storage.TeamsUnlinked:
 		ti.s.orgs.forget(t)
 		ti.s.log.WarnContext(ctx, "teams: usher was removed from the tenant: unlinked from its organization, whose data stays", "org", string(id), "tenant", t.TenantID)
-		ti.audit(ctx, id, in, "teams.uninstall", scopeOf(in)+" installation removed, the tenant's last: the tenant is unlinked and "+
-			"nothing is sent to it; the organization's data stays, and installing usher again links it back")
+		ti.audit(ctx, id, in, "install.remove", scopeOf(in)+" installation removed, the tenant's last: the tenant is unlinked and "+
+			"nothing is sent to it; the organization's data stays, and installing usher again links it back",
+			fmt.Sprintf("usher was removed from your Microsoft Teams tenant (%s), so it no longer writes to anyone there. "+
+				"Organization %s and its people are kept: install usher in Teams again to bring it back.", in.Tenant, id))
 		return true, nil
 	case storage.TeamsLinked:
-		ti.audit(ctx, id, in, "teams.uninstall", scopeOf(in)+" installation removed")
+		ti.audit(ctx, id, in, "install.remove", scopeOf(in)+" installation removed", "")
 	}
 	return false, nil
 }
 
-// audit writes an install event in the organization's audit log. The
-// directory changed first (another Redis slot); a lost entry is logged.
-func (ti teamsInstalls) audit(ctx context.Context, id org.ID, in teams.Install, action, detail string) {
+// audit writes an install event in the organization's audit log, and
+// delivers tell (when set) to its admins: the router tries their other
+// platforms (Slack, email) when Teams no longer reaches them. The directory
+// changed first (another Redis slot); a lost entry is logged.
+func (ti teamsInstalls) audit(ctx context.Context, id org.ID, in teams.Install, action, detail, tell string) {
+	actor := in.Installer.Email
+	if actor == "" && in.Installer.UserID != "" {
+		actor = "teams:" + in.Installer.UserID
+	}
 	tn, err := ti.s.orgs.get(id)
 	if err == nil {
-		err = tn.svc.RecordInstall(ctx, in.Installer, action, in.Tenant, detail)
+		var ds []handlers.Delivery
+		ds, err = tn.svc.RecordInstall(ctx, handlers.InstallEvent{Platform: teams.Platform, Action: action, Target: "Teams tenant " + in.Tenant,
+			Actor: actor, Detail: detail, Tell: tell})
+		if err == nil {
+			err = ti.s.deliverFor(ctx, tn, ds)
+		}
 	}
 	if err != nil {
-		ti.s.log.WarnContext(ctx, "teams install: audit entry not written", "org", string(id), "action", action, "err", err)
+		ti.s.log.WarnContext(ctx, "teams install: event not audited", "org", string(id), "action", action, "err", err)
 	}
 }
 

@@ -277,8 +277,8 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 		t.Fatalf("reinstalled tenant A is organization %q %v, want %s", id, found, orgA)
 	}
 	seen := len(e.fake.Activities(chatOf(ann)))
-	e.sayIn(tenantA, ann, "audit --search teams")
-	e.waitNew(chatOf(ann), seen, "teams.uninstall")
+	e.sayIn(tenantA, ann, "audit --search install.remove")
+	e.waitNew(chatOf(ann), seen, "install.remove")
 	seen = len(e.fake.Activities(chatOf(ann)))
 	e.sayIn(tenantA, ann, "invitations --search ben")
 	e.waitNew(chatOf(ann), seen, "ben@alpha.example")
