@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usher-chat/usher/bot/teams/teamstest"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -79,6 +81,31 @@ func (e *tenantsEdge) waitLog(want string) {
 			e.t.Fatalf("no log line contains %q:\n%s", want, e.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runner runs a command as m in tenant and returns the answers it got in
+// m's personal chat, as JSON.
+func (e *tenantsEdge) runner(tenant string, m teamstest.Member) func(text string) string {
+	return func(text string) string {
+		e.t.Helper()
+		before := len(e.fake.Activities(chatOf(m)))
+		status, body := e.post(e.fake.ActivityIn(tenant, m, chatOf(m), text), e.signed())
+		if status != 200 {
+			e.t.Fatalf("%s: %q: %d %s", m.Name, text, status, body)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(e.fake.Activities(chatOf(m))) == before {
+			if time.Now().After(deadline) {
+				e.t.Fatalf("%s: %q got no answer", m.Name, text)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var out []string
+		for _, a := range e.fake.Activities(chatOf(m))[before:] {
+			out = append(out, fmtJSON(a.Body))
+		}
+		return strings.Join(out, "\n")
 	}
 }
 
@@ -189,10 +216,20 @@ func TestTeamsTwoTenantsInstall(t *testing.T) {
 		e.waitFor(chatOf(in.m), "usher is installed for you")
 	}
 	e.sayIn(tenantA, ann, "invite ben@alpha.example")
-	e.waitFor(chatOf(ben), "You're invited to")
+	toBen := e.waitFor(chatOf(ben), "You're invited to")
 	e.waitFor(chatOf(ann), "got the invitation in a direct message")
 	e.sayIn(tenantB, cy, "invite dot@beta.example")
-	e.waitFor(chatOf(dot), "You're invited to")
+	toDot := e.waitFor(chatOf(dot), "You're invited to")
+
+	// The isolation matrix: no command of one tenant's admin, naming the
+	// other's people and invitation, shows or changes anything there.
+	invOf := func(a teamstest.Activity) string {
+		return strings.TrimPrefix(buttonData(t, card(a.Body), "Accept")["usher"].(string), "accept ")
+	}
+	assertIsolated(t, e.rdb.(*redis.Client), []isoPlace{
+		{id: orgA, run: e.runner(tenantA, ann), admin: "ann@alpha.example", secrets: []string{"ben@alpha.example", "ann@alpha.example"}, invID: invOf(toBen)},
+		{id: orgB, run: e.runner(tenantB, cy), admin: "cy@beta.example", secrets: []string{"dot@beta.example", "cy@beta.example"}, invID: invOf(toDot)},
+	})
 	// Dot is in Teams for B only: A's invitation to her reaches no chat.
 	e.sayIn(tenantA, ann, "invite dot@beta.example")
 	e.waitFor(chatOf(ann), "dot@beta.example isn't in chat")
