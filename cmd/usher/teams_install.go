@@ -97,6 +97,29 @@ func (ti teamsInstalls) Installed(ctx context.Context, in teams.Install) (teams.
 	if err != nil {
 		return teams.Installed{}, err
 	}
+	if g, found, err := dir.Get(ctx, id); err != nil {
+		return teams.Installed{}, err
+	} else if found {
+		// The tenant's own organization exists without the tenant (its
+		// link was lost, say, or an operator made it by that name): link
+		// it back, unless it has a Teams tenant already, which is never
+		// merged with another.
+		for _, other := range g.Tenants {
+			if other.Platform == org.PlatformTeams {
+				return teams.Installed{}, org.Errorf(org.CodeConflict, "usher cannot set up this tenant by itself: organization %s belongs to another Microsoft Teams tenant.", id).
+					WithHint("Whoever runs usher can set it up: usher org create NAME --admin EMAIL --id ID --teams-tenant %s", t.TenantID)
+			}
+		}
+		if err := dir.Link(ctx, id, t); err != nil {
+			return teams.Installed{}, err
+		}
+		ti.s.orgs.forget(t)
+		if res, done, err := ti.record(ctx, dir, t, in); err != nil || done {
+			res.Again = true
+			return res, err
+		}
+		return teams.Installed{}, fmt.Errorf("teams install: organization %s linked but not found linked", id)
+	}
 	if err := ti.s.createInstalled(ctx, id, teamsOrgName(in, id), in.Installer.Email, t); err != nil {
 		return teams.Installed{}, err
 	}
@@ -142,6 +165,9 @@ func (ti teamsInstalls) record(ctx context.Context, dir *storage.Directory, t or
 // verified it): the tenant vouches for it, as it does for every Teams
 // request usher authenticates by it.
 func (ti teamsInstalls) mayCreate(t org.Tenant, in teams.Install) error {
+	if !guidPattern.MatchString(t.TenantID) {
+		return org.Errorf(org.CodeInvalid, "usher cannot set up this tenant by itself: %q is not a Microsoft Entra tenant id.", t.TenantID)
+	}
 	if list := ti.p.tc.allowedTenants; len(list) > 0 && !containsFold(list, t.TenantID) {
 		return org.Errorf(org.CodeForbidden, "usher is not available to this Microsoft Teams tenant.").
 			WithHint("Whoever runs usher can set it up for you: usher org link ORG --teams-tenant %s", t.TenantID)

@@ -414,8 +414,25 @@ func TestTeamsInstallRetried(t *testing.T) {
 		t.Fatalf("%d admins in %s after concurrent installs, want 1", admins, orgD)
 	}
 	orgs, err := e.dir.List(context.Background())
-	if err != nil || len(orgs) != 3 { // the default, E's, D's
+	if err != nil || len(orgs) != 3 { // the default, E's, D's (H's and F's come later)
 		t.Fatalf("organizations: %d %v", len(orgs), err)
+	}
+
+	// The tenant's own organization exists without it (an operator made it
+	// by that name): the install links it back, and makes nobody admin.
+	tenantH := freshGUID()
+	hal := teamstest.Member{ID: "29:hal", Name: "Hal", AADObjectID: "00000000-0000-0000-0000-00000000f0b1", Email: "hal@theta.example", TenantID: tenantH, UserRole: "user"}
+	e.fake.AddMember(hal)
+	ownH, _ := teamsOrgID(tenantH)
+	if err := e.dir.Create(context.Background(), storage.Organization{ID: ownH, Name: "Theta"}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.post(e.fake.InstallationUpdate(tenantH, hal, chatOf(hal), "add", ""), e.signed()); status != 200 {
+		t.Fatalf("install of a tenant whose organization exists: %d", status)
+	}
+	e.waitFor(chatOf(hal), "usher is installed again in this tenant")
+	if id, _ := e.orgOf(tenantH); id != ownH || e.userIn(ownH, "hal@theta.example") != nil {
+		t.Fatalf("tenant H: linked to %q (want %s), hal made a user: %v", id, ownH, e.userIn(ownH, "hal@theta.example") != nil)
 	}
 
 	// An operator links tenant F to an organization first: its install keeps it.
