@@ -92,6 +92,13 @@ func (t *TeamsState) FirstSeen(ctx context.Context, id string, ttl time.Duration
 	return ok, nil
 }
 
+// Forget drops an activity's mark, so that the channel's retry of an
+// activity that could not be applied is applied rather than refused as a
+// replay.
+func (t *TeamsState) Forget(ctx context.Context, id string) error {
+	return wrap("teams seen", t.rdb.Del(ctx, t.keys.teamsSeen(id)).Err())
+}
+
 // MarkUnreachable remembers that usher cannot write to the user.
 func (t *TeamsState) MarkUnreachable(ctx context.Context, aad, reason string) error {
 	return wrap("teams mark unreachable", t.rdb.Set(ctx, t.keys.teamsUnreachable(aad), reason, unreachableTTL).Err())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -134,17 +133,10 @@ func verifiedEmail(ctx context.Context, api *slackapi.Client, user string) (stri
 	return email, nil
 }
 
-// createOrg creates organization id for tenant with admin as its first admin.
+// createOrg creates organization id for tenant with admin as its first
+// admin: the steps a Teams install takes too (createInstalled).
 func (p *slackPart) createOrg(ctx context.Context, s *server, id org.ID, name, admin string, tenant org.Tenant) error {
-	oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: s.store.Directory(), log: s.log}
-	if err := oc.create(ctx, id, name, admin, []org.Tenant{tenant}); err != nil {
-		var oe *org.Error
-		if errors.As(err, &oe) {
-			return oe
-		}
-		return err
-	}
-	return nil
+	return s.createInstalled(ctx, id, name, admin, tenant)
 }
 
 // greet writes to user in a DM; the install itself worked, so a failure

@@ -311,6 +311,23 @@ func (o orgCmd) create(ctx context.Context, id org.ID, name, admin string, tenan
 	return nil
 }
 
+// createInstalled creates organization id for a chat tenant that installed
+// usher itself ("Add to Slack", a Teams installationUpdate): the very steps
+// of `usher org create`, the installer its first admin, the tenant linked
+// in the same directory step. A refusal comes back as the *org.Error
+// itself, for the installer to read.
+func (s *server) createInstalled(ctx context.Context, id org.ID, name, admin string, tenant org.Tenant) error {
+	oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: s.store.Directory(), log: s.log}
+	if err := oc.create(ctx, id, name, admin, []org.Tenant{tenant}); err != nil {
+		var oe *org.Error
+		if errors.As(err, &oe) {
+			return oe
+		}
+		return err
+	}
+	return nil
+}
+
 // undoCreate drops the directory entry of a create whose organization could
 // not be written, so that the same command can simply be run again.
 func (o orgCmd) undoCreate(ctx context.Context, id org.ID, cause error) error {
