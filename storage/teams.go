@@ -85,7 +85,7 @@ func (t *TeamsState) FirstSeen(ctx context.Context, id string, ttl time.Duration
 	if id == "" || len(id) > 200 {
 		return false, errors.New("teams seen: bad id")
 	}
-	ok, err := t.rdb.SetNX(ctx, t.keys.teamsSeen(id), "1", ttl).Result()
+	ok, err := markOnce(ctx, t.rdb, t.keys.teamsSeen(id), ttl)
 	if err != nil {
 		return false, wrap("teams seen", err)
 	}
