@@ -19,7 +19,9 @@ local function settled() return num('delivered') + num('emailed') + num('unreach
 local function final() return redis.call('HGET', key, 'sealed') == '1' and settled() >= num('total') end
 
 if mode == 'anchor' then
-  redis.call('HSET', key, 'a_platform', ARGV[2], 'a_channel', ARGV[3], 'a_message', ARGV[4], 'a_user', ARGV[5], 'a_ws', ARGV[6])
+  -- the message as posted shows nothing settled yet: it counts as an update
+  redis.call('HSET', key, 'a_platform', ARGV[2], 'a_channel', ARGV[3], 'a_message', ARGV[4], 'a_user', ARGV[5], 'a_ws', ARGV[6],
+    'last', now, 'shown', 0)
   return {'ok'}
 end
 
@@ -30,7 +32,7 @@ if mode == 'claim' then
   if until_ > now then return {'later', until_ - now} end
   local n, fin = settled(), final()
   if not fin then
-    if n == num('shown') and redis.call('HEXISTS', key, 'last') == 1 then return {'none'} end
+    if n == num('shown') then return {'none'} end
     local nxt = num('last') + every
     if nxt > now then return {'later', nxt - now} end
   end
