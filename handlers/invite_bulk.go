@@ -305,18 +305,18 @@ func (t *bulkTally) reply(d org.InviteDecision, failure error) Reply {
 		r.Text += fmt.Sprintf(" (%s of them pending invitations updated.)", thousands(t.updated))
 	}
 	rows := []struct {
-		g    bulkGroup
-		what string
+		g         bulkGroup
+		one, many string
 	}{
-		{groupRepeated, "named more than once (invited once)"},
-		{groupMember, "already members"},
-		{groupPending, "already have a pending invitation, left as it is (resend EMAIL sends it again; --update changes it)"},
-		{groupRequested, "already have a request waiting for an admin"},
-		{groupOpenElsewhere, "already have an open invitation from someone else"},
-		{groupInvalid, "not email addresses"},
-		{groupDomain, "in a domain that is not allowed (settings allowed-domains)"},
-		{groupDeactivated, "have a deactivated account: reactivate them instead (activate EMAIL)"},
-		{groupFailed, "not invited: " + failureWhy(failure)},
+		{groupRepeated, "named more than once (invited once)", "named more than once (invited once)"},
+		{groupMember, "already a member", "already members"},
+		{groupPending, "already has a pending invitation, left as it is", "already have a pending invitation, left as it is"},
+		{groupRequested, "already has a request waiting for an admin", "already have a request waiting for an admin"},
+		{groupOpenElsewhere, "already has an open invitation from someone else", "already have an open invitation from someone else"},
+		{groupInvalid, "not an email address", "not email addresses"},
+		{groupDomain, "in a domain that is not allowed (settings allowed-domains)", "in a domain that is not allowed (settings allowed-domains)"},
+		{groupDeactivated, "has a deactivated account: reactivate it instead (activate EMAIL)", "have deactivated accounts: reactivate them instead (activate EMAIL)"},
+		{groupFailed, "not invited: " + failureWhy(failure), "not invited: " + failureWhy(failure)},
 	}
 	for _, row := range rows {
 		e := t.groups[row.g]
@@ -327,7 +327,14 @@ func (t *bulkTally) reply(d org.InviteDecision, failure error) Reply {
 		if e.n > len(e.examples) {
 			ex += fmt.Sprintf(" and %s more", thousands(e.n-len(e.examples)))
 		}
-		r.Items = append(r.Items, Item{Text: fmt.Sprintf("%s %s: %s", thousands(e.n), row.what, ex)})
+		what := row.many
+		if e.n == 1 {
+			what = row.one
+		}
+		r.Items = append(r.Items, Item{Text: fmt.Sprintf("%s %s: %s", thousands(e.n), what, ex)})
+	}
+	if t.count(groupPending) > 0 {
+		r.Items = append(r.Items, Item{Text: "A pending invitation is sent again with: resend EMAIL; invite EMAIL --update changes its role or workspaces."})
 	}
 	switch {
 	case failure != nil && t.invited > 0:

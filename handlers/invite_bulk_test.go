@@ -115,9 +115,9 @@ func TestBulkInviteMixedInput(t *testing.T) {
 	itemWith(t, r, "2 already have a pending invitation")
 	itemWith(t, r, "3 not email addresses: not-an-address, bob@, @example.com")
 	itemWith(t, r, "2 in a domain that is not allowed")
-	itemWith(t, r, "1 have a deactivated account")
-	if len(r.Items) != 6 {
-		t.Errorf("%d rows, want one per kind (6): %+v", len(r.Items), r.Items)
+	itemWith(t, r, "1 has a deactivated account")
+	if len(r.Items) != 7 {
+		t.Errorf("%d rows, want one per kind (6) and how to resend: %+v", len(r.Items), r.Items)
 	}
 
 	emails := append(append([]string{"carol@example.com", "member1@example.com", "member2@example.com", "gone@example.com", "pending1@example.com", "pending2@example.com",
@@ -304,7 +304,7 @@ func TestBulkInviteDecidesMovedBatchAgain(t *testing.T) {
 	if r.Code != "" || r.Text != "Invited 39 of 40 addresses; 1 skipped, 0 refused." {
 		t.Fatalf("%s: %s %+v", r.Code, r.Text, r.Items)
 	}
-	itemWith(t, r, "1 already have a pending invitation, left as it is (resend EMAIL sends it again; --update changes it): m5@example.com")
+	itemWith(t, r, "1 already has a pending invitation, left as it is: m5@example.com")
 }
 
 // handlersOn is a second service on the same organization, on a client of
