@@ -41,14 +41,16 @@ type updater struct {
 	inline bool
 
 	mu     sync.Mutex
-	timers map[string]*time.Timer
+	timers map[string]*time.Timer // an update asked for later
+	busy   map[string]bool        // an update being asked for now
+	dirty  map[string]bool        // poked while busy: ask again after
 }
 
 func newUpdater(r *Router, p Progress, every time.Duration, inline bool) *updater {
 	if every <= 0 {
 		every = defaultProgressEvery
 	}
-	return &updater{r: r, p: p, every: every, inline: inline, timers: map[string]*time.Timer{}}
+	return &updater{r: r, p: p, every: every, inline: inline, timers: map[string]*time.Timer{}, busy: map[string]bool{}, dirty: map[string]bool{}}
 }
 
 // anchored remembers where progress message id went, then pokes it.
@@ -68,15 +70,33 @@ func (u *updater) poke(ctx context.Context, id string) {
 		return
 	}
 	u.mu.Lock()
-	_, waiting := u.timers[id]
-	u.mu.Unlock()
-	if waiting {
+	defer u.mu.Unlock()
+	if _, waiting := u.timers[id]; waiting {
 		return // the timer will show it, and anything else that settles by then
 	}
+	if u.busy[id] {
+		// What the run under way read may predate this: it asks once more
+		// (a count that became final is then never left unshown).
+		u.dirty[id] = true
+		return
+	}
+	u.busy[id] = true
 	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), progressTimeout)
-		defer cancel()
-		u.run(ctx, id)
+		for {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), progressTimeout)
+			u.run(ctx, id)
+			cancel()
+			u.mu.Lock()
+			_, waiting := u.timers[id]
+			again := u.dirty[id] && !waiting
+			delete(u.dirty, id)
+			if !again {
+				delete(u.busy, id)
+				u.mu.Unlock()
+				return
+			}
+			u.mu.Unlock()
+		}
 	}()
 }
 
@@ -118,8 +138,6 @@ func (u *updater) later(id string, wait time.Duration) {
 		u.mu.Lock()
 		delete(u.timers, id)
 		u.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), progressTimeout)
-		defer cancel()
-		u.run(ctx, id)
+		u.poke(context.Background(), id)
 	})
 }
