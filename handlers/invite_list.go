@@ -43,21 +43,30 @@ func (l addressList) Size() int { return len(l.Emails) + len(l.Invalid) }
 // breaks, from a mail client's "Bob Smith <bob@example.com>; ..." too (the
 // name's words before an <address> are left out).
 func parseAddressList(args []string) (addressList, error) {
+	// Words, with "" marking where an entry of the list ends: at a comma, a
+	// semicolon or a line break. The command's own tokenizer has already
+	// turned line breaks between arguments into spaces, so a list pasted
+	// one per line arrives as one address per argument, which is as good.
 	var words []string
 	for _, a := range args {
-		for _, w := range strings.FieldsFunc(a, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) }) {
-			words = append(words, w)
+		pieces := strings.FieldsFunc(a, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' })
+		for k, piece := range pieces {
+			words = append(words, strings.FieldsFunc(piece, unicode.IsSpace)...)
+			if k < len(pieces)-1 || strings.ContainsAny(a[len(a)-1:], ",;\n\r") {
+				words = append(words, "")
+			}
 			if len(words) > maxWords {
 				return addressList{}, org.Errorf(org.CodeInvalid, "That is more than %d words; invite at most %s addresses at once.", maxWords, thousands(maxInvite)).
 					WithHint("Split the list and invite each part.")
 			}
 		}
 	}
+	words = dropDisplayNames(words)
 	l := addressList{Spellings: map[string]string{}}
 	seenBad := map[string]bool{}
-	for i, w := range words {
-		if !strings.Contains(w, "@") && followedByAngle(words[i+1:]) {
-			continue // a display name: "Bob Smith <bob@example.com>"
+	for _, w := range words {
+		if w == "" {
+			continue
 		}
 		e, sp, err := org.SpellEmail(w)
 		if err != nil {
@@ -77,8 +86,7 @@ func parseAddressList(args []string) (addressList, error) {
 		l.Emails = append(l.Emails, e)
 		l.Spellings[e] = sp
 		if l.Size() > maxInvite {
-			return addressList{}, org.Errorf(org.CodeInvalid, "That is more than %s addresses; invite at most %s at once.", thousands(maxInvite), thousands(maxInvite)).
-				WithHint("Split the list and invite each part.")
+			break
 		}
 	}
 	if l.Size() > maxInvite {
@@ -91,15 +99,27 @@ func parseAddressList(args []string) (addressList, error) {
 	return l, nil
 }
 
-// followedByAngle reports whether the words up to the next address-looking
-// one end in an <address>: the words are then a display name.
-func followedByAngle(rest []string) bool {
-	for _, w := range rest {
-		if strings.Contains(w, "@") {
-			return strings.HasPrefix(w, "<")
+// dropDisplayNames leaves out the display names of a mail client's list,
+// "Bob Smith <bob@example.com>": the words of an entry (no "@" in them)
+// right before an address in angle brackets.
+func dropDisplayNames(words []string) []string {
+	out := words[:0:0]
+	run := -1 // where the current run of words without "@" started in out
+	for _, w := range words {
+		switch {
+		case w == "" || strings.Contains(w, "@") && !strings.HasPrefix(w, "<"):
+			run = -1
+		case strings.HasPrefix(w, "<") && strings.Contains(w, "@"):
+			if run >= 0 {
+				out = out[:run]
+			}
+			run = -1
+		case run < 0:
+			run = len(out)
 		}
+		out = append(out, w)
 	}
-	return false
+	return out
 }
 
 // thousands writes n with a comma between thousands: 1,000.

@@ -18,6 +18,11 @@ func TestParseAddressList(t *testing.T) {
 	if l.Spellings["b@x.com"] != "B@x.com" || strings.Join(l.Repeats, " ") != "A@x.com" || strings.Join(l.Invalid, " ") != "nope" || l.FirstError == nil {
 		t.Errorf("spellings %v, repeats %v, invalid %v (%v)", l.Spellings, l.Repeats, l.Invalid, l.FirstError)
 	}
+	// As the command's tokenizer hands over "Bob Smith <bob@x.com>; junk, Carol <c@x.com>".
+	l, err = parseAddressList([]string{"Bob", "Smith", "<bob@x.com>;", "junk,", "Carol", "<c@x.com>"})
+	if err != nil || strings.Join(l.Emails, " ") != "bob@x.com c@x.com" || strings.Join(l.Invalid, " ") != "junk" {
+		t.Errorf("display names: %v %v %v", l.Emails, l.Invalid, err)
+	}
 	if _, err := parseAddressList([]string{" , ;"}); org.ErrorCode(err) != org.CodeInvalid {
 		t.Errorf("no address: %v", err)
 	}

@@ -430,9 +430,9 @@ func (t terminal) Update(_ context.Context, at deliver.Posted, m handlers.Messag
 // the message's number in the session.
 func (s *Shell) show(se *session, to string, m handlers.Message) int {
 	s.shown++
-	if m.HasButtons() {
-		se.inbox[to] = append(se.inbox[to], &shown{msg: m, id: s.shown})
-	}
+	// Every message is kept, not only those with buttons: a bulk
+	// invitation's progress message has none and is updated in place.
+	se.inbox[to] = append(se.inbox[to], &shown{msg: m, id: s.shown})
 	s.print(to, m, "")
 	return s.shown
 }
