@@ -399,3 +399,32 @@ func TestProgressMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkInviteUnderApproval: a member's bulk list under anyone-can-invite
+// approval becomes requests, each for the admins to approve as today; no
+// progress message is started, as nothing is delivered to the invitees yet.
+func TestBulkInviteUnderApproval(t *testing.T) {
+	e := newEnv(t)
+	e.ok(boss, "settings anyone-can-invite approval")
+	e.join("mem@example.com", org.RoleMember)
+	list := addresses("a", 22)
+	r := e.run("mem@example.com", "invite "+strings.Join(list, ",")+", boss@example.com")
+	if r.Code != "" || r.Text != "Sent for approval 22 of 23 addresses; 1 skipped, 0 refused." {
+		t.Fatalf("%s: %s", r.Code, r.Text)
+	}
+	requests := 0
+	for _, d := range r.Deliveries {
+		if d.ProgressAnchor || d.Progress != "" {
+			t.Errorf("a request counts into a progress message: %+v", d)
+		}
+		if d.Kind == handlers.DeliverRequest && d.To == boss {
+			requests++
+		}
+	}
+	if requests != 22 {
+		t.Errorf("%d requests to the admin, want 22", requests)
+	}
+	if st := e.bulkState(list); len(st.open) != 22 || st.open[list[0]].Status != org.InvitationRequested {
+		t.Errorf("%d open, first %+v", len(st.open), st.open[list[0]])
+	}
+}

@@ -1,11 +1,21 @@
 package slack_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/usher-chat/usher/bot/deliver"
+	"github.com/usher-chat/usher/bot/outbox"
+	slackbot "github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
+	"github.com/usher-chat/usher/storage/redistest"
 )
 
 // TestBulkInviteProgressMessage: a bulk invitation from a slash command,
@@ -127,4 +137,127 @@ func TestBulkInviteAnswerFitsBlockKit(t *testing.T) {
 		t.Errorf("answer: %s", body)
 	}
 	golden(t, "answer_invite_bulk", body)
+}
+
+// TestBulkProgressThreeReplicas: three replicas (each its own Redis client,
+// use cases, Slack adapter, router and outbox worker) share the delivery of
+// a bulk invitation. Every invitation is posted once, and the progress
+// message, edited by whichever replica is due, ends with one final edit
+// that tells the truth.
+func TestBulkProgressThreeReplicas(t *testing.T) {
+	e := newEnv(t)
+	var list []string
+	e.slack.mu.Lock()
+	for i := range 60 {
+		u := fakeUser{ID: fmt.Sprintf("UR%02d", i), Email: fmt.Sprintf("r%02d@example.com", i), Name: fmt.Sprintf("R%02d", i)}
+		e.slack.users[u.ID] = u
+		list = append(list, u.Email)
+	}
+	e.slack.mu.Unlock()
+	list = append(list, "away1@example.com", "away2@example.com")
+	workers := []*outbox.Worker{e.worker}
+	for _, name := range []string{"r2", "r3"} {
+		workers = append(workers, e.replica(name))
+	}
+	if status, body := e.command(uAdmin, "invite "+strings.Join(list, " ")+" --force"); status != 200 || !strings.Contains(string(body), "Invited 62 of 62") {
+		t.Fatalf("%d %s", status, body)
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			idle := 0
+			for idle < 5 {
+				n, err := w.Step(context.Background(), 20*time.Millisecond)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if idle++; n > 0 {
+					idle = 0
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	var calls []apiCall
+	finals := 0
+	for deadline := time.Now().Add(10 * time.Second); finals == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		calls = append(calls, e.slack.Calls()...)
+		for _, c := range calls {
+			if c.Method == "chat.update" && strings.Contains(c.Form.Get("text"), "All 62") {
+				finals++
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a second final edit, if any, would come now
+	calls = append(calls, e.slack.Calls()...)
+	finals, posts := 0, map[string]int{}
+	var final string
+	for _, c := range calls {
+		switch c.Method {
+		case "chat.update":
+			if strings.Contains(c.Form.Get("text"), "All 62") {
+				finals++
+				final = c.Form.Get("text")
+			}
+		case "chat.postMessage":
+			posts[c.Form.Get("channel")]++
+		}
+	}
+	if want := "Bulk invitation: All 62 invitations delivered or reported: 60 delivered, 2 not in chat: links below."; finals != 1 || final != want {
+		t.Errorf("%d final edits, the last %q; want one: %q", finals, final, want)
+	}
+	for i := range 60 {
+		if ch := fmt.Sprintf("DUR%02d", i); posts[ch] != 1 {
+			t.Errorf("%s got %d invitations", ch, posts[ch])
+		}
+	}
+}
+
+// replica is another usher replica of e's organization: its own Redis
+// client, use cases, Slack adapter and router, and an outbox worker on the
+// same queue.
+func (e *env) replica(name string) *outbox.Worker {
+	e.t.Helper()
+	rdb := chatClient(e.t, redistest.Shared(e.t))
+	st, err := storage.New(rdb, org.ID(e.org))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	svc, err := handlers.New(handlers.Config{Store: st, PublicURL: "https://usher.test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	state, err := storage.NewSlackState(rdb, org.ID(e.org))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ob, err := storage.NewOutbox(rdb, org.ID(e.org))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	q := queue{ob}
+	cfg := slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: svc, State: state,
+		QueueInCommit: true, Queue: q, Tenants: slackbot.Tenants{Teams: []string{team}}, Logger: slogTo(e.logs)}
+	dm, err := slackbot.NewDM(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	marks, err := storage.NewDeliveryMarks(rdb, org.ID(e.org))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	router, err := deliver.New(deliver.Config{Org: org.ID(e.org), Platforms: []deliver.Platform{dm}, Service: svc, Queue: q, Marks: marks, Log: slogTo(e.logs)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg.Router = router
+	app, err := slackbot.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &outbox.Worker{Queue: q, Senders: map[string]outbox.Sender{slackbot.Platform: app.Send, deliver.JobPlatform: router.Send}, Consumer: name, Pace: time.Millisecond}
 }
