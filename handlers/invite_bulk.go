@@ -102,7 +102,14 @@ func (s *Service) bulkInvite(ctx context.Context, c *call, req org.InviteSpec, l
 		}
 	}
 	r := t.reply(decision, failure)
-	if progress != "" && t.invited > 0 {
+	switch {
+	case progress == "" || t.invited == 0:
+	case org.ErrorCode(failure) == org.CodeUnavailable:
+		// Another step would wait out the same outage, past what a chat
+		// platform waits for the answer: the saved batches' invitations
+		// go all the same, without a progress message.
+		r.Footer += " No progress message follows: see where they went with: invitations"
+	default:
 		anchor, err := s.startProgress(ctx, c, snap, progress, t.invited)
 		if err != nil {
 			s.log.WarnContext(ctx, "bulk invite: the progress message could not be started", "progress", progress, "err", err)

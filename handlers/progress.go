@@ -13,6 +13,12 @@ import (
 // A bulk invitation's progress message (invite_bulk.go): posted to its
 // sender once the invitations are committed, then updated in place as they
 // settle, at most every few seconds and once more when the last one has.
+// It is a message of its own, not the command's answer: on Slack an answer
+// through response_url may be sent at most 5 times within 30 minutes of the
+// command (docs.slack.dev, "Handling user interaction", slash commands), a
+// delivery of 1,000 paced invitations takes longer, and a posted message's
+// ts can be edited with chat.update (a Tier 3 method, ~50 a minute per
+// workspace: docs.slack.dev, "Rate limits"), hence the throttle.
 // The counts live in the store, written in the same step as each delivery's
 // record, so the replicas that deliver share them; the delivery router
 // (bot/deliver) asks here whether an update is due and what it says, and
