@@ -294,7 +294,12 @@ func (t *bulkTally) reply(d org.InviteDecision, failure error) Reply {
 		verb = "Sent for approval"
 	}
 	var r Reply
-	r.Text = fmt.Sprintf("%s %s of %s; %s skipped, %s refused.", verb, thousands(t.invited), plural(named, "address", "addresses"), thousands(skipped), thousands(refused))
+	done := thousands(t.invited)
+	if t.updated > 0 {
+		// --update: a pending invitation given new terms is no new one.
+		done = fmt.Sprintf("%s and updated %s", thousands(t.invited-t.updated), thousands(t.updated))
+	}
+	r.Text = fmt.Sprintf("%s %s of %s; %s skipped, %s refused.", verb, done, plural(named, "address", "addresses"), thousands(skipped), thousands(refused))
 	r.Tone = ToneSuccess
 	switch {
 	case t.invited == 0 && failure != nil:
@@ -307,9 +312,6 @@ func (t *bulkTally) reply(d org.InviteDecision, failure error) Reply {
 		r.Text = "No invitation was sent. " + r.Text
 	case refused > 0 || failure != nil:
 		r.Tone = ToneWarning
-	}
-	if t.updated > 0 {
-		r.Text += fmt.Sprintf(" (%s of them pending invitations updated.)", thousands(t.updated))
 	}
 	rows := []struct {
 		g         bulkGroup

@@ -434,3 +434,24 @@ func TestBulkInviteUnderApproval(t *testing.T) {
 		t.Errorf("%d open, first %+v", len(st.open), st.open[list[0]])
 	}
 }
+
+// TestBulkInviteUpdate: --update over a list gives the pending invitations
+// among it the new terms and invites the others, counted apart.
+func TestBulkInviteUpdate(t *testing.T) {
+	e := newEnv(t)
+	list := addresses("u", 25)
+	e.ok(boss, "invite "+strings.Join(list[:21], " "))
+	r := e.ok(boss, "invite "+strings.Join(list, " ")+" --role viewer --update")
+	if r.Text != "Invited 4 and updated 21 of 25 addresses; 0 skipped, 0 refused." {
+		t.Errorf("answer %q", r.Text)
+	}
+	st := e.bulkState(list)
+	for _, f := range list {
+		if inv := st.open[f]; inv == nil || inv.Role != org.RoleViewer {
+			t.Errorf("%s: %+v, want a pending invitation as viewer", f, inv)
+		}
+	}
+	if p := e.progress(progressOf(t, r)); p.Total != 25 {
+		t.Errorf("progress %+v: the updated invitations are delivered too", p)
+	}
+}
