@@ -362,6 +362,8 @@ func failureWhy(err error) string {
 	switch {
 	case err == nil:
 		return "failed"
+	case errors.Is(err, errBusy):
+		return "others kept changing the same people at the same moment; try these again"
 	case errors.Is(err, org.ErrMaybeApplied):
 		return "usher lost touch with its database while saving them, so some may have been saved (check with: invitations)"
 	case org.ErrorCode(err) == org.CodeUnavailable:
