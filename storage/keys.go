@@ -44,6 +44,9 @@ import (
 //	usher:{org}:outbox:pace:CHAN  string a channel's next free send slot, ms (PX); one for both outboxes and
 //	                                     every version, so old and new replicas pace a channel together
 //	usher:{org}:outbox:add:ID     string one Add's stream id, for 30 s (a re-sent Add queues nothing twice)
+//	usher:{org}:progress:ID       hash   a bulk invitation's progress (progress.go): total, sealed, sender, counts per
+//	                                     outcome, "i:INVITATION" -> outcome (each counted once), where its message
+//	                                     is (a_*) and what it last showed; expires 7 d after its last change
 //	usher:{org}:deliver:told:KEY  string a delivery whose sender was told (or had nothing to hear), 24 h (deliver.go)
 //	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
 //	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
@@ -115,6 +118,7 @@ func (k keys) commit(id string) string          { return k.prefix + "commit:" + 
 func (k keys) audit() string                    { return k.prefix + "audit" }
 func (k keys) export(tokenHash string) string   { return k.prefix + "export:" + tokenHash }
 func (k keys) slack(kind, id string) string     { return k.prefix + "slack:" + kind + ":" + id }
+func (k keys) progress(id string) string        { return k.prefix + "progress:" + id }
 
 func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }
 func (k keys) teamsProfile(aad string) string     { return k.prefix + "teams:profile:" + aad }

@@ -150,12 +150,18 @@ type Config struct {
 	// Marks are required with a Queue.
 	Marks Marks
 	Log   *slog.Logger
+	// Progress keeps bulk invitations' progress messages (progress.go);
+	// default: Service, when it does. ProgressEvery is how often one is
+	// edited at most (0: 3 s).
+	Progress      Progress
+	ProgressEvery time.Duration
 }
 
 // Router is the delivery protocol.
 type Router struct {
 	cfg Config
 	log *slog.Logger
+	up  *updater // nil: no progress messages
 }
 
 // New checks cfg and builds a Router.
@@ -180,6 +186,13 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{cfg: cfg, log: cfg.Log}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	p := cfg.Progress
+	if sp, ok := cfg.Service.(Progress); ok && p == nil {
+		p = sp
+	}
+	if p != nil {
+		r.up = newUpdater(r, p, cfg.ProgressEvery, cfg.Queue == nil)
 	}
 	return r, nil
 }
@@ -302,26 +315,35 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 			return fmt.Errorf("%s: post: %w", p.Name(), err)
 		}
 		log.InfoContext(ctx, "deliver: delivered", "platform", p.Name())
+		if d.ProgressAnchor && d.Progress != "" && r.up != nil {
+			r.up.anchored(ctx, d.Progress, posted)
+		}
+		fallback := slices.Contains(r.cfg.Fallback, p)
 		tell := d.OnDelivered
-		if d.OnEmailed != nil && slices.Contains(r.cfg.Fallback, p) {
+		if d.OnEmailed != nil && fallback {
 			tell = d.OnEmailed // not "in a direct message"
 		}
-		return r.settle(ctx, j, posted.Where, tell, false)
+		outcome := org.ProgressDelivered
+		if fallback {
+			outcome = org.ProgressEmailed
+		}
+		return r.settle(ctx, j, posted.Where, tell, outcome)
 	}
 	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
 	where := ""
 	if d.Sender != "" && d.OnUnreachable != nil {
 		where = "shown to " + d.Sender
 	}
-	return r.settle(ctx, j, where, d.OnUnreachable, true)
+	return r.settle(ctx, j, where, d.OnUnreachable, org.ProgressUnreachable)
 }
 
 // settle records where an invitation went and tells the sender, once: a job
 // retried after this step (its sender told, the ack lost) does neither again.
 // The mark is set after the notice is queued: a crash in between may repeat
 // the notice, never lose it (it may carry the link to forward).
-func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers.Message, unreachable bool) error {
+func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers.Message, outcome org.ProgressOutcome) error {
 	d := j.Delivery
+	unreachable := outcome == org.ProgressUnreachable
 	mark := j.Key + ":told"
 	if r.cfg.Marks != nil {
 		done, err := r.cfg.Marks.Marked(ctx, mark)
@@ -332,7 +354,15 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 			return nil
 		}
 	}
-	if where != "" && d.Kind == handlers.DeliverInvitation && d.InvitationID != "" {
+	switch {
+	case d.Progress != "" && r.up != nil && d.Kind == handlers.DeliverInvitation && d.InvitationID != "":
+		// Part of a bulk invitation: recorded and counted in one step, then
+		// its progress message may be due an update.
+		if err := r.up.p.RecordProgress(ctx, d.Progress, d.InvitationID, where, outcome); err != nil {
+			return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
+		}
+		defer r.up.poke(ctx, d.Progress)
+	case where != "" && d.Kind == handlers.DeliverInvitation && d.InvitationID != "":
 		if err := r.cfg.Service.RecordDelivery(ctx, d.InvitationID, where); err != nil {
 			return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
 		}

@@ -121,6 +121,8 @@ type Change struct {
 	// Messages are chat messages queued in the same atomic step, so the
 	// state change and what it tells people are stored together or not at all.
 	Messages []QueuedMessage
+	// Progress counts into a bulk invitation's progress record (progress.go).
+	Progress *ProgressWrite
 }
 
 // QueuedMessage is one chat message for the outbox, already encoded by the

@@ -100,6 +100,12 @@ local function apply(first, last)
       call('XADD', key, '*', unpack(ARGV, a, z))
     elseif c == 'hincrby' then
       call('HINCRBY', key, ARGV[a], ARGV[a + 1])
+    elseif c == 'hcount' then
+      -- count ARGV[a+1] once per ARGV[a] (a bulk invitation's progress: one
+      -- invitation settled, however often its delivery is recorded)
+      if call('HSETNX', key, ARGV[a], ARGV[a + 1]) == 1 then call('HINCRBY', key, ARGV[a + 1], 1) end
+    elseif c == 'pexpire' then
+      call('PEXPIRE', key, ARGV[a])
     end
   end
   return {'ok'}
