@@ -106,10 +106,7 @@ func (ts *tenants) get(id org.ID) (*tenant, error) {
 // ok is false when none does.
 func (ts *tenants) serving(ctx context.Context, t org.Tenant, configured bool) (org.ID, bool, error) {
 	now := time.Now()
-	ts.mu.Lock()
-	r, hit := ts.route[routeKey{t: t}]
-	ts.mu.Unlock()
-	if hit && now.Before(r.expires) {
+	if r, hit := ts.cached(routeKey{t: t}, now); hit {
 		return r.id, r.ok, nil
 	}
 	id, found, err := ts.dir.Resolve(ctx, t)
@@ -133,6 +130,14 @@ func (ts *tenants) serving(ctx context.Context, t org.Tenant, configured bool) (
 	return id, ok, nil
 }
 
+// cached is a directory answer kept less than routeTTL ago.
+func (ts *tenants) cached(k routeKey, now time.Time) (routed, bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	r, hit := ts.route[k]
+	return r, hit && now.Before(r.expires)
+}
+
 func (ts *tenants) remember(k routeKey, r routed) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -147,10 +152,7 @@ func (ts *tenants) remember(k routeKey, r routed) {
 // directory), cached like serving.
 func (ts *tenants) linked(ctx context.Context, t org.Tenant) (org.ID, bool, error) {
 	now, k := time.Now(), routeKey{t: t, linked: true}
-	ts.mu.Lock()
-	r, hit := ts.route[k]
-	ts.mu.Unlock()
-	if hit && now.Before(r.expires) {
+	if r, hit := ts.cached(k, now); hit {
 		return r.id, r.ok, nil
 	}
 	id, found, err := ts.dir.Resolve(ctx, t)
