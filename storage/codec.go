@@ -78,7 +78,7 @@ func userFields(u *org.User) []string {
 		"email", email, "name", u.Name, "role", string(u.Role), "status", string(u.Status),
 		"ws", u.Workspaces.Encode(), "pw", u.PasswordHash, "mcp", boolStr(u.MustChangePassword),
 		"pwexp", ms(u.PasswordExpires), "created", ms(u.Created), "updated", ms(u.Updated),
-		"ver", strconv.FormatInt(u.Version, 10),
+		"ver", strconv.FormatInt(u.Version, 10), "xid", u.ExternalID,
 	}, sp...)
 }
 
@@ -92,7 +92,7 @@ func decodeUser(h map[string]string) (*org.User, error) {
 	}
 	ver, _ := strconv.ParseInt(h["ver"], 10, 64)
 	return &org.User{
-		Email: h["email"], Spelling: h["sp"], Name: h["name"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
+		Email: h["email"], Spelling: h["sp"], Name: h["name"], ExternalID: h["xid"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
 		Workspaces: ws, PasswordHash: h["pw"], MustChangePassword: h["mcp"] == "1",
 		PasswordExpires: fromMS(h["pwexp"]), Created: fromMS(h["created"]), Updated: fromMS(h["updated"]),
 		Version: ver,

@@ -39,6 +39,14 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 		u.Version = w.Version + 1
 		o.add("hset", key, userFields(u)...)
 		o.add("zadd", k.users(), "0", ek(u.Email))
+		// The provider's ids are indexed in the same step as the user, so a
+		// filter on externalId never finds a user that is not (yet) so.
+		if w.OldExternalID != "" && w.OldExternalID != u.ExternalID {
+			o.add("hdelifeq", k.externalIDs(), w.OldExternalID, ek(u.Email))
+		}
+		if u.ExternalID != "" {
+			o.add("hset", k.externalIDs(), u.ExternalID, ek(u.Email))
+		}
 		if u.IsActiveAdmin() {
 			o.add("sadd", k.admins(), ek(u.Email))
 		} else {

@@ -412,6 +412,10 @@ func (o orgCmd) delete(ctx context.Context, id org.ID, confirm bool) error {
 	if _, err := o.dir.Remove(ctx, id); err != nil {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
+	// Its SCIM tokens too: they live in the directory's slot.
+	if _, err := storage.NewSCIMTokens(o.rdb).Revoke(ctx, id, ""); err != nil {
+		return fmt.Errorf("delete organization %s: %w", id, err)
+	}
 	keys, err := storage.DeleteOrganizationKeys(ctx, o.rdb, id)
 	if err != nil {
 		return fmt.Errorf("delete organization %s (%d keys deleted, its directory entry already gone; run the command again): %w", id, keys, err)

@@ -24,6 +24,14 @@ type Query struct {
 	AuditLimit int      // newest audit entries to read, 0 for none
 	Digest     bool     // the admin digest's schedule state (Snapshot.Digest)
 
+	// UserPage reads users by email order from Offset (0-based), at most
+	// Count of them, with the total (Snapshot.Page, Snapshot.UserTotal): a
+	// provider's paged import reads one page, not every user.
+	UserPage *Page
+	// ExternalID reads the user a provider knows by this id
+	// (Snapshot.External), through the index storage keeps of them.
+	ExternalID string
+
 	// Invitations reads several invitations by id (Snapshot.Invitations).
 	Invitations []string
 
@@ -39,6 +47,9 @@ type Snapshot struct {
 	IdentityUser string // email the Query's Identity is linked to, if any
 	Users        map[string]*User
 	AllUsers     []*User // ordered by email
+	Page         []*User // Query.UserPage, ordered by email
+	UserTotal    int     // how many users there are, with Query.UserPage
+	External     *User   // Query.ExternalID's user, nil when none
 	Workspaces   []Workspace
 	Admins       []string
 	Invitation   *Invitation
@@ -53,6 +64,11 @@ type Snapshot struct {
 	// Revision counts changes to the settings and workspaces; a Change that
 	// pins it (PinRevision) is refused once either changed after the read.
 	Revision int64
+}
+
+// Page is a window of an ordered list.
+type Page struct {
+	Offset, Count int
 }
 
 // DueItem is scheduled work (see reminder.go): a pending invitation's next
@@ -137,6 +153,9 @@ type QueuedMessage struct {
 type UserWrite struct {
 	User    *User
 	Version int64
+	// OldExternalID is the provider id the user had when read, when the
+	// write changes it: storage drops it from its index in the same step.
+	OldExternalID string
 }
 
 // InvitationWrite stores an invitation. Expect is the status read ("" for a new

@@ -46,3 +46,13 @@ func NewWorkspaceName(s string) (string, error) {
 	}
 	return name, err
 }
+
+// WorkspaceNameFor is the workspace name an identity provider's group name
+// becomes ("Fraud Models" -> "fraud-models"): spaces are the one thing
+// group names have that workspace names may not, so they become '-';
+// anything else a workspace name may not hold is refused as for a name typed
+// in chat.
+func WorkspaceNameFor(group string) (string, error) {
+	name := strings.Join(strings.Fields(group), "-")
+	return NewWorkspaceName(name)
+}
