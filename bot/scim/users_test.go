@@ -344,7 +344,7 @@ func TestLastAdminRefused(t *testing.T) {
 	}
 }
 
-func scimID(t *testing.T, e *env, email string) string {
+func scimID(t testing.TB, e *env, email string) string {
 	t.Helper()
 	r := e.do("GET", "/scim/v2/Users?filter="+q(`userName eq "`+email+`"`), nil).want(t, 200)
 	if len(r.resources()) != 1 {
@@ -392,4 +392,10 @@ func TestConcurrentChatDeactivateAndSCIMReactivate(t *testing.T) {
 		// Next round starts active.
 		e.do("PATCH", "/scim/v2/Users/"+id, oktaActive(true)).want(t, 200)
 	}
+}
+
+func TestLongFilterRefused(t *testing.T) {
+	e := newEnv(t)
+	e.do("GET", "/scim/v2/Users?filter="+q(strings.Repeat("(", 5000)), nil).scimError(t, 400, "invalidFilter")
+	e.do("POST", "/scim/v2/Users", `{"schemas":["`+strings.Repeat("x", 2<<20)+`"]}`).want(t, 400)
 }
