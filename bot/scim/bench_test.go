@@ -1,0 +1,97 @@
+package scim_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The import page and the userName filter over 100,000 users, each request
+// timed over real HTTP and real Redis, with its Redis round trips counted
+// and one PING to the same Redis timed after it in the same run (the
+// x-roundtrip ratio is the figure to compare across machines):
+//
+//	go test -run '^$' -bench 'BenchmarkSCIM' -benchtime 300x ./bot/scim
+
+var big struct {
+	once sync.Once
+	e    *env
+}
+
+// lasting is a TB whose cleanups wait for the process to end: the
+// 100,000 users are seeded once for every run of both benchmarks.
+type lasting struct{ testing.TB }
+
+func (lasting) Cleanup(func()) {}
+
+func bigEnv(b *testing.B) *env {
+	big.once.Do(func() {
+		big.e = newEnv(lasting{b})
+		seed(b, big.e, 100000)
+	})
+	big.e.t = b
+	return big.e
+}
+
+type meter struct {
+	b        *testing.B
+	e        *env
+	op, ping time.Duration
+	trips    int64
+}
+
+func (m *meter) run(f func()) {
+	n := m.e.rt.Count()
+	t := time.Now()
+	f()
+	m.op += time.Since(t)
+	m.trips += m.e.rt.Count() - n
+	m.b.StopTimer()
+	t = time.Now()
+	if err := m.e.rdb.Ping(context.Background()).Err(); err != nil {
+		m.b.Fatal(err)
+	}
+	m.ping += time.Since(t)
+	m.b.StartTimer()
+}
+
+func (m *meter) report() {
+	m.b.ReportMetric(float64(m.trips)/float64(m.b.N), "roundtrips/op")
+	m.b.ReportMetric(float64(m.ping.Microseconds())/float64(m.b.N), "µs-ping")
+	m.b.ReportMetric(float64(m.op)/float64(m.ping), "x-roundtrip")
+}
+
+func BenchmarkSCIMUsersPage100k(b *testing.B) {
+	e := bigEnv(b)
+	e.do("GET", "/scim/v2/Users?count=1", nil).want(b, 200) // the token is looked up once, then cached
+	m := &meter{b: b, e: e}
+	b.ResetTimer()
+	for i := range b.N {
+		start := 1 + (i*100)%100000
+		m.run(func() {
+			r := e.do("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=100", start), nil)
+			if r.status != 200 || len(r.resources()) != 100 || r.total() != 100001 {
+				b.Fatalf("page at %d: %d, %d resources, total %d", start, r.status, len(r.resources()), r.total())
+			}
+		})
+	}
+	m.report()
+}
+
+func BenchmarkSCIMUserNameFilter100k(b *testing.B) {
+	e := bigEnv(b)
+	e.do("GET", "/scim/v2/Users?count=1", nil).want(b, 200)
+	m := &meter{b: b, e: e}
+	b.ResetTimer()
+	for i := range b.N {
+		path := oktaExists(fmt.Sprintf("user%06d@example.com", (i*7919)%100000))
+		m.run(func() {
+			if r := e.do("GET", path, nil); r.status != 200 || r.total() != 1 {
+				b.Fatalf("%s: %s", path, r.raw)
+			}
+		})
+	}
+	m.report()
+}
