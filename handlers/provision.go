@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/usher-chat/usher/handlers/command"
 	"github.com/usher-chat/usher/handlers/org"
@@ -227,8 +228,7 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 		if in.Role != nil && *in.Role != u.Role {
 			next.Role = *in.Role
 			next.Workspaces = next.Workspaces.ForRole(next.Role)
-			audit = append(audit, org.AuditEntry{Action: "user.role", Target: email, Before: string(u.Role), After: string(next.Role),
-				Detail: overrides(u, p)})
+			audit = append(audit, org.AuditEntry{Action: "user.role", Target: email, Before: string(u.Role), After: string(next.Role)})
 			tell = append(tell, fmt.Sprintf("%s changed your role in %s from %s to %s.", p.Display(), snap.Settings.Name, u.Role, next.Role))
 		}
 		if in.Active != nil {
@@ -248,6 +248,7 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 		if len(audit) == 0 {
 			return nil // what the provider says is already so: nothing written
 		}
+		s.noteOverrides(ctx, p, audit)
 		if u.IsActiveAdmin() && !next.IsActiveAdmin() && org.LastActiveAdmin(u, snap.Admins) {
 			// Refused before the commit, with the reason; the commit's guard
 			// still decides a race with a chat demotion.
@@ -281,14 +282,36 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 	return out, ds, nil
 }
 
-// overrides says, on a provider's role change, whether it overrides a
-// change made in chat since the provider last set it: a sync that undoes an
-// admin's decision is not silent (issue 16, consistency with chat).
-func overrides(u *org.User, p Provider) string {
-	if u.ExternalID == "" {
-		return "set by " + p.Display() + " on a member not provisioned by it"
+// noteOverrides says, in a provider's role or status entry, when it undoes
+// a change a person made (in chat, the web or the terminal) since: a sync
+// that reverts an admin's decision is never silent. It reads the audit only
+// when such a change is about to be written, which is rare.
+func (s *Service) noteOverrides(ctx context.Context, p Provider, audit []org.AuditEntry) {
+	var past []org.AuditEntry
+	for i := range audit {
+		e := &audit[i]
+		if e.Action != "user.role" && e.Action != "user.status" {
+			continue
+		}
+		if past == nil {
+			snap, err := s.store.Load(ctx, org.Query{AuditLimit: reactivationAudit})
+			if err != nil {
+				s.log.WarnContext(ctx, "provisioning: could not read the audit", "err", err)
+				return
+			}
+			past = snap.Audit
+		}
+		for _, prev := range past { // newest first
+			if prev.Target != e.Target || prev.Action != e.Action {
+				continue
+			}
+			if !strings.HasPrefix(prev.Actor, "scim:") && prev.After == e.Before {
+				note := fmt.Sprintf("overrides %s's change %s -> %s of %s", prev.Actor, prev.Before, prev.After, prev.At.UTC().Format(time.RFC3339))
+				e.Detail = strings.TrimPrefix(e.Detail+"; "+note, "; ")
+			}
+			break
+		}
 	}
-	return "set by " + p.Display()
 }
 
 // ProvidedWorkspaces are the organization's workspaces with their members

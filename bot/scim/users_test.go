@@ -399,3 +399,29 @@ func TestLongFilterRefused(t *testing.T) {
 	e.do("GET", "/scim/v2/Users?filter="+q(strings.Repeat("(", 5000)), nil).scimError(t, 400, "invalidFilter")
 	e.do("POST", "/scim/v2/Users", `{"schemas":["`+strings.Repeat("x", 2<<20)+`"]}`).want(t, 400)
 }
+
+// A provider sync that undoes an admin's change in chat says so in its
+// audit entry.
+func TestProviderOverrideOfChatIsAudited(t *testing.T) {
+	e := newEnv(t)
+	id := e.do("POST", "/scim/v2/Users", oktaUser("ov@example.com", "O", "V", "ov")).want(t, 201).str("id")
+	if r := e.chat(admin, "deactivate ov@example.com --confirm"); r.Code != "" {
+		t.Fatalf("chat: %+v", r)
+	}
+	e.do("PATCH", "/scim/v2/Users/"+id, oktaActive(true)).want(t, 200)
+	a := e.audit(1)[0]
+	if a.Action != "user.status" || a.Actor != "scim:okta" || !strings.Contains(a.Detail, "overrides "+admin+"'s change active -> deactivated") {
+		t.Fatalf("audit: %+v", a)
+	}
+	e.chat(admin, "role ov@example.com viewer --confirm")
+	e.do("PATCH", "/scim/v2/Users/"+id, obj{"schemas": []any{patchSchema}, "Operations": []any{obj{"op": "add", "path": "roles", "value": []any{obj{"value": "member"}}}}}).want(t, 200)
+	if a := e.audit(1)[0]; a.Action != "user.role" || !strings.Contains(a.Detail, "overrides "+admin+"'s change member -> viewer") {
+		t.Fatalf("audit: %+v", a)
+	}
+	// The provider's own earlier change is not an override.
+	e.do("PATCH", "/scim/v2/Users/"+id, oktaActive(false)).want(t, 200)
+	e.do("PATCH", "/scim/v2/Users/"+id, oktaActive(true)).want(t, 200)
+	if a := e.audit(1)[0]; strings.Contains(a.Detail, "overrides") {
+		t.Fatalf("audit: %+v", a)
+	}
+}
