@@ -74,11 +74,16 @@ func spellingFields(field, email, spelling string) (string, []string) {
 
 func userFields(u *org.User) []string {
 	email, sp := spellingFields("sp", u.Email, u.Spelling)
+	if u.ExternalID != "" {
+		// Only provisioned users have one: the others' records stay as small
+		// as before (commit_user.go drops a cleared one).
+		sp = append(sp, "xid", u.ExternalID)
+	}
 	return append([]string{
 		"email", email, "name", u.Name, "role", string(u.Role), "status", string(u.Status),
 		"ws", u.Workspaces.Encode(), "pw", u.PasswordHash, "mcp", boolStr(u.MustChangePassword),
 		"pwexp", ms(u.PasswordExpires), "created", ms(u.Created), "updated", ms(u.Updated),
-		"ver", strconv.FormatInt(u.Version, 10), "xid", u.ExternalID,
+		"ver", strconv.FormatInt(u.Version, 10),
 	}, sp...)
 }
 

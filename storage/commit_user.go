@@ -46,6 +46,8 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 		}
 		if u.ExternalID != "" {
 			o.add("hset", k.externalIDs(), u.ExternalID, ek(u.Email))
+		} else if w.OldExternalID != "" {
+			o.add("hdel", key, "xid")
 		}
 		if u.IsActiveAdmin() {
 			o.add("sadd", k.admins(), ek(u.Email))

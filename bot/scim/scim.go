@@ -162,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 	opts = append(opts, scim.WithLogger(scimLogger{cfg.Logger}))
 	s.inner, err = scim.NewServer(&scim.ServerArgs{
 		ServiceProviderConfig: &scim.ServiceProviderConfig{
-			DocumentationURI: optional.NewString("https://github.com/usher-chat/usher#provisioning-scim-20"),
+			DocumentationURI: optional.NewString("https://github.com/usher-chat/usher#provisioning-from-okta-and-entra-id-scim-20"),
 			AuthenticationSchemes: []scim.AuthenticationScheme{{
 				Type: scim.AuthenticationTypeOauthBearerToken, Name: "Bearer token", Primary: true,
 				Description: "A token made with `usher scim token create ORG`.",
