@@ -315,10 +315,11 @@ func (s *Service) noteOverrides(ctx context.Context, p Provider, audit []org.Aud
 }
 
 // ProvidedWorkspaces are the organization's workspaces with their members
-// (every user, active or not, who has access), in one round trip; without
-// members, only the workspaces (excludedAttributes=members).
+// (every user, active or not, who has access: identity and access only), in
+// one round trip; without members, only the workspaces
+// (excludedAttributes=members).
 func (s *Service) ProvidedWorkspaces(ctx context.Context, members bool) ([]org.Workspace, map[string][]*org.User, error) {
-	snap, err := s.store.Load(ctx, org.Query{Workspaces: true, AllUsers: members})
+	snap, err := s.store.Load(ctx, org.Query{Workspaces: true, AllAccess: members})
 	if err != nil {
 		return nil, nil, fmt.Errorf("provided workspaces: %w", err)
 	}

@@ -156,6 +156,20 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 			return err
 		}, "hgetall", k.user(email))
 	}
+	if q.AllAccess && !q.AllUsers {
+		read(func(sn *org.Snapshot, v any) error {
+			for _, h := range asList(v) {
+				u, err := decodeUser(zip(accessUserFields, asList(h)))
+				if err != nil {
+					return err
+				}
+				if u != nil {
+					sn.AllUsers = append(sn.AllUsers, u)
+				}
+			}
+			return nil
+		}, "zfields", k.users(), append([]string{k.userPrefix(), "0", "-1"}, accessUserFields...)...)
+	}
 	if q.AllUsers {
 		// Lists never need password hashes: read only what a list shows.
 		read(func(sn *org.Snapshot, v any) error {
@@ -286,6 +300,9 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 
 // listedUserFields are the user fields a list of users reads.
 var listedUserFields = []string{"email", "sp", "name", "role", "status", "ws", "created", "updated", "ver", "xid"}
+
+// accessUserFields are what a workspace's member list reads of each user.
+var accessUserFields = []string{"email", "sp", "ws"}
 
 // listLimit caps how many invitations one list reads; the total is reported
 // separately so that a reply can say "and 1,234 more".

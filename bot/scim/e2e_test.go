@@ -44,17 +44,17 @@ func TestEndToEndProvisioning(t *testing.T) {
 		groups[r.str("id")], names[r.str("id")] = ms, r.str("displayName")
 	}
 	// Renames: Okta's and Entra's forms.
-	names[gids[0]] = e.do("PATCH", "/scim/v2/Groups/"+gids[0], oktaRename(gids[0], "Platform")).want(t, 200).str("displayName")
-	names[gids[3]] = e.do("PATCH", "/scim/v2/Groups/"+gids[3], entraRename("data-science")).want(t, 200).str("displayName")
+	names[gids[0]] = e.patchGroup(t, gids[0], oktaRename(gids[0], "Platform")).str("displayName")
+	names[gids[3]] = e.patchGroup(t, gids[3], entraRename("data-science")).str("displayName")
 	// Move 10 people from team 1 to team 2.
 	for i := 1; i < 51; i += 5 {
 		m := emails(i)
 		if i%2 == 0 {
-			e.do("PATCH", "/scim/v2/Groups/"+gids[1], oktaRemoveMember(people[m].id)).want(t, 200)
+			e.patchGroup(t, gids[1], oktaRemoveMember(people[m].id))
 		} else {
-			e.do("PATCH", "/scim/v2/Groups/"+gids[1], entraMembers("Remove", people[m].id)).want(t, 200)
+			e.patchGroup(t, gids[1], entraMembers("Remove", people[m].id))
 		}
-		e.do("PATCH", "/scim/v2/Groups/"+gids[2], oktaAddMember(people[m].id)).want(t, 200)
+		e.patchGroup(t, gids[2], oktaAddMember(people[m].id))
 		delete(groups[gids[1]], m)
 		groups[gids[2]][m] = true
 	}

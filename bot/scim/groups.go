@@ -198,20 +198,31 @@ func (h groups) Replace(r *http.Request, id string, attrs scim.ResourceAttribute
 	if err != nil {
 		return scim.Resource{}, err
 	}
-	d := newDesired(ms)
+	d := newDesired(ms, true)
 	d.replace(want)
-	return h.change(r, id, ws, name, d)
+	if err := h.change(r, ws, name, d); err != nil {
+		return scim.Resource{}, err
+	}
+	with := withMembers(r)
+	w, after, err := h.find(r, id, with)
+	if err != nil {
+		return scim.Resource{}, err
+	}
+	return h.resource(w, after, with), nil
 }
 
 // desired is what a request says of each member, in its order (RFC 7644
 // 3.5.2: operations apply in sequence, so a later one wins).
+// Without the members read (known false), every add and remove named is
+// passed on, and ProvideMembers leaves out those already so.
 type desired struct {
-	cur  map[string]bool
-	want map[string]bool
+	known bool
+	cur   map[string]bool
+	want  map[string]bool
 }
 
-func newDesired(ms []*org.User) *desired {
-	d := &desired{cur: map[string]bool{}, want: map[string]bool{}}
+func newDesired(ms []*org.User, known bool) *desired {
+	d := &desired{known: known, cur: map[string]bool{}, want: map[string]bool{}}
 	for _, u := range ms {
 		d.cur[u.Email] = true
 	}
@@ -237,9 +248,9 @@ func (d *desired) replace(es []string) {
 func (d *desired) diff() (add, remove []string) {
 	for e, in := range d.want {
 		switch {
-		case in && !d.cur[e]:
+		case in && (!d.known || !d.cur[e]):
 			add = append(add, e)
-		case !in && d.cur[e]:
+		case !in && (!d.known || d.cur[e]):
 			remove = append(remove, e)
 		}
 	}
@@ -249,13 +260,13 @@ func (d *desired) diff() (add, remove []string) {
 }
 
 // change renames ws (when name is not "") and makes its members what d says.
-func (h groups) change(r *http.Request, id string, ws org.Workspace, name string, d *desired) (scim.Resource, error) {
+func (h groups) change(r *http.Request, ws org.Workspace, name string, d *desired) error {
 	st := state(r)
 	cur := ws.Name
 	if name != "" && name != ws.Name {
 		to, ds, err := st.svc.RenameProvidedWorkspace(r.Context(), st.who, ws.Name, name)
 		if err != nil {
-			return scim.Resource{}, fail(r, h.s.log, err)
+			return fail(r, h.s.log, err)
 		}
 		tell(r, h.s.log, ds)
 		cur = to
@@ -264,16 +275,11 @@ func (h groups) change(r *http.Request, id string, ws org.Workspace, name string
 	if len(add) > 0 || len(remove) > 0 {
 		ds, err := st.svc.ProvideMembers(r.Context(), st.who, cur, add, remove)
 		if err != nil {
-			return scim.Resource{}, fail(r, h.s.log, err)
+			return fail(r, h.s.log, err)
 		}
 		tell(r, h.s.log, ds)
 	}
-	with := withMembers(r)
-	w, after, err := h.find(r, id, with)
-	if err != nil {
-		return scim.Resource{}, err
-	}
-	return h.resource(w, after, with), nil
+	return nil
 }
 
 // Patch takes members and renames in the forms both providers send:
@@ -283,13 +289,18 @@ func (h groups) change(r *http.Request, id string, ws org.Workspace, name string
 //   - Entra: {"op":"Add"|"Remove","path":"members","value":[{"value":ID}]}
 //     (removal by a value array, not a path filter) and
 //     {"op":"Replace","path":"displayName","value":NAME}.
+//
+// It answers 204 No Content, as both providers' documentation shows for a
+// group PATCH, so that it reads the members (every user's access) only when
+// an operation needs them: a replace of the list, or a removal of everyone.
 func (h groups) Patch(r *http.Request, id string, ops []scim.PatchOperation) (scim.Resource, error) {
-	ws, ms, err := h.find(r, id, true)
+	need := slices.ContainsFunc(ops, needsMembers)
+	ws, ms, err := h.find(r, id, need)
 	if err != nil {
 		return scim.Resource{}, err
 	}
 	var name string
-	d := newDesired(ms)
+	d := newDesired(ms, need)
 	for _, op := range ops {
 		attr := ""
 		if op.Path != nil {
@@ -347,7 +358,23 @@ func (h groups) Patch(r *http.Request, id string, ops []scim.PatchOperation) (sc
 			// externalId and other group attributes usher does not keep.
 		}
 	}
-	return h.change(r, id, ws, name, d)
+	if err := h.change(r, ws, name, d); err != nil {
+		return scim.Resource{}, err
+	}
+	return scim.Resource{}, nil
+}
+
+// needsMembers reports whether op is decided on the members as they are.
+func needsMembers(op scim.PatchOperation) bool {
+	if op.Path == nil {
+		m, _ := op.Value.(map[string]any)
+		_, has := get(m, "members")
+		return has && op.Op == scim.PatchOperationReplace
+	}
+	if !strings.EqualFold(op.Path.AttributePath.AttributeName, "members") {
+		return false
+	}
+	return op.Op == scim.PatchOperationReplace || op.Op == scim.PatchOperationRemove && op.Path.ValueExpression == nil && op.Value == nil
 }
 
 // memberFilter reads value eq "ID" (Okta's removal path filter).

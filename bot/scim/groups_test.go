@@ -67,8 +67,8 @@ func TestGroups(t *testing.T) {
 	e.do("GET", "/scim/v2/Groups/nosuch", nil).scimError(t, 404, "")
 
 	// Okta: add with a value array, remove with a path filter.
-	e.do("PATCH", "/scim/v2/Groups/"+gid, oktaAddMember(ids[2])).want(t, 200)
-	g := e.do("PATCH", "/scim/v2/Groups/"+gid, oktaRemoveMember(ids[0])).want(t, 200)
+	e.patchGroup(t, gid, oktaAddMember(ids[2]))
+	g := e.patchGroup(t, gid, oktaRemoveMember(ids[0]))
 	if got := members(g.body); len(got) != 2 || got[0] != ids[1] || got[1] != ids[2] {
 		t.Fatalf("members %v", got)
 	}
@@ -76,35 +76,35 @@ func TestGroups(t *testing.T) {
 		t.Fatalf("g1 keeps %v", u.Workspaces)
 	}
 	// Entra: removal with a value array, capitalised ops.
-	g = e.do("PATCH", "/scim/v2/Groups/"+gid, entraMembers("Remove", ids[1])).want(t, 200)
+	g = e.patchGroup(t, gid, entraMembers("Remove", ids[1]))
 	if got := members(g.body); len(got) != 1 || got[0] != ids[2] {
 		t.Fatalf("members %v", got)
 	}
-	e.do("PATCH", "/scim/v2/Groups/"+gid, entraMembers("Add", ids[0], ids[1])).want(t, 200)
+	e.patchGroup(t, gid, entraMembers("Add", ids[0], ids[1]))
 	// In order: a later operation wins (Entra's documented add-then-remove).
-	g = e.do("PATCH", "/scim/v2/Groups/"+gid, obj{"schemas": []any{patchSchema}, "Operations": []any{
+	g = e.patchGroup(t, gid, obj{"schemas": []any{patchSchema}, "Operations": []any{
 		obj{"op": "Add", "path": "members", "value": []any{obj{"value": ids[0]}}},
 		obj{"op": "Remove", "path": "members", "value": []any{obj{"value": ids[0]}}},
-	}}).want(t, 200)
+	}})
 	if got := members(g.body); len(got) != 2 {
 		t.Fatalf("members %v", got)
 	}
 	// Okta's replace of the whole list.
-	g = e.do("PATCH", "/scim/v2/Groups/"+gid, obj{"schemas": []any{patchSchema}, "Operations": []any{
-		obj{"op": "replace", "path": "members", "value": []any{obj{"value": ids[0]}}}}}).want(t, 200)
+	g = e.patchGroup(t, gid, obj{"schemas": []any{patchSchema}, "Operations": []any{
+		obj{"op": "replace", "path": "members", "value": []any{obj{"value": ids[0]}}}}})
 	if got := members(g.body); len(got) != 1 || got[0] != ids[0] {
 		t.Fatalf("members %v", got)
 	}
 
 	// Renames: Okta's PATCH replace {id, displayName}, Entra's path form; the id stays.
-	g = e.do("PATCH", "/scim/v2/Groups/"+gid, oktaRename(gid, "Risk Models")).want(t, 200)
+	g = e.patchGroup(t, gid, oktaRename(gid, "Risk Models"))
 	if g.str("displayName") != "risk-models" || g.str("id") != gid {
 		t.Fatalf("renamed: %s", g.raw)
 	}
 	if u := e.user("g1@example.com"); u.Workspaces[0].Workspace != "risk-models" {
 		t.Fatalf("access after rename: %v", u.Workspaces)
 	}
-	g = e.do("PATCH", "/scim/v2/Groups/"+gid, entraRename("risk-2")).want(t, 200)
+	g = e.patchGroup(t, gid, entraRename("risk-2"))
 	if g.str("displayName") != "risk-2" {
 		t.Fatalf("renamed: %s", g.raw)
 	}
@@ -186,11 +186,11 @@ func TestEntraQuirks(t *testing.T) {
 	ids := provision(t, e, "m1@example.com", "m2@example.com")
 	g := e.do("POST", "/scim/v2/Groups", obj{"schemas": []any{groupSchema}, "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Group1DisplayName", "members": []any{}}).want(t, 201)
 	gid := g.str("id")
-	e.do("PATCH", "/scim/v2/Groups/"+gid, entraMembers("Add", ids...)).want(t, 200)
+	e.patchGroup(t, gid, entraMembers("Add", ids...))
 	if r := e.do("GET", "/scim/v2/Groups?excludedAttributes=members&filter="+q(`displayName eq "Group1DisplayName"`), nil).want(t, 200); r.total() != 1 || strings.Contains(r.raw, "members") {
 		t.Fatalf("excluded: %s", r.raw)
 	}
-	e.do("PATCH", "/scim/v2/Groups/"+gid, entraMembers("Remove", ids[0])).want(t, 200)
+	e.patchGroup(t, gid, entraMembers("Remove", ids[0]))
 	if u := e.user("m1@example.com"); len(u.Workspaces) != 0 {
 		t.Fatalf("m1 keeps %v", u.Workspaces)
 	}
@@ -222,7 +222,7 @@ func TestOktaQuirks(t *testing.T) {
 	}
 	// Group rename as PATCH replace {id, displayName}.
 	gid := e.do("POST", "/scim/v2/Groups", oktaGroup("Test SCIMv2")).want(t, 201).str("id")
-	if g := e.do("PATCH", "/scim/v2/Groups/"+gid, oktaRename(gid, "Test SCIMv2 renamed")).want(t, 200); g.str("displayName") != "test-scimv2-renamed" {
+	if g := e.patchGroup(t, gid, oktaRename(gid, "Test SCIMv2 renamed")); g.str("displayName") != "test-scimv2-renamed" {
 		t.Fatalf("rename: %s", g.raw)
 	}
 }

@@ -260,3 +260,11 @@ func (e *env) takeTold() []handlers.Delivery {
 	e.told = nil
 	return ds
 }
+
+// patchGroup PATCHes a group (204, as the providers' documentation shows)
+// and reads it back.
+func (e *env) patchGroup(t testing.TB, id string, body any) reply {
+	t.Helper()
+	e.do("PATCH", "/scim/v2/Groups/"+id, body).want(t, 204)
+	return e.do("GET", "/scim/v2/Groups/"+id, nil).want(t, 200)
+}

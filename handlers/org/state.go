@@ -11,6 +11,9 @@ type Query struct {
 
 	Users      []string // users by email
 	AllUsers   bool
+	// AllAccess is AllUsers reading only who each user is and their
+	// workspaces (Email, Spelling, Workspaces): a workspace's member list.
+	AllAccess bool
 	Workspaces bool
 	Admins     bool // emails of active admins
 	Invitation string
