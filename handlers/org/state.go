@@ -9,11 +9,11 @@ type Query struct {
 	// Identity, when set, asks which user email the chat identity is linked to.
 	Identity string
 
-	Users      []string // users by email
-	AllUsers   bool
+	Users    []string // users by email
+	AllUsers bool
 	// AllAccess is AllUsers reading only who each user is and their
 	// workspaces (Email, Spelling, Workspaces): a workspace's member list.
-	AllAccess bool
+	AllAccess  bool
 	Workspaces bool
 	Admins     bool // emails of active admins
 	Invitation string
