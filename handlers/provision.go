@@ -91,10 +91,10 @@ func (s *Service) ProvidedUserByExternalID(ctx context.Context, id string) (*org
 }
 
 // Provision creates a member as the provider says (role default member,
-// active unless said otherwise), with workspaces, and tells them in chat.
+// active unless said otherwise) and tells them in chat, with their role.
 // An existing user is refused with CodeConflict: the provider is to match
 // them (filter on userName) and update instead.
-func (s *Service) Provision(ctx context.Context, p Provider, in Provided, workspaces []string) (*org.User, []Delivery, error) {
+func (s *Service) Provision(ctx context.Context, p Provider, in Provided) (*org.User, []Delivery, error) {
 	email, spelling, err := org.SpellEmail(in.Email)
 	if err != nil {
 		return nil, nil, org.Errorf(org.CodeInvalid, "userName %q is not an email address; usher knows people by their email.", in.Email)
@@ -104,7 +104,7 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided, worksp
 	var ds []Delivery
 	err = retry(func() error {
 		c.now = s.Now()
-		snap, err := s.store.Load(ctx, org.Query{Users: []string{email}, Workspaces: true})
+		snap, err := s.store.Load(ctx, org.Query{Users: []string{email}})
 		if err != nil {
 			return fmt.Errorf("provision %s: %w", email, err)
 		}
@@ -133,16 +133,8 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided, worksp
 		if in.ExternalID != nil {
 			u.ExternalID = *in.ExternalID
 		}
-		for _, w := range workspaces {
-			ws, err := org.FindWorkspace(snap.Workspaces, w)
-			if err != nil {
-				return err
-			}
-			u.Workspaces = u.Workspaces.With(org.Grant{Workspace: ws.Name, Role: org.DefaultWorkspaceRole(u.Role)})
-		}
 		ch := org.Change{
-			Users:       []org.UserWrite{{User: u}},
-			PinRevision: len(workspaces) > 0, Revision: snap.Revision, MoveRevision: len(workspaces) > 0,
+			Users: []org.UserWrite{{User: u}},
 			Audit: []org.AuditEntry{{Action: "user.provision", Target: email, Before: "none", After: describeUser(u),
 				Detail: "created by " + p.Display()}},
 		}
@@ -151,6 +143,8 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided, worksp
 		}
 		made, ds = u, nil
 		if u.Active() {
+			// Workspaces follow as the provider assigns groups, each told
+			// as it comes (ProvideMembers).
 			text := fmt.Sprintf("%s added you to %s as %s.", c.who(snap), snap.Settings.Name, u.Role)
 			n := notice(email, text)
 			n.Message.Fields = []Field{{Label: "Your workspaces", Value: u.Workspaces.String()}}

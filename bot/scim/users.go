@@ -268,7 +268,7 @@ func (h users) Create(r *http.Request, attrs scim.ResourceAttributes) (scim.Reso
 	if err != nil {
 		return scim.Resource{}, err
 	}
-	u, ds, err := st.svc.Provision(r.Context(), st.who, in, nil)
+	u, ds, err := st.svc.Provision(r.Context(), st.who, in)
 	if err != nil {
 		return scim.Resource{}, fail(r, h.s.log, err)
 	}
