@@ -54,12 +54,19 @@ type Provided struct {
 // order of the users index, stable across pages) and how many there are, in
 // one round trip.
 func (s *Service) ProvidedUsers(ctx context.Context, offset, count int) ([]*org.User, int, error) {
+	if offset < 0 || offset > maxOffset {
+		count = 0 // past any organization's end; the total is still read
+	}
 	snap, err := s.store.Load(ctx, org.Query{UserPage: &org.Page{Offset: offset, Count: count}})
 	if err != nil {
 		return nil, 0, fmt.Errorf("provided users: %w", err)
 	}
 	return snap.Page, snap.UserTotal, nil
 }
+
+// maxOffset keeps offset+count far from overflowing into a negative rank
+// (which Redis would read from the end).
+const maxOffset = 1 << 40
 
 // ProvidedUser is the user with email, nil when none (a malformed address
 // is nobody: a provider's connection test asks for a random GUID).

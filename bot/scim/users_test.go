@@ -433,3 +433,11 @@ func TestProviderOverrideOfChatIsAudited(t *testing.T) {
 		t.Fatalf("audit: %+v", a)
 	}
 }
+
+func TestHugeStartIndex(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/scim/v2/Users?startIndex=9223372036854775807&count=100", nil).want(t, 200)
+	if r.total() != 1 || len(r.resources()) != 0 {
+		t.Fatalf("past the end: %s", r.raw)
+	}
+}
