@@ -46,8 +46,9 @@ type env struct {
 	token  string // the "okta" token of org
 	clock  *fakeClock
 
-	mu   sync.Mutex
-	told []handlers.Delivery
+	mu     sync.Mutex
+	told   []handlers.Delivery
+	others map[string]*handlerstest.Org // more organizations of the deployment (addOrg)
 }
 
 type fakeClock struct {
@@ -86,8 +87,14 @@ func newEnv(t testing.TB, opts ...option) *env {
 	cfg := scim.Config{
 		Tokens: tokenStore{e.tokens},
 		Service: func(_ context.Context, id org.ID) (*handlers.Service, func(context.Context, []handlers.Delivery) error, error) {
+			o := o
 			if string(id) != o.ID {
-				return nil, nil, fmt.Errorf("no organization %s", id)
+				e.mu.Lock()
+				o = e.others[string(id)]
+				e.mu.Unlock()
+				if o == nil {
+					return nil, nil, fmt.Errorf("no organization %s", id)
+				}
 			}
 			return o.Service, func(_ context.Context, ds []handlers.Delivery) error {
 				e.mu.Lock()
@@ -113,6 +120,26 @@ func newEnv(t testing.TB, opts ...option) *env {
 	t.Cleanup(e.srv.Close)
 	e.token = e.newToken("okta")
 	return e
+}
+
+// addOrg adds another organization to the deployment and a token of its own.
+func (e *env) addOrg(name, admin string) (*handlerstest.Org, string) {
+	e.t.Helper()
+	o := e.fleet.NewOrg(e.t, name, admin, handlers.Config{})
+	e.mu.Lock()
+	if e.others == nil {
+		e.others = map[string]*handlerstest.Org{}
+	}
+	e.others[o.ID] = o
+	e.mu.Unlock()
+	tok, err := scim.NewToken()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.tokens.Create(context.Background(), storage.SCIMToken{ID: "other", Org: org.ID(o.ID), Name: "entra", Created: time.Now()}, scim.HashToken(tok)); err != nil {
+		e.t.Fatal(err)
+	}
+	return o, tok
 }
 
 func (e *env) newToken(name string) string {

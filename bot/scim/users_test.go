@@ -441,3 +441,23 @@ func TestHugeStartIndex(t *testing.T) {
 		t.Fatalf("past the end: %s", r.raw)
 	}
 }
+
+// A token reaches its own organization only.
+func TestTokensAreIsolatedPerOrganization(t *testing.T) {
+	e := newEnv(t)
+	other, tok := e.addOrg("Globex", "hank@globex.example")
+	e.do("POST", "/scim/v2/Users", oktaUser("a@acme.example", "A", "A", "a")).want(t, 201)
+	e.doAs(tok, "POST", "/scim/v2/Users", entraUser("b@globex.example", "b")).want(t, 201)
+	if r := e.do("GET", "/scim/v2/Users", nil).want(t, 200); r.total() != 2 || strings.Contains(r.raw, "globex") {
+		t.Fatalf("acme sees: %s", r.raw)
+	}
+	if r := e.doAs(tok, "GET", "/scim/v2/Users", nil).want(t, 200); r.total() != 2 || strings.Contains(r.raw, "acme") {
+		t.Fatalf("globex sees: %s", r.raw)
+	}
+	// An id of the other organization is not found here.
+	e.doAs(tok, "GET", "/scim/v2/Users/"+scimID(t, e, "a@acme.example"), nil).scimError(t, 404, "")
+	snap, err := other.Store.Load(context.Background(), org.Query{Users: []string{"b@globex.example"}, AuditLimit: 1})
+	if err != nil || snap.Users["b@globex.example"] == nil || snap.Audit[0].Actor != "scim:entra" {
+		t.Fatalf("globex: %+v %+v %v", snap.Users, snap.Audit, err)
+	}
+}
