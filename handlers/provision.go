@@ -340,6 +340,22 @@ func (s *Service) ProvidedWorkspaces(ctx context.Context, members bool) ([]org.W
 	return ws, by, nil
 }
 
+// ProvidedWorkspaceMembers are the users with access to workspace name
+// (active or not), in email order, read without everyone else.
+func (s *Service) ProvidedWorkspaceMembers(ctx context.Context, name string) ([]*org.User, error) {
+	snap, err := s.store.Load(ctx, org.Query{AccessTo: name})
+	if err != nil {
+		return nil, fmt.Errorf("provided workspace %s: %w", name, err)
+	}
+	var out []*org.User
+	for _, u := range sortedUsers(snap.AllUsers) {
+		if _, ok := u.Workspaces.Get(name); ok {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
 // ProvisionWorkspace creates workspace name for the provider's group, with
 // the members given (emails) granted their role's default access.
 func (s *Service) ProvisionWorkspace(ctx context.Context, p Provider, group string, members []string) (org.Workspace, []Delivery, error) {

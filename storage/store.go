@@ -156,7 +156,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 			return err
 		}, "hgetall", k.user(email))
 	}
-	if q.AllAccess && !q.AllUsers {
+	if (q.AllAccess || q.AccessTo != "") && !q.AllUsers {
 		read(func(sn *org.Snapshot, v any) error {
 			for _, h := range asList(v) {
 				u, err := decodeUser(zip(accessUserFields, asList(h)))
@@ -168,7 +168,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 				}
 			}
 			return nil
-		}, "zfields", k.users(), append([]string{k.userPrefix(), "0", "-1"}, accessUserFields...)...)
+		}, "zaccess", k.users(), k.userPrefix(), q.AccessTo)
 	}
 	if q.AllUsers {
 		// Lists never need password hashes: read only what a list shows.

@@ -59,15 +59,25 @@ func (h groups) all(r *http.Request, with bool) ([]org.Workspace, map[string][]*
 	return ws, by, nil
 }
 
+// find is the group id; with its members, read in a second round trip
+// that reads only the users with access to it.
 func (h groups) find(r *http.Request, id string, with bool) (org.Workspace, []*org.User, error) {
-	ws, by, err := h.all(r, with)
+	ws, _, err := h.all(r, false)
 	if err != nil {
 		return org.Workspace{}, nil, err
 	}
 	for _, w := range ws {
-		if groupID(w) == id {
-			return w, by[w.Name], nil
+		if groupID(w) != id {
+			continue
 		}
+		if !with {
+			return w, nil, nil
+		}
+		ms, err := state(r).svc.ProvidedWorkspaceMembers(r.Context(), w.Name)
+		if err != nil {
+			return org.Workspace{}, nil, fail(r, h.s.log, err)
+		}
+		return w, ms, nil
 	}
 	return org.Workspace{}, nil, scimerr.ScimErrorResourceNotFound(id)
 }

@@ -11,9 +11,12 @@ type Query struct {
 
 	Users    []string // users by email
 	AllUsers bool
-	// AllAccess is AllUsers reading only who each user is and their
-	// workspaces (Email, Spelling, Workspaces): a workspace's member list.
+	// AllAccess reads, into Snapshot.AllUsers, only the users with access
+	// to some workspace (AccessTo: to that one), and of them only who they
+	// are and their workspaces (Email, Spelling, Workspaces): the members of
+	// workspaces, without the transfer of everyone else.
 	AllAccess  bool
+	AccessTo   string
 	Workspaces bool
 	Admins     bool // emails of active admins
 	Invitation string
