@@ -91,27 +91,44 @@ func (h groups) Get(r *http.Request, id string) (scim.Resource, error) {
 	return h.resource(ws, ms, with), nil
 }
 
-// GetAll lists workspaces oldest first; a filter (Okta's displayName eq
-// before creating a group) is checked on each, as an organization has few.
+// GetAll lists workspaces oldest first. A filter is checked on each (an
+// organization has few), except Okta's displayName eq "X" before it creates
+// a group, which names one: only that group's members are read then.
 func (h groups) GetAll(r *http.Request, p scim.ListRequestParams) (scim.Page, error) {
 	with := withMembers(r)
-	ws, by, err := h.all(r, with)
+	ws, _, err := h.all(r, false)
 	if err != nil {
 		return scim.Page{}, err
 	}
+	_, name, anchored := "", "", false
+	if p.FilterValidator != nil {
+		_, name, anchored = groupAnchor(p)
+	}
+	if anchored {
+		ws = slices.DeleteFunc(ws, func(w org.Workspace) bool { return !nameMatches(name, w) })
+	}
+	// A filter on members needs them even when they are not shown.
+	need := with || p.FilterValidator != nil && strings.Contains(strings.ToLower(r.URL.Query().Get("filter")), "members")
+	by := map[string][]*org.User{}
+	switch {
+	case !need || len(ws) == 0:
+	case len(ws) == 1:
+		ms, err := state(r).svc.ProvidedWorkspaceMembers(r.Context(), ws[0].Name)
+		if err != nil {
+			return scim.Page{}, fail(r, h.s.log, err)
+		}
+		by[ws[0].Name] = ms
+	default:
+		if _, by, err = h.all(r, true); err != nil {
+			return scim.Page{}, err
+		}
+	}
 	var match []scim.Resource
 	for _, w := range ws {
-		res := h.resource(w, by[w.Name], with)
-		if p.FilterValidator != nil {
-			probe := res
-			if !with { // the filter may name members even when they are not shown
-				probe = h.resource(w, by[w.Name], true)
-			}
-			if !passes(p.FilterValidator, probe) && !displayNameMatches(p, w) {
-				continue
-			}
+		if p.FilterValidator != nil && !anchored && !passes(p.FilterValidator, h.resource(w, by[w.Name], true)) {
+			continue
 		}
-		match = append(match, res)
+		match = append(match, h.resource(w, by[w.Name], with))
 	}
 	page := scim.Page{TotalResults: len(match)}
 	from := min(max(p.StartIndex-1, 0), len(match))
@@ -120,17 +137,14 @@ func (h groups) GetAll(r *http.Request, p scim.ListRequestParams) (scim.Page, er
 	return page, nil
 }
 
-// displayNameMatches lets Okta's displayName eq "Fraud Models" find the
-// workspace fraud-models it was created as (org.WorkspaceNameFor).
-func displayNameMatches(p scim.ListRequestParams, w org.Workspace) bool {
-	attr, value, ok := groupAnchor(p)
-	if !ok || attr != "displayname" {
-		return false
-	}
-	name, err := org.WorkspaceNameFor(value)
-	return err == nil && name == w.Name
+// nameMatches lets Okta's displayName eq "Fraud Models" find the workspace
+// fraud-models it was created as (org.WorkspaceNameFor); any case.
+func nameMatches(display string, w org.Workspace) bool {
+	name, err := org.WorkspaceNameFor(display)
+	return err == nil && name == w.Name || strings.EqualFold(display, w.Name)
 }
 
+// groupAnchor is the name of a filter that is exactly displayName eq "X".
 func groupAnchor(p scim.ListRequestParams) (string, string, bool) {
 	x, ok := p.FilterValidator.GetFilter().(*filter.AttributeExpression)
 	if !ok || x.Operator != filter.EQ || !strings.EqualFold(x.AttributePath.AttributeName, "displayName") || x.AttributePath.SubAttribute != nil {

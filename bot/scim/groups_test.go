@@ -226,3 +226,17 @@ func TestOktaQuirks(t *testing.T) {
 		t.Fatalf("rename: %s", g.raw)
 	}
 }
+
+func TestGroupFilterOnMembers(t *testing.T) {
+	e := newEnv(t)
+	ids := provision(t, e, "f1@example.com", "f2@example.com")
+	a := e.do("POST", "/scim/v2/Groups", oktaGroup("Alpha", ids[0])).want(t, 201).str("id")
+	e.do("POST", "/scim/v2/Groups", oktaGroup("Beta", ids[1])).want(t, 201)
+	r := e.do("GET", "/scim/v2/Groups?excludedAttributes=members&filter="+q(`members[value eq "`+ids[0]+`"]`), nil).want(t, 200)
+	if r.total() != 1 || r.resources()[0]["id"] != a || strings.Contains(r.raw, `"members"`) {
+		t.Fatalf("groups of f1: %s", r.raw)
+	}
+	if r := e.do("GET", "/scim/v2/Groups?filter="+q(`displayName eq "ALPHA"`), nil).want(t, 200); r.total() != 1 || len(members(r.resources()[0])) != 1 {
+		t.Fatalf("alpha: %s", r.raw)
+	}
+}
