@@ -37,6 +37,8 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 		// Versions move only in the copies that are written.
 		u = u.Clone()
 		u.Version = w.Version + 1
+		// Before the record is written: the op reads the grants it had.
+		o.add("grants", key, k.wsMembersPrefix(), ek(u.Email), u.Workspaces.Encode())
 		o.add("hset", key, userFields(u)...)
 		o.add("zadd", k.users(), "0", ek(u.Email))
 		// The provider's ids are indexed in the same step as the user, so a

@@ -168,7 +168,7 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 				}
 			}
 			return nil
-		}, "zaccess", k.users(), k.userPrefix(), q.AccessTo)
+		}, "zaccess", k.users(), k.userPrefix(), q.AccessTo, k.wsIndexed(), k.wsMembersPrefix()+q.AccessTo)
 	}
 	if q.AllUsers {
 		// Lists never need password hashes: read only what a list shows.

@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,7 +16,20 @@ import (
 // deleted. At the end usher's members list, the SCIM view and the audit log
 // all agree with what the provider believes.
 func TestEndToEndProvisioning(t *testing.T) {
+	// With the workspace members index complete, and without (the users
+	// scanned, as for data from older versions until `usher org reindex`).
+	for _, indexed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("indexed=%v", indexed), func(t *testing.T) { endToEnd(t, indexed) })
+	}
+}
+
+func endToEnd(t *testing.T, indexed bool) {
 	e := newEnv(t)
+	if indexed {
+		if _, err := e.org.Store.ReindexWorkspaces(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	type person struct {
 		id     string
 		active bool

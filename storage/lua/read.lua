@@ -34,8 +34,14 @@ for i, op in ipairs(ops) do
   elseif c == 'zaccess' then
     -- who has access to workspace op[4] ('' for any): identity and access of
     -- the sorted set's users whose grants name it, filtered here so that a
-    -- workspace's members cost no transfer of everyone else
-    local ids = redis.call('ZRANGE', key, 0, -1)
+    -- workspace's members cost no transfer of everyone else; read from the
+    -- workspace's members set (op[6]) once the index is complete (op[5])
+    local ids
+    if op[4] ~= '' and redis.call('EXISTS', op[5]) == 1 then
+      ids = redis.call('SMEMBERS', op[6])
+    else
+      ids = redis.call('ZRANGE', key, 0, -1)
+    end
     local want = ',' .. op[4] .. ':'
     r = {}
     for _, id in ipairs(ids) do
