@@ -111,19 +111,19 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided) (*org.
 	var ds []Delivery
 	err = retry(func() error {
 		c.now = s.Now()
-		snap, err := s.store.Load(ctx, org.Query{Users: []string{email}})
+		q := org.Query{Users: []string{email}}
+		if in.ExternalID != nil {
+			q.ExternalID = *in.ExternalID
+		}
+		snap, err := s.store.Load(ctx, q)
 		if err != nil {
 			return fmt.Errorf("provision %s: %w", email, err)
 		}
 		if u := snap.Users[email]; u != nil {
 			return org.Errorf(org.CodeConflict, "%s is already a member of %s (%s, %s).", u.Display(), snap.Settings.Name, u.Role, u.Status)
 		}
-		if in.ExternalID != nil && *in.ExternalID != "" {
-			if other, err := s.ProvidedUserByExternalID(ctx, *in.ExternalID); err != nil {
-				return err
-			} else if other != nil {
-				return org.Errorf(org.CodeConflict, "externalId %q already belongs to %s.", *in.ExternalID, other.Display())
-			}
+		if other := snap.External; other != nil && other.ExternalID == q.ExternalID {
+			return org.Errorf(org.CodeConflict, "externalId %q already belongs to %s.", q.ExternalID, other.Display())
 		}
 		u := &org.User{Email: email, Spelling: spelling, Role: org.RoleMember, Status: org.StatusActive, Created: c.now, Updated: c.now}
 		if in.Role != nil {
@@ -133,7 +133,7 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided) (*org.
 			u.Status = org.StatusDeactivated
 		}
 		if in.Name != nil {
-			if u.Name, err = NormalizeDisplayName(*in.Name); err != nil {
+			if u.Name, err = providedName(*in.Name); err != nil {
 				return err
 			}
 		}
@@ -166,6 +166,15 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided) (*org.
 	return made, ds, nil
 }
 
+// providedName is a name as a provider sends it: blank is no name (a
+// provider may clear it), anything else as the web's names are checked.
+func providedName(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", nil
+	}
+	return NormalizeDisplayName(s)
+}
+
 // UpdateProvided makes the member email what the provider says, in one
 // commit: each aspect that changes gets its own audit entry (user.name,
 // user.role, user.status, user.external_id), deactivation keeps the last
@@ -193,7 +202,11 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 	var ds []Delivery
 	err = retry(func() error {
 		c.now = s.Now()
-		snap, err := s.store.Load(ctx, org.Query{Users: []string{email}, Admins: true})
+		q := org.Query{Users: []string{email}, Admins: true}
+		if in.ExternalID != nil {
+			q.ExternalID = *in.ExternalID
+		}
+		snap, err := s.store.Load(ctx, q)
 		if err != nil {
 			return fmt.Errorf("provision update %s: %w", email, err)
 		}
@@ -205,7 +218,7 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 		var audit []org.AuditEntry
 		var tell []string
 		if in.Name != nil {
-			name, err := NormalizeDisplayName(*in.Name)
+			name, err := providedName(*in.Name)
 			if err != nil {
 				return err
 			}
@@ -216,12 +229,8 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 		}
 		w := org.UserWrite{User: next, Version: u.Version}
 		if in.ExternalID != nil && *in.ExternalID != u.ExternalID {
-			if *in.ExternalID != "" {
-				if other, err := s.ProvidedUserByExternalID(ctx, *in.ExternalID); err != nil {
-					return err
-				} else if other != nil && other.Email != email {
-					return org.Errorf(org.CodeConflict, "externalId %q already belongs to %s.", *in.ExternalID, other.Display())
-				}
+			if other := snap.External; *in.ExternalID != "" && other != nil && other.ExternalID == *in.ExternalID && other.Email != email {
+				return org.Errorf(org.CodeConflict, "externalId %q already belongs to %s.", *in.ExternalID, other.Display())
 			}
 			next.ExternalID, w.OldExternalID = *in.ExternalID, u.ExternalID
 			audit = append(audit, org.AuditEntry{Action: "user.external_id", Target: email, Before: u.ExternalID, After: next.ExternalID})

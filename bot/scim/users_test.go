@@ -461,3 +461,20 @@ func TestTokensAreIsolatedPerOrganization(t *testing.T) {
 		t.Fatalf("globex: %+v %+v %v", snap.Users, snap.Audit, err)
 	}
 }
+
+func TestNames(t *testing.T) {
+	e := newEnv(t)
+	id := e.do("POST", "/scim/v2/Users", oktaUser("nm@example.com", "Nora", "M", "nm")).want(t, 201).str("id")
+	e.do("PATCH", "/scim/v2/Users/"+id, obj{"schemas": []any{patchSchema}, "Operations": []any{obj{"op": "remove", "path": "displayName"}}}).want(t, 200)
+	if u := e.user("nm@example.com"); u.Name != "" {
+		t.Fatalf("name %q after remove", u.Name)
+	}
+	if a := e.audit(1)[0]; a.Action != "user.name" || a.Before != "Nora M" || a.After != "" {
+		t.Fatalf("audit: %+v", a)
+	}
+	e.do("PATCH", "/scim/v2/Users/"+id, entraRename("Bad\u0007Name")).scimError(t, 400, "invalidValue")
+	e.do("PATCH", "/scim/v2/Users/"+id, entraRename("  Nora   Marsh ")).want(t, 200)
+	if u := e.user("nm@example.com"); u.Name != "Nora Marsh" {
+		t.Fatalf("name %q", u.Name)
+	}
+}
