@@ -207,12 +207,13 @@ func (s *Server) Mount(mux *http.ServeMux) { mux.Handle(Prefix, s) }
 
 // ServeHTTP authenticates, limits and hands the request to elimity/scim.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The scheme is case-insensitive (RFC 9110 11.1).
 	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
-		token, ok = strings.CutPrefix(auth, "bearer ")
+	ok := len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ")
+	token := ""
+	if ok {
+		token = strings.TrimSpace(auth[7:])
 	}
-	token = strings.TrimSpace(token)
 	if !ok || !validToken(token) {
 		s.unauthorized(w, "A bearer token made with `usher scim token create ORG` is required.")
 		return
