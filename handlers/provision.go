@@ -374,9 +374,10 @@ func (s *Service) ProvisionWorkspace(ctx context.Context, p Provider, group stri
 	}
 	c := p.call(s, "provision workspace")
 	var made org.Workspace
+	var ds []Delivery
 	err = retry(func() error {
 		c.now = s.Now()
-		snap, err := s.store.Load(ctx, org.Query{Workspaces: true})
+		snap, err := s.store.Load(ctx, org.Query{Workspaces: true, Users: members})
 		if err != nil {
 			return fmt.Errorf("provision workspace %s: %w", name, err)
 		}
@@ -389,21 +390,27 @@ func (s *Service) ProvisionWorkspace(ctx context.Context, p Provider, group stri
 		for slices.ContainsFunc(snap.Workspaces, func(o org.Workspace) bool { return o.Creator == ws.Creator && o.Created.Equal(ws.Created) }) {
 			ws.Created = ws.Created.Add(1e6)
 		}
-		made = ws
-		return s.commit(ctx, c, snap, org.Change{
+		// The workspace and its first members in one commit: a member
+		// refused (not in the organization) leaves no workspace behind for
+		// the provider's retry to collide with.
+		ch := org.Change{
 			Workspace:   &ws,
 			PinRevision: true, Revision: snap.Revision,
 			Audit: []org.AuditEntry{{Action: "workspace.create", Target: name, After: name, Detail: "group " + group + " in " + p.Display()}},
-		})
+		}
+		if ds, err = memberChanges(c, p, snap, ws, members, nil, &ch); err != nil {
+			return err
+		}
+		if len(ch.Users) > 0 {
+			ch.MoveRevision = true
+		}
+		made = ws
+		return s.commit(ctx, c, snap, ch)
 	})
 	if err != nil {
 		return org.Workspace{}, nil, err
 	}
-	if len(members) == 0 {
-		return made, nil, nil
-	}
-	ds, err := s.ProvideMembers(ctx, p, name, members, nil)
-	return made, ds, err
+	return made, ds, nil
 }
 
 // RenameProvidedWorkspace renames workspace from after its group, in
@@ -467,54 +474,8 @@ func (s *Service) ProvideMembers(ctx context.Context, p Provider, name string, a
 			return err
 		}
 		ch := org.Change{PinRevision: true, Revision: snap.Revision, MoveRevision: true}
-		ds = nil
-		seen := map[string]bool{}
-		change := func(email string, grant bool) error {
-			if seen[email] {
-				return nil
-			}
-			seen[email] = true
-			u := snap.Users[email]
-			if u == nil {
-				return org.Errorf(org.CodeNotFound, "%s is not a member of %s.", email, snap.Settings.Name)
-			}
-			next := u.Clone()
-			var what string
-			if grant {
-				if _, ok := u.Workspaces.Get(ws.Name); ok {
-					return nil
-				}
-				g := org.Grant{Workspace: ws.Name, Role: org.DefaultWorkspaceRole(u.Role)}
-				next.Workspaces = u.Workspaces.With(g)
-				what = "granted " + g.String()
-			} else {
-				var had bool
-				if next.Workspaces, had = org.WithoutWorkspace(u.Workspaces, ws.Name); !had {
-					return nil
-				}
-				what = "revoked " + ws.Name
-			}
-			next.Updated = c.now
-			ch.Users = append(ch.Users, org.UserWrite{User: next, Version: u.Version})
-			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "user.access", Target: email, Before: u.Workspaces.Encode(), After: next.Workspaces.Encode(),
-				Detail: what + " (group " + ws.Name + " in " + p.Display() + ")"})
-			if u.Active() {
-				n := notice(email, fmt.Sprintf("%s changed your workspace access in %s: %s.", c.who(snap), snap.Settings.Name, what))
-				n.Message.Fields = []Field{{Label: "Your workspaces", Value: next.Workspaces.String()}}
-				ds = append(ds, n)
-			}
-			return nil
-		}
-		for _, e := range add {
-			if err := change(e, true); err != nil {
-				return err
-			}
-		}
-		clear(seen)
-		for _, e := range remove {
-			if err := change(e, false); err != nil {
-				return err
-			}
+		if ds, err = memberChanges(c, p, snap, ws, add, remove, &ch); err != nil {
+			return err
 		}
 		if len(ch.Users) == 0 {
 			return nil
@@ -523,6 +484,63 @@ func (s *Service) ProvideMembers(ctx context.Context, p Provider, name string, a
 	})
 	if err != nil {
 		return nil, err
+	}
+	return ds, nil
+}
+
+// memberChanges adds to ch the grant of ws to the users in add and its
+// revocation from those in remove (read in snap), an audit entry each, and
+// returns what each is told. Users already as asked are left alone; an
+// email that is not a member refuses the whole change.
+func memberChanges(c *call, p Provider, snap *org.Snapshot, ws org.Workspace, add, remove []string, ch *org.Change) ([]Delivery, error) {
+	var ds []Delivery
+	seen := map[string]bool{}
+	change := func(email string, grant bool) error {
+		if seen[email] {
+			return nil
+		}
+		seen[email] = true
+		u := snap.Users[email]
+		if u == nil {
+			return org.Errorf(org.CodeNotFound, "%s is not a member of %s.", email, snap.Settings.Name)
+		}
+		next := u.Clone()
+		var what string
+		if grant {
+			if _, ok := u.Workspaces.Get(ws.Name); ok {
+				return nil
+			}
+			g := org.Grant{Workspace: ws.Name, Role: org.DefaultWorkspaceRole(u.Role)}
+			next.Workspaces = u.Workspaces.With(g)
+			what = "granted " + g.String()
+		} else {
+			var had bool
+			if next.Workspaces, had = org.WithoutWorkspace(u.Workspaces, ws.Name); !had {
+				return nil
+			}
+			what = "revoked " + ws.Name
+		}
+		next.Updated = c.now
+		ch.Users = append(ch.Users, org.UserWrite{User: next, Version: u.Version})
+		ch.Audit = append(ch.Audit, org.AuditEntry{Action: "user.access", Target: email, Before: u.Workspaces.Encode(), After: next.Workspaces.Encode(),
+			Detail: what + " (group " + ws.Name + " in " + p.Display() + ")"})
+		if u.Active() {
+			n := notice(email, fmt.Sprintf("%s changed your workspace access in %s: %s.", c.who(snap), snap.Settings.Name, what))
+			n.Message.Fields = []Field{{Label: "Your workspaces", Value: next.Workspaces.String()}}
+			ds = append(ds, n)
+		}
+		return nil
+	}
+	for _, e := range add {
+		if err := change(e, true); err != nil {
+			return nil, err
+		}
+	}
+	clear(seen)
+	for _, e := range remove {
+		if err := change(e, false); err != nil {
+			return nil, err
+		}
 	}
 	return ds, nil
 }

@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -49,6 +50,16 @@ func TestGroups(t *testing.T) {
 	e.do("POST", "/scim/v2/Groups", oktaGroup("fraud models")).scimError(t, 409, "uniqueness")
 	e.do("POST", "/scim/v2/Groups", oktaGroup("all")).scimError(t, 400, "invalidValue")
 	e.do("POST", "/scim/v2/Groups", oktaGroup("ok", "bm9ib2R5")).scimError(t, 400, "invalidValue")
+	// A member who is not in the organization refuses the group, and no
+	// workspace is left for the provider's retry to collide with.
+	ghost := base64.RawURLEncoding.EncodeToString([]byte("ghost@example.com"))
+	e.do("POST", "/scim/v2/Groups", oktaGroup("Ghost Team", ids[0], ghost)).scimError(t, 404, "")
+	if r := e.do("GET", "/scim/v2/Groups?filter="+q(`displayName eq "Ghost Team"`), nil).want(t, 200); r.total() != 0 {
+		t.Fatalf("a refused group was created: %s", r.raw)
+	}
+	if u := e.user("g1@example.com"); len(u.Workspaces) != 1 {
+		t.Fatalf("g1 got %v", u.Workspaces)
+	}
 
 	for _, f := range []string{`displayName eq "Fraud Models"`, `displayName eq "fraud-models"`, `id eq "` + gid + `"`} {
 		r := e.do("GET", "/scim/v2/Groups?filter="+q(f), nil).want(t, 200)
