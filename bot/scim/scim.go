@@ -293,14 +293,6 @@ func (s *Server) credential(ctx context.Context, hash string) (*Credential, erro
 	return cred, nil
 }
 
-// Forget drops a token from this replica's cache at once (a revoke made in
-// this process; other replicas follow within cacheTTL).
-func (s *Server) Forget(hash string) {
-	s.mu.Lock()
-	delete(s.cache, hash)
-	s.mu.Unlock()
-}
-
 // bucket is a token bucket: Rate tokens a second up to Burst.
 type bucket struct {
 	tokens float64
