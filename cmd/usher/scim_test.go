@@ -27,6 +27,14 @@ func TestSCIMTokenCommands(t *testing.T) {
 	vars := map[string]string{"REDIS_URL": srv.URL(), "USHER_PUBLIC_URL": "https://usher.example.com"}
 	mustRun(t, vars, "org", "create", "Acme", "--admin", "ann@example.com")
 
+	// A new organization's workspace index is complete from the start.
+	if n, _ := rdb.Exists(ctx, "usher:{acme}:wsm").Result(); n != 1 {
+		t.Fatal("org create left the workspace index incomplete")
+	}
+	if out := mustRun(t, vars, "org", "reindex", "acme"); !strings.Contains(out, "acme: the members of every workspace indexed") {
+		t.Fatalf("reindex:\n%s", out)
+	}
+
 	out := mustRun(t, vars, "scim", "token", "create", "acme", "--name", "okta")
 	token := scimTokenRE.FindString(out)
 	if token == "" || !strings.Contains(out, "https://usher.example.com/scim/v2") || !strings.Contains(out, "usher scim token revoke acme t") {
