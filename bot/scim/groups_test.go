@@ -49,6 +49,12 @@ func TestGroups(t *testing.T) {
 	}
 	e.do("POST", "/scim/v2/Groups", oktaGroup("fraud models")).scimError(t, 409, "uniqueness")
 	e.do("POST", "/scim/v2/Groups", oktaGroup("all")).scimError(t, 400, "invalidValue")
+	e.do("POST", "/scim/v2/Groups", oktaGroup("!!!")).scimError(t, 400, "invalidValue")
+	if g := e.do("POST", "/scim/v2/Groups", oktaGroup("Sales (EMEA) & Ops")).want(t, 201); g.str("displayName") != "sales-emea-ops" {
+		t.Fatalf("free-text group name: %s", g.raw)
+	} else {
+		e.do("DELETE", "/scim/v2/Groups/"+g.str("id"), nil).want(t, 204)
+	}
 	e.do("POST", "/scim/v2/Groups", oktaGroup("ok", "bm9ib2R5")).scimError(t, 400, "invalidValue")
 	// A member who is not in the organization refuses the group, and no
 	// workspace is left for the provider's retry to collide with.

@@ -48,11 +48,33 @@ func NewWorkspaceName(s string) (string, error) {
 }
 
 // WorkspaceNameFor is the workspace name an identity provider's group name
-// becomes ("Fraud Models" -> "fraud-models"): spaces are the one thing
-// group names have that workspace names may not, so they become '-';
-// anything else a workspace name may not hold is refused as for a name typed
-// in chat.
+// becomes: lower-cased, every run of characters a workspace name may not
+// hold ("Sales (EMEA) & Ops") made one '-' ("sales-emea-ops"), cut to 63.
+// Providers' group names are free text; chat's workspace names are not,
+// and a group must still land somewhere its members recognise. What is left
+// is checked as a name typed in chat (so "all", or a name with no letter or
+// digit, is refused).
 func WorkspaceNameFor(group string) (string, error) {
-	name := strings.Join(strings.Fields(group), "-")
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(strings.TrimSpace(group)) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(c)
+			dash = false
+			continue
+		}
+		dash = true
+	}
+	name := strings.TrimLeft(b.String(), "._")
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-._")
+	}
+	if name == "" {
+		return "", Errorf(CodeInvalid, "The group name %q has no letter or digit to name a workspace by.", group).
+			WithHint("Give the group a name with letters or digits, e.g. Fraud Models.")
+	}
 	return NewWorkspaceName(name)
 }
