@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/usher-chat/usher/bot/scim"
 	"github.com/usher-chat/usher/handlers/org"
@@ -156,5 +157,41 @@ func startServeLogged(t testing.TB, vars map[string]string, logs io.Writer) (add
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+	}
+}
+
+// TestSCIMNewUserToldInSlack: in `usher serve` with Slack, a member a
+// provider creates is told in a Slack DM, with their role, through the
+// organization's router and outbox.
+func TestSCIMNewUserToldInSlack(t *testing.T) {
+	srv := redistest.Shared(t)
+	edge := newSlackEdge(t)
+	vars := map[string]string{"REDIS_URL": srv.URL(), "USHER_ADDR": "127.0.0.1:0", "USHER_ORG": "scimslack",
+		"USHER_ADMINS": "a@example.com", "SLACK_SIGNING_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": edge.srv.URL + "/api/",
+		"USHER_PUBLIC_URL": "https://usher.test"}
+	addr, stop := startServe(t, vars)
+	defer stop()
+	token := scimTokenRE.FindString(mustRun(t, vars, "scim", "token", "create", "scimslack", "--name", "entra"))
+	req, _ := http.NewRequest("POST", "http://"+addr+"/scim/v2/Users", strings.NewReader(
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bob@example.com","displayName":"Bob","active":true,"roles":[{"value":"viewer","primary":"True"}]}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("create: %d %s", res.StatusCode, b)
+	}
+	for i := 0; len(edge.postsTo("DUBOB")) == 0; i++ {
+		if i == 200 {
+			t.Fatal("bob was never told in Slack")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if p := edge.postsTo("DUBOB")[0]; !strings.Contains(p.Get("blocks")+p.Get("text"), "entra (SCIM) added you to") || !strings.Contains(p.Get("blocks")+p.Get("text"), "as viewer") {
+		t.Fatalf("told: %v", p)
 	}
 }
