@@ -24,6 +24,10 @@ import (
 type Provider struct {
 	Name    string // e.g. "okta", "entra"
 	TokenID string
+	// Outbox, when set, queues the messages a change causes in the change's
+	// own commit (as Request.Outbox does for chat commands); nil: they are
+	// returned for the caller to deliver.
+	Outbox Outbox
 }
 
 // Actor is the provider's name in audit entries ("scim:okta").
@@ -35,6 +39,7 @@ func (p Provider) Display() string { return p.Name + " (SCIM)" }
 // call is a provider's change run as a command would be.
 func (p Provider) call(s *Service, verb string) *call {
 	c := s.systemCall(verb, org.Identity{Platform: "scim", UserID: p.TokenID, Email: p.Actor()})
+	c.req.Outbox = p.Outbox
 	c.provider = &p
 	return c
 }
@@ -145,9 +150,6 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided) (*org.
 			Audit: []org.AuditEntry{{Action: "user.provision", Target: email, Before: "none", After: describeUser(u),
 				Detail: "created by " + p.Display()}},
 		}
-		if err := s.commit(ctx, c, snap, ch); err != nil {
-			return err
-		}
 		made, ds = u, nil
 		if u.Active() {
 			// Workspaces follow as the provider assigns groups, each told
@@ -157,7 +159,8 @@ func (s *Service) Provision(ctx context.Context, p Provider, in Provided) (*org.
 			n.Message.Fields = []Field{{Label: "Your workspaces", Value: u.Workspaces.String()}}
 			ds = []Delivery{n}
 		}
-		return nil
+		ds, err = s.commitDelivering(ctx, c, snap, ch, ds)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -269,11 +272,6 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 		if u.Active() && !next.Active() {
 			ch.EndSessions = []string{email}
 		}
-		if err := s.commit(ctx, c, snap, ch); err != nil {
-			return err
-		}
-		next.Version = u.Version + 1
-		out = next
 		switch {
 		case u.Active() && !next.Active():
 			ds = append(ds, notice(email, fmt.Sprintf("%s deactivated your account in %s.", c.who(snap), snap.Settings.Name)))
@@ -284,6 +282,11 @@ func (s *Service) updateProvided(ctx context.Context, p Provider, in Provided, d
 				ds = append(ds, notice(email, t))
 			}
 		}
+		if ds, err = s.commitDelivering(ctx, c, snap, ch, ds); err != nil {
+			return err
+		}
+		next.Version = u.Version + 1
+		out = next
 		return nil
 	})
 	if err != nil {
@@ -405,7 +408,8 @@ func (s *Service) ProvisionWorkspace(ctx context.Context, p Provider, group stri
 			ch.MoveRevision = true
 		}
 		made = ws
-		return s.commit(ctx, c, snap, ch)
+		ds, err = s.commitDelivering(ctx, c, snap, ch, ds)
+		return err
 	})
 	if err != nil {
 		return org.Workspace{}, nil, err
@@ -480,7 +484,8 @@ func (s *Service) ProvideMembers(ctx context.Context, p Provider, name string, a
 		if len(ch.Users) == 0 {
 			return nil
 		}
-		return s.commit(ctx, c, snap, ch)
+		ds, err = s.commitDelivering(ctx, c, snap, ch, ds)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -86,22 +86,22 @@ func newEnv(t testing.TB, opts ...option) *env {
 	e := &env{t: t, rdb: rdb, rt: rt, fleet: f, org: o, tokens: storage.NewSCIMTokens(rdb), clock: &fakeClock{now: time.Now()}}
 	cfg := scim.Config{
 		Tokens: tokenStore{e.tokens},
-		Service: func(_ context.Context, id org.ID) (*handlers.Service, func(context.Context, []handlers.Delivery) error, error) {
+		Org: func(_ context.Context, id org.ID) (scim.Org, error) {
 			o := o
 			if string(id) != o.ID {
 				e.mu.Lock()
 				o = e.others[string(id)]
 				e.mu.Unlock()
 				if o == nil {
-					return nil, nil, fmt.Errorf("no organization %s", id)
+					return scim.Org{}, fmt.Errorf("no organization %s", id)
 				}
 			}
-			return o.Service, func(_ context.Context, ds []handlers.Delivery) error {
+			return scim.Org{Service: o.Service, Deliver: func(_ context.Context, ds []handlers.Delivery) error {
 				e.mu.Lock()
 				e.told = append(e.told, ds...)
 				e.mu.Unlock()
 				return nil
-			}, nil
+			}}, nil
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Clock:  e.clock.Now,

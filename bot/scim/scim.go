@@ -55,9 +55,8 @@ type Tokens interface {
 // Config wires the server.
 type Config struct {
 	Tokens Tokens
-	// Service is organization id's use cases, and how to hand its replies'
-	// messages to its chat.
-	Service func(ctx context.Context, id org.ID) (*handlers.Service, func(context.Context, []handlers.Delivery) error, error)
+	// Org is organization id's parts.
+	Org func(ctx context.Context, id org.ID) (Org, error)
 	// RoleAttribute is where a user's org role is read: "roles" (the
 	// primary, else the first, roles[].value; default), "userType", or an
 	// enterprise extension attribute
@@ -71,6 +70,16 @@ type Config struct {
 	BaseURL string
 	Logger  *slog.Logger
 	Clock   func() time.Time
+}
+
+// Org is what the endpoint needs of one organization.
+type Org struct {
+	Service *handlers.Service
+	// Outbox queues the messages a change causes in its own commit; nil
+	// when the organization has no outbox worker (no chat platform), and
+	// Deliver is handed them after the commit instead.
+	Outbox  handlers.Outbox
+	Deliver func(context.Context, []handlers.Delivery) error
 }
 
 // HashToken is the hash a token is stored and looked up by.
@@ -131,8 +140,8 @@ func state(r *http.Request) *reqState { return r.Context().Value(ctxKey{}).(*req
 
 // New builds the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Tokens == nil || cfg.Service == nil {
-		return nil, errors.New("scim: Tokens and Service are required")
+	if cfg.Tokens == nil || cfg.Org == nil {
+		return nil, errors.New("scim: Tokens and Org are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -242,13 +251,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	svc, deliver, err := s.cfg.Service(r.Context(), cred.Org)
+	o, err := s.cfg.Org(r.Context(), cred.Org)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "scim: organization", "org", string(cred.Org), "err", err)
 		writeError(w, scimerr.ScimErrorInternal)
 		return
 	}
-	st := &reqState{svc: svc, deliver: deliver, who: handlers.Provider{Name: cred.Name, TokenID: cred.ID}, org: cred.Org}
+	st := &reqState{svc: o.Service, deliver: o.Deliver, who: handlers.Provider{Name: cred.Name, TokenID: cred.ID, Outbox: o.Outbox}, org: cred.Org}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
 	// elimity/scim routes on paths starting /v2.
 	r2 := new(http.Request)

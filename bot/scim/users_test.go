@@ -213,7 +213,7 @@ func TestRoleAttribute(t *testing.T) {
 	if u := e2.user("dee@example.com"); u.Role != org.RoleMember {
 		t.Fatalf("role %s", u.Role)
 	}
-	if _, err := scim.New(scim.Config{Tokens: tokenStore{}, Service: nil}); err == nil {
+	if _, err := scim.New(scim.Config{Tokens: tokenStore{}, Org: nil}); err == nil {
 		t.Fatal("no Service accepted")
 	}
 }

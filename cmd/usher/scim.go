@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/scim"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
@@ -199,12 +200,18 @@ func mountSCIM(s *server) error {
 	}
 	srv, err := scim.New(scim.Config{
 		Tokens: scimTokens{storage.NewSCIMTokens(s.rdb)},
-		Service: func(ctx context.Context, id org.ID) (*handlers.Service, func(context.Context, []handlers.Delivery) error, error) {
+		Org: func(ctx context.Context, id org.ID) (scim.Org, error) {
 			t, err := s.orgs.get(id)
 			if err != nil {
-				return nil, nil, err
+				return scim.Org{}, err
 			}
-			return t.svc, func(ctx context.Context, ds []handlers.Delivery) error { return s.deliverFor(ctx, t, ds) }, nil
+			o := scim.Org{Service: t.svc, Deliver: func(ctx context.Context, ds []handlers.Delivery) error { return s.deliverFor(ctx, t, ds) }}
+			// With an outbox worker running, a change and what it tells
+			// people are stored in one commit, as a chat command's are.
+			if len(t.router.Platforms()) > 0 || s.cfg.mail != nil {
+				o.Outbox = t.router.Outbox(deliver.Origin{})
+			}
+			return o, nil
 		},
 		RoleAttribute: sc.roleAttribute,
 		Rate:          sc.rate,
