@@ -228,6 +228,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cred, err := s.credential(r.Context(), HashToken(token))
+	if errors.Is(err, errBusyLookups) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, scimerr.ScimError{Status: http.StatusTooManyRequests, Detail: "Too many requests with tokens usher does not know; retry after the time in Retry-After."})
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "scim: token lookup failed", "err", err) // the token is not logged
 		writeError(w, scimerr.ScimError{Status: http.StatusServiceUnavailable, Detail: "usher can't reach its database right now; try again in a minute."})
@@ -289,6 +294,13 @@ func (s *Server) credential(ctx context.Context, hash string) (*Credential, erro
 	if ok && now.Before(c.expires) {
 		return c.cred, nil
 	}
+	// Tokens not in the cache cost a round trip each: a flood of made-up
+	// ones (well-formed, so they pass validToken) is held to a rate of its
+	// own, shared by all, before it reaches Redis. A known token is looked
+	// up once per cacheTTL, so providers do not feel it.
+	if wait := s.limit(lookupBucket); wait > 0 {
+		return nil, errBusyLookups
+	}
 	cred, err := s.cfg.Tokens.Lookup(ctx, hash)
 	if err != nil || cred == nil {
 		return nil, err
@@ -301,6 +313,12 @@ func (s *Server) credential(ctx context.Context, hash string) (*Credential, erro
 	s.mu.Unlock()
 	return cred, nil
 }
+
+// lookupBucket is the bucket of token lookups that miss the cache (no token
+// id can be empty, so it is no token's).
+const lookupBucket = ""
+
+var errBusyLookups = errors.New("too many token lookups")
 
 // bucket is a token bucket: Rate tokens a second up to Burst.
 type bucket struct {

@@ -478,3 +478,19 @@ func TestNames(t *testing.T) {
 		t.Fatalf("name %q", u.Name)
 	}
 }
+
+// Made-up tokens are held to a rate before they reach Redis; a provider's
+// cached token is not slowed by them.
+func TestUnknownTokensAreRateLimited(t *testing.T) {
+	e := newEnv(t, func(c *scim.Config) { c.Rate, c.Burst = 1, 3 })
+	e.do("GET", "/scim/v2/Users?count=1", nil).want(t, 200) // looked up once, cached
+	fake := func() string { s, _ := scim.NewToken(); return s }
+	e.doAs(fake(), "GET", "/scim/v2/Users", nil).scimError(t, 401, "")
+	e.doAs(fake(), "GET", "/scim/v2/Users", nil).scimError(t, 401, "")
+	r := e.doAs(fake(), "GET", "/scim/v2/Users", nil)
+	r.scimError(t, 429, "")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	e.do("GET", "/scim/v2/Users?count=1", nil).want(t, 200)
+}
