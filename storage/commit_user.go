@@ -33,6 +33,11 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 		if !u.IsActiveAdmin() {
 			o.guard(lastAdmin, u.Email, "lastadmin", k.admins(), ek(u.Email))
 		}
+		if u.ExternalID != "" {
+			// One member per provider id, decided here as well as at the
+			// read: two creates racing with one id cannot both win.
+			o.guard(externalIDTaken, u.ExternalID, "hptr", k.externalIDs(), u.ExternalID, ek(u.Email))
+		}
 
 		// Versions move only in the copies that are written.
 		u = u.Clone()
@@ -57,6 +62,11 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 			o.add("srem", k.admins(), ek(u.Email))
 		}
 	}
+}
+
+// externalIDTaken refuses a provider id another member has.
+func externalIDTaken(id, owner string) error {
+	return org.Errorf(org.CodeConflict, "externalId %q already belongs to %s.", id, owner)
 }
 
 // lastAdmin refuses a change that would leave no active admin.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +104,34 @@ func TestWorkspaceMembersIndex(t *testing.T) {
 	write("b@example.com", 1)
 	if got := members("blue"); !slices.Equal(got, []string{"old@example.com"}) {
 		t.Fatalf("blue after b left: %v", got)
+	}
+}
+
+// One member per provider id: a second member claiming one is refused in
+// the commit, whatever was read before it.
+func TestExternalIDGuard(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Shared(t).Client(t)
+	s := newStore(t, rdb, fmt.Sprintf("xid-%d", time.Now().UnixNano()%1e9))
+	user := func(email, xid string) *org.User {
+		return &org.User{Email: email, ExternalID: xid, Role: org.RoleMember, Status: org.StatusActive, Created: now, Updated: now}
+	}
+	if err := s.Commit(ctx, org.Change{Users: []org.UserWrite{{User: user("a@example.com", "00u1")}}, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Commit(ctx, org.Change{Users: []org.UserWrite{{User: user("b@example.com", "00u1")}}, Now: now})
+	if org.ErrorCode(err) != org.CodeConflict || !strings.Contains(err.Error(), "a@example.com") {
+		t.Fatalf("second claim: %v", err)
+	}
+	// The owner may write again, and give it up for another to take.
+	if err := s.Commit(ctx, org.Change{Users: []org.UserWrite{{User: user("a@example.com", ""), Version: 1, OldExternalID: "00u1"}}, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, org.Change{Users: []org.UserWrite{{User: user("b@example.com", "00u1")}}, Now: now}); err != nil {
+		t.Fatalf("after a gave it up: %v", err)
+	}
+	snap, err := s.Load(ctx, org.Query{ExternalID: "00u1", Users: []string{"a@example.com"}})
+	if err != nil || snap.External == nil || snap.External.Email != "b@example.com" || snap.Users["a@example.com"].ExternalID != "" {
+		t.Fatalf("after: %+v %+v %v", snap.External, snap.Users, err)
 	}
 }
