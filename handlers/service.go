@@ -99,11 +99,17 @@ type call struct {
 	// attempt counts runs of this command: the second one follows a commit
 	// refused because what it was decided on moved.
 	attempt int
+	// provider is the identity provider making this change over SCIM
+	// (provision.go); nil for people.
+	provider *Provider
 }
 
 // who is the actor's address as people see it (their display spelling) when
 // snap read them, else their identity.
 func (c *call) who(snap *org.Snapshot) string {
+	if c.provider != nil {
+		return c.provider.Display()
+	}
 	if snap != nil && snap.Actor != nil && snap.Actor.Email == c.email {
 		return snap.Actor.Display()
 	}

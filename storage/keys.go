@@ -14,6 +14,9 @@ import (
 //	usher:{org}:user:EMAIL        hash   one user (see codec.go)
 //	usher:{org}:users             zset   every user's email, score 0 (lexical order)
 //	usher:{org}:admins            set    emails of active admins (the last-admin guard)
+//	usher:{org}:xid               hash   an identity provider's externalId -> email (SCIM filters; commit_user.go)
+//	usher:{org}:wsm:NAME          set    emails with a grant to workspace NAME, kept by every user write (commit_user.go)
+//	usher:{org}:wsm               string "1" once the wsm:NAME sets hold everyone (ReindexWorkspaces); without it readers scan the users
 //	usher:{org}:chat              hash   chat identity ("slack:T:U") -> email
 //	usher:{org}:workspaces        hash   workspace name -> "creator|created-ms"
 //	usher:{org}:inv:ID            hash   one invitation
@@ -90,6 +93,9 @@ func (k keys) user(email string) string         { return k.prefix + "user:" + ek
 func (k keys) userPrefix() string               { return k.prefix + "user:" }
 func (k keys) users() string                    { return k.prefix + "users" }
 func (k keys) admins() string                   { return k.prefix + "admins" }
+func (k keys) externalIDs() string              { return k.prefix + "xid" }
+func (k keys) wsMembersPrefix() string          { return k.prefix + "wsm:" }
+func (k keys) wsIndexed() string                { return k.prefix + "wsm" }
 func (k keys) chat() string                     { return k.prefix + "chat" }
 func (k keys) workspaces() string               { return k.prefix + "workspaces" }
 func (k keys) inv(id string) string             { return k.prefix + "inv:" + id }
