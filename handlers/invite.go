@@ -16,9 +16,12 @@ import (
 // a pure function), then gives the new invitations their ids and links,
 // commits and answers (commitInvite).
 func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
-	req, err := parseInvite(c)
+	req, list, err := parseInvite(c)
 	if err != nil {
 		return Reply{}, err
+	}
+	if list.Size() > bulkOver {
+		return s.bulkInvite(ctx, c, req, list) // invite_bulk.go
 	}
 	day := c.now.UTC().Format("20060102")
 	snap := s.inviteView(c, req)
@@ -55,11 +58,25 @@ func (s *Service) invite(ctx context.Context, c *call) (Reply, error) {
 
 // parseInvite reads an invite command: the emails, the role (member unless
 // named), the workspaces (each once, narrowed to the role) and the note.
-func parseInvite(c *call) (org.InviteSpec, error) {
-	emails, spellings, err := parseEmails(c.cmd.Args)
+func parseInvite(c *call) (org.InviteSpec, addressList, error) {
+	list, err := parseAddressList(c.cmd.Args)
 	if err != nil {
-		return org.InviteSpec{}, err
+		return org.InviteSpec{}, addressList{}, err
 	}
+	if list.Size() <= bulkOver && list.FirstError != nil {
+		// A few addresses: a typo is fixed and the command typed again.
+		// A bulk list reports it with the rest (invite_bulk.go).
+		return org.InviteSpec{}, addressList{}, list.FirstError
+	}
+	spec, err := parseInviteFlags(c, list)
+	return spec, list, err
+}
+
+// parseInviteFlags reads the role, workspaces and note of an invite command
+// for the addresses of list.
+func parseInviteFlags(c *call, list addressList) (org.InviteSpec, error) {
+	emails, spellings := list.Emails, list.Spellings
+	var err error
 	role := org.RoleMember
 	if v := c.cmd.Flag("role"); v != "" {
 		if role, err = org.ParseRole(v); err != nil {
@@ -128,61 +145,15 @@ func (s *Service) inviteView(c *call, req org.InviteSpec) *org.Snapshot {
 // sent directly, their links), and the change, its audit entries and the
 // deliveries are committed together. Then it answers, one item per email.
 func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec, snap *org.Snapshot, plan *org.InvitePlan, day string, remembered bool) (Reply, error) {
-	var (
-		ch       org.Change
-		items    = make([]Item, 0, len(plan.For))
-		created  []*org.Invitation
-		tokens   = map[string]secret.Token{}
-		updated  int
-		replaced []Delivery // inviters told that the invitation a new one replaces expired
-		updates  []org.InviteFor
-	)
-	for _, f := range plan.For {
-		switch f.Outcome {
-		case org.InviteNew:
-			inv, token, err := s.newInvitation(c, snap, req, f, plan.Decision)
-			if err != nil {
-				return Reply{}, err
-			}
-			if old := f.Replaces; old != nil {
-				// Closed in the same commit, which lets the new invitation
-				// take its place in the index.
-				w, a := expireWrite(c, old, "replaced by "+inv.ID)
-				ch.Invitations, ch.Audit = append(ch.Invitations, w), append(ch.Audit, a)
-				if old.Inviter != c.email {
-					replaced = append(replaced, notice(old.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer; they have been invited again.", old.Display())))
-				}
-			}
-			created = append(created, inv)
-			tokens[inv.ID] = token
-			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: inv, NewTokenHash: hashOrEmpty(token)})
-			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation." + auditVerb(inv), Target: inv.Email, After: describeInvitation(inv), Detail: "id " + inv.ID})
-			items = append(items, newInvitationItem(c, f, inv))
-		case org.InviteUpdated:
-			updated++
-			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: f.Next, Expect: org.InvitationPending, Version: f.Open.Version})
-			ch.Audit = append(ch.Audit, org.AuditEntry{Action: "invitation.update", Target: f.Email, Before: describeInvitation(f.Open), After: describeInvitation(f.Next), Detail: "id " + f.Open.ID})
-			items = append(items, Item{Text: fmt.Sprintf("%s: pending invitation updated (%s).", f.Spelling, describeChange(f.Open, f.Next))})
-			updates = append(updates, f)
-		default:
-			items = append(items, refusedInviteItem(c, snap, req, f))
-		}
+	w, err := s.writeInvites(c, snap, req, plan.For, plan.Decision, true)
+	if err != nil {
+		return Reply{}, err
 	}
+	ch, items, created, updated := w.ch, w.items, w.created, w.updated
 	if len(created) > 0 {
 		ch.Quota = &org.QuotaUse{Email: c.email, Day: day, N: len(created), Limit: plan.Limit}
 	}
-	var ds []Delivery
-	for _, inv := range created {
-		if plan.Decision == org.InviteRequest {
-			ds = append(ds, s.requestDeliveries(snap, inv)...)
-			continue
-		}
-		ds = append(ds, s.invitationDelivery(snap.Settings, inv, tokens[inv.ID], snap.Actor.Role == org.RoleAdmin, "", c.email))
-	}
-	for _, f := range updates {
-		ds = append(ds, s.updatedDelivery(snap.Settings, f.Open, f.Next, c.email))
-	}
-	ds = append(ds, s.heard(ctx, snap, replaced)...)
+	ds := s.inviteDeliveries(ctx, c, snap, plan.Decision, w)
 	if len(ch.Invitations) > 0 {
 		// Decided on what was read (or remembered): the settings and
 		// workspaces as they were, and nobody invited already has an account.
@@ -233,6 +204,84 @@ func (s *Service) commitInvite(ctx context.Context, c *call, req org.InviteSpec,
 	}
 	r.Deliveries = ds
 	return r, nil
+}
+
+// inviteWrites is what carrying out decisions writes (a change with its
+// audit entries) and, for a command answered per person, says.
+type inviteWrites struct {
+	ch       org.Change
+	items    []Item
+	created  []*org.Invitation
+	tokens   map[string]secret.Token
+	updated  int
+	replaced []Delivery // inviters told that the invitation a new one replaces expired
+	updates  []org.InviteFor
+}
+
+// writeInvites carries out the decisions fs: the new invitations get their
+// ids (and, sent directly, their links), updates their next version, each
+// with its audit entry. With answer, each person gets an item, refusals
+// explained.
+func (s *Service) writeInvites(c *call, snap *org.Snapshot, req org.InviteSpec, fs []org.InviteFor, d org.InviteDecision, answer bool) (*inviteWrites, error) {
+	w := &inviteWrites{tokens: map[string]secret.Token{}}
+	if answer {
+		w.items = make([]Item, 0, len(fs))
+	}
+	for _, f := range fs {
+		switch f.Outcome {
+		case org.InviteNew:
+			inv, token, err := s.newInvitation(c, snap, req, f, d)
+			if err != nil {
+				return nil, err
+			}
+			if old := f.Replaces; old != nil {
+				// Closed in the same commit, which lets the new invitation
+				// take its place in the index.
+				ew, a := expireWrite(c, old, "replaced by "+inv.ID)
+				w.ch.Invitations, w.ch.Audit = append(w.ch.Invitations, ew), append(w.ch.Audit, a)
+				if old.Inviter != c.email {
+					w.replaced = append(w.replaced, notice(old.Inviter, fmt.Sprintf("Your invitation for %s expired without an answer; they have been invited again.", old.Display())))
+				}
+			}
+			w.created = append(w.created, inv)
+			w.tokens[inv.ID] = token
+			w.ch.Invitations = append(w.ch.Invitations, org.InvitationWrite{Invitation: inv, NewTokenHash: hashOrEmpty(token)})
+			w.ch.Audit = append(w.ch.Audit, org.AuditEntry{Action: "invitation." + auditVerb(inv), Target: inv.Email, After: describeInvitation(inv), Detail: "id " + inv.ID})
+			if answer {
+				w.items = append(w.items, newInvitationItem(c, f, inv))
+			}
+		case org.InviteUpdated:
+			w.updated++
+			w.ch.Invitations = append(w.ch.Invitations, org.InvitationWrite{Invitation: f.Next, Expect: org.InvitationPending, Version: f.Open.Version})
+			w.ch.Audit = append(w.ch.Audit, org.AuditEntry{Action: "invitation.update", Target: f.Email, Before: describeInvitation(f.Open), After: describeInvitation(f.Next), Detail: "id " + f.Open.ID})
+			if answer {
+				w.items = append(w.items, Item{Text: fmt.Sprintf("%s: pending invitation updated (%s).", f.Spelling, describeChange(f.Open, f.Next))})
+			}
+			w.updates = append(w.updates, f)
+		default:
+			if answer {
+				w.items = append(w.items, refusedInviteItem(c, snap, req, f))
+			}
+		}
+	}
+	return w, nil
+}
+
+// inviteDeliveries are the messages w sends: the invitations (or requests
+// to the admins), the updates, and the notices about replaced invitations.
+func (s *Service) inviteDeliveries(ctx context.Context, c *call, snap *org.Snapshot, d org.InviteDecision, w *inviteWrites) []Delivery {
+	var ds []Delivery
+	for _, inv := range w.created {
+		if d == org.InviteRequest {
+			ds = append(ds, s.requestDeliveries(snap, inv)...)
+			continue
+		}
+		ds = append(ds, s.invitationDelivery(snap.Settings, inv, w.tokens[inv.ID], snap.Actor.Role == org.RoleAdmin, "", c.email))
+	}
+	for _, f := range w.updates {
+		ds = append(ds, s.updatedDelivery(snap.Settings, f.Open, f.Next, c.email))
+	}
+	return append(ds, s.heard(ctx, snap, w.replaced)...)
 }
 
 // newInvitation makes the invitation (or, under approval, the request) f
@@ -384,33 +433,6 @@ func requestMessage(inv *org.Invitation) Message {
 	}
 }
 
-// parseEmails returns the identities named, each once, and how each was
-// first spelled (Bob@x and bob@x in one command are one person, spelled Bob@x).
-func parseEmails(args []string) ([]string, map[string]string, error) {
-	var out []string
-	spellings := map[string]string{}
-	for _, a := range args {
-		// People paste lists: "a@x.com, b@x.com".
-		for _, part := range strings.FieldsFunc(a, func(r rune) bool { return r == ',' || r == ';' }) {
-			e, sp, err := org.SpellEmail(part)
-			if err != nil {
-				return nil, nil, err
-			}
-			if !slices.Contains(out, e) {
-				out = append(out, e)
-				spellings[e] = sp
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil, org.Errorf(org.CodeInvalid, "Name at least one email address.")
-	}
-	if len(out) > 20 {
-		return nil, nil, org.Errorf(org.CodeInvalid, "That is %d addresses; invite at most 20 at once.", len(out))
-	}
-	return out, spellings, nil
-}
-
 // inviteCommand is the command that invites email again as role with grants.
 func inviteCommand(email string, role org.Role, grants org.Grants) string {
 	cmd := "invite " + quote(email) + " --role " + string(role)
@@ -453,7 +475,7 @@ func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return thousands(n) + " " + many
 }
 
 // describeChange says what an update changes, before -> after:

@@ -150,4 +150,11 @@ type Delivery struct {
 	// OnEmailed, when set, is told the sender instead of OnDelivered when the
 	// message went by email rather than chat.
 	OnEmailed *Message
+	// Progress names the progress record of the bulk invitation this
+	// delivery belongs to (invite_bulk.go): once it settles, it is counted
+	// there, and its sender hears it through the progress message.
+	Progress string
+	// ProgressAnchor marks the progress message itself: where it is posted
+	// is remembered, to update it in place.
+	ProgressAnchor bool
 }

@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -47,6 +48,12 @@ type Config struct {
 	// Exports stores export links (export.go); nil when usher's web is not
 	// served at a public address, and exports are then refused in chat.
 	Exports ExportLinks
+	// Progress keeps bulk invitations' progress records (progress.go);
+	// default: Store, when it does.
+	Progress ProgressStore
+	// BulkBatch is how many people one commit of a bulk invitation writes
+	// (invite_bulk.go); 0: 100.
+	BulkBatch int
 }
 
 // Service runs commands.
@@ -63,6 +70,8 @@ type Service struct {
 	deploy    Deployment                   // deployment.go; nil when alone
 	reach     atomic.Pointer[Reachability] // reach.go; nil: not asked
 	exports   ExportLinks                  // export.go; nil without a public web
+	progress  ProgressStore                // progress.go; nil: no progress messages
+	bulkBatch int                          // invite_bulk.go
 }
 
 // Request is one command from one person.
@@ -90,11 +99,17 @@ type call struct {
 	// attempt counts runs of this command: the second one follows a commit
 	// refused because what it was decided on moved.
 	attempt int
+	// provider is the identity provider making this change over SCIM
+	// (provision.go); nil for people.
+	provider *Provider
 }
 
 // who is the actor's address as people see it (their display spelling) when
 // snap read them, else their identity.
 func (c *call) who(snap *org.Snapshot) string {
+	if c.provider != nil {
+		return c.provider.Display()
+	}
 	if snap != nil && snap.Actor != nil && snap.Actor.Email == c.email {
 		return snap.Actor.Display()
 	}
@@ -123,6 +138,11 @@ func New(cfg Config) (*Service, error) {
 		rand:      cfg.Rand,
 		deploy:    cfg.Deployment,
 		exports:   cfg.Exports,
+		progress:  cfg.Progress,
+		bulkBatch: cmp.Or(cfg.BulkBatch, defaultBulkBatch),
+	}
+	if p, ok := cfg.Store.(ProgressStore); ok && s.progress == nil {
+		s.progress = p
 	}
 	if s.deploy != nil {
 		s.store = deploymentStore{Store: cfg.Store, d: s.deploy}

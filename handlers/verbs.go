@@ -22,14 +22,16 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 	}
 	all := []verb{
 		{command.Spec{
-			Verb: "invite", MinArgs: 1, MaxArgs: 20,
+			Verb: "invite", MinArgs: 1, MaxArgs: -1,
 			Usage:   "invite EMAIL... [--role admin|member|viewer] [--workspace NAME[:manager|editor|reader]]... [--note TEXT]",
 			Summary: "invite people by email; the link goes to them in chat (or by email)",
-			Help: "Invites one or more people (up to 20 at once). The role defaults to member. Each --workspace gives access to one workspace, " +
+			Help: "Invites one or more people: up to 1,000 addresses at once, separated by commas, spaces or line breaks (a list pasted from a mail client works too). The role defaults to member. Each --workspace gives access to one workspace, " +
 				"as editor unless you name a role (viewers are always readers); --workspace all (or all:ROLE) gives every workspace there is. " +
 				"usher sends the invitation to each person directly in chat with Accept and Decline buttons, by email when they are not in chat " +
 				"and usher sends email, or else gives you the link to forward.\n" +
-				"Admins may pass --force to exceed the daily invitation limit. --update changes the role and workspaces of a pending invitation.",
+				"Admins may pass --force to exceed the daily invitation limit. --update changes the role and workspaces of a pending invitation.\n" +
+				"More than 20 addresses make a bulk invitation: every address is checked first, the answer counts who was invited, skipped (named twice, already a member, already invited) and refused (not an address, domain not allowed, deactivated), with a few examples each, " +
+				"and a progress message follows, updated as the invitations are delivered. In usher shell, --file PATH reads the addresses from a file.",
 			Flags: []command.FlagSpec{
 				{Name: "role", Value: "ROLE", Help: "admin, member (default) or viewer"},
 				{Name: "workspace", Value: "NAME[:ROLE]", Repeat: true, Help: "a workspace, optionally with manager, editor or reader; all (or all:ROLE) for every workspace"},

@@ -95,8 +95,10 @@ func (s *Service) loadWorkspace(ctx context.Context, c *call, arg string) (*org.
 	if err != nil {
 		return nil, org.Workspace{}, m, err
 	}
-	if err := org.CheckManageWorkspace(snap.Actor, snap.Settings); err != nil {
-		return nil, org.Workspace{}, m, err
+	if c.provider == nil { // a provider manages the organization's groups
+		if err := org.CheckManageWorkspace(snap.Actor, snap.Settings); err != nil {
+			return nil, org.Workspace{}, m, err
+		}
 	}
 	ws, err := org.FindWorkspace(snap.Workspaces, name)
 	if err != nil {
@@ -139,6 +141,12 @@ func (s *Service) renameWorkspace(ctx context.Context, c *call) (Reply, error) {
 	if _, err := org.FindWorkspace(snap.Workspaces, to); err == nil {
 		return Reply{}, org.Errorf(org.CodeConflict, "Workspace %s already exists.", to).WithHint("Choose another name, or delete %s first.", to)
 	}
+	return s.commitRename(ctx, c, snap, ws, m, to)
+}
+
+// commitRename renames ws to to in one commit with everyone who has it:
+// the chat command's and a provider's rename (provision.go).
+func (s *Service) commitRename(ctx context.Context, c *call, snap *org.Snapshot, ws org.Workspace, m workspaceMembers, to string) (Reply, error) {
 	ch := org.Change{
 		RenameWorkspace: &org.WorkspaceRename{From: ws, To: to},
 		PinRevision:     true, Revision: snap.Revision,
@@ -162,7 +170,7 @@ func (s *Service) renameWorkspace(ctx context.Context, c *call) (Reply, error) {
 		next.Updated = c.now
 		ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: next, Expect: inv.Status, Version: inv.Version})
 	}
-	ds, err = s.commitDelivering(ctx, c, snap, ch, ds)
+	ds, err := s.commitDelivering(ctx, c, snap, ch, ds)
 	if err != nil {
 		return Reply{}, err
 	}

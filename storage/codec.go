@@ -74,6 +74,11 @@ func spellingFields(field, email, spelling string) (string, []string) {
 
 func userFields(u *org.User) []string {
 	email, sp := spellingFields("sp", u.Email, u.Spelling)
+	if u.ExternalID != "" {
+		// Only provisioned users have one: the others' records stay as small
+		// as before (commit_user.go drops a cleared one).
+		sp = append(sp, "xid", u.ExternalID)
+	}
 	return append([]string{
 		"email", email, "name", u.Name, "role", string(u.Role), "status", string(u.Status),
 		"ws", u.Workspaces.Encode(), "pw", u.PasswordHash, "mcp", boolStr(u.MustChangePassword),
@@ -92,7 +97,7 @@ func decodeUser(h map[string]string) (*org.User, error) {
 	}
 	ver, _ := strconv.ParseInt(h["ver"], 10, 64)
 	return &org.User{
-		Email: h["email"], Spelling: h["sp"], Name: h["name"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
+		Email: h["email"], Spelling: h["sp"], Name: h["name"], ExternalID: h["xid"], Role: org.Role(h["role"]), Status: org.Status(h["status"]),
 		Workspaces: ws, PasswordHash: h["pw"], MustChangePassword: h["mcp"] == "1",
 		PasswordExpires: fromMS(h["pwexp"]), Created: fromMS(h["created"]), Updated: fromMS(h["updated"]),
 		Version: ver,

@@ -33,18 +33,40 @@ func commitUsers(o *ops, k keys, ch *org.Change) {
 		if !u.IsActiveAdmin() {
 			o.guard(lastAdmin, u.Email, "lastadmin", k.admins(), ek(u.Email))
 		}
+		if u.ExternalID != "" {
+			// One member per provider id, decided here as well as at the
+			// read: two creates racing with one id cannot both win.
+			o.guard(externalIDTaken, u.ExternalID, "hptr", k.externalIDs(), u.ExternalID, ek(u.Email))
+		}
 
 		// Versions move only in the copies that are written.
 		u = u.Clone()
 		u.Version = w.Version + 1
+		// Before the record is written: the op reads the grants it had.
+		o.add("grants", key, k.wsMembersPrefix(), ek(u.Email), u.Workspaces.Encode())
 		o.add("hset", key, userFields(u)...)
 		o.add("zadd", k.users(), "0", ek(u.Email))
+		// The provider's ids are indexed in the same step as the user, so a
+		// filter on externalId never finds a user that is not (yet) so.
+		if w.OldExternalID != "" && w.OldExternalID != u.ExternalID {
+			o.add("hdelifeq", k.externalIDs(), w.OldExternalID, ek(u.Email))
+		}
+		if u.ExternalID != "" {
+			o.add("hset", k.externalIDs(), u.ExternalID, ek(u.Email))
+		} else if w.OldExternalID != "" {
+			o.add("hdel", key, "xid")
+		}
 		if u.IsActiveAdmin() {
 			o.add("sadd", k.admins(), ek(u.Email))
 		} else {
 			o.add("srem", k.admins(), ek(u.Email))
 		}
 	}
+}
+
+// externalIDTaken refuses a provider id another member has.
+func externalIDTaken(id, owner string) error {
+	return org.Errorf(org.CodeConflict, "externalId %q already belongs to %s.", id, owner)
 }
 
 // lastAdmin refuses a change that would leave no active admin.

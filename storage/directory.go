@@ -31,6 +31,7 @@ import (
 //	usher:{_directory}:teams       hash Teams tenant id (lower-case) -> org id
 //	usher:{_directory}:links:ID    set  the entries organization ID owns ("slack|E|T", "teams|X"),
 //	                                    so that deleting it drops exactly those
+//	usher:{_directory}:teams:...   Teams installations (directory_teams.go)
 const (
 	directoryPrefix = "usher:{_directory}:"
 	directoryOrgs   = directoryPrefix + "orgs"
@@ -359,7 +360,7 @@ func (d *Directory) Remove(ctx context.Context, id org.ID) (found bool, err erro
 
 // LoadScripts loads the directory's scripts (every master, on a cluster).
 func (d *Directory) LoadScripts(ctx context.Context) error {
-	return loadScripts(ctx, d.rdb, "load directory scripts", directoryLink, directoryRemove)
+	return loadScripts(ctx, d.rdb, "load directory scripts", directoryLink, directoryRemove, directoryTeamsInstall, directoryUnlock)
 }
 
 // DeleteOrganizationKeys deletes every key of organization id and no other:

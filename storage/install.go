@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,11 @@ import (
 //	usher:slackinstall:E|:revoked        set     workspaces of enterprise E an org-wide install no
 //	                                             longer reaches (team_access_revoked, app_uninstalled_team)
 //	usher:slackoauth:HASH                string  an OAuth state not yet spent (SHA-256 of it), 10 minutes
+//	usher:slackinstall:gridteams         hash    workspace -> its enterprise, for the workspaces an
+//	                                             org-wide install was granted (team_access_granted):
+//	                                             a delivery knows only the workspace
+//	usher:slackinstall:expiring          zset    record key -> its rotating token's expiry (unix s),
+//	                                             for the sweep that refreshes tokens no request uses
 //
 // A state is kept only as its hash: whoever reads Redis cannot finish
 // someone's install with it.
@@ -50,6 +56,12 @@ type SlackInstallation struct {
 	BotToken     string    `json:"-"`
 	RefreshToken string    `json:"-"`
 	Expires      time.Time `json:"expires,omitzero"`
+	// Broken says why the installation's tokens stopped working (Slack
+	// refused the refresh token: invalid_refresh_token), since Since; the
+	// record stays until a reinstall replaces it, so requests are told what
+	// happened rather than "not installed".
+	Broken      string    `json:"broken,omitempty"`
+	BrokenSince time.Time `json:"broken_since,omitzero"`
 }
 
 // storedInstallation is a record as Redis holds it.
@@ -103,15 +115,66 @@ func (s *SlackInstalls) Save(ctx context.Context, inst SlackInstallation) error 
 	if err := s.rdb.Set(ctx, key, b, 0).Err(); err != nil {
 		return fmt.Errorf("slack installation %s: %w", key, err)
 	}
+	return s.index(ctx, key, inst)
+}
+
+// expiringKey indexes rotating tokens by expiry, so the sweep reads only
+// those about to expire (another slot under Cluster: written after the
+// record; an entry for a record that is gone is dropped by the sweep).
+const expiringKey = slackInstallPrefix + "expiring"
+
+func (s *SlackInstalls) index(ctx context.Context, key string, inst SlackInstallation) error {
+	var err error
+	if inst.RefreshToken != "" && !inst.Expires.IsZero() && inst.Broken == "" {
+		err = s.rdb.ZAdd(ctx, expiringKey, redis.Z{Score: float64(inst.Expires.Unix()), Member: key}).Err()
+	} else {
+		err = s.rdb.ZRem(ctx, expiringKey, key).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("slack installation %s: expiry index: %w", key, err)
+	}
 	return nil
 }
 
+// Expiring lists the installations whose rotating token expires before
+// `before`, as (enterprise, team) pairs, at most limit of them, soonest first.
+func (s *SlackInstalls) Expiring(ctx context.Context, before time.Time, limit int) ([][2]string, error) {
+	keys, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: expiringKey, Start: "-inf", Stop: before.Unix(), ByScore: true, Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("slack installations expiring: %w", err)
+	}
+	out := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		ent, team, ok := strings.Cut(strings.TrimPrefix(k, slackInstallPrefix), "|")
+		if !ok {
+			continue
+		}
+		out = append(out, [2]string{ent, team})
+	}
+	return out, nil
+}
+
+// Unindex drops a record from the expiry index (the sweep found it gone).
+func (s *SlackInstalls) Unindex(ctx context.Context, enterprise, team string) error {
+	return s.rdb.ZRem(ctx, expiringKey, installKey(enterprise, team)).Err()
+}
+
+const gridTeamsKey = slackInstallPrefix + "gridteams"
+
 // Find is the installation serving a request from team (of enterprise):
-// the workspace's own, else its enterprise's org-wide install.
+// the workspace's own, else its enterprise's org-wide install. With no
+// enterprise given, a workspace granted to an org-wide install finds it.
 func (s *SlackInstalls) Find(ctx context.Context, enterprise, team string) (SlackInstallation, bool, error) {
 	if team != "" {
 		if inst, ok, err := s.get(ctx, installKey("", team)); ok || err != nil {
 			return inst, ok, err
+		}
+		if enterprise == "" {
+			ent, err := s.rdb.HGet(ctx, gridTeamsKey, team).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return SlackInstallation{}, false, fmt.Errorf("slack installation: %w", err)
+			}
+			enterprise = ent
 		}
 	}
 	if enterprise != "" {
@@ -149,6 +212,13 @@ func (s *SlackInstalls) GrantTeams(ctx context.Context, enterprise string, teams
 		return nil
 	}
 	if err := s.rdb.SRem(ctx, revokedKey(enterprise), toAny(teams)...).Err(); err != nil {
+		return fmt.Errorf("slack installation: grant teams: %w", err)
+	}
+	pairs := make([]any, 0, 2*len(teams))
+	for _, t := range teams {
+		pairs = append(pairs, t, enterprise)
+	}
+	if err := s.rdb.HSet(ctx, gridTeamsKey, pairs...).Err(); err != nil {
 		return fmt.Errorf("slack installation: grant teams: %w", err)
 	}
 	return nil
@@ -210,6 +280,9 @@ func (s *SlackInstalls) Remove(ctx context.Context, enterprise, team string) (re
 			n = d
 		}
 	}
+	if err := s.rdb.ZRem(ctx, expiringKey, keys[0]).Err(); err != nil {
+		return false, fmt.Errorf("slack installation: remove: %w", err)
+	}
 	return n > 0, nil
 }
 
@@ -236,9 +309,15 @@ func (s *SlackInstalls) RevokeBots(ctx context.Context, enterprise, team string,
 	if len(botUsers) == 0 {
 		return false, nil
 	}
-	n, err := removeIfBot.Run(ctx, s.rdb, []string{installKey(enterprise, team)}, toAny(botUsers)...).Int()
+	key := installKey(enterprise, team)
+	n, err := removeIfBot.Run(ctx, s.rdb, []string{key}, toAny(botUsers)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("slack installation: revoke: %w", err)
+	}
+	if n > 0 {
+		if err := s.rdb.ZRem(ctx, expiringKey, key).Err(); err != nil {
+			return true, fmt.Errorf("slack installation: revoke: %w", err)
+		}
 	}
 	return n > 0, nil
 }

@@ -26,6 +26,16 @@ type Refreshed struct {
 	ExpiresIn              time.Duration
 }
 
+// ErrRefreshRevoked is what a refresh func returns (wrapped) when Slack
+// refused the refresh token for good (invalid_refresh_token): retrying
+// cannot help, only a reinstall.
+var ErrRefreshRevoked = errors.New("slack refused the refresh token")
+
+// ErrBroken is what Fresh returns, once across replicas, when it has just
+// marked an installation broken: whoever gets it tells the organization's
+// admins. Afterwards Fresh returns the broken record and no error.
+var ErrBroken = errors.New("slack installation broken: its refresh token was refused; it must be installed again")
+
 var unlockIfOwner = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -36,7 +46,7 @@ return 0
 func (s *SlackInstalls) Fresh(ctx context.Context, enterprise, team string, within time.Duration, now func() time.Time,
 	refresh func(ctx context.Context, refreshToken string) (Refreshed, error)) (SlackInstallation, bool, error) {
 	inst, ok, err := s.Find(ctx, enterprise, team)
-	if err != nil || !ok || !expiring(inst, within, now()) {
+	if err != nil || !ok || inst.Broken != "" || !expiring(inst, within, now()) {
 		return inst, ok, err
 	}
 	key := installKey(inst.Enterprise, inst.Team)
@@ -54,7 +64,7 @@ func (s *SlackInstalls) Fresh(ctx context.Context, enterprise, team string, with
 			defer unlockIfOwner.Run(context.WithoutCancel(ctx), s.rdb, []string{lock}, owner)
 			// Another replica may have refreshed between our read and the lock.
 			cur, ok, err := s.get(ctx, key)
-			if err != nil || !ok || !expiring(cur, within, now()) {
+			if err != nil || !ok || cur.Broken != "" || !expiring(cur, within, now()) {
 				return cur, ok, err
 			}
 			// Once Slack has spent the refresh token its answer must be kept,
@@ -62,6 +72,16 @@ func (s *SlackInstalls) Fresh(ctx context.Context, enterprise, team string, with
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			r, err := refresh(rctx, cur.RefreshToken)
+			if errors.Is(err, ErrRefreshRevoked) {
+				// The tokens are dead: keep no copy of them, and say why.
+				cur.BotToken, cur.RefreshToken = "", ""
+				cur.Broken, cur.BrokenSince = err.Error(), now().UTC()
+				kept, rerr := s.replace(rctx, key, cur)
+				if rerr != nil || !kept {
+					return SlackInstallation{}, false, rerr
+				}
+				return cur, true, fmt.Errorf("slack installation %s: %w", key, ErrBroken)
+			}
 			if err != nil {
 				return SlackInstallation{}, false, fmt.Errorf("slack installation %s: refresh: %w", key, err)
 			}
@@ -78,7 +98,7 @@ func (s *SlackInstalls) Fresh(ctx context.Context, enterprise, team string, with
 		case <-time.After(25 * time.Millisecond):
 		}
 		cur, ok, err := s.get(ctx, key)
-		if err != nil || !ok || !expiring(cur, within, now()) {
+		if err != nil || !ok || cur.Broken != "" || !expiring(cur, within, now()) {
 			return cur, ok, err
 		}
 		if now().After(deadline) {
@@ -104,5 +124,8 @@ func (s *SlackInstalls) replace(ctx context.Context, key string, inst SlackInsta
 	if err != nil {
 		return false, fmt.Errorf("slack installation %s: %w", key, err)
 	}
-	return kept, nil
+	if kept {
+		return true, s.index(ctx, key, inst)
+	}
+	return false, nil
 }

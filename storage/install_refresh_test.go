@@ -2,7 +2,9 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,5 +74,85 @@ func TestSlackInstallsRefreshOnce(t *testing.T) {
 	}
 	if _, ok, _ := replicas[2].Find(ctx, "", "TGONE"); ok {
 		t.Fatal("a refresh brought an uninstalled installation back")
+	}
+}
+
+// TestSlackInstallsRefreshRefused: a refresh token Slack refuses for good
+// marks the installation broken once across concurrent uses (one of them
+// gets ErrBroken, to tell the admins), keeps no token, and takes it out of
+// the sweep's index; a reinstall mends it.
+func TestSlackInstallsRefreshRefused(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	key, _ := storage.NewSealKey([]byte("refresh test deployment secret"))
+	a, b := storage.NewSlackInstalls(srv.Client(t), key), storage.NewSlackInstalls(srv.Client(t), key)
+	now := time.Now()
+	rotating := storage.SlackInstallation{Team: "TDEAD", BotUserID: "UB", BotToken: "xoxe.xoxb-d", RefreshToken: "xoxe-1-d", Expires: now.Add(time.Hour)}
+	if err := a.Save(ctx, rotating); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, storage.SlackInstallation{Team: "TLATER", BotUserID: "UB", BotToken: "xoxe.xoxb-l", RefreshToken: "xoxe-1-l", Expires: now.Add(10 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, storage.SlackInstallation{Team: "TFIXED", BotUserID: "UB", BotToken: "xoxb-fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	due, err := a.Expiring(ctx, now.Add(2*time.Hour), 10)
+	if err != nil || len(due) != 1 || due[0] != [2]string{"", "TDEAD"} {
+		t.Fatalf("expiring within 2 hours: %v %v", due, err)
+	}
+	var calls, broken atomic.Int32
+	refuse := func(ctx context.Context, rt string) (storage.Refreshed, error) {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		return storage.Refreshed{}, fmt.Errorf("oauth.v2.access: %w", storage.ErrRefreshRevoked)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			inst, ok, err := s.Fresh(ctx, "", "TDEAD", 2*time.Hour, time.Now, refuse)
+			switch {
+			case errors.Is(err, storage.ErrBroken):
+				broken.Add(1)
+			case err != nil:
+				t.Errorf("use %d: %v", i, err)
+			}
+			if !ok || inst.Broken == "" || inst.BotToken != "" {
+				t.Errorf("use %d: ok %v broken %q token %q", i, ok, inst.Broken, inst.BotToken)
+			}
+		})
+	}
+	wg.Wait()
+	if calls.Load() != 1 || broken.Load() != 1 {
+		t.Fatalf("%d refresh calls, %d told it broke; want 1 and 1", calls.Load(), broken.Load())
+	}
+	raw, _ := srv.Client(t).Get(ctx, "usher:slackinstall:|TDEAD").Result()
+	if strings.Contains(raw, "xoxe") {
+		t.Fatalf("a broken record keeps a token: %s", raw)
+	}
+	if due, _ := a.Expiring(ctx, now.Add(24*time.Hour), 10); len(due) != 1 || due[0][1] != "TLATER" {
+		t.Fatalf("index after the break: %v", due)
+	}
+	// A reinstall replaces the broken record.
+	rotating.BotToken, rotating.RefreshToken, rotating.Expires = "xoxe.xoxb-d2", "xoxe-1-d2", now.Add(12*time.Hour)
+	if err := b.Save(ctx, rotating); err != nil {
+		t.Fatal(err)
+	}
+	if inst, ok, err := a.Find(ctx, "", "TDEAD"); err != nil || !ok || inst.Broken != "" || inst.BotToken != "xoxe.xoxb-d2" {
+		t.Fatalf("after reinstall: %+v %v %v", inst, ok, err)
+	}
+	// An uninstall leaves nothing for the sweep.
+	if _, err := a.Remove(ctx, "", "TLATER"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RevokeBots(ctx, "", "TDEAD", []string{"UB"}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := a.Expiring(ctx, now.Add(48*time.Hour), 10); len(due) != 0 {
+		t.Fatalf("index after uninstalls: %v", due)
 	}
 }

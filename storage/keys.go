@@ -14,6 +14,9 @@ import (
 //	usher:{org}:user:EMAIL        hash   one user (see codec.go)
 //	usher:{org}:users             zset   every user's email, score 0 (lexical order)
 //	usher:{org}:admins            set    emails of active admins (the last-admin guard)
+//	usher:{org}:xid               hash   an identity provider's externalId -> email (SCIM filters; commit_user.go)
+//	usher:{org}:wsm:NAME          set    emails with a grant to workspace NAME, kept by every user write (commit_user.go)
+//	usher:{org}:wsm               string "1" once the wsm:NAME sets hold everyone (ReindexWorkspaces); without it readers scan the users
 //	usher:{org}:chat              hash   chat identity ("slack:T:U") -> email
 //	usher:{org}:workspaces        hash   workspace name -> "creator|created-ms"
 //	usher:{org}:inv:ID            hash   one invitation
@@ -44,6 +47,9 @@ import (
 //	usher:{org}:outbox:pace:CHAN  string a channel's next free send slot, ms (PX); one for both outboxes and
 //	                                     every version, so old and new replicas pace a channel together
 //	usher:{org}:outbox:add:ID     string one Add's stream id, for 30 s (a re-sent Add queues nothing twice)
+//	usher:{org}:progress:ID       hash   a bulk invitation's progress (progress.go): total, sealed, sender, counts per
+//	                                     outcome, "i:INVITATION" -> outcome (each counted once), where its message
+//	                                     is (a_*) and what it last showed; expires 7 d after its last change
 //	usher:{org}:deliver:told:KEY  string a delivery whose sender was told (or had nothing to hear), 24 h (deliver.go)
 //	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
 //	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
@@ -93,6 +99,9 @@ func (k keys) user(email string) string         { return k.prefix + "user:" + ek
 func (k keys) userPrefix() string               { return k.prefix + "user:" }
 func (k keys) users() string                    { return k.prefix + "users" }
 func (k keys) admins() string                   { return k.prefix + "admins" }
+func (k keys) externalIDs() string              { return k.prefix + "xid" }
+func (k keys) wsMembersPrefix() string          { return k.prefix + "wsm:" }
+func (k keys) wsIndexed() string                { return k.prefix + "wsm" }
 func (k keys) chat() string                     { return k.prefix + "chat" }
 func (k keys) workspaces() string               { return k.prefix + "workspaces" }
 func (k keys) inv(id string) string             { return k.prefix + "inv:" + id }
@@ -128,6 +137,7 @@ func (k keys) slackDirMiss(ws, email string) string {
 	return k.prefix + "slackdir:" + ws + ":miss:" + email
 }
 func (k keys) budget(name string) string { return k.prefix + "budget:" + name }
+func (k keys) progress(id string) string { return k.prefix + "progress:" + id }
 
 func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }
 func (k keys) teamsProfile(aad string) string     { return k.prefix + "teams:profile:" + aad }

@@ -72,7 +72,7 @@ func (s *SlackState) SetNX(ctx context.Context, kind, id string, ttl time.Durati
 	if err != nil {
 		return false, err
 	}
-	ok, err := s.rdb.SetNX(ctx, k, "1", ttl).Result()
+	ok, err := markOnce(ctx, s.rdb, k, ttl)
 	if err != nil {
 		return false, wrap("slack state setnx", err)
 	}

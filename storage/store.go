@@ -156,6 +156,20 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 			return err
 		}, "hgetall", k.user(email))
 	}
+	if (q.AllAccess || q.AccessTo != "") && !q.AllUsers {
+		read(func(sn *org.Snapshot, v any) error {
+			for _, h := range asList(v) {
+				u, err := decodeUser(zip(accessUserFields, asList(h)))
+				if err != nil {
+					return err
+				}
+				if u != nil {
+					sn.AllUsers = append(sn.AllUsers, u)
+				}
+			}
+			return nil
+		}, "zaccess", k.users(), k.userPrefix(), q.AccessTo, k.wsIndexed(), k.wsMembersPrefix()+q.AccessTo)
+	}
 	if q.AllUsers {
 		// Lists never need password hashes: read only what a list shows.
 		read(func(sn *org.Snapshot, v any) error {
@@ -170,6 +184,31 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 			}
 			return nil
 		}, "zfields", k.users(), append([]string{k.userPrefix(), "0", "-1"}, listedUserFields...)...)
+	}
+	if p := q.UserPage; p != nil && p.Count > 0 {
+		// One window of the users index (email order) and its size, in the
+		// same round trip: a provider's import reads a page, not everyone.
+		read(func(sn *org.Snapshot, v any) error {
+			for _, h := range asList(v) {
+				u, err := decodeUser(zip(listedUserFields, asList(h)))
+				if err != nil {
+					return err
+				}
+				if u != nil {
+					sn.Page = append(sn.Page, u)
+				}
+			}
+			return nil
+		}, "zfields", k.users(), append([]string{k.userPrefix(), strconv.Itoa(p.Offset), strconv.Itoa(p.Offset + p.Count - 1)}, listedUserFields...)...)
+	}
+	if q.UserPage != nil {
+		read(func(sn *org.Snapshot, v any) error { sn.UserTotal = int(asInt(v)); return nil }, "zcard", k.users())
+	}
+	if q.ExternalID != "" {
+		read(func(sn *org.Snapshot, v any) (err error) {
+			sn.External, err = decodeUser(asMap(v))
+			return err
+		}, "href", k.externalIDs(), q.ExternalID, k.userPrefix())
 	}
 	if q.Workspaces {
 		read(func(sn *org.Snapshot, v any) error { sn.Workspaces = decodeWorkspaces(asMap(v)); return nil }, "hgetall", k.workspaces())
@@ -260,7 +299,10 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 }
 
 // listedUserFields are the user fields a list of users reads.
-var listedUserFields = []string{"email", "sp", "name", "role", "status", "ws", "created", "updated", "ver"}
+var listedUserFields = []string{"email", "sp", "name", "role", "status", "ws", "created", "updated", "ver", "xid"}
+
+// accessUserFields are what a workspace's member list reads of each user.
+var accessUserFields = []string{"email", "sp", "ws"}
 
 // listLimit caps how many invitations one list reads; the total is reported
 // separately so that a reply can say "and 1,234 more".

@@ -85,11 +85,18 @@ func (t *TeamsState) FirstSeen(ctx context.Context, id string, ttl time.Duration
 	if id == "" || len(id) > 200 {
 		return false, errors.New("teams seen: bad id")
 	}
-	ok, err := t.rdb.SetNX(ctx, t.keys.teamsSeen(id), "1", ttl).Result()
+	ok, err := markOnce(ctx, t.rdb, t.keys.teamsSeen(id), ttl)
 	if err != nil {
 		return false, wrap("teams seen", err)
 	}
 	return ok, nil
+}
+
+// Forget drops an activity's mark, so that the channel's retry of an
+// activity that could not be applied is applied rather than refused as a
+// replay.
+func (t *TeamsState) Forget(ctx context.Context, id string) error {
+	return wrap("teams seen", t.rdb.Del(ctx, t.keys.teamsSeen(id)).Err())
 }
 
 // MarkUnreachable remembers that usher cannot write to the user.

@@ -78,6 +78,11 @@ type wireDelivery struct {
 	// OnEmailed is new within version 1: an older reader ignores it and
 	// tells OnDelivered, as it did.
 	OnEmailed *handlers.Message `json:"on_emailed,omitempty"`
+	// Progress and ProgressAnchor are new within version 1 too: an older
+	// reader delivers such a job as a plain one (its sender then hears of
+	// it as before, or not at all when the use case left OnDelivered out).
+	Progress       string `json:"progress,omitempty"`
+	ProgressAnchor bool   `json:"progress_anchor,omitempty"`
 }
 
 type wireOrigin struct {
@@ -100,7 +105,8 @@ func (j Job) Encode() ([]byte, error) {
 	d := j.Delivery
 	p := payload{V: PayloadVersion, Key: j.Key, Followup: j.Followup, Delivery: wireDelivery{
 		To: d.To, Kind: string(d.Kind), InvitationID: d.InvitationID, Message: d.Message,
-		Sender: d.Sender, OnDelivered: d.OnDelivered, OnUnreachable: d.OnUnreachable, OnEmailed: d.OnEmailed}}
+		Sender: d.Sender, OnDelivered: d.OnDelivered, OnUnreachable: d.OnUnreachable, OnEmailed: d.OnEmailed,
+		Progress: d.Progress, ProgressAnchor: d.ProgressAnchor}}
 	if o := j.Origin; o != (Origin{}) {
 		p.Origin = &wireOrigin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL, Workspace: o.Workspace}
 	}
@@ -131,7 +137,8 @@ func DecodeJob(raw []byte) (Job, error) {
 	w := p.Delivery
 	j := Job{Key: p.Key, Followup: p.Followup, Delivery: handlers.Delivery{
 		To: w.To, Kind: handlers.DeliveryKind(w.Kind), InvitationID: w.InvitationID, Message: w.Message,
-		Sender: w.Sender, OnDelivered: w.OnDelivered, OnUnreachable: w.OnUnreachable, OnEmailed: w.OnEmailed}}
+		Sender: w.Sender, OnDelivered: w.OnDelivered, OnUnreachable: w.OnUnreachable, OnEmailed: w.OnEmailed,
+		Progress: w.Progress, ProgressAnchor: w.ProgressAnchor}}
 	if o := p.Origin; o != nil {
 		j.Origin = Origin{Platform: o.Platform, Email: o.Email, UserID: o.UserID, ReplyURL: o.ReplyURL, Workspace: o.Workspace}
 	}

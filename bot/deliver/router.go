@@ -161,12 +161,18 @@ type Config struct {
 	// of a bulk invite to one a second even when they go nowhere.
 	PlatformsPace bool
 	Log           *slog.Logger
+	// Progress keeps bulk invitations' progress messages (progress.go);
+	// default: Service, when it does. ProgressEvery is how often one is
+	// edited at most (0: 3 s).
+	Progress      Progress
+	ProgressEvery time.Duration
 }
 
 // Router is the delivery protocol.
 type Router struct {
 	cfg Config
 	log *slog.Logger
+	up  *updater // nil: no progress messages
 }
 
 // New checks cfg and builds a Router.
@@ -191,6 +197,13 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{cfg: cfg, log: cfg.Log}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	p := cfg.Progress
+	if sp, ok := cfg.Service.(Progress); ok && p == nil {
+		p = sp
+	}
+	if p != nil {
+		r.up = newUpdater(r, p, cfg.ProgressEvery, cfg.Queue == nil)
 	}
 	return r, nil
 }
@@ -336,32 +349,42 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 			return fmt.Errorf("%s: post: %w", p.Name(), err)
 		}
 		log.InfoContext(ctx, "deliver: delivered", "platform", p.Name())
+		if d.ProgressAnchor && d.Progress != "" && r.up != nil {
+			r.up.anchored(ctx, d.Progress, posted)
+		}
+		fallback := slices.Contains(r.cfg.Fallback, p)
 		tell := d.OnDelivered
-		if d.OnEmailed != nil && slices.Contains(r.cfg.Fallback, p) {
+		if d.OnEmailed != nil && fallback {
 			tell = d.OnEmailed // not "in a direct message"
 		}
-		return r.settle(ctx, attempt, j, posted.Where, tell, false)
+		outcome := org.ProgressDelivered
+		if fallback {
+			outcome = org.ProgressEmailed
+		}
+		return r.settle(ctx, attempt, j, posted.Where, tell, outcome)
 	}
 	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
 	where := ""
 	if d.Sender != "" && d.OnUnreachable != nil {
 		where = "shown to " + d.Sender
 	}
-	return r.settle(ctx, attempt, j, where, d.OnUnreachable, true)
+	return r.settle(ctx, attempt, j, where, d.OnUnreachable, org.ProgressUnreachable)
 }
 
 // settle records where an invitation went and tells the sender, once: a job
 // retried after this step (its sender told, the ack lost) does neither again.
 // The mark is set after the notice is queued: a crash in between may repeat
 // the notice, never lose it (it may carry the link to forward).
-func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, tell *handlers.Message, unreachable bool) error {
+func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, tell *handlers.Message, outcome org.ProgressOutcome) error {
 	d := j.Delivery
+	unreachable := outcome == org.ProgressUnreachable
 	mark := j.Key + ":told"
-	if where == "" && (tell == nil || d.Sender == "" || j.Followup) {
-		// Nothing went anywhere and nobody is to hear of it (a notice for a
-		// sender no platform reaches): nothing to record or to mark, and a
-		// retry would do the same nothing. Two round trips saved per notice
-		// of a bulk invite sent from outside chat.
+	progress := d.Progress != "" && r.up != nil && d.Kind == handlers.DeliverInvitation && d.InvitationID != ""
+	if where == "" && !progress && (tell == nil || d.Sender == "" || j.Followup) {
+		// Nothing went anywhere, nothing is counted and nobody is to hear
+		// of it (a notice for a sender no platform reaches): nothing to
+		// record or to mark, and a retry would do the same nothing. Two
+		// round trips saved per notice sent from outside chat.
 		r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
 		return nil
 	}
@@ -379,15 +402,23 @@ func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, t
 		}
 	}
 	var record *handlers.DeliveryRecord
-	if where != "" && d.Kind == handlers.DeliverInvitation && d.InvitationID != "" {
-		record = &handlers.DeliveryRecord{InvitationID: d.InvitationID, Where: where}
-	}
 	batch := r.batchOf(ctx)
-	if record != nil && batch == nil {
-		if err := r.cfg.Service.RecordDelivery(ctx, d.InvitationID, where); err != nil {
+	switch {
+	case progress:
+		// Part of a bulk invitation: recorded and counted in one step, then
+		// its progress message may be due an update.
+		if err := r.up.p.RecordProgress(ctx, d.Progress, d.InvitationID, where, outcome); err != nil {
 			return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
 		}
-		record = nil
+		defer r.up.poke(ctx, d.Progress)
+	case where != "" && d.Kind == handlers.DeliverInvitation && d.InvitationID != "":
+		record = &handlers.DeliveryRecord{InvitationID: d.InvitationID, Where: where}
+		if batch == nil {
+			if err := r.cfg.Service.RecordDelivery(ctx, d.InvitationID, where); err != nil {
+				return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
+			}
+			record = nil
+		}
 	}
 	// What is left (the record, in a batch; the mark) is done by finish,
 	// after the notice is queued.

@@ -158,9 +158,9 @@ func (s *Shell) Line(ctx context.Context, line string) (quit bool) {
 	case strings.HasPrefix(line, ":"):
 		return s.meta(ctx, line)
 	case line == "/usher" || strings.HasPrefix(line, "/usher "):
-		s.run(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/usher")), nil)
+		s.typed(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/usher")))
 	case strings.HasPrefix(line, "/invite ") || line == "/invite":
-		s.run(ctx, "invite"+strings.TrimPrefix(line, "/invite"), nil)
+		s.typed(ctx, "invite"+strings.TrimPrefix(line, "/invite"))
 	default:
 		fmt.Fprintln(s.out, "  Type /usher COMMAND (e.g. /usher help), or :help for the shell's own commands.")
 	}
@@ -326,6 +326,17 @@ func buttons(m handlers.Message) []handlers.Button {
 	return out
 }
 
+// typed runs a command line typed at the prompt, with the shell's own
+// `invite --file PATH` read first.
+func (s *Shell) typed(ctx context.Context, text string) {
+	text, err := withFile(text)
+	if err != nil {
+		fmt.Fprintf(s.out, "  %v\n", err)
+		return
+	}
+	s.run(ctx, text, nil)
+}
+
 // run executes a command as the current person; from is the message whose
 // button was clicked, updated in place when the reply says so.
 func (s *Shell) run(ctx context.Context, text string, from *shown) {
@@ -419,9 +430,9 @@ func (t terminal) Update(_ context.Context, at deliver.Posted, m handlers.Messag
 // the message's number in the session.
 func (s *Shell) show(se *session, to string, m handlers.Message) int {
 	s.shown++
-	if m.HasButtons() {
-		se.inbox[to] = append(se.inbox[to], &shown{msg: m, id: s.shown})
-	}
+	// Every message is kept, not only those with buttons: a bulk
+	// invitation's progress message has none and is updated in place.
+	se.inbox[to] = append(se.inbox[to], &shown{msg: m, id: s.shown})
 	s.print(to, m, "")
 	return s.shown
 }

@@ -91,14 +91,15 @@ var unrouted = handlers.Message{Tone: handlers.ToneError,
 // anything else is read or done; a refusal is logged and answered.
 func (a *App) serving(ctx context.Context, kind, team, enterprise string) (Org, *handlers.Message) {
 	if a.cfg.Installations != nil {
-		_, ok, err := a.cfg.Installations.Find(ctx, enterprise, team)
+		inst, ok, err := a.cfg.Installations.Find(ctx, enterprise, team)
 		if err != nil {
 			a.log.WarnContext(ctx, "slack: cannot read installation", "kind", kind, "team_id", team, "enterprise_id", enterprise, "err", err)
 			return Org{}, &unrouted
 		}
-		if !ok {
-			a.log.WarnContext(ctx, "slack: refused request from a workspace usher is not installed in", "kind", kind, "team_id", team, "enterprise_id", enterprise)
-			m := a.notInstalled()
+		if !ok || inst.Broken != "" {
+			a.log.WarnContext(ctx, "slack: refused request from a workspace usher is not installed in", "kind", kind, "team_id", team, "enterprise_id", enterprise,
+				"broken", inst.Broken)
+			m := a.notInstalled(ok)
 			return Org{}, &m
 		}
 	}
@@ -113,6 +114,7 @@ func (a *App) serving(ctx context.Context, kind, team, enterprise string) (Org, 
 		m := notServed(team, enterprise)
 		return Org{}, &m
 	}
+	o.Enterprise = enterprise
 	return o, nil
 }
 

@@ -192,11 +192,24 @@ func (in *Installer) serveRedirect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	in.cfg.Logger.Info("slack install: installed", "team", inst.Team, "enterprise", inst.Enterprise, "installer", inst.Installer, "org", string(inst.Org))
+	if inst.Team == "" && inst.Enterprise != "" && inst.AppID != "" {
+		// An org-wide install is in no workspace yet: Slack's guide for
+		// org-wide apps sends the installing admin to its page for adding
+		// the app to workspaces (api.slack.com/enterprise/apps/reference).
+		http.Redirect(w, r, AddToWorkspacesURL(inst.Enterprise, inst.AppID), http.StatusFound)
+		return
+	}
 	name := inst.TeamName
 	if name == "" {
 		name = "your workspace"
 	}
 	in.page(w, http.StatusOK, "usher is installed in "+name, "Open Slack: usher sent you a direct message with what to do next.", "")
+}
+
+// AddToWorkspacesURL is Slack's page where an Enterprise Grid admin adds
+// an org-wide app to the organization's workspaces.
+func AddToWorkspacesURL(enterprise, appID string) string {
+	return "https://app.slack.com/manage/" + url.PathEscape(enterprise) + "/integrations/profile/" + url.PathEscape(appID) + "/workspaces/add"
 }
 
 // verify checks the new bot token with auth.test and builds the record.

@@ -28,6 +28,9 @@ func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ..
 	}
 	refresh := func(ctx context.Context, rt string) (Refreshed, error) {
 		r, err := slack.RefreshOAuthV2TokenContext(ctx, hc, cfg.ClientID, cfg.ClientSecret, rt, slack.OAuthOptionAPIURL(apiURL))
+		if err != nil && slackReason(err) == "invalid_refresh_token" {
+			return Refreshed{}, fmt.Errorf("oauth.v2.access refresh: %w", ErrRefreshRevoked)
+		}
 		if err != nil {
 			return Refreshed{}, fmt.Errorf("oauth.v2.access refresh: %s", slackReason(err))
 		}
@@ -42,7 +45,15 @@ func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ..
 		// A rotating token (token_rotation_enabled) lasts 12 hours: one
 		// expiring within RefreshWithin is refreshed before this use.
 		inst, ok, err := store.Fresh(ctx, enterprise, team, RefreshWithin, now, refresh)
-		if err != nil || !ok {
+		if errors.Is(err, ErrBroken) {
+			// This replica marked it: the one to tell. The workspace is
+			// now as good as uninstalled: its people are on no platform.
+			if cfg.OnBroken != nil {
+				cfg.OnBroken(context.WithoutCancel(ctx), inst)
+			}
+			return nil, false, nil
+		}
+		if err != nil || !ok || inst.Broken != "" {
 			return nil, false, err
 		}
 		c := cfg
@@ -91,11 +102,18 @@ func splitWorkspace(ids []string) (team, enterprise string) {
 	return team, enterprise
 }
 
-// notInstalled answers a request from a workspace with no installation.
-func (a *App) notInstalled() handlers.Message {
+// notInstalled answers a request from a workspace with no installation,
+// or a broken one.
+func (a *App) notInstalled(broken bool) handlers.Message {
 	m := handlers.Message{Tone: handlers.ToneError, Text: "usher is not installed in this workspace."}
+	if broken {
+		m.Text = "usher's access to this workspace has stopped working: Slack refused to renew its token, so nothing was changed."
+	}
 	if a.cfg.InstallURL != "" {
-		m.Footer = "A workspace admin can add it: " + a.cfg.InstallURL
+		m.Footer = "A workspace admin can add it again: " + a.cfg.InstallURL
+		if !broken {
+			m.Footer = "A workspace admin can add it: " + a.cfg.InstallURL
+		}
 	}
 	return m
 }
@@ -120,6 +138,15 @@ type lifecycleEvent struct {
 		} `json:"tokens"`
 		TeamIDs []string `json:"team_ids"`
 	} `json:"event"`
+}
+
+// Lifecycle is an install lifecycle event that changed the installation
+// store, for Config.OnLifecycle.
+type Lifecycle struct {
+	Event             string // app_uninstalled, tokens_revoked, app_uninstalled_team, team_access_granted, team_access_revoked
+	Team, Enterprise  string
+	EnterpriseInstall bool
+	Teams             []string // the workspaces team_access_* and app_uninstalled_team concern
 }
 
 // parseLifecycle reads a delivery; ok is false for anything else.
@@ -161,36 +188,56 @@ func (a *App) lifecycle(ctx context.Context, body []byte) error {
 		targets = append(targets, target{ent, ""})
 	}
 	var err error
+	changed := false
+	note := func(done bool, e error) {
+		changed = changed || done
+		if e != nil {
+			err = e
+		}
+	}
 	switch ev.Event.Type {
 	case "app_uninstalled":
 		for _, t := range targets {
-			if _, e := store.Remove(ctx, t.ent, t.team); e != nil {
-				err = e
-			}
+			note(store.Remove(ctx, t.ent, t.team))
 		}
 	case "tokens_revoked":
 		for _, t := range targets {
-			if _, e := store.RevokeBots(ctx, t.ent, t.team, ev.Event.Tokens.Bot); e != nil {
-				err = e
-			}
+			note(store.RevokeBots(ctx, t.ent, t.team, ev.Event.Tokens.Bot))
 		}
 	case "app_uninstalled_team":
 		// One workspace of an org-wide install: the install stays for the others.
-		if _, e := store.Remove(ctx, "", team); e != nil {
-			err = e
-		}
-		if e := store.RevokeTeams(ctx, ent, []string{team}); e != nil {
-			err = e
-		}
+		note(store.Remove(ctx, "", team))
+		note(true, store.RevokeTeams(ctx, ent, []string{team}))
 	case "team_access_revoked":
-		err = store.RevokeTeams(ctx, ent, ev.Event.TeamIDs)
+		note(true, store.RevokeTeams(ctx, ent, ev.Event.TeamIDs))
 	case "team_access_granted":
-		err = store.GrantTeams(ctx, ent, ev.Event.TeamIDs)
+		note(true, store.GrantTeams(ctx, ent, ev.Event.TeamIDs))
 	}
 	if err != nil {
 		return fmt.Errorf("slack %s: %w", ev.Event.Type, err)
 	}
+	// Only a change is told: Slack's retry of an event already applied, or
+	// tokens_revoked after app_uninstalled, adds no second audit entry.
+	if changed && a.cfg.OnLifecycle != nil {
+		teams := ev.Event.TeamIDs
+		if ev.Event.Type == "app_uninstalled_team" {
+			teams = []string{team}
+		}
+		a.cfg.OnLifecycle(ctx, Lifecycle{Event: ev.Event.Type, Team: team, Enterprise: ent, EnterpriseInstall: enterpriseInstall, Teams: teams})
+	}
 	a.log.InfoContext(ctx, "slack: install lifecycle event", "event", ev.Event.Type, "team_id", team, "enterprise_id", ent,
 		"team_ids", ev.Event.TeamIDs, "bot_users", ev.Event.Tokens.Bot)
 	return nil
+}
+
+// RefreshInstallation refreshes one installation's rotating token if it
+// expires within `within`, as a use would (once across replicas); the token
+// sweep calls it for tokens that scheduled work will need before any
+// request comes. installed is false for an installation gone or broken.
+func (d *DM) RefreshInstallation(ctx context.Context, enterprise, team string) (installed bool, err error) {
+	if d.apis.installed == nil {
+		return false, nil
+	}
+	_, ok, err := d.apis.installed(ctx, team, enterprise)
+	return ok, err
 }

@@ -17,7 +17,7 @@ import (
 
 // distEnv is the adapter in distribution mode: no SLACK_BOT_TOKEN, each
 // workspace's token from the installation store.
-func distEnv(t *testing.T) (*env, *storage.SlackInstalls) {
+func distEnv(t *testing.T, tune ...func(*slackbot.Config)) (*env, *storage.SlackInstalls) {
 	rdb := chatClient(t, redistest.Start(t))
 	installs := storage.NewSlackInstalls(rdb, nil)
 	e := newEnvConfigured(t, rdb, "", func(c *slackbot.Config) {
@@ -25,6 +25,9 @@ func distEnv(t *testing.T) (*env, *storage.SlackInstalls) {
 		c.ClientID, c.ClientSecret = "111.222", "client-secret-xyz"
 		// As usher serve's directory answers: the organization's one workspace.
 		c.WorkspacesOf = func(context.Context, org.ID) ([]string, error) { return []string{team}, nil }
+		for _, f := range tune {
+			f(c)
+		}
 	})
 	e.slack.client = [2]string{"111.222", "client-secret-xyz"}
 	return e, installs
@@ -236,5 +239,77 @@ func TestQueuedMessageUsesRefreshedToken(t *testing.T) {
 	}
 	if !posted {
 		t.Fatalf("no DM sent:\n%s", e.logs.String())
+	}
+}
+
+// TestBrokenInstallationToldOnce: when Slack refuses a rotating token's
+// refresh token (invalid_refresh_token), the installation is marked broken
+// once, whoever marked it is told (to tell the admins elsewhere), and the
+// workspace's requests are answered that usher must be added again.
+func TestBrokenInstallationToldOnce(t *testing.T) {
+	var mu sync.Mutex
+	var told []slackbot.Installation
+	e, installs := distEnv(t, func(c *slackbot.Config) {
+		c.OnBroken = func(_ context.Context, inst slackbot.Installation) {
+			mu.Lock()
+			told = append(told, inst)
+			mu.Unlock()
+		}
+	})
+	if err := installs.Save(context.Background(), storage.SlackInstallation{Team: team, BotUserID: "UBOTX", BotToken: "xoxe.xoxb-doomed",
+		RefreshToken: "xoxe-1-revoked", Expires: time.Now().Add(time.Hour), Installed: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.slack.Calls()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { e.command(uAdmin, "help") })
+	}
+	wg.Wait()
+	code, body := e.command(uAdmin, "help")
+	if code != 200 || !strings.Contains(string(body), "stopped working") || !strings.Contains(string(body), "add it again: https://usher.test/slack/install") {
+		t.Fatalf("after the refusal: %d %s", code, body)
+	}
+	refreshes := 0
+	for _, c := range e.slack.Calls() {
+		if c.Method == "oauth.v2.access" {
+			refreshes++
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refreshes != 1 || len(told) != 1 || told[0].Team != team || told[0].Broken == "" {
+		t.Fatalf("%d refresh calls, told %+v; want one of each", refreshes, told)
+	}
+	if inst, ok, _ := installs.Find(context.Background(), "", team); !ok || inst.BotToken != "" || inst.RefreshToken != "" {
+		t.Fatalf("broken record: %+v", inst)
+	}
+}
+
+// TestLifecycleToldOnlyOfChanges: an uninstall and a tokens_revoked, each
+// delivered twice in both orders, are told once between them (the first
+// that removed the installation): the audit has one entry, not four.
+func TestLifecycleToldOnlyOfChanges(t *testing.T) {
+	for _, order := range [][]string{{"app_uninstalled", "tokens_revoked"}, {"tokens_revoked", "app_uninstalled"}} {
+		var mu sync.Mutex
+		var told []slackbot.Lifecycle
+		e, installs := distEnv(t, func(c *slackbot.Config) {
+			c.OnLifecycle = func(_ context.Context, ev slackbot.Lifecycle) {
+				mu.Lock()
+				told = append(told, ev)
+				mu.Unlock()
+			}
+		})
+		install(t, installs)
+		for _, kind := range []string{order[0], order[1], order[0], order[1]} {
+			if code, body := e.event(lifecycleBody(kind)); code != 200 {
+				t.Fatalf("%s: %d %s", kind, code, body)
+			}
+		}
+		mu.Lock()
+		if len(told) != 1 || told[0].Event != order[0] || told[0].Team != team {
+			t.Fatalf("order %v: told %+v", order, told)
+		}
+		mu.Unlock()
 	}
 }

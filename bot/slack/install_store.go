@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/usher-chat/usher/handlers/org"
@@ -23,7 +24,20 @@ type Installation struct {
 	BotToken     string
 	RefreshToken string
 	Expires      time.Time
+	// Broken says why the tokens stopped working (a refresh token Slack
+	// refused), since BrokenSince: only a reinstall mends it.
+	Broken      string
+	BrokenSince time.Time
 }
+
+// ErrRefreshRevoked: Slack refused a refresh token for good
+// (invalid_refresh_token). The store marks the installation broken.
+var ErrRefreshRevoked = errors.New("slack refused the refresh token (invalid_refresh_token)")
+
+// ErrBroken is Fresh's answer, once across replicas, when it has just
+// marked the installation broken: whoever gets it tells the admins
+// (Config.OnBroken). Afterwards Fresh returns the broken record, no error.
+var ErrBroken = errors.New("slack installation broken: it must be installed again")
 
 // Refreshed is Slack's answer to a token refresh.
 type Refreshed struct {

@@ -3,6 +3,8 @@ package slack_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -253,7 +255,8 @@ func mustURL(s string) *url.URL {
 
 // TestInstallOrgWide: an org-wide install (is_enterprise_install, team
 // null as Slack sends it) is stored for the enterprise and serves its
-// workspaces.
+// workspaces; the installer is sent on to Slack's page for adding the app
+// to workspaces, since an org-wide app starts in none.
 func TestInstallOrgWide(t *testing.T) {
 	e := newInstallEnv(t, nil)
 	e.fake.mu.Lock()
@@ -264,8 +267,9 @@ func TestInstallOrgWide(t *testing.T) {
 	e.fake.mu.Unlock()
 	c := browser(t)
 	state := e.start(c)
-	if resp, body := e.back(c, url.Values{"code": {"code-grid"}, "state": {state}}); resp.StatusCode != 200 || !strings.Contains(body, "Grid Corp") {
-		t.Fatalf("%d %s", resp.StatusCode, body)
+	resp, body := e.back(c, url.Values{"code": {"code-grid"}, "state": {state}})
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://app.slack.com/manage/EGRID1/integrations/profile/A0USHER/workspaces/add" {
+		t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	inst, ok, err := e.store.Find(context.Background(), "EGRID1", "TANYWS")
 	if !ok || err != nil || inst.Team != "" || inst.Enterprise != "EGRID1" || inst.BotToken != "xoxb-grid-token" || inst.Installer != "UGRIDADMIN" {
@@ -290,8 +294,14 @@ func (w installStore) Fresh(ctx context.Context, enterprise, team string, within
 	refresh func(context.Context, string) (slack.Refreshed, error)) (slack.Installation, bool, error) {
 	inst, ok, err := w.s.Fresh(ctx, enterprise, team, within, now, func(ctx context.Context, rt string) (storage.Refreshed, error) {
 		r, err := refresh(ctx, rt)
+		if errors.Is(err, slack.ErrRefreshRevoked) {
+			err = fmt.Errorf("%w: %w", storage.ErrRefreshRevoked, err)
+		}
 		return storage.Refreshed(r), err
 	})
+	if errors.Is(err, storage.ErrBroken) {
+		err = fmt.Errorf("%w: %w", slack.ErrBroken, err)
+	}
 	return slack.Installation(inst), ok, err
 }
 

@@ -23,7 +23,12 @@ const (
 	blockNote      = "note"
 	elemValue      = "value"
 	maxNote        = 500
-	maxInvitees    = 20
+	maxInvitees    = 1000
+	// maxPaste is the most a plain_text_input takes: Slack caps max_length
+	// at 3,000 characters (docs.slack.dev, Block Kit, plain-text input
+	// element), about 120 addresses; a longer list goes in the command's
+	// text, which the help says.
+	maxPaste = 3000
 )
 
 // ModalOrigin is the modal's private_metadata: where the command was typed,
@@ -36,7 +41,7 @@ type ModalOrigin struct {
 // InviteModal is the invite form, with the organization's workspaces.
 func InviteModal(workspaces []string, origin ModalOrigin) slack.ModalViewRequest {
 	meta, _ := json.Marshal(origin)
-	emails := slack.NewPlainTextInputBlockElement(plain("bob@example.com, carol@example.com"), elemValue).WithMultiline(true)
+	emails := slack.NewPlainTextInputBlockElement(plain("bob@example.com, carol@example.com"), elemValue).WithMultiline(true).WithMaxLength(maxPaste)
 	roles := []*slack.OptionBlockObject{}
 	for _, r := range []org.Role{org.RoleAdmin, org.RoleMember, org.RoleViewer} {
 		roles = append(roles, slack.NewOptionBlockObject(string(r), plain(string(r)), nil))
@@ -44,7 +49,7 @@ func InviteModal(workspaces []string, origin ModalOrigin) slack.ModalViewRequest
 	role := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Role"), elemValue, roles...)
 	role.InitialOption = roles[1]
 	blocks := []slack.Block{
-		slack.NewInputBlock(blockEmails, plain("Email addresses"), plain(fmt.Sprintf("Up to %d, separated by commas or spaces.", maxInvitees)), emails),
+		slack.NewInputBlock(blockEmails, plain("Email addresses"), plain("Paste a list: commas, spaces or one per line. Up to 3,000 characters here; for a longer list type /usher invite followed by it."), emails),
 		slack.NewInputBlock(blockRole, plain("Role"), nil, role),
 	}
 	if len(workspaces) > 0 {

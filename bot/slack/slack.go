@@ -98,6 +98,14 @@ type Config struct {
 	InstallURL    string
 	// ClientID and ClientSecret refresh rotating installation tokens.
 	ClientID, ClientSecret string
+	// OnBroken is told, once across replicas, of an installation this
+	// process found broken (Slack refused its refresh token): the admins
+	// must hear of it on another platform, or the operator in the log.
+	OnBroken func(ctx context.Context, inst Installation)
+	// OnLifecycle is told of each lifecycle event that changed an
+	// installation (not of a retry or a repeat that changed nothing): the
+	// organization audits it.
+	OnLifecycle func(ctx context.Context, ev Lifecycle)
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
 	WorkspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)
@@ -136,6 +144,9 @@ type Org struct {
 	// Identities caches who the organization's Slack users are (their
 	// email); nil: the App's State.
 	Identities State
+	// Enterprise is the request's Enterprise Grid, whose org-wide install
+	// may be the one whose token serves it (set by the App, not by Orgs).
+	Enterprise string
 }
 
 // Orgs finds the organization that serves a Slack workspace.
@@ -263,7 +274,7 @@ func (a *App) lookup(ctx context.Context, o Org, team, user string) (profile, er
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	u, err := a.apis.of(callCtx, team).GetUserInfoContext(callCtx, user)
+	u, err := a.apis.of(callCtx, team, o.Enterprise).GetUserInfoContext(callCtx, user)
 	if err != nil {
 		return profile{}, fmt.Errorf("slack users.info %s: %w", user, err)
 	}

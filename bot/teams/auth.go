@@ -73,10 +73,15 @@ type Validator struct {
 	// AllowedTenants are the Entra tenants whose users may talk to the bot.
 	// "*" allows every tenant.
 	AllowedTenants []string
-	HTTP           *http.Client     // default: 10 s timeout
-	MaxAge         time.Duration    // default 24 h
-	MinRefresh     time.Duration    // default 1 min: unknown-kid refreshes are rate limited
-	Now            func() time.Time // default time.Now
+	// TenantLinked, when set, allows a tenant AllowedTenants does not list
+	// when it says the directory links the tenant to an organization (an
+	// operator's `usher org link`, or an earlier install): with
+	// MICROSOFT_ALLOWED_TENANTS=directory the allow-list is the directory.
+	TenantLinked func(ctx context.Context, tenant string) (bool, error)
+	HTTP         *http.Client     // default: 10 s timeout
+	MaxAge       time.Duration    // default 24 h
+	MinRefresh   time.Duration    // default 1 min: unknown-kid refreshes are rate limited
+	Now          func() time.Time // default time.Now
 
 	mu         sync.RWMutex
 	keys       map[string]signingKey
@@ -143,7 +148,16 @@ func (v *Validator) Authenticate(ctx context.Context, header string, act *Activi
 		return nil, unauthorized("serviceurl claim does not match the activity's serviceUrl", nil)
 	}
 	if tenant := act.Tenant(); !v.tenantAllowed(tenant) {
-		return nil, &AuthError{Status: http.StatusForbidden, Reason: fmt.Sprintf("tenant %q is not allowed", tenant)}
+		linked := false
+		if v.TenantLinked != nil && tenant != "" {
+			var err error
+			if linked, err = v.TenantLinked(ctx, tenant); err != nil {
+				return nil, &AuthError{Status: http.StatusServiceUnavailable, Reason: "cannot tell whether the tenant is linked", Err: err}
+			}
+		}
+		if !linked {
+			return nil, &AuthError{Status: http.StatusForbidden, Reason: fmt.Sprintf("tenant %q is not allowed", tenant)}
+		}
 	}
 	return claims, nil
 }

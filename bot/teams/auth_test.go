@@ -343,3 +343,37 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthenticateTenantLinked: with MICROSOFT_ALLOWED_TENANTS=directory a
+// tenant off the static list is allowed when the directory links it, 403
+// when it does not, and 503 (never allowed) when the directory cannot say.
+func TestAuthenticateTenantLinked(t *testing.T) {
+	f := teamstest.New(t)
+	v := newValidator(f, newClock())
+	v.AllowedTenants = []string{"99999999-0000-0000-0000-000000000000"}
+	linked := map[string]bool{}
+	var down error
+	v.TenantLinked = func(_ context.Context, tenant string) (bool, error) { return linked[tenant], down }
+	good := "Bearer " + f.Sign("k1", f.ValidClaims(f.ServiceURL()))
+	status := func() int {
+		_, err := v.Authenticate(context.Background(), good, activity(f))
+		var ae *teams.AuthError
+		if err == nil {
+			return 200
+		} else if errors.As(err, &ae) {
+			return ae.Status
+		}
+		return -1
+	}
+	if s := status(); s != 403 {
+		t.Fatalf("unlinked tenant: %d, want 403", s)
+	}
+	linked[f.Tenant] = true
+	if s := status(); s != 200 {
+		t.Fatalf("linked tenant: %d, want 200", s)
+	}
+	down = errors.New("redis down")
+	if s := status(); s != 503 {
+		t.Fatalf("directory down: %d, want 503", s)
+	}
+}

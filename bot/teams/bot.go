@@ -105,6 +105,10 @@ type Bot struct {
 	ProfileTTL    time.Duration // identity cache lifetime; default 1 h
 	// Observe, when set, is told every command's verb, outcome and duration (metrics).
 	Observe func(command, outcome string, d time.Duration)
+	// Installs, when set (with Orgs), makes installationUpdate link and
+	// unlink tenants (install.go): a tenant that installs usher gets an
+	// organization of its own.
+	Installs Installs
 }
 
 func (b *Bot) log() *slog.Logger {
@@ -164,6 +168,10 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return
 	}
+	if act.Type == "installationUpdate" && b.Installs != nil && b.Orgs != nil {
+		b.installation(ctx, w, act)
+		return
+	}
 	if b.Orgs != nil {
 		o, ok, err := b.Orgs.Serving(ctx, act.Tenant())
 		if err != nil || !ok {
@@ -185,8 +193,9 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id, err := b.remember(ctx, act)
 		if err != nil {
 			b.log().Warn("teams: could not store the conversation reference", "err", err)
-		} else if act.Type == "installationUpdate" && strings.HasPrefix(act.Action, "remove") {
-			// Uninstalled: usher can no longer write to them.
+		} else if act.Type == "installationUpdate" && strings.HasPrefix(act.Action, "remove") && act.Personal() {
+			// Uninstalled from their personal scope: usher can no longer
+			// write to them. (Whoever removes it from a team keeps theirs.)
 			if err := b.State.MarkUnreachable(ctx, id.UserID, "uninstalled"); err != nil {
 				b.log().Warn("teams: could not mark unreachable", "err", err)
 			}
@@ -202,6 +211,10 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // are only logged.
 func (b *Bot) notServed(ctx context.Context, act *Activity, err error) {
 	text := "usher is not set up for this Microsoft Teams tenant. Whoever runs usher can link it to an organization: usher org link ORG --teams-tenant " + act.Tenant()
+	if b.Installs != nil {
+		text = "usher is not set up for this Microsoft Teams tenant: install the usher app in Teams to set it up (whoever installs it first becomes its admin), " +
+			"or ask whoever runs usher to link it to an organization: usher org link ORG --teams-tenant " + act.Tenant()
+	}
 	if err != nil {
 		b.log().Warn("teams: cannot route activity", "tenant", act.Tenant(), "err", err)
 		text = "usher can't tell which organization this tenant belongs to just now (its database is not answering), so nothing was done. Please try again in a minute."

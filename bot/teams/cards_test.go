@@ -99,6 +99,10 @@ func TestCardsGolden(t *testing.T) {
 			Buttons: []handlers.Button{{Label: "Previous", Command: "invitations --page 1 --search acme"}, {Label: "Next", Command: "invitations --page 3 --search acme"}},
 		},
 	}
+	// What an installer is told (install.go).
+	cases["install-created"] = teams.Greeting(teams.Installed{Org: "teams-72f988bf-86f1-41af-91ab-2d", Created: true})
+	cases["install-again"] = teams.Greeting(teams.Installed{Org: "teams-72f988bf-86f1-41af-91ab-2d", Again: true})
+	cases["install-linked"] = teams.Greeting(teams.Installed{Org: "acme"})
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) { golden(t, "card-"+name, teams.RenderMessage(m).Activity()) })
 	}

@@ -108,6 +108,10 @@ type Member struct {
 	Email             string `json:"email"`
 	UserPrincipalName string `json:"userPrincipalName"`
 	TenantID          string `json:"tenantId"`
+	// UserRole is "user", "guest" (a B2B guest of the tenant) or
+	// "anonymous" (a meeting's anonymous participant), per Microsoft's
+	// "Get single member details".
+	UserRole string `json:"userRole"`
 }
 
 // ObjectID is the member's stable Entra object id, whichever field has it.

@@ -34,7 +34,12 @@ type Chat struct {
 	// conversation references are), for a deployment of several; State is
 	// then not used.
 	StateOf func(orgID string) (State, error)
-	Log     *slog.Logger
+	// Served, when set, says whether organization orgID still serves Teams
+	// tenant: a person whose conversation is in a tenant it no longer
+	// serves (usher was removed from it, or an operator moved it) is not
+	// found here, so nothing goes to that tenant from this organization.
+	Served func(ctx context.Context, orgID, tenant string) (bool, error)
+	Log    *slog.Logger
 }
 
 // state is the Teams state a recipient of organization orgID is kept in.
@@ -81,6 +86,15 @@ func (c *Chat) Find(ctx context.Context, orgID org.ID, email string, hint delive
 	ref, err := reference(ctx, st, aad)
 	if err != nil || ref == nil {
 		return deliver.Recipient{}, false, err
+	}
+	if c.Served != nil && ref.Tenant != "" {
+		if ok, err := c.Served(ctx, string(orgID), ref.Tenant); err != nil {
+			return deliver.Recipient{}, false, fmt.Errorf("teams: is the tenant served: %w", err)
+		} else if !ok {
+			c.log().InfoContext(ctx, "teams: recipient not reached: usher was removed from their tenant, or it is no longer this organization's",
+				"org", string(orgID), "tenant", ref.Tenant)
+			return deliver.Recipient{}, false, nil
+		}
 	}
 	// Workspace: the organization whose state holds the conversation.
 	return deliver.Recipient{Email: email, UserID: aad, Workspace: string(orgID)}, true, nil

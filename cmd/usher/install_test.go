@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -38,6 +41,26 @@ func (s *slackWorkspaces) exchange(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"ok":false,"error":"invalid_client_id"}`)
 		return
 	}
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		// A refresh token is good once; the new access token works at once
+		// and the old one until it expires (Slack's token rotation docs).
+		rt := r.PostForm.Get("refresh_token")
+		s.refreshCalls++
+		team, ok := s.refreshable[rt]
+		if !ok {
+			io.WriteString(w, `{"ok":false,"error":"invalid_refresh_token"}`)
+			return
+		}
+		delete(s.refreshable, rt)
+		s.rotations++
+		token := fmt.Sprintf("xoxe.xoxb-%s-rotated-%d", team, s.rotations)
+		s.byToken[token] = team
+		next := "xoxe-1-refresh-" + token
+		s.refreshable[next] = team
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "access_token": token, "token_type": "bot", "refresh_token": next,
+			"expires_in": 43200, "team": map[string]any{"id": team}, "bot_user_id": "UUSHER", "app_id": "A0USHER"})
+		return
+	}
 	v, ok := s.codes[r.PostForm.Get("code")]
 	if !ok {
 		io.WriteString(w, `{"ok":false,"error":"invalid_code"}`)
@@ -48,6 +71,13 @@ func (s *slackWorkspaces) exchange(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// refreshes is how many refresh calls the fake has answered or refused.
+func (s *slackWorkspaces) refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshCalls
+}
+
 // grant makes code exchangeable for a workspace install of team by installer.
 func (s *slackWorkspaces) grant(code, team, token, installer string) {
 	s.mu.Lock()
@@ -55,10 +85,18 @@ func (s *slackWorkspaces) grant(code, team, token, installer string) {
 	if s.codes == nil {
 		s.codes = map[string]map[string]any{}
 	}
+	if s.refreshable == nil {
+		s.refreshable = map[string]string{}
+	}
+	expires := s.expiresIn
+	if expires == 0 {
+		expires = 43200
+	}
+	s.refreshable["xoxe-1-refresh-"+token] = team
 	s.codes[code] = map[string]any{"access_token": token, "token_type": "bot", "scope": "commands,chat:write,im:write,users:read,users:read.email",
 		"bot_user_id": "UUSHER", "app_id": "A0USHER", "team": map[string]any{"id": team, "name": "Team " + team}, "enterprise": nil,
 		"is_enterprise_install": false, "authed_user": map[string]any{"id": installer, "scope": "", "token_type": "user"},
-		"refresh_token": "xoxe-1-refresh-" + token, "expires_in": 43200}
+		"refresh_token": "xoxe-1-refresh-" + token, "expires_in": expires}
 }
 
 // installThrough runs "Add to Slack" in a fresh browser: the install page,
@@ -83,6 +121,9 @@ func installThrough(t *testing.T, base, code string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusFound {
+		return resp.StatusCode, "Location: " + resp.Header.Get("Location")
+	}
 	return resp.StatusCode, string(b)
 }
 
@@ -195,6 +236,15 @@ func TestAddToSlackTwoWorkspaces(t *testing.T) {
 			}
 		}
 	}
+	// The isolation matrix of the organizations issue, between the two
+	// installed workspaces.
+	amy, ben := pendingID(t, rdb, orgA, "amy@alpha.example"), pendingID(t, rdb, orgB, "ben@beta.example")
+	assertIsolated(t, rdb, []isoPlace{
+		{orgA, func(text string) string { return slackAs(t, base, ta, "UBOSS", text) }, "boss@alpha.example",
+			[]string{"amy@alpha.example", "boss@alpha.example", amy}, amy},
+		{orgB, func(text string) string { return slackAs(t, base, tb, "UBEA", text) }, "bea@beta.example",
+			[]string{"ben@beta.example", "bea@beta.example", ben}, ben},
+	})
 	// A Beta admin's command in Alpha's workspace is Alpha's: bea is nobody there.
 	if a := slackAs(t, base, ta, "UBEA", "invite x@beta.example"); strings.Contains(a, "invited") {
 		t.Fatalf("cross-workspace: %s", a)
@@ -223,6 +273,36 @@ func TestAddToSlackTwoWorkspaces(t *testing.T) {
 	if after := len(orgKeys(t, rdb, orgA)); after < before || after == 0 {
 		t.Fatalf("alpha's data went with the install: %d keys, then %d", before, after)
 	}
+	// The organization's audit log says who installed it and that it was
+	// uninstalled, once although Slack said so four times.
+	if got := installAudit(t, rdb, orgA); !slices.Equal(got, []string{"install.add boss@alpha.example", "install.remove slack"}) {
+		t.Fatalf("alpha's install audit: %q", got)
+	}
+	if got := installAudit(t, rdb, orgB); !slices.Equal(got, []string{"install.add bea@beta.example"}) {
+		t.Fatalf("beta's install audit: %q", got)
+	}
+}
+
+// installAudit lists organization id's install.* audit entries, oldest
+// first, as "ACTION ACTOR".
+func installAudit(t *testing.T, rdb redis.UniversalClient, id org.ID) []string {
+	t.Helper()
+	st, err := storage.New(rdb, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := st.Load(context.Background(), org.Query{AuditLimit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range snap.Audit {
+		if strings.HasPrefix(a.Action, "install.") {
+			out = append(out, a.Action+" "+a.Actor)
+		}
+	}
+	slices.Reverse(out) // newest first as read
+	return out
 }
 
 func TestDistributionConfig(t *testing.T) {
@@ -236,6 +316,10 @@ func TestDistributionConfig(t *testing.T) {
 		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_BOT_TOKEN is for a single workspace"},
 		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_APP_TOKEN": "xapp-1"}, "Socket Mode"},
 		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_TEAM_ID": "T1"}, "unset them"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_TOKEN_SWEEP": "5m", "SLACK_GRID_ORGS": "Workspace"}, ""},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_TOKEN_SWEEP": "15"}, "SLACK_TOKEN_SWEEP \"15\": want a duration"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_TOKEN_SWEEP": "3h"}, "from 1s to 1h0m0s"},
+		{map[string]string{"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_SIGNING_SECRET": "x", "SLACK_GRID_ORGS": "team"}, "want enterprise"},
 	} {
 		c, on, err := loadSlackConfig(func(k string) string { return tc.vars[k] })
 		if !on {

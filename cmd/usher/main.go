@@ -78,6 +78,9 @@ const usage = `usage:
   usher org create|list|show|link|delete ...
                              manage the deployment's organizations (needs REDIS_URL);
                              usher org help lists the subcommands
+  usher scim token create|list|revoke ORG ...
+                             bearer tokens for SCIM provisioning from Okta or Entra ID
+                             (needs REDIS_URL); usher scim help explains them
   usher version              print the version`
 
 func run(ctx context.Context, e env) error {
@@ -97,6 +100,8 @@ func run(ctx context.Context, e env) error {
 		return runAdminAdd(ctx, e, e.args[2], force)
 	case "org":
 		return runOrg(ctx, e)
+	case "scim":
+		return runSCIM(ctx, e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "usher", versionString())
 		return nil

@@ -108,3 +108,17 @@ func TestShellGoldenSpelling(t *testing.T) {
 	})
 	golden(t, "spelling.golden", withoutBanner(out))
 }
+
+// TestShellGoldenBulk: a bulk invitation read from a file (invite --file),
+// answered with counts, then its progress message updated in place to the
+// final count, on the embedded store and on a real redis-server alike.
+func TestShellGoldenBulk(t *testing.T) {
+	out := runShellScript(t, "testdata/bulk.txt", map[string]string{"USHER_ADMINS": "alice@example.com"})
+	golden(t, "bulk.golden", withoutBanner(out))
+	if *update {
+		return
+	}
+	srv := redistest.Shared(t)
+	out = runShellScript(t, "testdata/bulk.txt", map[string]string{"USHER_ADMINS": "alice@example.com", "REDIS_URL": srv.URL(), "USHER_ORG": "golden-bulk"})
+	golden(t, "bulk.golden", withoutBanner(out))
+}

@@ -38,8 +38,9 @@ const orgUsage = `usage:
                              unless --confirm; never USHER_ORG, the default organization)
   usher org reindex [ORG]    note every member and open invitation of ORG (default: of every
                              organization) in the person index, which the bell and the web
-                             account page read, and put invitation requests older versions
-                             wrote in the due queue (idempotent; safe while usher runs)
+                             account page read, rebuild each workspace's members index (SCIM
+                             groups), and put invitation requests older versions wrote in the
+                             due queue (idempotent; safe while usher runs)
 Every org command needs Redis (REDIS_URL, or Sentinel / Cluster). Repeated flags may also
 be comma-separated (--slack-team T1,T2).`
 
@@ -303,10 +304,32 @@ func (o orgCmd) create(ctx context.Context, id org.ID, name, admin string, tenan
 	if _, err := svc.CreateOrganization(ctx, name, admin); err != nil {
 		return o.undoCreate(ctx, id, err)
 	}
+	// A new organization's workspace index is complete from the start (it
+	// has none), so its workspaces' members are read from it at once.
+	if _, err := st.ReindexWorkspaces(ctx); err != nil {
+		return fmt.Errorf("create organization %s: %w", id, err)
+	}
 	o.log.InfoContext(ctx, "organization created", "org", id, "name", name, "admin", admin, "tenants", len(tenants))
 	fmt.Fprintf(o.e.stdout, "Created organization %s (%q) with %s as its first active admin (audited as operator).\n", id, name, admin)
 	for _, t := range tenants {
 		fmt.Fprintf(o.e.stdout, "  linked %s\n", t)
+	}
+	return nil
+}
+
+// createInstalled creates organization id for a chat tenant that installed
+// usher itself ("Add to Slack", a Teams installationUpdate): the very steps
+// of `usher org create`, the installer its first admin, the tenant linked
+// in the same directory step. A refusal comes back as the *org.Error
+// itself, for the installer to read.
+func (s *server) createInstalled(ctx context.Context, id org.ID, name, admin string, tenant org.Tenant) error {
+	oc := orgCmd{e: env{stdout: io.Discard, rand: s.rand}, cfg: s.cfg, rdb: s.rdb, dir: s.store.Directory(), log: s.log}
+	if err := oc.create(ctx, id, name, admin, []org.Tenant{tenant}); err != nil {
+		var oe *org.Error
+		if errors.As(err, &oe) {
+			return oe
+		}
+		return err
 	}
 	return nil
 }
@@ -410,6 +433,10 @@ func (o orgCmd) delete(ctx context.Context, id org.ID, confirm bool) error {
 	// The directory first, so that no tenant resolves to the organization
 	// while its keys go.
 	if _, err := o.dir.Remove(ctx, id); err != nil {
+		return fmt.Errorf("delete organization %s: %w", id, err)
+	}
+	// Its SCIM tokens too: they live in the directory's slot.
+	if _, err := storage.NewSCIMTokens(o.rdb).Revoke(ctx, id, ""); err != nil {
 		return fmt.Errorf("delete organization %s: %w", id, err)
 	}
 	keys, err := storage.DeleteOrganizationKeys(ctx, o.rdb, id)

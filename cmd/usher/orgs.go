@@ -37,7 +37,15 @@ type tenants struct {
 
 	mu    sync.Mutex
 	byID  map[org.ID]*tenant
-	route map[org.Tenant]routed
+	route map[routeKey]routed
+}
+
+// routeKey is a cached answer's question: a tenant, and whether only the
+// directory may answer it (linked) or the default organization may too
+// (serving).
+type routeKey struct {
+	t      org.Tenant
+	linked bool
 }
 
 // routed is a directory answer kept for routeTTL: every Slack request would
@@ -57,7 +65,7 @@ const routeTTL = 5 * time.Second
 const maxTenants = 4096
 
 func newTenants(s *server, def *tenant) *tenants {
-	return &tenants{s: s, dir: s.store.Directory(), def: def, byID: map[org.ID]*tenant{def.id: def}, route: map[org.Tenant]routed{}}
+	return &tenants{s: s, dir: s.store.Directory(), def: def, byID: map[org.ID]*tenant{def.id: def}, route: map[routeKey]routed{}}
 }
 
 // get is the tenant of organization id. It does not check that id is in
@@ -98,10 +106,7 @@ func (ts *tenants) get(id org.ID) (*tenant, error) {
 // ok is false when none does.
 func (ts *tenants) serving(ctx context.Context, t org.Tenant, configured bool) (org.ID, bool, error) {
 	now := time.Now()
-	ts.mu.Lock()
-	r, hit := ts.route[t]
-	ts.mu.Unlock()
-	if hit && now.Before(r.expires) {
+	if r, hit := ts.cached(routeKey{t: t}, now); hit {
 		return r.id, r.ok, nil
 	}
 	id, found, err := ts.dir.Resolve(ctx, t)
@@ -121,13 +126,51 @@ func (ts *tenants) serving(ctx context.Context, t org.Tenant, configured bool) (
 		}
 		id, ok = org.Route(id, found, d)
 	}
+	ts.remember(routeKey{t: t}, routed{id: id, ok: ok, expires: now.Add(routeTTL)})
+	return id, ok, nil
+}
+
+// cached is a directory answer kept less than routeTTL ago.
+func (ts *tenants) cached(k routeKey, now time.Time) (routed, bool) {
 	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	r, hit := ts.route[k]
+	return r, hit && now.Before(r.expires)
+}
+
+func (ts *tenants) remember(k routeKey, r routed) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	if len(ts.route) >= maxTenants {
 		clear(ts.route)
 	}
-	ts.route[t] = routed{id: id, ok: ok, expires: now.Add(routeTTL)}
+	ts.route[k] = r
+}
+
+// linked is the organization the directory links a chat tenant to, and no
+// other (a tenant that installs usher itself: MICROSOFT_ALLOWED_TENANTS=
+// directory), cached like serving.
+func (ts *tenants) linked(ctx context.Context, t org.Tenant) (org.ID, bool, error) {
+	now, k := time.Now(), routeKey{t: t, linked: true}
+	if r, hit := ts.cached(k, now); hit {
+		return r.id, r.ok, nil
+	}
+	id, found, err := ts.dir.Resolve(ctx, t)
+	if err != nil {
+		return "", false, err
+	}
+	ts.remember(k, routed{id: id, ok: found, expires: now.Add(routeTTL)})
+	return id, found, nil
+}
+
+// forget drops the cached answers for a tenant this process just linked or
+// unlinked, so that its next request sees the change at once (other
+// replicas see it within routeTTL).
+func (ts *tenants) forget(t org.Tenant) {
+	ts.mu.Lock()
+	delete(ts.route, routeKey{t: t})
+	delete(ts.route, routeKey{t: t, linked: true})
 	ts.mu.Unlock()
-	return id, ok, nil
 }
 
 // newTenant builds organization id's parts on the deployment's Redis.

@@ -44,6 +44,12 @@ type slackWorkspaces struct {
 	client      [2]string
 	codes       map[string]map[string]any
 	unconfirmed map[string]bool
+	// refreshable: refresh token -> team, each good once; expiresIn is the
+	// lifetime granted tokens get (default 12 hours).
+	refreshable             map[string]string
+	expiresIn               int
+	refreshCalls, rotations int
+	uses                    map[string]int // Web API calls by token
 }
 
 type workspacePost struct{ team, channel, text string }
@@ -76,6 +82,12 @@ func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	team, known := s.byToken[token]
 	people := s.people[team]
+	if known {
+		if s.uses == nil {
+			s.uses = map[string]int{}
+		}
+		s.uses[token]++
+	}
 	s.mu.Unlock()
 	if !strings.HasPrefix(r.URL.Path, "/api/") {
 		io.WriteString(w, `{"ok":true}`) // response_url posts
@@ -155,8 +167,19 @@ func (s *slackWorkspaces) allPosts() []workspacePost {
 // slackAs runs a slash command as user of team, signed as Slack signs it.
 func slackAs(t *testing.T, base, team, user, text string) string {
 	t.Helper()
-	body := url.Values{"team_id": {team}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/usher"}, "text": {text},
-		"response_url": {base + "/nowhere"}, "trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 36)}}.Encode()
+	return slackAsIn(t, base, "", team, user, text)
+}
+
+// slackAsIn is slackAs from a workspace of an Enterprise Grid, whose
+// requests carry its enterprise_id.
+func slackAsIn(t *testing.T, base, enterprise, team, user, text string) string {
+	t.Helper()
+	form := url.Values{"team_id": {team}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/usher"}, "text": {text},
+		"response_url": {base + "/nowhere"}, "trigger_id": {strconv.FormatInt(time.Now().UnixNano(), 36)}}
+	if enterprise != "" {
+		form.Set("enterprise_id", enterprise)
+	}
+	body := form.Encode()
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte("s3cret"))
 	io.WriteString(mac, "v0:"+ts+":"+body)
@@ -287,24 +310,7 @@ func TestThreeOrganizations(t *testing.T) {
 	}
 
 	// pat accepts both: admin in alpha, viewer in beta.
-	invID := func(id org.ID, email string) string {
-		t.Helper()
-		st, err := storage.New(rdb, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := st.Load(ctx, org.Query{Pending: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, inv := range snap.Pending {
-			if inv.Email == email {
-				return inv.ID
-			}
-		}
-		t.Fatalf("no pending invitation for %s in %s", email, id)
-		return ""
-	}
+	invID := func(id org.ID, email string) string { t.Helper(); return pendingID(t, rdb, id, email) }
 	patAlpha, patBeta := invID(alpha, "pat@example.com"), invID(beta, "pat@example.com")
 	if a := slackAs(t, base, ta, "UPAT", "accept "+patAlpha); !strings.Contains(a, "joined") && !strings.Contains(a, "welcome") && !strings.Contains(a, "Welcome") {
 		t.Logf("pat accepts in alpha: %s", a)
@@ -331,14 +337,7 @@ func TestThreeOrganizations(t *testing.T) {
 	// organization, naming the people and invitation ids of another,
 	// changes nothing there and shows nothing of it.
 	amyAlpha, benBeta, gilGamma := invID(alpha, "amy@alpha.example"), invID(beta, "ben@beta.example"), invID(gamma, "gil@gamma.example")
-	type place struct {
-		id      org.ID
-		run     func(text string) string
-		admin   string
-		secrets []string // what only this organization knows
-		invID   string
-	}
-	places := []place{
+	places := []isoPlace{
 		{alpha, func(text string) string { return slackAs(t, base, ta, "UBOSS", text) }, "boss@alpha.example",
 			[]string{"amy@alpha.example", "boss@alpha.example", amyAlpha}, amyAlpha},
 		{beta, func(text string) string { return slackAs(t, base, tb, "UBEA", text) }, "bea@beta.example",
@@ -358,37 +357,7 @@ func TestThreeOrganizations(t *testing.T) {
 			return ""
 		}, "gus@gamma.example", []string{"gil@gamma.example", "gus@gamma.example", gilGamma}, gilGamma},
 	}
-	commands := func(other place, email string) []string {
-		return []string{
-			"invitations", "invitations --all", "members", "members --status deactivated", "requests", "audit", "workspaces", "settings",
-			"link " + other.invID, "link " + email, "resend " + other.invID, "resend " + email,
-			"revoke " + other.invID + " --confirm", "revoke " + email + " --confirm",
-			"role " + other.admin + " viewer --confirm", "deactivate " + other.admin + " --confirm", "activate " + other.admin,
-			"reset-password " + other.admin + " --confirm", "approve " + other.invID, "deny " + other.invID,
-			"accept " + other.invID, "decline " + other.invID, "audit --user " + other.admin,
-			// The bell's buttons name an organization: only the invitee may use them.
-			"accept " + other.invID + " --org " + string(other.id), "decline " + other.invID + " --org " + string(other.id) + " --confirm",
-		}
-	}
-	for _, here := range places {
-		for _, there := range places {
-			if here.id == there.id {
-				continue
-			}
-			before := settledKeys(t, rdb, there.id)
-			for _, text := range commands(there, there.secrets[0]) {
-				answer := here.run(text)
-				for _, secret := range there.secrets {
-					if strings.Contains(answer, secret) && !strings.Contains(text, secret) {
-						t.Errorf("%s: %q shows %s's %q:\n%s", here.id, text, there.id, secret, answer)
-					}
-				}
-			}
-			if after := orgKeys(t, rdb, there.id); !mapsEqual(before, after) {
-				t.Errorf("commands run in %s changed %s's keys: %s", here.id, there.id, keyDiff(before, after))
-			}
-		}
-	}
+	assertIsolated(t, rdb, places)
 
 	// Inviting another organization's admin is an invitation of one's own
 	// organization: it changes nothing of theirs, and their bell shows it,
@@ -464,6 +433,74 @@ func TestThreeOrganizations(t *testing.T) {
 	teamsFake.Tenant = home
 	if got := fmt.Sprint(teamsFake.Activities(chatOf(stranger))); strings.Contains(got, "gus@gamma.example") {
 		t.Errorf("a stranger's tenant was shown gamma's people: %s", got)
+	}
+}
+
+// pendingID is the id of email's pending invitation in organization id.
+func pendingID(t *testing.T, rdb *redis.Client, id org.ID, email string) string {
+	t.Helper()
+	st, err := storage.New(rdb, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := st.Load(context.Background(), org.Query{Pending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inv := range snap.Pending {
+		if inv.Email == email {
+			return inv.ID
+		}
+	}
+	t.Fatalf("no pending invitation for %s in %s", email, id)
+	return ""
+}
+
+// isoPlace is one organization in the isolation matrix: how its admin runs
+// a command, who they are, and what only it knows.
+type isoPlace struct {
+	id      org.ID
+	run     func(text string) string
+	admin   string
+	secrets []string // what only this organization knows
+	invID   string
+}
+
+// assertIsolated is the isolation matrix: every command, run by an admin of
+// one organization, naming the people and invitation ids of another,
+// changes nothing there and shows nothing of it.
+func assertIsolated(t *testing.T, rdb *redis.Client, places []isoPlace) {
+	t.Helper()
+	commands := func(other isoPlace, email string) []string {
+		return []string{
+			"invitations", "invitations --all", "members", "members --status deactivated", "requests", "audit", "workspaces", "settings",
+			"link " + other.invID, "link " + email, "resend " + other.invID, "resend " + email,
+			"revoke " + other.invID + " --confirm", "revoke " + email + " --confirm",
+			"role " + other.admin + " viewer --confirm", "deactivate " + other.admin + " --confirm", "activate " + other.admin,
+			"reset-password " + other.admin + " --confirm", "approve " + other.invID, "deny " + other.invID,
+			"accept " + other.invID, "decline " + other.invID, "audit --user " + other.admin,
+			// The bell's buttons name an organization: only the invitee may use them.
+			"accept " + other.invID + " --org " + string(other.id), "decline " + other.invID + " --org " + string(other.id) + " --confirm",
+		}
+	}
+	for _, here := range places {
+		for _, there := range places {
+			if here.id == there.id {
+				continue
+			}
+			before := settledKeys(t, rdb, there.id)
+			for _, text := range commands(there, there.secrets[0]) {
+				answer := here.run(text)
+				for _, secret := range there.secrets {
+					if strings.Contains(answer, secret) && !strings.Contains(text, secret) {
+						t.Errorf("%s: %q shows %s's %q:\n%s", here.id, text, there.id, secret, answer)
+					}
+				}
+			}
+			if after := orgKeys(t, rdb, there.id); !mapsEqual(before, after) {
+				t.Errorf("commands run in %s changed %s's keys: %s", here.id, there.id, keyDiff(before, after))
+			}
+		}
 	}
 }
 

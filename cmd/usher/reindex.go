@@ -46,6 +46,10 @@ func (o orgCmd) reindex(ctx context.Context, only []string) error {
 			return fmt.Errorf("reindex %s: %w", id, err)
 		}
 		fmt.Fprintf(o.e.stdout, "%s: %d members and the open invitations noted in the person index\n", id, n)
+		if _, err := st.ReindexWorkspaces(ctx); err != nil {
+			return fmt.Errorf("reindex %s: %w", id, err)
+		}
+		fmt.Fprintf(o.e.stdout, "%s: the members of every workspace indexed\n", id)
 		if r, err := st.ScheduleRequests(ctx); err != nil {
 			return fmt.Errorf("reindex %s: %w", id, err)
 		} else if r > 0 {

@@ -176,6 +176,9 @@ func (s *server) build(ctx context.Context) error {
 	if err := mountWeb(ctx, s); err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
+	if err := mountSCIM(s); err != nil {
+		return fmt.Errorf("scim: %w", err)
+	}
 	if err := mountScheduler(s); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}

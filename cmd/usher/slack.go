@@ -34,6 +34,13 @@ type slackConfig struct {
 	// (SLACK_RATE=off) keeps to none.
 	limits  slack.Limits
 	rateOff bool
+	// tokenSweep (SLACK_TOKEN_SWEEP, a duration) is how often rotating
+	// tokens about to expire are refreshed with no request to need them.
+	tokenSweep time.Duration
+	// gridPerWorkspace (SLACK_GRID_ORGS=workspace) gives each workspace of
+	// an org-wide Enterprise Grid install its own organization, instead of
+	// one for the whole enterprise (SLACK_GRID_ORGS=enterprise, the default).
+	gridPerWorkspace bool
 }
 
 // distributed reports distribution mode.
@@ -79,7 +86,23 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		c.limits = c.limits.Scaled(f)
 	}
 	if c.distributed() {
-		return c, true, checkDistributed(c)
+		var problems []string
+		c.tokenSweep = tokenSweepEvery
+		if v := getenv("SLACK_TOKEN_SWEEP"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > slack.RefreshWithin/2 {
+				problems = append(problems, fmt.Sprintf("SLACK_TOKEN_SWEEP %q: want a duration from 1s to %s, such as 15m", v, slack.RefreshWithin/2))
+			}
+			c.tokenSweep = d
+		}
+		switch v := strings.ToLower(strings.TrimSpace(getenv("SLACK_GRID_ORGS"))); v {
+		case "", "enterprise":
+		case "workspace":
+			c.gridPerWorkspace = true
+		default:
+			problems = append(problems, fmt.Sprintf("SLACK_GRID_ORGS %q: want enterprise (one organization for a whole Enterprise Grid install, the default) or workspace (one per workspace)", v))
+		}
+		return c, true, checkDistributed(c, problems...)
 	}
 	if c.signingSecret == "" && c.appToken == "" && c.botToken == "" {
 		return c, false, nil
@@ -289,6 +312,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
 		Directory: storage.NewSlackDirectory(s.rdb), WorkspacesOf: p.dm.WorkspacesOf(), Budgets: p.budgets(s), Limits: &sc.limits,
 		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
+		OnBroken: p.onBroken(s), OnLifecycle: p.onLifecycle(s),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },
 	})
 	if err != nil {

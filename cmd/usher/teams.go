@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,8 +21,14 @@ import (
 type teamsConfig struct {
 	appID, password, tenant, appType string
 	allowedTenants                   []string
-	metadataURL, tokenURL            string
-	serviceHosts                     []string
+	// selfInstall: MICROSOFT_ALLOWED_TENANTS has "directory". The
+	// allow-list is then the directory (a tenant is served when it links it
+	// to an organization), and a tenant that installs the app gets an
+	// organization of its own (installationUpdate "add"): any tenant, or,
+	// when allowedTenants lists some, only those.
+	selfInstall           bool
+	metadataURL, tokenURL string
+	serviceHosts          []string
 	// insecure: no MICROSOFT_APP_ID, MICROSOFT_ALLOW_UNAUTHENTICATED=loopback
 	// and a loopback listen address (the Agents Playground).
 	insecure bool
@@ -52,6 +59,13 @@ func loadTeamsConfig(getenv func(string) string, listenAddr string) (c teamsConf
 	}
 	optIn := strings.ToLower(strings.TrimSpace(getenv("MICROSOFT_ALLOW_UNAUTHENTICATED")))
 	var problems []string
+	if i := slices.IndexFunc(c.allowedTenants, func(t string) bool { return strings.EqualFold(t, "directory") }); i >= 0 {
+		c.selfInstall = true
+		c.allowedTenants = slices.DeleteFunc(c.allowedTenants, func(t string) bool { return strings.EqualFold(t, "directory") })
+		if slices.Contains(c.allowedTenants, "*") {
+			problems = append(problems, "MICROSOFT_ALLOWED_TENANTS: \"directory\" with \"*\": \"directory\" alone lets any tenant install usher; list tenant ids after it to let only those")
+		}
+	}
 	if c.appID == "" {
 		switch {
 		case optIn == "":
@@ -86,25 +100,30 @@ func loadTeamsConfig(getenv func(string) string, listenAddr string) (c teamsConf
 		} else if !guidPattern.MatchString(c.tenant) {
 			problems = append(problems, fmt.Sprintf("MICROSOFT_APP_TENANT_ID %q is not a tenant id (a GUID)", c.tenant))
 		}
-		if len(c.allowedTenants) == 0 && c.tenant != "" {
+		if len(c.allowedTenants) == 0 && c.tenant != "" && !c.selfInstall {
 			c.allowedTenants = []string{c.tenant}
 		}
 		if c.tokenURL == "" {
 			c.tokenURL = teams.TokenURL(c.tenant)
 		}
+		// Whichever tenant a conversation is in, a single-tenant bot's
+		// token comes from its own tenant's authority: the Bot Connector
+		// accepts no other (microsoft/teams.ts#507).
+		c.tokenURL = strings.ReplaceAll(c.tokenURL, "{tenant}", c.tenant)
 	case "MultiTenant":
-		if len(c.allowedTenants) == 0 {
-			problems = append(problems, "MICROSOFT_ALLOWED_TENANTS is not set: list the tenant ids that may use a MultiTenant bot (or * for any)")
+		if len(c.allowedTenants) == 0 && !c.selfInstall {
+			problems = append(problems, "MICROSOFT_ALLOWED_TENANTS is not set: list the tenant ids that may use a MultiTenant bot (or * for any, or directory)")
 		}
 		if c.tokenURL == "" {
 			c.tokenURL = teams.TokenURL("botframework.com")
 		}
+		c.tokenURL = strings.ReplaceAll(c.tokenURL, "{tenant}", "botframework.com")
 	default:
 		problems = append(problems, fmt.Sprintf("MICROSOFT_APP_TYPE %q: want SingleTenant or MultiTenant (UserAssignedMSI is not supported)", c.appType))
 	}
 	for _, t := range c.allowedTenants {
 		if t != "*" && !guidPattern.MatchString(t) {
-			problems = append(problems, fmt.Sprintf("MICROSOFT_ALLOWED_TENANTS: %q is not a tenant id (a GUID) or *", t))
+			problems = append(problems, fmt.Sprintf("MICROSOFT_ALLOWED_TENANTS: %q is not a tenant id (a GUID), * or directory", t))
 		}
 	}
 	for name, u := range map[string]string{"MICROSOFT_OPENID_METADATA_URL": c.metadataURL, "MICROSOFT_TOKEN_URL": c.tokenURL} {
@@ -167,7 +186,18 @@ func newTeamsPart(s *server) (*teamsPart, error) {
 		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
 	}
 	p := &teamsPart{tc: tc, state: state, auth: auth, log: log}
-	p.chat = &teams.Chat{Connector: conn, StateOf: p.stateOf(s), Log: log}
+	if auth != nil {
+		if tc.selfInstall && len(tc.allowedTenants) == 0 {
+			auth.AllowedTenants = []string{"*"} // any tenant may install; routing answers the rest
+		}
+		// A tenant the directory links (`usher org link`, an install) is
+		// allowed whatever the static list says: the operator linked it.
+		auth.TenantLinked = func(ctx context.Context, tenant string) (bool, error) {
+			_, ok, err := s.orgs.linked(ctx, org.TeamsTenant(tenant))
+			return ok, err
+		}
+	}
+	p.chat = &teams.Chat{Connector: conn, StateOf: p.stateOf(s), Log: log, Served: p.served(s)}
 	return p, nil
 }
 
@@ -191,6 +221,8 @@ func (p *teamsPart) configured(tenant string) bool {
 	switch {
 	case tc.insecure:
 		return true
+	case tc.selfInstall:
+		return false // the directory says, and only it
 	case tc.appType == "SingleTenant":
 		return strings.EqualFold(tenant, tc.tenant)
 	case len(tc.allowedTenants) == 1 && tc.allowedTenants[0] != "*":
@@ -206,8 +238,7 @@ type teamsOrgs struct {
 }
 
 func (o teamsOrgs) Serving(ctx context.Context, tenant string) (teams.Org, bool, error) {
-	t := org.TeamsTenant(tenant)
-	id, ok, err := o.s.orgs.serving(ctx, t, o.p.configured(t.TenantID))
+	id, ok, err := o.p.servingOrg(ctx, o.s, tenant)
 	if err != nil || !ok {
 		return teams.Org{}, false, err
 	}
@@ -222,6 +253,28 @@ func (o teamsOrgs) Serving(ctx context.Context, tenant string) (teams.Org, bool,
 	return teams.Org{ID: id, Service: tn.svc, State: st, Router: tn.router}, true, nil
 }
 
+// servingOrg is the organization serving a Teams tenant. With
+// MICROSOFT_ALLOWED_TENANTS=directory it is the one the directory links the
+// tenant to, and no other: any tenant may pass the allow-list then, so the
+// default organization never serves one merely for being the deployment's
+// only organization.
+func (p *teamsPart) servingOrg(ctx context.Context, s *server, tenant string) (org.ID, bool, error) {
+	t := org.TeamsTenant(tenant)
+	if p.tc.selfInstall && !p.tc.insecure {
+		return s.orgs.linked(ctx, t)
+	}
+	return s.orgs.serving(ctx, t, p.configured(t.TenantID))
+}
+
+// served says whether organization orgID serves Teams tenant (teams.Chat
+// asks before each delivery).
+func (p *teamsPart) served(s *server) func(ctx context.Context, orgID, tenant string) (bool, error) {
+	return func(ctx context.Context, orgID, tenant string) (bool, error) {
+		id, ok, err := p.servingOrg(ctx, s, tenant)
+		return ok && id == org.ID(orgID), err
+	}
+}
+
 // mount serves POST /api/messages, its messages for people through the router.
 func (p *teamsPart) mount(s *server) {
 	bot := &teams.Bot{
@@ -231,7 +284,11 @@ func (p *teamsPart) mount(s *server) {
 		Service: s.svc, Auth: p.auth, Connector: p.chat.Connector, State: storage.NewEdgeTeamsState(s.rdb), Router: s.router, QueueInCommit: true, Log: p.log,
 		Observe: func(command, outcome string, d time.Duration) { s.metrics.Observe(teams.Platform, command, outcome, d) },
 	}
+	if p.tc.selfInstall {
+		bot.Installs = teamsInstalls{s: s, p: p}
+	}
 	s.mux.Handle("POST /api/messages", bot)
 	s.senders[teams.Platform] = bot.Send
-	p.log.Info("teams: serving POST /api/messages", "app_type", p.tc.appType, "authenticated", !p.tc.insecure)
+	p.log.Info("teams: serving POST /api/messages", "app_type", p.tc.appType, "authenticated", !p.tc.insecure,
+		"tenants", map[bool]string{true: "the directory (installs link tenants)", false: "configured"}[p.tc.selfInstall])
 }

@@ -9,8 +9,14 @@ type Query struct {
 	// Identity, when set, asks which user email the chat identity is linked to.
 	Identity string
 
-	Users      []string // users by email
-	AllUsers   bool
+	Users    []string // users by email
+	AllUsers bool
+	// AllAccess reads, into Snapshot.AllUsers, only the users with access
+	// to some workspace (AccessTo: to that one), and of them only who they
+	// are and their workspaces (Email, Spelling, Workspaces): the members of
+	// workspaces, without the transfer of everyone else.
+	AllAccess  bool
+	AccessTo   string
 	Workspaces bool
 	Admins     bool // emails of active admins
 	Invitation string
@@ -23,6 +29,14 @@ type Query struct {
 	QuotaDay   string   // the day of QuotaOf, "20260102" (UTC)
 	AuditLimit int      // newest audit entries to read, 0 for none
 	Digest     bool     // the admin digest's schedule state (Snapshot.Digest)
+
+	// UserPage reads users by email order from Offset (0-based), at most
+	// Count of them, with the total (Snapshot.Page, Snapshot.UserTotal): a
+	// provider's paged import reads one page, not every user.
+	UserPage *Page
+	// ExternalID reads the user a provider knows by this id
+	// (Snapshot.External), through the index storage keeps of them.
+	ExternalID string
 
 	// Invitations reads several invitations by id (Snapshot.Invitations).
 	Invitations []string
@@ -39,6 +53,9 @@ type Snapshot struct {
 	IdentityUser string // email the Query's Identity is linked to, if any
 	Users        map[string]*User
 	AllUsers     []*User // ordered by email
+	Page         []*User // Query.UserPage, ordered by email
+	UserTotal    int     // how many users there are, with Query.UserPage
+	External     *User   // Query.ExternalID's user, nil when none
 	Workspaces   []Workspace
 	Admins       []string
 	Invitation   *Invitation
@@ -53,6 +70,11 @@ type Snapshot struct {
 	// Revision counts changes to the settings and workspaces; a Change that
 	// pins it (PinRevision) is refused once either changed after the read.
 	Revision int64
+}
+
+// Page is a window of an ordered list.
+type Page struct {
+	Offset, Count int
 }
 
 // DueItem is scheduled work (see reminder.go): a pending invitation's next
@@ -121,6 +143,8 @@ type Change struct {
 	// Messages are chat messages queued in the same atomic step, so the
 	// state change and what it tells people are stored together or not at all.
 	Messages []QueuedMessage
+	// Progress counts into a bulk invitation's progress record (progress.go).
+	Progress *ProgressWrite
 }
 
 // QueuedMessage is one chat message for the outbox, already encoded by the
@@ -137,6 +161,9 @@ type QueuedMessage struct {
 type UserWrite struct {
 	User    *User
 	Version int64
+	// OldExternalID is the provider id the user had when read, when the
+	// write changes it: storage drops it from its index in the same step.
+	OldExternalID string
 }
 
 // InvitationWrite stores an invitation. Expect is the status read ("" for a new

@@ -29,8 +29,11 @@ type User struct {
 	// to people; "" means Email. It is set when the user is created and never
 	// overwritten by a later, differently-cased mention: first spelling wins,
 	// so what people see does not flip with whoever typed it last.
-	Spelling   string
-	Name       string
+	Spelling string
+	Name     string
+	// ExternalID is the identity provider's id for the person (SCIM
+	// externalId), "" for people who never came from one.
+	ExternalID string
 	Role       Role
 	Status     Status
 	Workspaces Grants

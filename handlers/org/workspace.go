@@ -46,3 +46,35 @@ func NewWorkspaceName(s string) (string, error) {
 	}
 	return name, err
 }
+
+// WorkspaceNameFor is the workspace name an identity provider's group name
+// becomes: lower-cased, every run of characters a workspace name may not
+// hold ("Sales (EMEA) & Ops") made one '-' ("sales-emea-ops"), cut to 63.
+// Providers' group names are free text; chat's workspace names are not,
+// and a group must still land somewhere its members recognise. What is left
+// is checked as a name typed in chat (so "all", or a name with no letter or
+// digit, is refused).
+func WorkspaceNameFor(group string) (string, error) {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(strings.TrimSpace(group)) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(c)
+			dash = false
+			continue
+		}
+		dash = true
+	}
+	name := strings.TrimLeft(b.String(), "._")
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-._")
+	}
+	if name == "" {
+		return "", Errorf(CodeInvalid, "The group name %q has no letter or digit to name a workspace by.", group).
+			WithHint("Give the group a name with letters or digits, e.g. Fraud Models.")
+	}
+	return NewWorkspaceName(name)
+}

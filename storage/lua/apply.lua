@@ -69,6 +69,15 @@ local function apply(first, last)
       call('SET', key, '1', 'PX', ARGV[a])
     elseif c == 'hset' then
       call('HSET', key, unpack(ARGV, a, z))
+    elseif c == 'grants' then
+      -- the members of each workspace (wsm:NAME sets) follow the user's
+      -- grants: its record (key) still holds the ones it had
+      local old, prefix, id, new = call('HGET', key, 'ws') or '', ARGV[a], ARGV[a + 1], ARGV[a + 2]
+      local had, has = {}, {}
+      for name in string.gmatch(old, '([^,:]+):[^,]*') do had[name] = true end
+      for name in string.gmatch(new, '([^,:]+):[^,]*') do has[name] = true end
+      for name in pairs(had) do if not has[name] then call('SREM', prefix .. name, id) end end
+      for name in pairs(has) do if not had[name] then call('SADD', prefix .. name, id) end end
     elseif c == 'hdel' then
       call('HDEL', key, unpack(ARGV, a, z))
     elseif c == 'del' then
@@ -100,6 +109,12 @@ local function apply(first, last)
       call('XADD', key, '*', unpack(ARGV, a, z))
     elseif c == 'hincrby' then
       call('HINCRBY', key, ARGV[a], ARGV[a + 1])
+    elseif c == 'hcount' then
+      -- count ARGV[a+1] once per ARGV[a] (a bulk invitation's progress: one
+      -- invitation settled, however often its delivery is recorded)
+      if call('HSETNX', key, ARGV[a], ARGV[a + 1]) == 1 then call('HINCRBY', key, ARGV[a + 1], 1) end
+    elseif c == 'pexpire' then
+      call('PEXPIRE', key, ARGV[a])
     end
   end
   return {'ok'}

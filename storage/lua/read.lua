@@ -31,6 +31,26 @@ for i, op in ipairs(ops) do
     local fields = {unpack(op, 6)}
     r = {}
     for j, id in ipairs(ids) do r[j] = redis.call('HMGET', op[3] .. id, unpack(fields)) end
+  elseif c == 'zaccess' then
+    -- who has access to workspace op[4] ('' for any): identity and access of
+    -- the sorted set's users whose grants name it, filtered here so that a
+    -- workspace's members cost no transfer of everyone else; read from the
+    -- workspace's members set (op[6]) once the index is complete (op[5])
+    local ids
+    if op[4] ~= '' and redis.call('EXISTS', op[5]) == 1 then
+      ids = redis.call('SMEMBERS', op[6])
+    else
+      ids = redis.call('ZRANGE', key, 0, -1)
+    end
+    local want = ',' .. op[4] .. ':'
+    r = {}
+    for _, id in ipairs(ids) do
+      local v = redis.call('HMGET', op[3] .. id, 'email', 'sp', 'ws')
+      local ws = v[3]
+      if ws and ws ~= '' and (op[4] == '' or string.find(',' .. ws, want, 1, true)) then
+        r[#r + 1] = v
+      end
+    end
   elseif c == 'xrevrange' then
     r = redis.call('XREVRANGE', key, '+', '-', 'COUNT', op[3])
   else

@@ -33,6 +33,9 @@ type Member struct {
 	Email       string `json:"email,omitempty"`
 	UPN         string `json:"userPrincipalName,omitempty"`
 	TenantID    string `json:"tenantId,omitempty"`
+	// UserRole is "user", "guest" or "anonymous" in Teams' member look-up
+	// ("Get single member details" in Microsoft's bot context docs).
+	UserRole string `json:"userRole,omitempty"`
 }
 
 // Activity is one activity the bot sent, as the connector stored it.
@@ -74,7 +77,8 @@ type Fake struct {
 	convs        map[string]string // conversation id -> member id (personal chats)
 	acts         []*Activity
 	faults       map[string]*Fault // by conversation id
-	tokens       map[string]bool
+	tokens       map[string]string // access token -> the tenant that issued it ("" for /token)
+	tokenTenants []string          // the tenant of each token request, in order
 	tokenErr     *tokenError
 	tokenTTL     int
 	seq          int
@@ -90,12 +94,14 @@ type tokenError struct {
 func New(t testing.TB) *Fake {
 	f := &Fake{AppID: "11111111-2222-3333-4444-555555555555", Secret: "s3cret", Tenant: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 		Algs: []string{"RS256"}, keys: map[string]*key{}, members: map[string]Member{}, convs: map[string]string{},
-		faults: map[string]*Fault{}, tokens: map[string]bool{}, tokenTTL: 3600}
+		faults: map[string]*Fault{}, tokens: map[string]string{}, tokenTTL: 3600}
 	f.AddKey(t, "k1", true, "msteams", "emulator")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openid", f.metadata)
 	mux.HandleFunc("GET /jwks", f.jwks)
 	mux.HandleFunc("POST /token", f.token)
+	// Entra's per-tenant authority, login.microsoftonline.com/{tenant}/oauth2/v2.0/token.
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.token)
 	mux.HandleFunc("POST /connector/v3/conversations", f.authed(f.createConversation))
 	mux.HandleFunc("POST /connector/v3/conversations/{conv}/activities", f.authed(f.send))
 	mux.HandleFunc("POST /connector/v3/conversations/{conv}/activities/{id}", f.authed(f.send))
@@ -112,6 +118,19 @@ func (f *Fake) MetadataURL() string { return f.Srv.URL + "/openid" }
 
 // TokenURL is the token endpoint's address.
 func (f *Fake) TokenURL() string { return f.Srv.URL + "/token" }
+
+// TenantTokenURL is the token endpoint of every tenant, with "{tenant}"
+// where the tenant goes (MICROSOFT_TOKEN_URL): the fake then sees which
+// tenant's authority usher asks.
+func (f *Fake) TenantTokenURL() string { return f.Srv.URL + "/{tenant}/oauth2/v2.0/token" }
+
+// TokenTenants is the tenant of every token request so far, in order ("" for
+// requests to TokenURL).
+func (f *Fake) TokenTenants() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.tokenTenants...)
+}
 
 // ServiceURL is the connector's base address (an activity's serviceUrl).
 func (f *Fake) ServiceURL() string { return f.Srv.URL + "/connector/" }
@@ -235,8 +254,10 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 	f.TokenHits.Add(1)
 	r.ParseForm()
+	tenant := r.PathValue("tenant")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.tokenTenants = append(f.tokenTenants, tenant)
 	if e := f.tokenErr; e != nil {
 		writeJSON(w, e.status, map[string]any{"error": e.code, "error_description": e.description})
 		return
@@ -255,7 +276,7 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 	}
 	f.seq++
 	tok := fmt.Sprintf("access-%d", f.seq)
-	f.tokens[tok] = true
+	f.tokens[tok] = tenant
 	writeJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": f.tokenTTL, "access_token": tok})
 }
 
@@ -263,8 +284,13 @@ func (f *Fake) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		f.mu.Lock()
-		valid := ok && f.tokens[tok]
+		issuer, known := f.tokens[tok]
 		f.mu.Unlock()
+		// The Bot Connector takes a single-tenant bot's token from its own
+		// tenant only, whichever tenant the conversation is in; one from
+		// another tenant's authority gets 401 (microsoft/teams.ts#507,
+		// OfficeDev/Microsoft-Teams-Samples#1762).
+		valid := ok && known && (issuer == "" || strings.EqualFold(issuer, f.Tenant))
 		if !valid {
 			f.Unauthorized.Add(1)
 			writeJSON(w, 401, map[string]any{"error": map[string]string{"code": "Unauthorized", "message": "bad bearer token"}})
@@ -371,15 +397,46 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // ActivityFrom builds an incoming message activity from a member in their
-// personal chat with the bot.
+// personal chat with the bot, in the fake's tenant.
 func (f *Fake) ActivityFrom(m Member, conv, text string) map[string]any {
+	return f.ActivityIn(f.Tenant, m, conv, text)
+}
+
+// InstallationUpdate builds the activity Teams sends when member m adds
+// ("add", "add-upgrade") or removes ("remove", "remove-upgrade") the app
+// in tenant: in their personal chat conv, or, with team set, in a team's
+// channel conv. Its shape is the example of Microsoft's "Conversation events
+// in your Teams bot" (Installation update event): from.aadObjectId,
+// conversation.tenantId, channelData.tenant.id, channelData.team.name,
+// channelData.settings.selectedChannel, action.
+func (f *Fake) InstallationUpdate(tenant string, m Member, conv, action, team string) map[string]any {
+	a := f.ActivityIn(tenant, m, conv, "")
+	a["type"], a["action"] = "installationUpdate", action
+	a["id"] = fmt.Sprintf("f:%d", time.Now().UnixNano())
+	a["locale"] = "en-US"
+	a["entities"] = []any{map[string]any{"type": "clientInfo", "locale": "en-US"}}
+	delete(a, "text")
+	cd := a["channelData"].(map[string]any)
+	cd["source"] = map[string]string{"name": "message"}
+	if team != "" {
+		a["conversation"] = map[string]any{"id": conv, "isGroup": true, "conversationType": "channel", "tenantId": tenant, "name": "General"}
+		cd["team"] = map[string]string{"id": conv, "name": team, "aadGroupId": "da849743-4259-475f-ae7a-4f4b0fb49943"}
+		cd["channel"] = map[string]string{"id": conv}
+		cd["settings"] = map[string]any{"selectedChannel": map[string]string{"id": conv}}
+	}
+	return a
+}
+
+// ActivityIn builds an incoming message activity from a member in their
+// personal chat with the bot, in tenant.
+func (f *Fake) ActivityIn(tenant string, m Member, conv, text string) map[string]any {
 	return map[string]any{
 		"type": "message", "id": fmt.Sprintf("in-%d", time.Now().UnixNano()), "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
 		"serviceUrl": f.ServiceURL(), "channelId": "msteams",
 		"from":         map[string]any{"id": m.ID, "name": m.Name, "aadObjectId": m.AADObjectID},
-		"conversation": map[string]any{"id": conv, "conversationType": "personal", "tenantId": f.Tenant},
+		"conversation": map[string]any{"id": conv, "conversationType": "personal", "tenantId": tenant},
 		"recipient":    map[string]any{"id": "28:" + f.AppID, "name": "usher"},
 		"text":         text,
-		"channelData":  map[string]any{"tenant": map[string]string{"id": f.Tenant}},
+		"channelData":  map[string]any{"tenant": map[string]string{"id": tenant}},
 	}
 }
