@@ -170,6 +170,44 @@ func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string
 	})
 }
 
+// DeliveryRecord is where one invitation went (RecordDeliveries).
+type DeliveryRecord struct{ InvitationID, Where string }
+
+// RecordDeliveries is RecordDelivery for many invitations at once: one read
+// and one commit, the outbox's batch of deliveries recorded together.
+func (s *Service) RecordDeliveries(ctx context.Context, rs []DeliveryRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	c := s.systemCall("record delivery", org.Identity{Platform: "usher", Email: "usher"})
+	ids := make([]string, 0, len(rs))
+	for _, r := range rs {
+		ids = append(ids, r.InvitationID)
+	}
+	return retry(func() error {
+		snap, err := s.store.Load(ctx, org.Query{Invitations: ids})
+		if err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		var ch org.Change
+		seen := map[string]bool{}
+		for _, r := range rs {
+			inv := snap.Invitations[r.InvitationID]
+			if inv == nil || inv.Status != org.InvitationPending || inv.Delivery == r.Where || seen[r.InvitationID] {
+				continue
+			}
+			seen[r.InvitationID] = true
+			next := inv.Clone()
+			next.Delivery = r.Where
+			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version})
+		}
+		if len(ch.Invitations) == 0 {
+			return nil
+		}
+		return s.commitSystem(ctx, c, ch)
+	})
+}
+
 // invitationByToken finds the invitation a link's secret opens, for the web
 // page. It never consumes the token: only AcceptWithToken does.
 func (s *Service) invitationByToken(ctx context.Context, token string) (*org.Invitation, org.Settings, error) {

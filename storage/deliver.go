@@ -63,3 +63,19 @@ func (m *DeliveryMarks) Mark(ctx context.Context, id string, ttl time.Duration) 
 	}
 	return wrap("delivery mark set", m.rdb.Set(ctx, m.keys.deliveryTold(id), "1", ttl).Err())
 }
+
+// MarkMany marks every id for ttl, in one round trip.
+func (m *DeliveryMarks) MarkMany(ctx context.Context, ids []string, ttl time.Duration) error {
+	for _, id := range ids {
+		if err := checkMarkID(id); err != nil {
+			return err
+		}
+	}
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Set(ctx, m.keys.deliveryTold(id), "1", ttl)
+		}
+		return nil
+	})
+	return wrap("delivery marks set", err)
+}

@@ -56,6 +56,12 @@ import (
 //	usher:{org}:teams:email:EMAIL string the Entra object id of the Teams user with EMAIL, expires with the reference
 //	usher:{org}:teams:unreachable:AAD string why usher cannot write to the user (403 MessageWritesBlocked), 90 d
 //	usher:{org}:teams:seen:HASH   string an activity already handled, until its token expires (replay guard; teams.go)
+//	usher:{org}:slackdir:WS       hash   the Slack directory of workspace WS ("-": the default token's): email -> user id
+//	usher:{org}:slackdir:WS:ids   hash   its reverse, user id -> email (a changed email drops the old one; slackdir.go)
+//	usher:{org}:slackdir:WS:meta  hash   built (ms of the last complete users.list), lock/lock_until (the replica building it)
+//	usher:{org}:slackdir:WS:miss:EMAIL string users.lookupByEmail found nobody, expires (10 min)
+//	usher:{org}:budget:NAME       hash   a rate budget shared by every replica (GCRA: tat, slow-down f/fx; budget.go),
+//	                                     e.g. slack:T123:chat.postMessage, slack:T123:ch:U456; expires when idle
 //	usher:{org}:slack:KIND:ID     string Slack adapter state, with a TTL (slack.go): user:TEAM:USER
 //	                                     cached identity (JSON), click:HASH double-click mark,
 //	                                     rurl:HASH response_url posts
@@ -124,7 +130,14 @@ func (k keys) commit(id string) string          { return k.prefix + "commit:" + 
 func (k keys) audit() string                    { return k.prefix + "audit" }
 func (k keys) export(tokenHash string) string   { return k.prefix + "export:" + tokenHash }
 func (k keys) slack(kind, id string) string     { return k.prefix + "slack:" + kind + ":" + id }
-func (k keys) progress(id string) string        { return k.prefix + "progress:" + id }
+func (k keys) slackDir(ws string) string        { return k.prefix + "slackdir:" + ws }
+func (k keys) slackDirIDs(ws string) string     { return k.prefix + "slackdir:" + ws + ":ids" }
+func (k keys) slackDirMeta(ws string) string    { return k.prefix + "slackdir:" + ws + ":meta" }
+func (k keys) slackDirMiss(ws, email string) string {
+	return k.prefix + "slackdir:" + ws + ":miss:" + email
+}
+func (k keys) budget(name string) string { return k.prefix + "budget:" + name }
+func (k keys) progress(id string) string { return k.prefix + "progress:" + id }
 
 func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }
 func (k keys) teamsProfile(aad string) string     { return k.prefix + "teams:profile:" + aad }

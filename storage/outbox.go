@@ -294,6 +294,27 @@ func (o *Outbox) Done(ctx context.Context, j Job) error {
 	return wrap("outbox done", err)
 }
 
+// DoneMany removes sent jobs in one round trip (XACK and XDEL take many
+// ids), each from its own stream.
+func (o *Outbox) DoneMany(ctx context.Context, js []Job) error {
+	ids := map[string][]string{}
+	for _, j := range js {
+		l, err := o.laneOf(j)
+		if err != nil {
+			return fmt.Errorf("outbox done: %w", err)
+		}
+		ids[l.stream] = append(ids[l.stream], j.ID)
+	}
+	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for stream, list := range ids {
+			p.XAck(ctx, stream, outboxGroup, list...)
+			p.XDel(ctx, stream, list...)
+		}
+		return nil
+	})
+	return wrap("outbox done", err)
+}
+
 // Later takes a job out of its stream and puts it back there at time at (a
 // legacy job stays legacy: an old replica may send it too).
 func (o *Outbox) Later(ctx context.Context, j Job, at time.Time) error {

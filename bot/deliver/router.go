@@ -74,6 +74,9 @@ type Recipient struct {
 	// Workspace is where the platform found them (a Slack team id): the
 	// post uses that workspace's credentials.
 	Workspace string
+	// Org is the organization the recipient was found for (its rate
+	// budgets and directory are keyed by it).
+	Org org.ID
 }
 
 // Post is one message to send.
@@ -94,6 +97,8 @@ type Posted struct {
 	UserID  string // the recipient on the platform
 	// Workspace is the Recipient's, for updating the post later.
 	Workspace string
+	// Org is the Recipient's.
+	Org org.ID `json:",omitempty"`
 }
 
 // Origin is who caused a delivery and where: the acting chat identity of the
@@ -149,7 +154,13 @@ type Config struct {
 	Queue Queue
 	// Marks are required with a Queue.
 	Marks Marks
-	Log   *slog.Logger
+	// PlatformsPace says that every platform paces its own conversations
+	// (Slack's rate budgets, shared by every replica): the outbox then does
+	// not pace the router's jobs per recipient too, which would cost a
+	// second script call per delivery and hold the notices to one sender
+	// of a bulk invite to one a second even when they go nowhere.
+	PlatformsPace bool
+	Log           *slog.Logger
 	// Progress keeps bulk invitations' progress messages (progress.go);
 	// default: Service, when it does. ProgressEvery is how often one is
 	// edited at most (0: 3 s).
@@ -227,9 +238,20 @@ func (r *Router) Deliver(ctx context.Context, ds []handlers.Delivery, from Origi
 
 // Outbox is the encoder a command uses to queue its messages in its own
 // atomic commit (handlers.Request.Outbox), caused by from.
-func (r *Router) Outbox(from Origin) handlers.Outbox { return commitOutbox{from} }
+func (r *Router) Outbox(from Origin) handlers.Outbox { return commitOutbox{from, r} }
 
-type commitOutbox struct{ from Origin }
+type commitOutbox struct {
+	from Origin
+	r    *Router
+}
+
+// paceChannel is the outbox pacing key of j: none when the platforms pace.
+func (r *Router) paceChannel(j Job) string {
+	if r.cfg.PlatformsPace {
+		return ""
+	}
+	return j.PaceChannel()
+}
 
 func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error) {
 	out := make([]org.QueuedMessage, 0, len(ds))
@@ -239,7 +261,7 @@ func (o commitOutbox) Encode(ds []handlers.Delivery) ([]org.QueuedMessage, error
 		if err != nil {
 			return nil, fmt.Errorf("encode %s message: %w", d.Kind, err)
 		}
-		out = append(out, org.QueuedMessage{Platform: JobPlatform, Channel: j.PaceChannel(), Payload: raw})
+		out = append(out, org.QueuedMessage{Platform: JobPlatform, Channel: o.r.paceChannel(j), Payload: raw})
 	}
 	return out, nil
 }
@@ -249,7 +271,7 @@ func (r *Router) add(ctx context.Context, j Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.cfg.Queue.Add(ctx, outbox.Job{Platform: JobPlatform, Channel: j.PaceChannel(), Payload: raw})
+	_, err = r.cfg.Queue.Add(ctx, outbox.Job{Platform: JobPlatform, Channel: r.paceChannel(j), Payload: raw})
 	return err
 }
 
@@ -259,8 +281,20 @@ func (r *Router) Send(ctx context.Context, oj outbox.Job) error {
 	if err != nil {
 		return &outbox.Permanent{Err: fmt.Errorf("deliver job %s: %w", oj.ID, err)}
 	}
-	return r.Resume(ctx, oj.Attempt, j)
+	return r.Resume(WithQueued(ctx), oj.Attempt, j)
 }
+
+type queuedKey struct{}
+
+// WithQueued marks ctx as the sending of a queued job: a platform may then
+// answer *outbox.RetryAfter (send me later) where a person waiting for an
+// answer (Reachable, the shell) must get one now.
+func WithQueued(ctx context.Context) context.Context {
+	return context.WithValue(ctx, queuedKey{}, true)
+}
+
+// Queued reports whether ctx is the sending of a queued job (WithQueued).
+func Queued(ctx context.Context) bool { v, _ := ctx.Value(queuedKey{}).(bool); return v }
 
 // Resume runs the protocol for one job: find the person on the platforms in
 // order, post, record, tell the sender. attempt > 0 says it may have run
@@ -327,25 +361,38 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 		if fallback {
 			outcome = org.ProgressEmailed
 		}
-		return r.settle(ctx, j, posted.Where, tell, outcome)
+		return r.settle(ctx, attempt, j, posted.Where, tell, outcome)
 	}
 	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
 	where := ""
 	if d.Sender != "" && d.OnUnreachable != nil {
 		where = "shown to " + d.Sender
 	}
-	return r.settle(ctx, j, where, d.OnUnreachable, org.ProgressUnreachable)
+	return r.settle(ctx, attempt, j, where, d.OnUnreachable, org.ProgressUnreachable)
 }
 
 // settle records where an invitation went and tells the sender, once: a job
 // retried after this step (its sender told, the ack lost) does neither again.
 // The mark is set after the notice is queued: a crash in between may repeat
 // the notice, never lose it (it may carry the link to forward).
-func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers.Message, outcome org.ProgressOutcome) error {
+func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, tell *handlers.Message, outcome org.ProgressOutcome) error {
 	d := j.Delivery
 	unreachable := outcome == org.ProgressUnreachable
 	mark := j.Key + ":told"
-	if r.cfg.Marks != nil {
+	progress := d.Progress != "" && r.up != nil && d.Kind == handlers.DeliverInvitation && d.InvitationID != ""
+	if where == "" && !progress && (tell == nil || d.Sender == "" || j.Followup) {
+		// Nothing went anywhere, nothing is counted and nobody is to hear
+		// of it (a notice for a sender no platform reaches): nothing to
+		// record or to mark, and a retry would do the same nothing. Two
+		// round trips saved per notice sent from outside chat.
+		r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
+		return nil
+	}
+	if r.cfg.Marks != nil && attempt > 0 {
+		// Another worker may have settled it meanwhile (it took the job
+		// over while this one was slow). A first attempt is not looked up:
+		// that takes a worker outliving its lease, and then the notice may
+		// repeat (never be lost) and the record is the same.
 		done, err := r.cfg.Marks.Marked(ctx, mark)
 		if err != nil {
 			return fmt.Errorf("read told mark: %w", err)
@@ -354,8 +401,10 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 			return nil
 		}
 	}
+	var record *handlers.DeliveryRecord
+	batch := r.batchOf(ctx)
 	switch {
-	case d.Progress != "" && r.up != nil && d.Kind == handlers.DeliverInvitation && d.InvitationID != "":
+	case progress:
 		// Part of a bulk invitation: recorded and counted in one step, then
 		// its progress message may be due an update.
 		if err := r.up.p.RecordProgress(ctx, d.Progress, d.InvitationID, where, outcome); err != nil {
@@ -363,15 +412,28 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 		}
 		defer r.up.poke(ctx, d.Progress)
 	case where != "" && d.Kind == handlers.DeliverInvitation && d.InvitationID != "":
-		if err := r.cfg.Service.RecordDelivery(ctx, d.InvitationID, where); err != nil {
-			return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
+		record = &handlers.DeliveryRecord{InvitationID: d.InvitationID, Where: where}
+		if batch == nil {
+			if err := r.cfg.Service.RecordDelivery(ctx, d.InvitationID, where); err != nil {
+				return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
+			}
+			record = nil
 		}
+	}
+	// What is left (the record, in a batch; the mark) is done by finish,
+	// after the notice is queued.
+	finish := func() {
+		if batch != nil {
+			batch.Defer(r, r.flush, settled{record: record, mark: mark})
+			return
+		}
+		r.mark(ctx, mark)
 	}
 	if tell == nil || d.Sender == "" || j.Followup {
 		if unreachable {
 			r.log.InfoContext(ctx, "deliver: recipient unreachable; nobody to tell", "kind", string(d.Kind))
 		}
-		r.mark(ctx, mark)
+		finish()
 		return nil
 	}
 	kind := handlers.DeliverNotice
@@ -391,11 +453,106 @@ func (r *Router) settle(ctx context.Context, j Job, where string, tell *handlers
 	if r.cfg.Queue == nil {
 		return r.Resume(ctx, 0, next)
 	}
+	if r.nobodyToTell(ctx, next) {
+		r.log.InfoContext(ctx, "deliver: the sender is on no platform; nobody to tell", "kind", string(d.Kind))
+		finish()
+		return nil
+	}
 	if err := r.add(ctx, next); err != nil {
 		return fmt.Errorf("queue the notice to the sender: %w", err)
 	}
-	r.mark(ctx, mark)
+	finish()
 	return nil
+}
+
+// Batching: in an outbox worker's batch (outbox.BatchOf), the router
+// records where the batch's invitations went in one commit, and marks
+// them settled in one round trip, at the batch's end, before their jobs
+// are acknowledged; one message then costs two Redis round trips fewer.
+// A failed flush leaves the jobs to come back (Attempt > 0): the platform
+// finds its post already made and the job settles again, as after a
+// crash (the notice may repeat, never be lost).
+
+// settled is one job's deferred work.
+type settled struct {
+	record *handlers.DeliveryRecord
+	mark   string
+}
+
+// Recorder records many deliveries at once (handlers.Service).
+type Recorder interface {
+	RecordDeliveries(ctx context.Context, rs []handlers.DeliveryRecord) error
+}
+
+// ManyMarks marks many deliveries at once (storage.DeliveryMarks).
+type ManyMarks interface {
+	MarkMany(ctx context.Context, ids []string, ttl time.Duration) error
+}
+
+// batchOf is the outbox batch the job runs in, when the router can defer
+// to it (its service and marks do many at once).
+func (r *Router) batchOf(ctx context.Context) *outbox.Batch {
+	b := outbox.BatchOf(ctx)
+	if b == nil || r.cfg.Marks == nil {
+		return nil
+	}
+	if _, ok := r.cfg.Service.(Recorder); !ok {
+		return nil
+	}
+	if _, ok := r.cfg.Marks.(ManyMarks); !ok {
+		return nil
+	}
+	return b
+}
+
+func (r *Router) flush(ctx context.Context, items []any) error {
+	var records []handlers.DeliveryRecord
+	var marks []string
+	for _, it := range items {
+		s := it.(settled)
+		if s.record != nil {
+			records = append(records, *s.record)
+		}
+		marks = append(marks, s.mark)
+	}
+	if err := r.cfg.Service.(Recorder).RecordDeliveries(ctx, records); err != nil {
+		// One commit for many can lose to a busy organization's commands
+		// where one each would not: record them one by one.
+		r.log.WarnContext(ctx, "deliver: recording a batch failed; one by one", "deliveries", len(records), "err", err)
+		var errs []error
+		for _, rec := range records {
+			if err := r.cfg.Service.RecordDelivery(ctx, rec.InvitationID, rec.Where); err != nil {
+				errs = append(errs, fmt.Errorf("record delivery of %s: %w", rec.InvitationID, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	if err := r.cfg.Marks.(ManyMarks).MarkMany(ctx, marks, markTTL); err != nil {
+		// The deliveries are recorded; a retry settles again, tells again.
+		r.log.WarnContext(ctx, "deliver: could not mark the deliveries settled", "err", err)
+	}
+	return nil
+}
+
+// nobodyToTell reports whether the notice next would find its sender on no
+// platform (the look-up its job would make first), when nothing is known
+// of them on one (a command typed in the shell or on the web): the notice
+// is then not queued at all, rather than queued, claimed and dropped. Any
+// doubt (an error, a directory still being built) queues it.
+func (r *Router) nobodyToTell(ctx context.Context, next Job) bool {
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
+		if p.Name() == next.Hint.Platform {
+			return false // the origin's own platform knows them
+		}
+	}
+	for _, p := range slices.Concat(r.cfg.Platforms, r.cfg.Fallback) {
+		if _, ok, err := p.Find(ctx, r.cfg.Org, next.Delivery.To, Hint{}); err != nil || ok {
+			return false
+		}
+	}
+	return true
 }
 
 // mark remembers that a queued job is settled. Failing that, a retry may

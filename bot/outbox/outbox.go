@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -135,18 +136,63 @@ func (w *Worker) Step(ctx context.Context, block time.Duration) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("outbox claim: %w", err)
 	}
+	b := newBatch()
+	bctx := context.WithValue(ctx, batchKey{}, b)
+	var sent []Job
 	for _, j := range jobs {
-		w.handle(ctx, j)
+		b.begin(j.ID)
+		if w.handle(bctx, j) {
+			sent = append(sent, j)
+		}
 	}
+	if err := b.finish(ctx); err != nil {
+		// The jobs that deferred work go again after a backoff, Attempt
+		// > 0: their senders check what was done.
+		w.Log.Warn("outbox: a batch's deferred work failed; its jobs will be retried", "err", err)
+		sent = slices.DeleteFunc(sent, func(j Job) bool {
+			if !b.deferred(j.ID) {
+				return false
+			}
+			if j.Attempt+1 >= w.Attempts {
+				w.dead(ctx, w.Log, j, fmt.Sprintf("gave up after %d attempts: %v", j.Attempt+1, err))
+			} else {
+				w.later(ctx, w.Log, j, backoff(j.Attempt), true)
+			}
+			return true
+		})
+	}
+	w.done(ctx, sent)
 	return len(jobs), nil
 }
 
-func (w *Worker) handle(ctx context.Context, j Job) {
+// done acknowledges sent jobs: in one round trip when the queue can.
+func (w *Worker) done(ctx context.Context, js []Job) {
+	if len(js) == 0 {
+		return
+	}
+	var err error
+	if dm, ok := w.Queue.(DoneMany); ok {
+		err = dm.DoneMany(ctx, js)
+	} else {
+		for _, j := range js {
+			err = errors.Join(err, w.Queue.Done(ctx, j))
+		}
+	}
+	if err != nil {
+		// The messages went out; if the ack is lost the jobs come back with
+		// Attempt > 0 after the lease, and the senders can detect the repeat.
+		w.Log.Warn("outbox: sent but not acknowledged", "err", err, "jobs", len(js))
+	}
+}
+
+// handle sends one job; it reports whether the job was sent and awaits
+// its acknowledgement at the end of the batch (Step).
+func (w *Worker) handle(ctx context.Context, j Job) bool {
 	log := w.Log.With("job", j.ID, "platform", j.Platform, "attempt", j.Attempt)
 	send, ok := w.Senders[j.Platform]
 	if !ok {
 		w.dead(ctx, log, j, "no sender for platform "+j.Platform)
-		return
+		return false
 	}
 	reserved := j.Slot != 0 && w.Now().UnixMilli() >= j.Slot-slotTolerance.Milliseconds()
 	if j.Channel != "" && !reserved {
@@ -156,7 +202,7 @@ func (w *Worker) handle(ctx context.Context, j Job) {
 		} else if wait > 0 {
 			j.Slot = w.Now().Add(wait).UnixMilli()
 			w.later(ctx, log, j, wait, false)
-			return
+			return false
 		}
 	}
 	j.Slot = 0
@@ -165,11 +211,7 @@ func (w *Worker) handle(ctx context.Context, j Job) {
 	var perm *Permanent
 	switch {
 	case err == nil:
-		if err := w.Queue.Done(ctx, j); err != nil {
-			// The message went out; if the ack is lost the job comes back with
-			// Attempt > 0 after the lease, and the sender can detect the repeat.
-			log.Warn("outbox: sent but not acknowledged", "err", err)
-		}
+		return true
 	case errors.As(err, &ra):
 		log.Info("outbox: platform asked to slow down", "wait", ra.Wait)
 		w.later(ctx, log, j, ra.Wait, false)
@@ -182,6 +224,7 @@ func (w *Worker) handle(ctx context.Context, j Job) {
 		log.Warn("outbox: send failed; will retry", "err", err, "wait", wait)
 		w.later(ctx, log, j, wait, true)
 	}
+	return false
 }
 
 func (w *Worker) later(ctx context.Context, log *slog.Logger, j Job, wait time.Duration, failed bool) {

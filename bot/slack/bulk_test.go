@@ -77,11 +77,13 @@ func TestBulkInviteProgressMessage(t *testing.T) {
 			links++
 		}
 	}
-	if anchor.Method == "" || anchor.Form.Get("channel") != "D"+uAdmin.ID {
+	// Posted to the admin's user id (their DM), then edited in the DM whose
+	// id Slack answered with.
+	if anchor.Method == "" || anchor.Form.Get("channel") != uAdmin.ID {
 		t.Fatalf("no progress message posted to the admin's DM: %+v", methods(calls))
 	}
 	for _, c := range calls {
-		if c.Method == "chat.update" && (c.Form.Get("channel") != anchor.Form.Get("channel") || c.Form.Get("ts") == "") {
+		if c.Method == "chat.update" && (c.Form.Get("channel") != "D"+anchor.Form.Get("channel") || c.Form.Get("ts") == "") {
 			t.Errorf("chat.update elsewhere: %v", c.Form)
 		}
 	}
@@ -211,7 +213,7 @@ func TestBulkProgressThreeReplicas(t *testing.T) {
 		t.Errorf("%d final edits, the last %q; want one: %q", finals, final, want)
 	}
 	for i := range 60 {
-		if ch := fmt.Sprintf("DUR%02d", i); posts[ch] != 1 {
+		if ch := fmt.Sprintf("UR%02d", i); posts[ch] != 1 { // a post to the user id is their DM
 			t.Errorf("%s got %d invitations", ch, posts[ch])
 		}
 	}

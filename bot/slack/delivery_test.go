@@ -116,7 +116,7 @@ func TestPasswordOnlyToDM(t *testing.T) {
 		if raw, err := json.Marshal(c.JSON); err == nil {
 			body += string(raw)
 		}
-		if strings.Contains(body, "temporary password is") && (c.Method != "chat.postMessage" || c.Form.Get("channel") != "DUBOB") {
+		if strings.Contains(body, "temporary password is") && (c.Method != "chat.postMessage" || c.Form.Get("channel") != "UBOB") {
 			t.Fatalf("password sent by %s to %v", c.Method, c.Form.Get("channel"))
 		}
 	}
@@ -289,7 +289,7 @@ func TestResponseURLBudget(t *testing.T) {
 			via = append(via, c.Method)
 		}
 	}
-	want := []string{"respond:click-UCAROL", "respond:click-UCAROL", "respond:click-UCAROL", "respond:click-UCAROL", "respond:click-UCAROL", "conversations.open", "chat.postMessage"}
+	want := []string{"respond:click-UCAROL", "respond:click-UCAROL", "respond:click-UCAROL", "respond:click-UCAROL", "respond:click-UCAROL", "chat.postMessage"}
 	if !slices.Equal(via, want) {
 		t.Fatalf("answers went %v, want %v", via, want)
 	}

@@ -10,3 +10,11 @@ func ReadInviteFormForTest(ic *slack.InteractionCallback) (string, map[string]st
 
 // ParseLifecycle reads an install lifecycle delivery (for fuzzing).
 func ParseLifecycle(b []byte) bool { _, ok := parseLifecycle(b); return ok }
+
+// ParseUserEvent reads a team_join / user_change delivery (for fuzzing):
+// the user, and whether it is one usher writes to.
+func ParseUserEvent(b []byte) (id, email string, reachable, ok bool) {
+	ev, ok := parseUserEvent(b)
+	u := ev.Event.User
+	return u.ID, u.Profile.Email, dirUser(u.ID, u.Profile.Email, u.Deleted, u.IsBot).Reachable, ok
+}

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +156,27 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(map[string]any{"user": userJSON(u)})
+	case "users.list":
+		// Cursor-paged in id order (https://docs.slack.dev/apis/web-api/pagination):
+		// the cursor is the last id of the page before.
+		limit, _ := strconv.Atoi(c.Form.Get("limit"))
+		if limit <= 0 {
+			limit = 100
+		}
+		ids := slices.Sorted(maps.Keys(f.users))
+		var members []map[string]any
+		next := ""
+		for _, id := range ids {
+			if id <= c.Form.Get("cursor") {
+				continue
+			}
+			if len(members) == limit {
+				next = members[len(members)-1]["id"].(string)
+				break
+			}
+			members = append(members, userJSON(f.users[id]))
+		}
+		answer(map[string]any{"members": members, "response_metadata": map[string]any{"next_cursor": next}})
 	case "users.lookupByEmail":
 		for _, u := range f.users {
 			if strings.EqualFold(u.Email, c.Form.Get("email")) && u.Email != "" {
@@ -169,7 +193,12 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		if c.Method == "chat.update" {
 			ts = c.Form.Get("ts")
 		}
-		m := postedMessage{Channel: c.Form.Get("channel"), TS: ts, Text: c.Form.Get("text"), Blocks: json.RawMessage(c.Form.Get("blocks"))}
+		channel := c.Form.Get("channel")
+		if _, ok := f.users[channel]; ok && c.Method == "chat.postMessage" {
+			// A user id: Slack posts in the app's DM with them and answers with its id.
+			channel = "D" + channel
+		}
+		m := postedMessage{Channel: channel, TS: ts, Text: c.Form.Get("text"), Blocks: json.RawMessage(c.Form.Get("blocks"))}
 		if md := c.Form.Get("metadata"); md != "" {
 			var meta struct {
 				Payload map[string]any `json:"event_payload"`
@@ -211,6 +240,13 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 func userJSON(u fakeUser) map[string]any {
 	return map[string]any{"id": u.ID, "name": strings.ToLower(u.Name), "real_name": u.Name, "is_bot": u.Bot, "deleted": u.Deleted,
 		"profile": map[string]any{"email": u.Email, "display_name": u.Name, "real_name": u.Name}}
+}
+
+// SetUser adds or changes a user (a new member, a changed email).
+func (f *fakeSlack) SetUser(u fakeUser) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[u.ID] = u
 }
 
 // Calls returns the calls made so far, and forgets them.

@@ -81,15 +81,15 @@ func TestInviteEndToEnd(t *testing.T) {
 
 	e.drain()
 	calls := e.slack.Calls()
-	if got := methods(calls); !slices.Equal(got, []string{"users.lookupByEmail", "conversations.open", "chat.postMessage", "respond:cmd-UADMIN"}) {
+	if got := methods(calls); !slices.Equal(got, []string{"users.lookupByEmail", "chat.postMessage", "respond:cmd-UADMIN"}) {
 		t.Fatalf("delivery calls: %v", got)
 	}
 	if c := calls[0]; c.Form.Get("email") != "bob@example.com" {
 		t.Fatalf("lookup: %v", c.Form)
 	}
-	post := calls[2]
-	if post.Form.Get("channel") != "DUBOB" {
-		t.Fatalf("posted to %q, want bob's DM", post.Form.Get("channel"))
+	post := calls[1]
+	if post.Form.Get("channel") != "UBOB" {
+		t.Fatalf("posted to %q, want bob's user id (his DM with the app)", post.Form.Get("channel"))
 	}
 	if !strings.Contains(post.Form.Get("metadata"), `"usher_message"`) {
 		t.Fatalf("message without usher metadata: %s", post.Form.Get("metadata"))
@@ -99,7 +99,7 @@ func TestInviteEndToEnd(t *testing.T) {
 	if !strings.Contains(accept, "=accept ") || !strings.Contains(decline, "=decline ") {
 		t.Fatalf("invitation buttons: %v", btn)
 	}
-	told := respondOf(t, calls[3])
+	told := respondOf(t, calls[2])
 	if told.ResponseType != "ephemeral" || told.ReplaceOriginal || !strings.Contains(told.Text, "bob@example.com got the invitation in a direct message") {
 		t.Fatalf("inviter told: %+v", told)
 	}
@@ -129,7 +129,7 @@ func TestInviteEndToEnd(t *testing.T) {
 	e.click(uBob, "DUBOB", msgTS, actionID, value, false)
 	e.drain()
 	calls = e.slack.Calls()
-	if got := methods(calls); !slices.Equal(got, []string{"users.info", "respond:click-UBOB", "users.lookupByEmail", "conversations.open", "chat.postMessage"}) {
+	if got := methods(calls); !slices.Equal(got, []string{"users.info", "respond:click-UBOB", "users.lookupByEmail", "chat.postMessage"}) {
 		t.Fatalf("bob's click: %v", got)
 	}
 	replaced := respondOf(t, calls[1])
@@ -137,8 +137,8 @@ func TestInviteEndToEnd(t *testing.T) {
 		t.Fatalf("bob's message must be replaced without buttons: %+v", replaced)
 	}
 	golden(t, "accepted_replace", calls[1].rawJSON(t))
-	if calls[4].Form.Get("channel") != "DUADMIN" || !strings.Contains(calls[4].Form.Get("text"), "bob@example.com accepted") {
-		t.Fatalf("inviter DM: %v", calls[4].Form)
+	if calls[3].Form.Get("channel") != "UADMIN" || !strings.Contains(calls[3].Form.Get("text"), "bob@example.com accepted") {
+		t.Fatalf("inviter DM: %v", calls[3].Form)
 	}
 
 	// A double click (the same payload again) posts nothing more.

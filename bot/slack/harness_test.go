@@ -26,6 +26,7 @@ import (
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
 	slackbot "github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/bot/slack/slacktest"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
 	"github.com/usher-chat/usher/handlers/org"
@@ -33,7 +34,10 @@ import (
 	"github.com/usher-chat/usher/storage/redistest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	slacktest.RunChildIfAsked() // the fake Slack of a benchmark, in a process of its own
+	redistest.Main(m)
+}
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
@@ -67,6 +71,13 @@ func (q queue) Claim(ctx context.Context, c string, max int, block, lease time.D
 	return out, err
 }
 func (q queue) Done(ctx context.Context, j outbox.Job) error { return q.o.Done(ctx, storage.Job(j)) }
+func (q queue) DoneMany(ctx context.Context, js []outbox.Job) error {
+	out := make([]storage.Job, len(js))
+	for i, j := range js {
+		out[i] = storage.Job(j)
+	}
+	return q.o.DoneMany(ctx, out)
+}
 func (q queue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
 	return q.o.Later(ctx, storage.Job(j), at)
 }
@@ -87,6 +98,7 @@ type env struct {
 	svc    *handlers.Service
 	app    *slackbot.App
 	router *deliver.Router
+	dm     *slackbot.DM
 	slack  *fakeSlack
 	worker *outbox.Worker
 	queue  queue
@@ -159,7 +171,7 @@ func newEnvConfigured(t *testing.T, rdb *redis.Client, appToken string, edit fun
 	cfg := slackbot.Config{
 		SigningSecret: secret, BotToken: "xoxb-test", AppToken: appToken, APIURL: e.slack.APIURL(),
 		Service: e.svc, State: state, QueueInCommit: true, Queue: e.queue, Tenants: slackbot.Tenants{Teams: []string{team}},
-		Logger: slogTo(e.logs),
+		Logger: slogTo(e.logs), OrgID: org.ID(e.org),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -168,6 +180,7 @@ func newEnvConfigured(t *testing.T, rdb *redis.Client, appToken string, edit fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.dm = dm
 	marks, err := storage.NewDeliveryMarks(rdb, org.ID(e.org))
 	if err != nil {
 		t.Fatal(err)

@@ -156,18 +156,23 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, ch.Challenge)
 		return
 	}
-	if err := a.lifecycle(r.Context(), body); err != nil {
+	err = a.lifecycle(r.Context(), body)
+	if err == nil {
+		err = a.directoryEvent(r.Context(), body)
+	}
+	if err != nil {
 		// Verified marked this delivery seen; unmark it so that Slack's
 		// retry (it retries a 5xx) is applied rather than acknowledged
 		// unread. Applying a lifecycle event twice changes nothing.
-		a.log.ErrorContext(r.Context(), "slack: install lifecycle event not applied; Slack will retry it", "err", err)
+		a.log.ErrorContext(r.Context(), "slack: event not applied; Slack will retry it", "err", err)
 		if ferr := a.state.Forget(r.Context(), "req", hashKey(r.URL.Path+"\x00"+string(body))); ferr != nil {
 			a.log.ErrorContext(r.Context(), "slack: could not unmark the failed event; its retry will be acknowledged unread", "err", ferr)
 		}
 		http.Error(w, "try again", http.StatusServiceUnavailable)
 		return
 	}
-	// usher subscribes to no other events; a retry (X-Slack-Retry-Num) of
+	// usher subscribes to no other events (the install's lifecycle, and
+	// team_join / user_change for the directory); a retry (X-Slack-Retry-Num) of
 	// one is acknowledged and dropped, never acted on twice.
 	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
 		a.log.Info("slack: event retry acknowledged", "retry", n, "reason", r.Header.Get("X-Slack-Retry-Reason"))

@@ -109,7 +109,19 @@ type Config struct {
 	// WorkspacesOf lists an organization's Slack workspaces, where DM looks
 	// for its people; nil: BotToken's workspace, for every organization.
 	WorkspacesOf func(ctx context.Context, orgID org.ID) ([]string, error)
-	Logger       *slog.Logger
+	// Directory, when set, is the organizations' directories of Slack users
+	// (storage.SlackDirectory): DM finds people there, and the team_join
+	// and user_change events keep it fresh. DirectoryConfig tunes it.
+	Directory       Directory
+	DirectoryConfig DirectoryConfig
+	// Budgets, when set, are the Web API rate limits shared by every replica
+	// (storage.Budgets); Limits, the limits kept to (default DefaultLimits).
+	Budgets Budgets
+	Limits  *Limits
+	// OrgID is the organization of Service when Orgs is not set (its
+	// directory's key).
+	OrgID  org.ID
+	Logger *slog.Logger
 	// HTTPClient calls the Web API and response_urls; default: 10 s timeout.
 	HTTPClient *http.Client
 	// Budget bounds the work done before answering Slack (which waits 3 s).
@@ -197,7 +209,7 @@ func New(cfg Config) (*App, error) {
 	a := &App{cfg: cfg, http: cfg.HTTPClient, log: cfg.Logger, orgs: cfg.Orgs, state: cfg.State,
 		budget: cfg.Budget, ttl: cfg.IdentityTTL, local: map[string]localProfile{}}
 	if a.orgs == nil {
-		a.orgs = pinned{tenants: cfg.Tenants, org: Org{Service: cfg.Service, Queue: cfg.Queue, Router: cfg.Router}}
+		a.orgs = pinned{tenants: cfg.Tenants, org: Org{ID: cfg.OrgID, Service: cfg.Service, Queue: cfg.Queue, Router: cfg.Router}}
 	}
 	if a.http == nil {
 		a.http = &http.Client{Timeout: 10 * time.Second}
@@ -215,7 +227,7 @@ func New(cfg Config) (*App, error) {
 		a.cfg.Now = time.Now
 	}
 	a.apis = newWorkspaceAPIs(cfg, a.http)
-	a.dm = &DM{apis: a.apis, http: a.http, state: a.state, log: a.log}
+	a.dm = &DM{apis: a.apis, http: a.http, state: a.state, log: a.log, pace: newPacer(cfg, a.log)}
 	return a, nil
 }
 

@@ -74,9 +74,16 @@ func (a *App) socketEvent(ctx context.Context, client *socketmode.Client, evt so
 			a.ack(client, evt, nil)
 		}
 	case socketmode.EventTypeEventsAPI:
-		if evt.Request != nil {
-			a.ack(client, evt, nil)
+		if evt.Request == nil {
+			return
 		}
+		// Acknowledged either way: Socket Mode redelivers an unacknowledged
+		// event, and a directory that missed one is put right by its
+		// periodic refresh (a look-up that misses asks Slack).
+		if err := a.directoryEvent(ctx, evt.Request.Payload); err != nil {
+			a.log.ErrorContext(ctx, "slack: event not applied", "err", err)
+		}
+		a.ack(client, evt, nil)
 	}
 }
 

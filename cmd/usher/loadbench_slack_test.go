@@ -132,6 +132,14 @@ func (f *wireSlack) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		answer(map[string]any{"user": user(form.Get("user"), email)})
+	case "users.list":
+		// Everyone known so far (users are made on users.lookupByEmail), one page.
+		var members []map[string]any
+		for id, email := range f.ids {
+			members = append(members, user(id, email))
+		}
+		f.mu.Unlock()
+		answer(map[string]any{"members": members, "response_metadata": map[string]any{"next_cursor": ""}})
 	case "users.lookupByEmail":
 		email := strings.ToLower(form.Get("email"))
 		id := f.userLocked(email)
@@ -142,7 +150,12 @@ func (f *wireSlack) serve(w http.ResponseWriter, r *http.Request) {
 		answer(map[string]any{"channel": map[string]any{"id": "D" + form.Get("users")}})
 	case "chat.postMessage":
 		f.ts++
-		m := wireMessage{Channel: form.Get("channel"), TS: fmt.Sprintf("1700000000.%06d", f.ts), Text: form.Get("text"), Blocks: form.Get("blocks")}
+		channel := form.Get("channel")
+		if _, ok := f.ids[channel]; ok {
+			// A user id: Slack posts in the app's DM with them and answers with its id.
+			channel = "D" + channel
+		}
+		m := wireMessage{Channel: channel, TS: fmt.Sprintf("1700000000.%06d", f.ts), Text: form.Get("text"), Blocks: form.Get("blocks")}
 		var meta struct {
 			Type    string         `json:"event_type"`
 			Payload map[string]any `json:"event_payload"`
@@ -320,6 +333,9 @@ func serveEnv(f *wireSlack, orgID string, admins []string, redisEnv map[string]s
 	env := map[string]string{
 		"USHER_ORG": orgID, "USHER_ADMINS": strings.Join(admins, ","), "USHER_PUBLIC_URL": "https://usher.test",
 		"SLACK_SIGNING_SECRET": e2eSecret, "SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_API_URL": f.APIURL(), "SLACK_TEAM_ID": "T1",
+		// The fake answers at once and has no limits: these tests and the
+		// load benchmark measure usher, not Slack's pace.
+		"SLACK_RATE": "off",
 		// One deployment secret on every replica: any replica's worker sends
 		// what another queued (TestCrashMidLoad fails without it).
 		"USHER_SECRET": "e2e-deployment-secret-0123456789abcdef0123456789",

@@ -33,6 +33,14 @@ func (q outboxQueue) Done(ctx context.Context, j outbox.Job) error {
 	return q.o.Done(ctx, toStorageJob(j))
 }
 
+func (q outboxQueue) DoneMany(ctx context.Context, js []outbox.Job) error {
+	out := make([]storage.Job, len(js))
+	for i, j := range js {
+		out[i] = toStorageJob(j)
+	}
+	return q.o.DoneMany(ctx, out)
+}
+
 func (q outboxQueue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
 	return q.o.Later(ctx, toStorageJob(j), at)
 }

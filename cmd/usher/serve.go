@@ -64,6 +64,9 @@ type server struct {
 	metrics *metrics.Metrics
 	// draining is set once shutdown starts: /readyz answers 503 (health.go).
 	draining atomic.Bool
+	// platformsPace: every chat platform paces its own conversations
+	// (deliver.Config.PlatformsPace).
+	platformsPace bool
 	// metricsAddr is where /metrics listens, apart from listenAddr
 	// (metrics.go); "" serves no metrics.
 	metricsAddr string
@@ -105,7 +108,7 @@ func (s *server) attachRouter(t *tenant) error {
 	if err != nil {
 		return err
 	}
-	cfg := deliver.Config{Org: t.id, Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks,
+	cfg := deliver.Config{Org: t.id, Platforms: s.platforms, Service: t.svc, Queue: t.queue, Marks: marks, PlatformsPace: s.platformsPace,
 		Log: s.log.With("part", "deliver", "org", string(t.id))}
 	if s.cfg.mail != nil {
 		// After every chat platform: a person not in chat yet gets email.
@@ -153,6 +156,9 @@ func (s *server) build(ctx context.Context) error {
 	if m := s.cfg.mail; m != nil {
 		s.log.Info("email delivery on", "smtp", m.String(), "from", m.From.String())
 	}
+	// Slack's shared budgets pace each conversation; Teams relies on the
+	// outbox's own pacing per recipient (email needs none).
+	s.platformsPace = sp != nil && !sp.sc.rateOff && tp == nil
 	def := &tenant{id: s.cfg.org, store: s.store, svc: s.svc, queue: s.queue}
 	if err := s.attachRouter(def); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,10 @@ type slackConfig struct {
 	// (install.go) and their tokens live in the installation store.
 	// authorizeURL is Slack's consent page (tests point it elsewhere).
 	clientID, clientSecret, authorizeURL string
+	// limits are Slack's published rate limits times SLACK_RATE; rateOff
+	// (SLACK_RATE=off) keeps to none.
+	limits  slack.Limits
+	rateOff bool
 	// tokenSweep (SLACK_TOKEN_SWEEP, a duration) is how often rotating
 	// tokens about to expire are refreshed with no request to need them.
 	tokenSweep time.Duration
@@ -67,6 +72,18 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 		apiURL:        getenv("SLACK_API_URL"),
 		tenants:       slack.Tenants{Teams: splitIDs(getenv("SLACK_TEAM_ID")), Enterprises: splitIDs(getenv("SLACK_ENTERPRISE_ID"))},
 		clientID:      getenv("SLACK_CLIENT_ID"), clientSecret: getenv("SLACK_CLIENT_SECRET"), authorizeURL: getenv("SLACK_AUTHORIZE_URL"),
+	}
+	c.limits = slack.DefaultLimits()
+	switch v := strings.TrimSpace(getenv("SLACK_RATE")); v {
+	case "", "1":
+	case "off":
+		c.rateOff = true
+	default:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1000 {
+			return c, true, fmt.Errorf("slack configuration:\n  SLACK_RATE %q: want a factor of Slack's published rate limits (1, 2, 0.5...) or off", v)
+		}
+		c.limits = c.limits.Scaled(f)
 	}
 	if c.distributed() {
 		var problems []string
@@ -159,7 +176,12 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 	state := storage.NewEdgeSlackState(s.rdb)
 	p := &slackPart{sc: sc, state: state, served: sc.tenants, tokens: map[string]string{}}
 	if sc.distributed() {
-		return p, p.distribute(s)
+		if err := p.distribute(s); err != nil {
+			return p, err
+		}
+		p.dm.UseDirectory(storage.NewSlackDirectory(s.rdb), slack.DirectoryConfig{})
+		p.dm.UseBudgets(p.budgets(s), &sc.limits)
+		return p, nil
 	}
 	if p.served.Empty() {
 		for _, token := range sc.botTokens {
@@ -190,12 +212,24 @@ func newSlackPart(ctx context.Context, s *server) (*slackPart, error) {
 			p.tokens[id] = sc.botToken
 		}
 	}
+	// The directory of Slack users and the shared rate budgets: one Web
+	// API call per message, at the limits every replica shares.
 	p.dm, err = slack.NewDM(slack.Config{BotToken: sc.botToken, Tokens: p.tokens, APIURL: sc.apiURL, State: state,
-		WorkspacesOf: p.workspacesOf(s), Logger: s.log.With("platform", "slack")})
+		WorkspacesOf: p.workspacesOf(s), Logger: s.log.With("platform", "slack"),
+		Directory: storage.NewSlackDirectory(s.rdb), Budgets: p.budgets(s), Limits: &sc.limits})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// budgets are the Web API's rate budgets shared by every replica; nil
+// (none) with SLACK_RATE=off.
+func (p *slackPart) budgets(s *server) slack.Budgets {
+	if p.sc.rateOff {
+		return nil
+	}
+	return storage.NewBudgets(s.rdb)
 }
 
 // workspacesOf lists where an organization's people are looked for in
@@ -276,6 +310,7 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 	app, err := slack.New(slack.Config{
 		SigningSecret: sc.signingSecret, BotToken: sc.botToken, Tokens: p.tokens, AppToken: sc.appToken, APIURL: sc.apiURL,
 		Orgs: p.serving(s), State: state, QueueInCommit: true, Router: s.router, Logger: s.log.With("platform", "slack"),
+		Directory: storage.NewSlackDirectory(s.rdb), WorkspacesOf: p.dm.WorkspacesOf(), Budgets: p.budgets(s), Limits: &sc.limits,
 		Installations: p.installs, InstallURL: p.installURL(s), ClientID: sc.clientID, ClientSecret: sc.clientSecret,
 		OnBroken: p.onBroken(s), OnLifecycle: p.onLifecycle(s),
 		Observe: func(verb, code string, d time.Duration) { s.metrics.Observe("slack", verb, metrics.OutcomeOf(code), d) },

@@ -173,7 +173,7 @@ func checkDistributedManifest(t *testing.T, m map[string]any, scopes []string) {
 	for _, e := range settings["event_subscriptions"].(map[string]any)["bot_events"].([]any) {
 		events = append(events, e.(string))
 	}
-	for _, e := range []string{"app_uninstalled", "tokens_revoked", "app_uninstalled_team", "team_access_granted", "team_access_revoked"} {
+	for _, e := range []string{"app_uninstalled", "tokens_revoked", "app_uninstalled_team", "team_access_granted", "team_access_revoked", "team_join", "user_change"} {
 		if !slices.Contains(events, e) {
 			t.Errorf("distributed: no %s subscription", e)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -71,10 +72,15 @@ func newSlackEdgeWith(t testing.TB, people map[string]string) *slackEdge {
 		case "apps.connections.open":
 			ok(map[string]any{"url": e.wsURL})
 		case "chat.postMessage":
+			post := maps.Clone(r.PostForm)
+			if _, found := users[post.Get("channel")]; found {
+				// A user id: Slack posts in the app's DM with them and answers with its id.
+				post.Set("channel", "D"+post.Get("channel"))
+			}
 			e.mu.Lock()
-			e.posts = append(e.posts, r.PostForm)
+			e.posts = append(e.posts, post)
 			e.mu.Unlock()
-			ok(map[string]any{"channel": r.PostForm.Get("channel"), "ts": "1.1"})
+			ok(map[string]any{"channel": post.Get("channel"), "ts": "1.1"})
 		default:
 			if name, found := strings.CutPrefix(r.URL.Path, "/respond/"); found {
 				body, _ := io.ReadAll(r.Body)

@@ -1,0 +1,281 @@
+package slack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+// Directory is an organization's directory of its Slack users by workspace
+// (storage.SlackDirectory): email -> user id, built from users.list (Tier
+// 2, 200 a page: 50 calls for 10,000 people) and kept fresh by the
+// team_join and user_change events, so that finding the recipient of an
+// invitation is one Redis read rather than one users.lookupByEmail (Tier 3:
+// 50 a minute) each.
+type Directory interface {
+	Lookup(ctx context.Context, orgID org.ID, workspace, email string) (DirEntry, error)
+	Put(ctx context.Context, orgID org.ID, workspace string, users []DirUser) error
+	// Miss remembers for ttl that users.lookupByEmail found nobody.
+	Miss(ctx context.Context, orgID org.ID, workspace, email string, ttl time.Duration) error
+	// Lock takes (or extends) the workspace's build for owner.
+	Lock(ctx context.Context, orgID org.ID, workspace, owner string, ttl time.Duration) (bool, error)
+	// Built ends owner's build: complete at at, or failed (zero).
+	Built(ctx context.Context, orgID org.ID, workspace, owner string, at time.Time) error
+}
+
+// DirUser is one Slack user as the directory takes it (storage.SlackDirUser).
+type DirUser = struct {
+	ID, Email string
+	Reachable bool
+}
+
+// DirEntry is what the directory says of one address (storage.SlackDirEntry).
+type DirEntry = struct {
+	UserID   string
+	Missing  bool
+	Built    time.Time
+	Building bool
+	Failed   time.Time
+	Since    time.Time
+}
+
+// DirectoryConfig tunes the directory.
+type DirectoryConfig struct {
+	// Refresh: a directory older than this is listed again in the
+	// background (default 24 h); events keep it fresh in between.
+	Refresh time.Duration
+	// MissTTL is how long "nobody has this address" is believed (default
+	// 10 min: someone invited before they join Slack is found soon after).
+	MissTTL time.Duration
+	// Wait is the longest a queued delivery waits, at a time, for a
+	// directory still being built for the first time (default 10 s). It
+	// waits half the build's age so far, at least 100 ms: a small
+	// workspace (one page) is there at once, and a large one's backlog is
+	// not taken out and put back every second.
+	Wait time.Duration
+	// PageSize is users.list's limit (default 200, Slack's advice).
+	PageSize int
+}
+
+func (c DirectoryConfig) withDefaults() DirectoryConfig {
+	if c.Refresh <= 0 {
+		c.Refresh = 24 * time.Hour
+	}
+	if c.MissTTL <= 0 {
+		c.MissTTL = 10 * time.Minute
+	}
+	if c.Wait <= 0 {
+		c.Wait = 10 * time.Second
+	}
+	if c.PageSize <= 0 {
+		c.PageSize = 200
+	}
+	return c
+}
+
+// buildLock is how long a build's lock lasts without a page: a replica
+// that died building leaves it to another after this.
+const buildLock = 2 * time.Minute
+
+// builds runs at most one directory build per workspace in this process;
+// the Redis lock makes it one across replicas.
+type builds struct {
+	mu      sync.Mutex
+	running map[string]bool
+	owner   string
+}
+
+func newBuilds() *builds {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return &builds{running: map[string]bool{}, owner: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))}
+}
+
+// startBuild lists the workspace's users into the directory, in the
+// background, unless this process or another replica is at it.
+func (d *DM) startBuild(ctx context.Context, orgID org.ID, workspace string) {
+	key := string(orgID) + "/" + workspace
+	d.builds.mu.Lock()
+	if d.builds.running[key] {
+		d.builds.mu.Unlock()
+		return
+	}
+	d.builds.running[key] = true
+	d.builds.mu.Unlock()
+	go func() {
+		defer func() {
+			d.builds.mu.Lock()
+			delete(d.builds.running, key)
+			d.builds.mu.Unlock()
+		}()
+		// Not the delivery's context: the build outlives the job that
+		// found the directory missing.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
+		defer cancel()
+		if err := d.BuildDirectory(ctx, orgID, workspace); err != nil {
+			d.log.WarnContext(ctx, "slack: directory not built", "org", orgID, "workspace", workspace, "err", err)
+		}
+	}()
+}
+
+// BuildDirectory lists every user of the workspace (users.list, paged,
+// each page within the method's shared budget) into the directory, when no
+// other replica is doing it.
+func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string) (err error) {
+	owner := d.builds.owner
+	ok, err := d.dir.Lock(ctx, orgID, workspace, owner, buildLock)
+	if err != nil || !ok {
+		return err
+	}
+	// Another replica may have built it between the look-up that found it
+	// missing (or stale) and this lock: then there is nothing to do.
+	if e, err := d.dir.Lookup(ctx, orgID, workspace, ""); err == nil && !e.Built.IsZero() && d.now().Sub(e.Built) < d.dirCfg.Refresh {
+		return d.dir.Built(ctx, orgID, workspace, owner, e.Built)
+	}
+	defer func() {
+		at := time.Now()
+		if err != nil {
+			at = time.Time{}
+		}
+		if berr := d.dir.Built(context.WithoutCancel(ctx), orgID, workspace, owner, at); berr != nil && err == nil {
+			err = berr
+		}
+	}()
+	api, err := d.apis.must(ctx, workspace)
+	if err != nil {
+		return err
+	}
+	opts := []slack.GetUsersOption{slack.GetUsersOptionLimit(d.dirCfg.PageSize)}
+	page := api.GetUsersPaginated(opts...)
+	n := 0
+	for {
+		if err := d.pace.wait(ctx, orgID, workspace, "users.list"); err != nil {
+			return err
+		}
+		next, err := page.Next(ctx)
+		if page.Done(err) {
+			break
+		}
+		if err != nil {
+			if rl, ok := asRateLimited(err); ok {
+				d.pace.slow(ctx, orgID, workspace, "users.list", rl)
+				continue // the same page, once the budget allows
+			}
+			return fmt.Errorf("slack users.list: %w", err)
+		}
+		users := make([]DirUser, 0, len(next.Users))
+		for _, u := range next.Users {
+			users = append(users, dirUser(u.ID, u.Profile.Email, u.Deleted, u.IsBot || u.ID == "USLACKBOT"))
+		}
+		if err := d.dir.Put(ctx, orgID, workspace, users); err != nil {
+			return err
+		}
+		n += len(users)
+		if _, err := d.dir.Lock(ctx, orgID, workspace, owner, buildLock); err != nil {
+			return err
+		}
+		page = next
+	}
+	d.log.InfoContext(ctx, "slack: directory built", "org", orgID, "workspace", workspace, "users", n)
+	return nil
+}
+
+func dirUser(id, email string, deleted, bot bool) DirUser {
+	return DirUser{ID: id, Email: email, Reachable: !deleted && !bot && email != ""}
+}
+
+// userEvent is the part of a team_join or user_change delivery the
+// directory needs.
+type userEvent struct {
+	Type         string `json:"type"`
+	TeamID       string `json:"team_id"`
+	EnterpriseID string `json:"enterprise_id"`
+	Event        struct {
+		Type string `json:"type"`
+		User struct {
+			ID      string `json:"id"`
+			TeamID  string `json:"team_id"`
+			Deleted bool   `json:"deleted"`
+			IsBot   bool   `json:"is_bot"`
+			Profile struct {
+				Email string `json:"email"`
+			} `json:"profile"`
+		} `json:"user"`
+	} `json:"event"`
+}
+
+// parseUserEvent reads a delivery; ok is false for anything else.
+func parseUserEvent(body []byte) (userEvent, bool) {
+	var ev userEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Type != "event_callback" {
+		return ev, false
+	}
+	switch ev.Event.Type {
+	case "team_join", "user_change":
+		return ev, ev.Event.User.ID != ""
+	}
+	return ev, false
+}
+
+// directoryEvent applies a team_join or user_change event to the directory
+// of the organization the workspace routes to: someone who joined is found
+// at once, a changed email moves, a deactivated account leaves. Applying
+// one twice changes nothing.
+func (a *App) directoryEvent(ctx context.Context, body []byte) error {
+	ev, ok := parseUserEvent(body)
+	if !ok || a.cfg.Directory == nil {
+		return nil
+	}
+	o, served, err := a.orgs.Serving(ctx, ev.TeamID, ev.EnterpriseID)
+	if err != nil {
+		return fmt.Errorf("slack %s: %w", ev.Event.Type, err)
+	}
+	if !served || o.ID == "" {
+		return nil
+	}
+	u := ev.Event.User
+	du := dirUser(u.ID, u.Profile.Email, u.Deleted, u.IsBot)
+	// The workspaces the delivery side looks in (DM.Find): the default
+	// token's (""), or the team's and its enterprise's.
+	workspaces := []string{""}
+	if a.cfg.WorkspacesOf != nil {
+		workspaces = []string{ev.TeamID}
+		if ev.EnterpriseID != "" {
+			workspaces = append(workspaces, ev.EnterpriseID)
+		}
+	}
+	for _, ws := range workspaces {
+		if err := a.cfg.Directory.Put(ctx, o.ID, ws, []DirUser{du}); err != nil {
+			return fmt.Errorf("slack %s: %w", ev.Event.Type, err)
+		}
+	}
+	a.log.InfoContext(ctx, "slack: directory updated", "event", ev.Event.Type, "org", o.ID, "team_id", ev.TeamID, "user", u.ID)
+	return nil
+}
+
+func asRateLimited(err error) (*slack.RateLimitedError, bool) {
+	var rl *slack.RateLimitedError
+	ok := errors.As(err, &rl)
+	return rl, ok
+}
+
+// buildWait is how long a queued delivery waits for a first build under
+// way since since.
+func (c DirectoryConfig) buildWait(since, now time.Time) time.Duration {
+	w := 100 * time.Millisecond
+	if !since.IsZero() {
+		w = max(w, now.Sub(since)/2)
+	}
+	return min(w, c.Wait)
+}

@@ -1,0 +1,117 @@
+package slack_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/usher-chat/usher/bot/deliver"
+	slackbot "github.com/usher-chat/usher/bot/slack"
+	"github.com/usher-chat/usher/handlers/org"
+	"github.com/usher-chat/usher/storage"
+	"github.com/usher-chat/usher/storage/redistest"
+)
+
+// userEventBody is a team_join or user_change delivery as the Events API
+// sends it (https://docs.slack.dev/reference/events/team_join,
+// .../user_change: the event carries the whole user object).
+func userEventBody(kind string, u fakeUser) string {
+	eventSeq++
+	raw, _ := json.Marshal(map[string]any{"type": "event_callback", "team_id": team, "event_id": "Ev" + itoa(int64(eventSeq)),
+		"event": map[string]any{"type": kind, "user": userJSON(u)}})
+	return string(raw)
+}
+
+func newDirectoryEnv(t *testing.T) *env {
+	rdb := chatClient(t, redistest.Shared(t))
+	return newEnvConfigured(t, rdb, "", func(c *slackbot.Config) {
+		c.Directory = storage.NewSlackDirectory(rdb)
+		c.Budgets = storage.NewBudgets(rdb)
+	})
+}
+
+// TestDirectoryJoinAndEmailChange: with the directory built, an invitation
+// costs one Web API call (chat.postMessage to the user id); someone who
+// joins the workspace afterwards is found through team_join, a changed
+// email through user_change, both without users.lookupByEmail; the old
+// address is asked about once and remembered as nobody's.
+func TestDirectoryJoinAndEmailChange(t *testing.T) {
+	e := newDirectoryEnv(t)
+	ctx := context.Background()
+	if err := e.dm.BuildDirectory(ctx, org.ID(e.org), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := methods(e.slack.Calls()); !slices.Equal(got, []string{"users.list"}) {
+		t.Fatalf("build: %v", got)
+	}
+	e.command(uAdmin, "help") // the admin's own identity (users.info), cached from now on
+	e.slack.Calls()
+	e.command(uAdmin, "invite bob@example.com")
+	e.drain()
+	if got := methods(e.slack.Calls()); !slices.Equal(got, []string{"chat.postMessage", "respond:cmd-UADMIN"}) {
+		t.Fatalf("invite bob: %v, want one post (and the admin's answer)", got)
+	}
+
+	dana := fakeUser{ID: "UDANA", Email: "dana@example.com", Name: "Dana"}
+	e.slack.SetUser(dana)
+	if code, body := e.event(userEventBody("team_join", dana)); code != 200 {
+		t.Fatalf("team_join: %d %s", code, body)
+	}
+	e.slack.Calls()
+	e.command(uAdmin, "invite dana@example.com")
+	e.drain()
+	if got := methods(e.slack.Calls()); !slices.Equal(got, []string{"chat.postMessage", "respond:cmd-UADMIN"}) {
+		t.Fatalf("invite dana after team_join: %v", got)
+	}
+	if n := len(e.slack.Messages("DUDANA")); n != 1 {
+		t.Fatalf("dana has %d messages", n)
+	}
+
+	caroline := uCarol
+	caroline.Email = "caroline@example.com"
+	e.slack.SetUser(caroline)
+	if code, body := e.event(userEventBody("user_change", caroline)); code != 200 {
+		t.Fatalf("user_change: %d %s", code, body)
+	}
+	e.slack.Calls()
+	e.command(uAdmin, "invite caroline@example.com")
+	e.drain()
+	calls := e.slack.Calls()
+	if got := methods(calls); !slices.Equal(got, []string{"chat.postMessage", "respond:cmd-UADMIN"}) || calls[0].Form.Get("channel") != "UCAROL" {
+		t.Fatalf("invite caroline after user_change: %v", got)
+	}
+	// carol@ is nobody's now: asked once, then remembered.
+	for range 2 {
+		if _, ok, err := e.dm.Find(ctx, org.ID(e.org), "carol@example.com", deliver.Hint{}); ok || err != nil {
+			t.Fatalf("old email found: %v %v", ok, err)
+		}
+	}
+	if got := methods(e.slack.Calls()); !slices.Equal(got, []string{"users.lookupByEmail"}) {
+		t.Fatalf("old email: %v, want one users.lookupByEmail", got)
+	}
+
+	// A deactivated account leaves the directory (user_change, deleted).
+	gone := uBob
+	gone.Deleted = true
+	e.event(userEventBody("user_change", gone))
+	e.slack.SetUser(gone)
+	if _, ok, _ := e.dm.Find(ctx, org.ID(e.org), "bob@example.com", deliver.Hint{}); ok {
+		t.Fatal("a deactivated user is still found")
+	}
+}
+
+func FuzzUserEvent(f *testing.F) {
+	f.Add([]byte(userEventBody("team_join", uBob)))
+	f.Add([]byte(userEventBody("user_change", fakeUser{ID: "UX", Email: "x@example.com", Deleted: true})))
+	f.Add([]byte(`{"type":"event_callback","event":{"type":"user_change","user":{"id":"","profile":{}}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, email, reachable, ok := slackbot.ParseUserEvent(b)
+		if ok && id == "" {
+			t.Fatal("an event without a user id was taken")
+		}
+		if reachable && email == "" {
+			t.Fatal("someone without an email counts as reachable")
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package storage
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usher-chat/usher/handlers/org"
+)
+
+var (
+	//go:embed lua/budget.lua
+	budgetSource string
+	budgetScript = redis.NewScript(budgetSource)
+)
+
+// Budget is one rate budget: at most one call every Every on average, Burst
+// at once. It is an unnamed struct type, the same type as bot/slack.Budget
+// (which this package does not import), so *Budgets satisfies the adapter's
+// port as it is.
+type Budget = struct {
+	// Name is the budget's key within the organization (a platform's
+	// method and workspace, a channel): [A-Za-z0-9:._-], at most 200.
+	Name  string
+	Every time.Duration
+	Burst int
+}
+
+// Budgets are rate budgets shared by every replica (one GCRA per budget in
+// Redis, usher:{org}:budget:NAME), so that N replicas together never call a
+// platform faster than one may: a Slack method's tier in a workspace, one
+// conversation's one message a second. A 429 slows the budget for everyone.
+type Budgets struct {
+	rdb redis.UniversalClient
+}
+
+// NewBudgets returns the budgets of every organization on rdb.
+func NewBudgets(rdb redis.UniversalClient) *Budgets { return &Budgets{rdb: rdb} }
+
+// Setup loads the script.
+func (b *Budgets) Setup(ctx context.Context) error {
+	return loadScripts(ctx, b.rdb, "budgets setup", budgetScript)
+}
+
+var budgetNamePattern = regexp.MustCompile(`^[A-Za-z0-9:._@+-]{1,200}$`)
+
+func budgetKeys(orgID org.ID, bs []Budget) ([]string, error) {
+	k, err := newKeys(orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		if !budgetNamePattern.MatchString(b.Name) || b.Every <= 0 || b.Burst < 1 {
+			return nil, fmt.Errorf("budget: bad budget %q (every %s, burst %d)", b.Name, b.Every, b.Burst)
+		}
+		out[i] = k.budget(b.Name)
+	}
+	return out, nil
+}
+
+// Reserve takes one call from every budget of bs at once, at the earliest
+// instant all of them allow, when that is within max: reserved true, and
+// the caller makes its call after wait (its slot is kept for it). When the
+// slot is further than max nothing is taken: reserved false, and wait says
+// when to ask again. One script call, whatever the number of budgets (all
+// under the organization's hash tag: one cluster slot).
+func (b *Budgets) Reserve(ctx context.Context, orgID org.ID, bs []Budget, max time.Duration) (time.Duration, bool, error) {
+	keys, err := budgetKeys(orgID, bs)
+	if err != nil {
+		return 0, false, err
+	}
+	args := make([]any, 0, 2+2*len(bs))
+	args = append(args, "take", max.Milliseconds())
+	for _, x := range bs {
+		args = append(args, msCeil(x.Every), x.Burst)
+	}
+	res, err := budgetScript.Run(ctx, b.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, false, wrap("budget reserve", err)
+	}
+	return time.Duration(res[0]) * time.Millisecond, res[1] == 1, nil
+}
+
+// Slow is a platform's 429: nobody calls on budget x before retryAfter has
+// passed, and its interval doubles (up to 16 times) for hold, so that a
+// limit lower than the one assumed is not hit again. It reports the wait
+// and the factor now in force.
+func (b *Budgets) Slow(ctx context.Context, orgID org.ID, x Budget, retryAfter, hold time.Duration) (time.Duration, int, error) {
+	keys, err := budgetKeys(orgID, []Budget{x})
+	if err != nil {
+		return 0, 0, err
+	}
+	res, err := budgetScript.Run(ctx, b.rdb, keys, "slow", retryAfter.Milliseconds(), msCeil(x.Every), x.Burst, hold.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, 0, wrap("budget slow", err)
+	}
+	return time.Duration(res[0]) * time.Millisecond, int(res[1]), nil
+}
+
+// msCeil is d in whole milliseconds, rounded up: a budget never allows more
+// than it says.
+func msCeil(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+}

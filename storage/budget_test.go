@@ -1,0 +1,158 @@
+package storage_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usher-chat/usher/storage"
+	"github.com/usher-chat/usher/storage/redistest"
+)
+
+// TestBudgetsSharedAcrossClients: three clients (three replicas) reserving
+// from one budget get slots one interval apart, never two in one interval,
+// and a reservation past max takes nothing.
+func TestBudgetsSharedAcrossClients(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Shared(t)
+	b := storage.Budget{Name: "slack:T1:chat.postMessage", Every: 20 * time.Millisecond, Burst: 1}
+	var mu sync.Mutex
+	var slots []time.Duration
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 3 {
+		bs := storage.NewBudgets(srv.Client(t))
+		wg.Go(func() {
+			for range 10 {
+				wait, ok, err := bs.Reserve(ctx, "budgets1", []storage.Budget{b}, time.Second)
+				if err != nil || !ok {
+					t.Errorf("reserve: %v %v", ok, err)
+					return
+				}
+				mu.Lock()
+				slots = append(slots, time.Since(start)+wait)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(slots) != 30 {
+		t.Fatalf("%d slots", len(slots))
+	}
+	// 30 calls at one per 20 ms: the last slot is ~580 ms out.
+	last := time.Duration(0)
+	for _, s := range slots {
+		last = max(last, s)
+	}
+	if last < 550*time.Millisecond {
+		t.Fatalf("30 reservations end %s from the start, want >= 580 ms (one per 20 ms)", last)
+	}
+	bs := storage.NewBudgets(srv.Client(t))
+	wait, ok, err := bs.Reserve(ctx, "budgets1", []storage.Budget{b}, 10*time.Millisecond)
+	if err != nil || ok || wait < 500*time.Millisecond {
+		t.Fatalf("reserve beyond max: wait %s ok %v err %v, want nothing taken", wait, ok, err)
+	}
+}
+
+// TestBudgetsSlow: a 429 holds every caller for Retry-After, and the
+// interval is doubled afterwards.
+func TestBudgetsSlow(t *testing.T) {
+	ctx := context.Background()
+	bs := storage.NewBudgets(redistest.Shared(t).Client(t))
+	b := storage.Budget{Name: "slack:T1:users.list", Every: 10 * time.Millisecond, Burst: 3}
+	wait, f, err := bs.Slow(ctx, "budgets2", b, 300*time.Millisecond, time.Minute)
+	if err != nil || f != 2 || wait < 290*time.Millisecond || wait > 300*time.Millisecond {
+		t.Fatalf("slow: wait %s factor %d err %v", wait, f, err)
+	}
+	// A second 429 within the first's Retry-After (a call already in
+	// flight) does not slow it down twice.
+	if _, f, err := bs.Slow(ctx, "budgets2", b, 300*time.Millisecond, time.Minute); err != nil || f != 2 {
+		t.Fatalf("second 429: factor %d err %v, want 2 still", f, err)
+	}
+	w1, ok, err := bs.Reserve(ctx, "budgets2", []storage.Budget{b}, time.Second)
+	if err != nil || !ok || w1 < 280*time.Millisecond {
+		t.Fatalf("first call after a 429 in %s (ok %v, err %v), want after Retry-After", w1, ok, err)
+	}
+	w2, _, _ := bs.Reserve(ctx, "budgets2", []storage.Budget{b}, time.Second)
+	if gap := w2 - w1; gap < 19*time.Millisecond {
+		t.Fatalf("gap after a 429: %s, want the doubled interval (20 ms), no burst", gap)
+	}
+}
+
+// TestBudgetsTakeAllOrNothing: a call needing two budgets (a method's and
+// a conversation's) takes the later slot of both, in one step.
+func TestBudgetsTakeAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	bs := storage.NewBudgets(redistest.Shared(t).Client(t))
+	method := storage.Budget{Name: "m", Every: time.Millisecond, Burst: 1}
+	channel := storage.Budget{Name: "ch:U1", Every: 200 * time.Millisecond, Burst: 1}
+	if _, ok, err := bs.Reserve(ctx, "budgets3", []storage.Budget{method, channel}, time.Second); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	wait, ok, err := bs.Reserve(ctx, "budgets3", []storage.Budget{method, channel}, time.Second)
+	if ok || err != nil || wait < 190*time.Millisecond {
+		t.Fatalf("second post to one channel: wait %s ok %v err %v, want ~200 ms and nothing taken", wait, ok, err)
+	}
+	// The method's budget is free at once: the channel's wait holds up
+	// nobody else's calls.
+	if wait, ok, _ := bs.Reserve(ctx, "budgets3", []storage.Budget{method}, time.Second); !ok || wait > 5*time.Millisecond {
+		t.Fatalf("method slot in %s", wait)
+	}
+	time.Sleep(wait)
+	if wait, ok, _ := bs.Reserve(ctx, "budgets3", []storage.Budget{method, channel}, time.Second); !ok || wait > 10*time.Millisecond {
+		t.Fatalf("post after the channel's wait: in %s, ok %v", wait, ok)
+	}
+	if _, _, err := bs.Reserve(ctx, "budgets3", []storage.Budget{{Name: "bad name}", Every: time.Second, Burst: 1}}, time.Second); err == nil {
+		t.Fatal("a name with a brace was accepted")
+	}
+}
+
+func TestSlackDirectory(t *testing.T) {
+	ctx := context.Background()
+	d := storage.NewSlackDirectory(redistest.Shared(t).Client(t))
+	const o = "slackdir1"
+	e, err := d.Lookup(ctx, o, "T1", "Bob@Example.com")
+	if err != nil || e.UserID != "" || !e.Built.IsZero() || e.Missing {
+		t.Fatalf("empty: %+v %v", e, err)
+	}
+	if ok, err := d.Lock(ctx, o, "T1", "r1", time.Minute); !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if ok, _ := d.Lock(ctx, o, "T1", "r2", time.Minute); ok {
+		t.Fatal("a second replica took the build")
+	}
+	err = d.Put(ctx, o, "T1", []storage.SlackDirUser{{ID: "UB", Email: "bob@example.com", Reachable: true}, {ID: "UBOT", Email: "", Reachable: false}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := d.Lookup(ctx, o, "T1", "BOB@example.com"); e.UserID != "UB" || !e.Building {
+		t.Fatalf("bob: %+v", e)
+	}
+	if err := d.Built(ctx, o, "T1", "r1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// A changed email moves; a deactivated account leaves.
+	d.Put(ctx, o, "T1", []storage.SlackDirUser{{ID: "UB", Email: "robert@example.com", Reachable: true}})
+	if e, _ := d.Lookup(ctx, o, "T1", "bob@example.com"); e.UserID != "" || e.Built.IsZero() || e.Building {
+		t.Fatalf("old email: %+v", e)
+	}
+	if e, _ := d.Lookup(ctx, o, "T1", "robert@example.com"); e.UserID != "UB" {
+		t.Fatalf("new email: %+v", e)
+	}
+	d.Put(ctx, o, "T1", []storage.SlackDirUser{{ID: "UB", Email: "robert@example.com", Reachable: false}})
+	if e, _ := d.Lookup(ctx, o, "T1", "robert@example.com"); e.UserID != "" {
+		t.Fatalf("deactivated: %+v", e)
+	}
+	d.Miss(ctx, o, "T1", "nobody@example.com", time.Minute)
+	if e, _ := d.Lookup(ctx, o, "T1", "Nobody@example.com"); !e.Missing {
+		t.Fatalf("miss: %+v", e)
+	}
+	// Another workspace, another organization: apart.
+	if e, _ := d.Lookup(ctx, o, "T2", "robert@example.com"); e.UserID != "" || !e.Built.IsZero() {
+		t.Fatalf("T2: %+v", e)
+	}
+	if _, err := d.Lookup(ctx, o, "t}1", "x@example.com"); err == nil {
+		t.Fatal("bad workspace accepted")
+	}
+}
