@@ -65,6 +65,9 @@ type DirectoryConfig struct {
 	Wait time.Duration
 	// PageSize is users.list's limit (default 200, Slack's advice).
 	PageSize int
+	// Lock is how long a build's lock lasts without a page (default
+	// buildLock).
+	Lock time.Duration
 }
 
 func (c DirectoryConfig) withDefaults() DirectoryConfig {
@@ -80,12 +83,19 @@ func (c DirectoryConfig) withDefaults() DirectoryConfig {
 	if c.PageSize <= 0 {
 		c.PageSize = 200
 	}
+	if c.Lock <= 0 {
+		c.Lock = buildLock
+	}
 	return c
 }
 
 // buildLock is how long a build's lock lasts without a page: a replica
-// that died building leaves it to another after this.
-const buildLock = 2 * time.Minute
+// that died building leaves it to another after this. Deliveries wait for
+// a first build, so a dead builder holds them up this long: it is a few
+// pages' worth at Tier 2 (one every 3 s), not minutes. A page held up
+// longer (a 429's Retry-After) may let a second replica build too, which
+// costs calls, not correctness.
+const buildLock = 30 * time.Second
 
 // builds runs at most one directory build per workspace in this process;
 // the Redis lock makes it one across replicas.
@@ -134,7 +144,7 @@ func (d *DM) startBuild(ctx context.Context, orgID org.ID, workspace string) {
 // other replica is doing it.
 func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string) (err error) {
 	owner := d.builds.owner
-	ok, err := d.dir.Lock(ctx, orgID, workspace, owner, buildLock)
+	ok, err := d.dir.Lock(ctx, orgID, workspace, owner, d.dirCfg.Lock)
 	if err != nil || !ok {
 		return err
 	}
@@ -182,7 +192,7 @@ func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string)
 			return err
 		}
 		n += len(users)
-		if _, err := d.dir.Lock(ctx, orgID, workspace, owner, buildLock); err != nil {
+		if _, err := d.dir.Lock(ctx, orgID, workspace, owner, d.dirCfg.Lock); err != nil {
 			return err
 		}
 		page = next

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/usher-chat/usher/bot/deliver"
 	slackbot "github.com/usher-chat/usher/bot/slack"
@@ -23,12 +24,40 @@ func userEventBody(kind string, u fakeUser) string {
 	return string(raw)
 }
 
-func newDirectoryEnv(t *testing.T) *env {
+func newDirectoryEnv(t *testing.T, tune ...func(*slackbot.DirectoryConfig)) *env {
 	rdb := chatClient(t, redistest.Shared(t))
 	return newEnvConfigured(t, rdb, "", func(c *slackbot.Config) {
 		c.Directory = storage.NewSlackDirectory(rdb)
 		c.Budgets = storage.NewBudgets(rdb)
+		for _, f := range tune {
+			f(&c.DirectoryConfig)
+		}
 	})
+}
+
+// TestDeadBuilderHoldsDeliveriesOnlyItsLock: a replica killed while
+// building the directory leaves its lock behind; the deliveries that wait
+// for the first build are held up only until that lock lapses, then this
+// replica builds and sends (TestCrashMidLoad timed out when the lock lasted
+// two minutes).
+func TestDeadBuilderHoldsDeliveriesOnlyItsLock(t *testing.T) {
+	e := newDirectoryEnv(t, func(c *slackbot.DirectoryConfig) { c.Lock, c.Wait = 700*time.Millisecond, 100*time.Millisecond })
+	ctx := context.Background()
+	if ok, err := storage.NewSlackDirectory(e.rdb).Lock(ctx, org.ID(e.org), "", "a-replica-that-died", 700*time.Millisecond); err != nil || !ok {
+		t.Fatalf("dead builder's lock: %v %v", ok, err)
+	}
+	e.command(uAdmin, "invite bob@example.com")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.slack.Messages("DUBOB")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's invitation held up by a dead builder's lock:\n%s", e.logs.String())
+		}
+		e.drain()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(e.slack.Messages("DUBOB")); n != 1 {
+		t.Fatalf("bob has %d messages", n)
+	}
 }
 
 // TestDirectoryJoinAndEmailChange: with the directory built, an invitation
