@@ -157,49 +157,16 @@ func (s *Store) Load(ctx context.Context, q org.Query) (*org.Snapshot, error) {
 		}, "hgetall", k.user(email))
 	}
 	if (q.AllAccess || q.AccessTo != "") && !q.AllUsers {
-		read(func(sn *org.Snapshot, v any) error {
-			for _, h := range asList(v) {
-				u, err := decodeUser(zip(accessUserFields, asList(h)))
-				if err != nil {
-					return err
-				}
-				if u != nil {
-					sn.AllUsers = append(sn.AllUsers, u)
-				}
-			}
-			return nil
-		}, "zaccess", k.users(), k.userPrefix(), q.AccessTo, k.wsIndexed(), k.wsMembersPrefix()+q.AccessTo)
+		read(usersInto(accessUserFields, allUsers), "zaccess", k.users(), k.userPrefix(), q.AccessTo, k.wsIndexed(), k.wsMembersPrefix()+q.AccessTo)
 	}
 	if q.AllUsers {
 		// Lists never need password hashes: read only what a list shows.
-		read(func(sn *org.Snapshot, v any) error {
-			for _, h := range asList(v) {
-				u, err := decodeUser(zip(listedUserFields, asList(h)))
-				if err != nil {
-					return err
-				}
-				if u != nil {
-					sn.AllUsers = append(sn.AllUsers, u)
-				}
-			}
-			return nil
-		}, "zfields", k.users(), append([]string{k.userPrefix(), "0", "-1"}, listedUserFields...)...)
+		read(usersInto(listedUserFields, allUsers), "zfields", k.users(), append([]string{k.userPrefix(), "0", "-1"}, listedUserFields...)...)
 	}
 	if p := q.UserPage; p != nil && p.Count > 0 {
 		// One window of the users index (email order) and its size, in the
 		// same round trip: a provider's import reads a page, not everyone.
-		read(func(sn *org.Snapshot, v any) error {
-			for _, h := range asList(v) {
-				u, err := decodeUser(zip(listedUserFields, asList(h)))
-				if err != nil {
-					return err
-				}
-				if u != nil {
-					sn.Page = append(sn.Page, u)
-				}
-			}
-			return nil
-		}, "zfields", k.users(), append([]string{k.userPrefix(), strconv.Itoa(p.Offset), strconv.Itoa(p.Offset + p.Count - 1)}, listedUserFields...)...)
+		read(usersInto(listedUserFields, func(sn *org.Snapshot) *[]*org.User { return &sn.Page }), "zfields", k.users(), append([]string{k.userPrefix(), strconv.Itoa(p.Offset), strconv.Itoa(p.Offset + p.Count - 1)}, listedUserFields...)...)
 	}
 	if q.UserPage != nil {
 		read(func(sn *org.Snapshot, v any) error { sn.UserTotal = int(asInt(v)); return nil }, "zcard", k.users())
@@ -319,3 +286,23 @@ func wrap(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// usersInto decodes a list of users read as values of fields into the
+// snapshot's list that into names.
+func usersInto(fields []string, into func(*org.Snapshot) *[]*org.User) func(sn *org.Snapshot, v any) error {
+	return func(sn *org.Snapshot, v any) error {
+		list := into(sn)
+		for _, h := range asList(v) {
+			u, err := decodeUser(zip(fields, asList(h)))
+			if err != nil {
+				return err
+			}
+			if u != nil {
+				*list = append(*list, u)
+			}
+		}
+		return nil
+	}
+}
+
+func allUsers(sn *org.Snapshot) *[]*org.User { return &sn.AllUsers }
