@@ -154,20 +154,10 @@ func (s *Service) commitSystem(ctx context.Context, c *call, ch org.Change) erro
 // RecordDelivery remembers where an invitation's link went ("slack:dm",
 // "shown to inviter"), for the pending list.
 func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string) error {
-	c := s.systemCall("record delivery", org.Identity{Platform: "usher", Email: "usher"})
-	return retry(func() error {
-		snap, err := s.store.Load(ctx, org.Query{Invitation: invitationID})
-		if err != nil {
-			return fmt.Errorf("record delivery %s: %w", invitationID, err)
-		}
-		inv := snap.Invitation
-		if inv == nil || inv.Status != org.InvitationPending || inv.Delivery == where {
-			return nil
-		}
-		next := inv.Clone()
-		next.Delivery = where
-		return s.commitSystem(ctx, c, org.Change{Invitations: []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}}})
-	})
+	if err := s.RecordDeliveries(ctx, []DeliveryRecord{{InvitationID: invitationID, Where: where}}); err != nil {
+		return fmt.Errorf("invitation %s: %w", invitationID, err)
+	}
+	return nil
 }
 
 // DeliveryRecord is where one invitation went (RecordDeliveries).
