@@ -241,14 +241,15 @@ func (p *slackPart) distribute(s *server) error {
 		// Tokens sealed with a per-process key would be lost at the next start.
 		return errors.New("distribution mode needs USHER_SECRET: it seals the workspaces' tokens in Redis, the same on every replica")
 	}
-	p.installs = slackInstallStore{storage.NewSlackInstalls(s.rdb, key)}
+	installs := storage.NewSlackInstalls(s.rdb, key)
+	p.installs = slackInstallStore{installs}
 	var err error
 	p.dm, err = slack.NewDM(slack.Config{APIURL: p.sc.apiURL, State: p.state, Installations: p.installs, ClientID: p.sc.clientID, ClientSecret: p.sc.clientSecret,
 		WorkspacesOf: p.installedWorkspacesOf(s), OnBroken: p.onBroken(s), Logger: s.log.With("platform", "slack")})
 	if err != nil {
 		return err
 	}
-	s.background = append(s.background, p.sweepTokens(s, storage.NewSlackInstalls(s.rdb, key)))
+	s.background = append(s.background, p.sweepTokens(s, installs))
 	return nil
 }
 
@@ -359,31 +360,34 @@ func (p *slackPart) onLifecycle(s *server) func(ctx context.Context, ev slack.Li
 // directory links tenant to) and delivers its notices. A failure is only
 // logged: the installation store has already changed.
 func (p *slackPart) record(ctx context.Context, s *server, id org.ID, tenant org.Tenant, ev handlers.InstallEvent) {
-	fail := func(err error) {
-		s.log.WarnContext(ctx, "slack: install event not audited", "action", ev.Action, "target", ev.Target, "org", string(id), "err", err)
-	}
+	var err error
 	if id == "" {
-		found := false
-		var err error
-		if id, found, err = s.store.Directory().Resolve(ctx, tenant); err != nil || !found {
-			if err != nil {
-				fail(err)
-			}
+		var found bool
+		if id, found, err = s.store.Directory().Resolve(ctx, tenant); !found && err == nil {
 			return
 		}
 	}
+	if err == nil {
+		err = s.recordInstall(ctx, id, ev)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "slack: install event not audited", "action", ev.Action, "target", ev.Target, "org", string(id), "err", err)
+	}
+}
+
+// recordInstall audits a chat platform's install event in organization id
+// and delivers its notices to the admins (the router tries their other
+// platforms when this one no longer reaches them).
+func (s *server) recordInstall(ctx context.Context, id org.ID, ev handlers.InstallEvent) error {
 	t, err := s.orgs.get(id)
 	if err != nil {
-		fail(err)
-		return
+		return err
 	}
 	ds, err := t.svc.RecordInstall(ctx, ev)
-	if err == nil {
-		err = s.deliverFor(ctx, t, ds)
-	}
 	if err != nil {
-		fail(err)
+		return err
 	}
+	return s.deliverFor(ctx, t, ds)
 }
 
 // installedWorkspacesOf lists an organization's Slack workspaces from the

@@ -216,15 +216,8 @@ func (ti teamsInstalls) audit(ctx context.Context, id org.ID, in teams.Install, 
 	if actor == "" && in.Installer.UserID != "" {
 		actor = "teams:" + in.Installer.UserID
 	}
-	tn, err := ti.s.orgs.get(id)
-	if err == nil {
-		var ds []handlers.Delivery
-		ds, err = tn.svc.RecordInstall(ctx, handlers.InstallEvent{Platform: teams.Platform, Action: action, Target: "Teams tenant " + in.Tenant,
-			Actor: actor, Detail: detail, Tell: tell})
-		if err == nil {
-			err = ti.s.deliverFor(ctx, tn, ds)
-		}
-	}
+	err := ti.s.recordInstall(ctx, id, handlers.InstallEvent{Platform: teams.Platform, Action: action, Target: "Teams tenant " + in.Tenant,
+		Actor: actor, Detail: detail, Tell: tell})
 	if err != nil {
 		ti.s.log.WarnContext(ctx, "teams install: event not audited", "org", string(id), "action", action, "err", err)
 	}
