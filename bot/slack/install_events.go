@@ -106,14 +106,13 @@ func splitWorkspace(ids []string) (team, enterprise string) {
 // or a broken one.
 func (a *App) notInstalled(broken bool) handlers.Message {
 	m := handlers.Message{Tone: handlers.ToneError, Text: "usher is not installed in this workspace."}
+	add := "A workspace admin can add it: "
 	if broken {
 		m.Text = "usher's access to this workspace has stopped working: Slack refused to renew its token, so nothing was changed."
+		add = "A workspace admin can add it again: "
 	}
 	if a.cfg.InstallURL != "" {
-		m.Footer = "A workspace admin can add it again: " + a.cfg.InstallURL
-		if !broken {
-			m.Footer = "A workspace admin can add it: " + a.cfg.InstallURL
-		}
+		m.Footer = add + a.cfg.InstallURL
 	}
 	return m
 }
