@@ -67,24 +67,70 @@ func budgetKeys(orgID org.ID, bs []Budget) ([]string, error) {
 // Reserve takes one call from every budget of bs at once, at the earliest
 // instant all of them allow, when that is within max: reserved true, and
 // the caller makes its call after wait (its slot is kept for it). When the
-// slot is further than max nothing is taken: reserved false, and wait says
-// when to ask again. One script call, whatever the number of budgets (all
+// slot is further than max, or would leave bs[0] (the shared budget: a
+// method's) idle for more than its interval while the others (a
+// conversation's) are not yet free, nothing is taken: reserved false, and
+// wait says when to ask again. One script call, whatever the number of budgets (all
 // under the organization's hash tag: one cluster slot).
 func (b *Budgets) Reserve(ctx context.Context, orgID org.ID, bs []Budget, max time.Duration) (time.Duration, bool, error) {
-	keys, err := budgetKeys(orgID, bs)
+	rs, err := b.ReserveMany(ctx, orgID, [][]Budget{bs}, max)
 	if err != nil {
 		return 0, false, err
 	}
-	args := make([]any, 0, 2+2*len(bs))
+	return rs[0].Wait, rs[0].Reserved, nil
+}
+
+// Reservation is one call's answer from ReserveMany, as Reserve's.
+type Reservation = struct {
+	Wait     time.Duration
+	Reserved bool
+}
+
+// ReserveMany is Reserve for many calls in one round trip: each call takes
+// from its own budgets, in order, the later ones after the earlier (a
+// batch of messages to many conversations sharing one method's budget).
+// A call's first budget is the shared one: a slot that would leave it idle
+// for more than its interval, waiting on the call's other budgets, is not
+// taken (Reserve's rule).
+func (b *Budgets) ReserveMany(ctx context.Context, orgID org.ID, calls [][]Budget, max time.Duration) ([]Reservation, error) {
+	var unique []Budget
+	index := map[string]int{}
+	shape := make([]any, 0, 1+3*len(calls))
+	shape = append(shape, len(calls))
+	for _, bs := range calls {
+		shape = append(shape, len(bs))
+		for _, x := range bs {
+			i, ok := index[x.Name]
+			if !ok {
+				unique = append(unique, x)
+				i = len(unique)
+				index[x.Name] = i
+			}
+			shape = append(shape, i)
+		}
+	}
+	keys, err := budgetKeys(orgID, unique)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, 0, 2+2*len(unique)+len(shape))
 	args = append(args, "take", max.Milliseconds())
-	for _, x := range bs {
+	for _, x := range unique {
 		args = append(args, msCeil(x.Every), x.Burst)
 	}
+	args = append(args, shape...)
 	res, err := budgetScript.Run(ctx, b.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return 0, false, wrap("budget reserve", err)
+		return nil, wrap("budget reserve", err)
 	}
-	return time.Duration(res[0]) * time.Millisecond, res[1] == 1, nil
+	if len(res) != 2*len(calls) {
+		return nil, fmt.Errorf("budget reserve: %d answers for %d calls", len(res)/2, len(calls))
+	}
+	out := make([]Reservation, len(calls))
+	for i := range out {
+		out[i] = Reservation{Wait: time.Duration(res[2*i]) * time.Millisecond, Reserved: res[2*i+1] == 1}
+	}
+	return out, nil
 }
 
 // Slow is a platform's 429: nobody calls on budget x before retryAfter has

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,59 @@ func TestSlackDirectory(t *testing.T) {
 	}
 	if _, err := d.Lookup(ctx, o, "t}1", "x@example.com"); err == nil {
 		t.Fatal("bad workspace accepted")
+	}
+}
+
+// TestBudgetsReserveMany: a batch's calls take their slots in one script
+// call, in order, as one Reserve each would: the shared budget spaced, each
+// conversation's own, a conversation busy from before not taken (and not
+// holding up the calls after it), and a call past max not taken.
+func TestBudgetsReserveMany(t *testing.T) {
+	ctx := context.Background()
+	bs := storage.NewBudgets(redistest.Shared(t).Client(t))
+	method := storage.Budget{Name: "many:m", Every: 10 * time.Millisecond, Burst: 1}
+	ch := func(u string) storage.Budget {
+		return storage.Budget{Name: "many:ch:" + u, Every: time.Second, Burst: 1}
+	}
+	if _, ok, err := bs.Reserve(ctx, "budgets4", []storage.Budget{ch("busy")}, time.Second); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	calls := [][]storage.Budget{{method, ch("U1")}, {method, ch("U2")}, {method, ch("busy")}, {method, ch("U3")}}
+	for range 100 {
+		calls = append(calls, []storage.Budget{method, ch(fmt.Sprintf("V%d", len(calls)))})
+	}
+	rs, err := bs.ReserveMany(ctx, "budgets4", calls, 500*time.Millisecond)
+	if err != nil || len(rs) != len(calls) {
+		t.Fatal(len(rs), err)
+	}
+	if !rs[0].Reserved || rs[0].Wait > 5*time.Millisecond {
+		t.Fatalf("first call: %+v", rs[0])
+	}
+	if !rs[1].Reserved || rs[1].Wait < 8*time.Millisecond || rs[1].Wait > 15*time.Millisecond {
+		t.Fatalf("second call not one method interval later: %+v", rs[1])
+	}
+	if rs[2].Reserved || rs[2].Wait < 900*time.Millisecond {
+		t.Fatalf("a busy conversation's call was taken: %+v", rs[2])
+	}
+	if !rs[3].Reserved || rs[3].Wait > 25*time.Millisecond {
+		t.Fatalf("the call after a busy conversation was held up: %+v", rs[3])
+	}
+	taken := 0
+	for i, r := range rs[4:] {
+		if r.Reserved {
+			taken++
+			if r.Wait > 500*time.Millisecond {
+				t.Fatalf("call %d reserved %s away, past max", i+4, r.Wait)
+			}
+		}
+	}
+	// 500 ms at one call every 10 ms: about 50 in all.
+	if taken < 40 || taken > 50 {
+		t.Fatalf("%d of 100 later calls taken within 500 ms at 10 ms apart", taken)
+	}
+	// What the batch took is taken: a single call now goes after them.
+	wait, _, err := bs.Reserve(ctx, "budgets4", []storage.Budget{method}, time.Second)
+	if err != nil || wait < 450*time.Millisecond {
+		t.Fatalf("after the batch: wait %s, err %v", wait, err)
 	}
 }

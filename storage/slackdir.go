@@ -83,32 +83,57 @@ var slackWorkspacePattern = regexp.MustCompile(`^(-|[A-Z0-9]{1,32})$`)
 
 // Lookup reads what the directory knows of email in one round trip.
 func (d *SlackDirectory) Lookup(ctx context.Context, orgID org.ID, workspace, email string) (SlackDirEntry, error) {
-	k, ws, err := d.keys(orgID, workspace)
+	es, err := d.LookupMany(ctx, orgID, workspace, []string{email})
 	if err != nil {
 		return SlackDirEntry{}, err
 	}
-	e := ek(email)
+	return es[0], nil
+}
+
+// LookupMany is Lookup for many addresses in one round trip (a batch of
+// deliveries finds its recipients at once).
+func (d *SlackDirectory) LookupMany(ctx context.Context, orgID org.ID, workspace string, emails []string) ([]SlackDirEntry, error) {
+	k, ws, err := d.keys(orgID, workspace)
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]string, len(emails))
+	for i, e := range emails {
+		fields[i] = ek(e)
+	}
 	p := d.rdb.Pipeline()
-	id := p.HGet(ctx, k.slackDir(ws), e)
-	miss := p.Exists(ctx, k.slackDirMiss(ws, e))
+	ids := p.HMGet(ctx, k.slackDir(ws), fields...)
+	misses := make([]*redis.IntCmd, len(fields))
+	for i, e := range fields {
+		misses[i] = p.Exists(ctx, k.slackDirMiss(ws, e))
+	}
 	meta := p.HMGet(ctx, k.slackDirMeta(ws), "built", "lock_until", "failed", "lock_since")
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return SlackDirEntry{}, wrap("slack directory lookup", err)
+		return nil, wrap("slack directory lookup", err)
 	}
-	out := SlackDirEntry{UserID: id.Val(), Missing: miss.Val() > 0}
+	var common SlackDirEntry
 	if vs := meta.Val(); len(vs) == 4 {
 		if ms, ok := msField(vs[0]); ok {
-			out.Built = time.UnixMilli(ms)
+			common.Built = time.UnixMilli(ms)
 		}
 		if ms, ok := msField(vs[1]); ok {
-			out.Building = ms > time.Now().UnixMilli()
+			common.Building = ms > time.Now().UnixMilli()
 		}
 		if ms, ok := msField(vs[2]); ok {
-			out.Failed = time.UnixMilli(ms)
+			common.Failed = time.UnixMilli(ms)
 		}
-		if ms, ok := msField(vs[3]); ok && out.Building {
-			out.Since = time.UnixMilli(ms)
+		if ms, ok := msField(vs[3]); ok && common.Building {
+			common.Since = time.UnixMilli(ms)
 		}
+	}
+	out := make([]SlackDirEntry, len(fields))
+	vals := ids.Val()
+	for i := range out {
+		out[i] = common
+		if i < len(vals) {
+			out[i].UserID, _ = vals[i].(string)
+		}
+		out[i].Missing = misses[i].Val() > 0
 	}
 	return out, nil
 }

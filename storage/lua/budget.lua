@@ -5,10 +5,15 @@
 --
 -- ARGV[1] "take": reserve one call in every budget of KEYS at once, at the
 --   earliest instant all of them allow, when that is within ARGV[2] ms;
---   then ARGV[3..] are (every ms, burst) per key. Returns {wait ms, 1} when
---   reserved (the caller goes in wait ms), {wait ms, 0} when the slot is
---   further than ARGV[2], or more than one interval past some budget's own
---   earliest slot (nothing taken: the caller asks again then).
+--   then ARGV[3..2+2n] are (every ms, burst) per key. Returns {wait ms, 1}
+--   when reserved (the caller goes in wait ms), {wait ms, 0} when the slot
+--   is further than ARGV[2], or more than one interval past some budget's
+--   own earliest slot (nothing taken: the caller asks again then); the
+--   first budget of a call is the shared one (a method's), the others its
+--   own (a conversation's). With a
+--   list of calls after the budgets (see below), each call reserves from
+--   its own keys, in order, and the answer is a pair per call: a batch of
+--   messages takes its slots in one round trip.
 -- ARGV[1] "slow": a 429 with Retry-After ARGV[2] ms on KEYS[1] (every
 --   ARGV[3] ms, burst ARGV[4]): nobody calls before then, and the budget's
 --   interval doubles (up to 16x; once per Retry-After, whatever the number
@@ -38,39 +43,81 @@ if ARGV[1] == 'slow' then
   return {tat - tau - now, f}
 end
 
+-- take: the calls in order, each reserving its budgets (KEYS indexes) all
+-- at once; the states are read once, kept here as calls take from them,
+-- and written once at the end.
 local max = tonumber(ARGV[2])
-local at = now
+local n = #KEYS
 local state = {}
-for i = 1, #KEYS do
+local function get(i)
+  local s = state[i]
+  if s then return s end
   local every, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
   local h = redis.call('HMGET', KEYS[i], 'tat', 'f', 'fx')
   local f = factor(h)
   every = every * f
-  local tat = math.max(tonumber(h[1]) or 0, now)
-  local tau = (burst - 1) * every
-  at = math.max(at, tat - tau)
-  state[i] = {tat, every, tau, f, tonumber(h[3]) or 0}
+  s = {tat = math.max(tonumber(h[1]) or 0, now), every = every, tau = (burst - 1) * every, f = f,
+       fx = tonumber(h[3]) or 0, dirty = false}
+  state[i] = s
+  return s
 end
-if at - now > max then
-  return {at - now, 0}
-end
--- A slot later than one interval past a budget's own earliest would leave
--- that budget idle meanwhile (a conversation's wait holding up a method's
--- calls to everyone else): take nothing, the caller asks again then.
-for i = 1, #KEYS do
-  local s = state[i]
-  if at - math.max(now, s[1] - s[3]) > s[2] then
+
+local function take(idx)
+  local at = now
+  for _, i in ipairs(idx) do
+    local s = get(i)
+    at = math.max(at, s.tat - s.tau)
+  end
+  if at - now > max then
     return {at - now, 0}
   end
-end
-for i = 1, #KEYS do
-  local s = state[i]
-  local tat = math.max(s[1], at) + s[2]
-  if s[4] > 1 then
-    redis.call('HSET', KEYS[i], 'tat', tat)
-  else
-    redis.call('HSET', KEYS[i], 'tat', tat, 'f', 1, 'fx', 0)
+  -- A slot later than one interval past the shared budget's own earliest
+  -- (a call's first: a method's) would leave it idle meanwhile (a
+  -- conversation's wait holding up the method's calls to everyone else):
+  -- take nothing, the caller asks again then. The call's own budgets (a
+  -- conversation's) may idle: nobody else is waiting on them.
+  local s = state[idx[1]]
+  if at - math.max(now, s.tat - s.tau) > s.every then
+    return {at - now, 0}
   end
-  redis.call('PEXPIRE', KEYS[i], math.max(tat - now, s[5] - now) + 1000)
+  for _, i in ipairs(idx) do
+    local s = state[i]
+    s.tat = math.max(s.tat, at) + s.every
+    s.dirty = true
+  end
+  return {at - now, 1}
 end
-return {at - now, 1}
+
+-- ARGV[3 + 2n], when present, is the number of calls, each a count and
+-- that many key indexes; without it, one call takes from every key.
+local calls = {}
+local c = tonumber(ARGV[3 + 2 * n])
+if c == nil then
+  local all = {}
+  for i = 1, n do all[i] = i end
+  calls[1] = all
+else
+  local pos = 4 + 2 * n
+  for k = 1, c do
+    local idx = {}
+    for j = 1, tonumber(ARGV[pos]) do idx[j] = tonumber(ARGV[pos + j]) end
+    pos = pos + 1 + #idx
+    calls[k] = idx
+  end
+end
+local out = {}
+for k, idx in ipairs(calls) do
+  local r = take(idx)
+  out[2 * k - 1], out[2 * k] = r[1], r[2]
+end
+for i, s in pairs(state) do
+  if s.dirty then
+    if s.f > 1 then
+      redis.call('HSET', KEYS[i], 'tat', s.tat)
+    else
+      redis.call('HSET', KEYS[i], 'tat', s.tat, 'f', 1, 'fx', 0)
+    end
+    redis.call('PEXPIRE', KEYS[i], math.max(s.tat - now, s.fx - now) + 1000)
+  end
+end
+return out
