@@ -48,6 +48,24 @@ type Platform interface {
 	Update(ctx context.Context, at Posted, m handlers.Message) error
 }
 
+// Prefetcher is what a platform may offer to do, for a whole claim of
+// jobs at once (outbox.Worker.Prepare), the per-message work of its Find
+// and Post that costs a round trip each (a Slack directory look-up, a rate
+// slot): one round trip for the batch. It stashes what it found in the
+// batch (outbox.BatchOf); its Find and Post pick it up, and do the work
+// themselves for what is not there.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, orgID org.ID, wants []Want)
+}
+
+// Want is one message of a batch a Prefetcher is asked about: to Email, or
+// to the user Hint names on this platform.
+type Want struct {
+	Key   string
+	Email string
+	Hint  Hint
+}
+
 // ErrUnreachable is what Post wraps when the person turned out not to be
 // reachable on the platform (a Slack user_not_found, a Teams 403
 // MessageWritesBlocked): the router then tries the next platform.
@@ -277,11 +295,73 @@ func (r *Router) add(ctx context.Context, j Job) error {
 
 // Send is the outbox sender of the router's jobs.
 func (r *Router) Send(ctx context.Context, oj outbox.Job) error {
-	j, err := DecodeJob(oj.Payload)
-	if err != nil {
-		return &outbox.Permanent{Err: fmt.Errorf("deliver job %s: %w", oj.ID, err)}
+	j, ok := r.prepared(ctx, oj.ID)
+	if !ok {
+		var err error
+		if j, err = DecodeJob(oj.Payload); err != nil {
+			return &outbox.Permanent{Err: fmt.Errorf("deliver job %s: %w", oj.ID, err)}
+		}
 	}
 	return r.Resume(WithQueued(ctx), oj.Attempt, j)
+}
+
+// preparedJob is a job Prepare decoded, in the batch's stash.
+type preparedJob struct {
+	r  *Router
+	id string
+}
+
+func (r *Router) prepared(ctx context.Context, id string) (Job, bool) {
+	v, ok := outbox.BatchOf(ctx).Stashed(preparedJob{r, id})
+	if !ok {
+		return Job{}, false
+	}
+	return v.(Job), true
+}
+
+// Prepare is the outbox worker's look at a claim before it is sent: each
+// platform that can (Prefetcher) finds the recipients it is the first to
+// try, and takes their rate slots, in one round trip for them all. First
+// attempts only: a retry looks for its earlier post first, call by call.
+func (r *Router) Prepare(ctx context.Context, jobs []outbox.Job) {
+	b := outbox.BatchOf(ctx)
+	if b == nil {
+		return
+	}
+	order, err := r.order(ctx, "")
+	if err != nil || len(order) == 0 {
+		return
+	}
+	wants := map[Platform][]Want{}
+	for _, oj := range jobs {
+		if oj.Platform != JobPlatform {
+			continue
+		}
+		j, err := DecodeJob(oj.Payload)
+		if err != nil {
+			continue // Send says so
+		}
+		b.Stash(preparedJob{r, oj.ID}, j)
+		if oj.Attempt > 0 || j.Delivery.Kind == handlers.DeliverResetLink {
+			continue
+		}
+		first := order[0]
+		for _, p := range order {
+			if p.Name() == j.Hint.Platform {
+				first = p
+			}
+		}
+		w := Want{Key: j.Key, Email: j.Delivery.To}
+		if j.Hint.Platform == first.Name() {
+			w.Hint = j.Hint
+		}
+		wants[first] = append(wants[first], w)
+	}
+	for p, ws := range wants {
+		if pf, ok := p.(Prefetcher); ok {
+			pf.Prefetch(ctx, r.cfg.Org, ws)
+		}
+	}
 }
 
 type queuedKey struct{}

@@ -19,6 +19,7 @@ type Batch struct {
 	flushes []*flush
 	byKey   map[any]*flush
 	waiting map[string]bool // jobs with deferred work
+	stash   map[any]any     // what Prepare worked out for the batch's jobs
 }
 
 type flush struct {
@@ -50,7 +51,31 @@ func (b *Batch) Defer(key any, run func(ctx context.Context, items []any) error,
 	b.waiting[b.current] = true
 }
 
-func newBatch() *Batch { return &Batch{byKey: map[any]*flush{}, waiting: map[string]bool{}} }
+func newBatch() *Batch {
+	return &Batch{byKey: map[any]*flush{}, waiting: map[string]bool{}, stash: map[any]any{}}
+}
+
+// Stash keeps v under key for the rest of the batch: what a Prepare worked
+// out for many of its jobs at once (their recipients, their rate slots),
+// for the senders of those jobs to pick up.
+func (b *Batch) Stash(key, v any) {
+	b.mu.Lock()
+	b.stash[key] = v
+	b.mu.Unlock()
+}
+
+// Stashed is what Stash kept under key; each stashed value is taken once
+// (a job sent twice in a batch would not find it again).
+func (b *Batch) Stashed(key any) (any, bool) {
+	if b == nil {
+		return nil, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.stash[key]
+	delete(b.stash, key)
+	return v, ok
+}
 
 func (b *Batch) begin(id string) {
 	b.mu.Lock()

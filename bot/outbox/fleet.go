@@ -43,6 +43,8 @@ type OrgQueue interface {
 type Org struct {
 	Queue   OrgQueue
 	Senders map[string]Sender
+	// Prepare is the organization's Worker.Prepare (nil: none).
+	Prepare func(ctx context.Context, jobs []Job)
 }
 
 // Fleet sends the messages of every organization of a deployment from one
@@ -197,7 +199,7 @@ func (f *Fleet) turn(ctx context.Context, l Lease) {
 		return
 	}
 	w := f.Worker
-	w.Queue, w.Senders, w.Log = o.Queue, o.Senders, log
+	w.Queue, w.Senders, w.Prepare, w.Log = o.Queue, o.Senders, o.Prepare, log
 	if _, err := w.Step(ctx, -1); err != nil { // -1: do not block (XREADGROUP without BLOCK)
 		log.Warn("outbox fleet: claim failed", "err", err)
 		f.settle(ctx, l, retry)

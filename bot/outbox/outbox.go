@@ -78,8 +78,14 @@ type Worker struct {
 	Lease    time.Duration // how long a claimed job is ours before another worker may take it; default 30 s
 	Attempts int           // tries before a job is dead; default 8
 	Batch    int           // jobs per claim; default 16
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Prepare, when set, sees a claim's jobs before they are sent, with the
+	// batch's context: what it works out for many at once (one round trip
+	// instead of one per job) it stashes in the batch (BatchOf, Stash) for
+	// the senders. A failure in it is the senders' to meet: they do the
+	// work themselves.
+	Prepare func(ctx context.Context, jobs []Job)
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 func (w *Worker) defaults() {
@@ -138,6 +144,9 @@ func (w *Worker) Step(ctx context.Context, block time.Duration) (int, error) {
 	}
 	b := newBatch()
 	bctx := context.WithValue(ctx, batchKey{}, b)
+	if w.Prepare != nil && len(jobs) > 1 {
+		w.Prepare(bctx, jobs)
+	}
 	var sent []Job
 	for _, j := range jobs {
 		b.begin(j.ID)

@@ -20,6 +20,12 @@ type Budget = struct {
 	Burst int
 }
 
+// Reservation is one call's answer from ReserveMany (storage.Reservation).
+type Reservation = struct {
+	Wait     time.Duration
+	Reserved bool
+}
+
 // Budgets are the Web API's rate limits as budgets in Redis
 // (storage.Budgets), shared by every replica: a call takes its slot from
 // its method's budget (and a post from its conversation's) before it goes,
@@ -29,6 +35,8 @@ type Budgets interface {
 	// instant all allow, when that is within max (reserved: go after
 	// wait); else nothing is taken and wait is when to ask again.
 	Reserve(ctx context.Context, orgID org.ID, bs []Budget, max time.Duration) (wait time.Duration, reserved bool, err error)
+	// ReserveMany is Reserve for many calls, in order, in one round trip.
+	ReserveMany(ctx context.Context, orgID org.ID, calls [][]Budget, max time.Duration) ([]Reservation, error)
 	// Slow is a 429: nobody calls before retryAfter, and the budget runs
 	// slower for hold.
 	Slow(ctx context.Context, orgID org.ID, b Budget, retryAfter, hold time.Duration) (wait time.Duration, factor int, err error)
@@ -127,6 +135,13 @@ func (p pacer) call(ctx context.Context, orgID org.ID, workspace, method, channe
 	if p.budgets == nil || orgID == "" {
 		return fn()
 	}
+	if at, ok := slotFor(ctx, orgID, workspace, method, channel); ok {
+		// Taken with the rest of the batch (Prefetch).
+		if err := sleep(ctx, time.Until(at)); err != nil {
+			return err
+		}
+		return p.slowed(ctx, orgID, workspace, method, fn())
+	}
 	mb := p.limits.method(workspace, method)
 	bs := []Budget{mb}
 	if channel != "" {
@@ -150,7 +165,11 @@ func (p pacer) call(ctx context.Context, orgID org.ID, workspace, method, channe
 		// Not taken (the conversation's slot is later than the method's):
 		// ask again at it.
 	}
-	err := fn()
+	return p.slowed(ctx, orgID, workspace, method, fn())
+}
+
+// slowed is err, a call's outcome, after a 429 slowed the method's budget.
+func (p pacer) slowed(ctx context.Context, orgID org.ID, workspace, method string, err error) error {
 	if rl, ok := asRateLimited(err); ok {
 		p.slow(ctx, orgID, workspace, method, rl)
 	}

@@ -24,6 +24,8 @@ import (
 // 50 a minute) each.
 type Directory interface {
 	Lookup(ctx context.Context, orgID org.ID, workspace, email string) (DirEntry, error)
+	// LookupMany is Lookup for many addresses in one round trip.
+	LookupMany(ctx context.Context, orgID org.ID, workspace string, emails []string) ([]DirEntry, error)
 	Put(ctx context.Context, orgID org.ID, workspace string, users []DirUser) error
 	// Miss remembers for ttl that users.lookupByEmail found nobody.
 	Miss(ctx context.Context, orgID org.ID, workspace, email string, ttl time.Duration) error

@@ -204,14 +204,10 @@ func (d *DM) Find(ctx context.Context, orgID org.ID, email string, hint deliver.
 	if hint.UserID != "" {
 		return deliver.Recipient{Email: email, UserID: hint.UserID, ReplyURL: hint.ReplyURL, Workspace: hint.Workspace, Org: orgID}, true, nil
 	}
-	workspaces := []string{""}
-	if d.workspacesOf != nil {
-		ws, err := d.workspacesOf(ctx, orgID)
-		if err != nil {
-			return deliver.Recipient{}, false, fmt.Errorf("slack workspaces of %s: %w", orgID, err)
-		}
-		// An organization with no Slack workspace of its own has nobody here.
-		workspaces = ws
+	// An organization with no Slack workspace of its own has nobody here.
+	workspaces, err := d.workspaces(ctx, orgID)
+	if err != nil {
+		return deliver.Recipient{}, false, fmt.Errorf("slack workspaces of %s: %w", orgID, err)
 	}
 	for _, ws := range workspaces {
 		id, found, err := d.findIn(ctx, orgID, ws, email)
@@ -234,7 +230,11 @@ func (d *DM) findIn(ctx context.Context, orgID org.ID, ws, email string) (string
 		if d.knownMissing(local, d.now()) {
 			return "", false, nil
 		}
-		e, err := d.dir.Lookup(ctx, orgID, ws, email)
+		e, ok := prefetched(ctx, orgID, ws, email)
+		var err error
+		if !ok {
+			e, err = d.dir.Lookup(ctx, orgID, ws, email)
+		}
 		switch {
 		case err != nil:
 			return "", false, fmt.Errorf("slack directory: %w", err)
@@ -349,7 +349,7 @@ func (d *DM) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (del
 	// as the channel", no conversations.open first).
 	target := cmp.Or(posted.Channel, r.UserID)
 	var ch, ts string
-	err = d.pace.call(ctx, r.Org, r.Workspace, "chat.postMessage", r.UserID, func() (err error) {
+	err = d.pace.call(ctx, r.Org, r.Workspace, postMethod, r.UserID, func() (err error) {
 		ch, ts, err = api.PostMessageContext(ctx, target, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
 			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": p.Key}}))
 		return err

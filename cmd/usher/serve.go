@@ -254,7 +254,7 @@ func (s *server) openOrgOutbox(_ context.Context, id org.ID) (outbox.Org, bool, 
 		senders[name] = send
 	}
 	senders[deliver.JobPlatform] = t.router.Send
-	return outbox.Org{Queue: t.queue, Senders: senders}, true, nil
+	return outbox.Org{Queue: t.queue, Senders: senders, Prepare: t.router.Prepare}, true, nil
 }
 
 // deliverAll hands deliveries with no chat origin (the web pages') of the
