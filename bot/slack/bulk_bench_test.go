@@ -93,6 +93,7 @@ func benchmarkDeliveryCPU(b *testing.B) {
 			o.remote = slacktest.Child(b, unlimited)
 			o.replicas, o.users, o.scale = 3, users, 1000 // usher's budgets far above the need
 			d := newBulkDeployment(b, o)
+			d.poll = 250 * time.Millisecond
 			emails := d.invitees(n, users)
 			if o.directory {
 				// A deployment that has run a while has its directory
