@@ -18,7 +18,7 @@ type ProgressWrite struct {
 	// non-admin): the invitees no platform reaches are listed for them
 	// without links (set with Add).
 	NoLinks bool
-	Add    int    // invitations this change creates that count toward the total
+	Add     int // invitations this change creates that count toward the total
 	// Seal says no batch follows: the count is final once every invitation
 	// added so far has settled.
 	Seal bool
