@@ -58,6 +58,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{command: "invitations --all", allowed: A},
 		{command: "invitations", allowed: A | M | V | O, settings: []string{"invite-for-actor"}},
 		{command: "link {boss-inv}", allowed: A},
+		// A bulk's people not in chat (Show their links): admins get links;
+		// the bulk's sender sees who they are, without links.
+		{command: "invitations --unreachable {boss-bulk}", allowed: A, private: M | V | O},
+		{command: "invitations --unreachable {own-bulk}", settings: []string{"anyone-can-invite on"}, allowed: A | M | V},
 		{command: "link {own-inv}", settings: []string{"anyone-can-invite on"}, allowed: A},
 		{command: "resend {boss-inv}", allowed: A, neutral: M | V},
 		{command: "resend pending@example.com", allowed: A, neutral: M | V},
@@ -151,6 +155,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 						if rr := e.run(me, "invite own-request@example.com --role viewer"); rr.Code == "" && len(rr.Deliveries) > 0 {
 							vars["own-request"] = rr.Deliveries[0].InvitationID
 						}
+					}
+				}
+				if strings.Contains(r.command, "-bulk}") {
+					vars["boss-bulk"], _ = e.settleBulk(e.ok(boss, "invite "+strings.Join(addresses("bulk", 21), " ")), 18)
+					vars["own-bulk"] = vars["boss-bulk"] // an outsider has none
+					if a.role != "" && strings.Contains(r.command, "{own-bulk}") {
+						vars["own-bulk"], _ = e.settleBulk(e.ok(me, "invite "+strings.Join(addresses("mine", 21), " ")+" --role viewer"), 18)
 					}
 				}
 				if a.role != "" && !a.active {

@@ -50,6 +50,9 @@ func (s *Service) loadInvitation(ctx context.Context, c *call, ref string, q org
 // then the pending ones newest first (by date sent: the ones people ask
 // about are the recent ones), then the expired ones, newest first.
 func (s *Service) invitations(ctx context.Context, c *call) (Reply, error) {
+	if c.cmd.Has(unreachableFlag) {
+		return s.unreachable(ctx, c) // unreachable.go
+	}
 	if c.cmd.Has("all") && c.cmd.Has("mine") {
 		return Reply{}, org.Errorf(org.CodeInvalid, "Use --all or --mine, not both.")
 	}

@@ -142,14 +142,16 @@ func (s *Service) commitBulkBatch(ctx context.Context, c *call, req org.InviteSp
 			if ds[i].Kind != DeliverInvitation || ds[i].InvitationID == "" {
 				continue
 			}
-			// Heard through the progress message, not one notice each;
-			// someone on no platform is still told about one by one, as
-			// that notice carries the link to forward ("links below").
+			// Heard through the progress message, not one notice each:
+			// someone on no platform too, counted and listed there for its
+			// "Show their links" (unreachable.go). OnUnreachable stays for a
+			// replica of the previous version, which sends it as before.
 			ds[i].Progress, ds[i].OnDelivered, ds[i].OnEmailed = progress, nil, nil
 			n++
 		}
 		if n > 0 {
-			ch.Progress = &org.ProgressWrite{ID: progress, Sender: c.email, Add: n}
+			noLinks := org.Authorize(snap.Actor, snap.Settings, org.ActShowLink) != nil
+			ch.Progress = &org.ProgressWrite{ID: progress, Sender: c.email, Add: n, NoLinks: noLinks}
 		}
 	}
 	ch.PinRevision, ch.Revision = true, snap.Revision

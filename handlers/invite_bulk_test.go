@@ -371,9 +371,12 @@ func TestBulkProgressReachesFinalCount(t *testing.T) {
 		if up == nil || !up.Final || up.Anchor.Message != "1.0" {
 			t.Fatalf("the last one settled: update %+v", up)
 		}
-		want := "All 25 invitations delivered or reported: 23 delivered (3 by email), 2 not in chat: links below."
+		want := "All 25 invitations delivered or reported: 23 delivered (3 by email), 2 not in chat: use Show their links."
 		if up.Message.Text != want {
 			t.Errorf("final progress %q, want %q", up.Message.Text, want)
+		}
+		if b := up.Message.Buttons; len(b) != 1 || b[0].Label != "Show their links" || b[0].Command != "invitations --unreachable "+id {
+			t.Errorf("final progress buttons %+v", b)
 		}
 		if again, err := e.svc.ProgressShown(ctx, up, every); err != nil || again != 0 {
 			t.Errorf("shown: again in %v, %v", again, err)
@@ -397,7 +400,9 @@ func TestProgressMessage(t *testing.T) {
 		want string
 	}{
 		{org.ProgressState{Total: 1000}, "0 of 1,000 delivered."},
-		{org.ProgressState{Total: 1000, Sealed: true, Delivered: 310, Emailed: 2, Unreachable: 2}, "312 of 1,000 delivered (2 by email), 2 not in chat: links below."},
+		{org.ProgressState{Total: 1000, Sealed: true, Delivered: 310, Emailed: 2, Unreachable: 2}, "312 of 1,000 delivered (2 by email), 2 not in chat: use Show their links."},
+		{org.ProgressState{Total: 30, Sealed: true, Delivered: 20, Unreachable: 10}, "All 30 invitations delivered or reported: 20 delivered, 10 not in chat: use Show their links."},
+		{org.ProgressState{Total: 30, Sealed: true, Delivered: 20, Unreachable: 10, NoLinks: true}, "All 30 invitations delivered or reported: 20 delivered, 10 not in chat: use Show who they are."},
 		{org.ProgressState{Total: 1000, Sealed: true, Delivered: 1000}, "All 1,000 invitations delivered or reported: 1,000 delivered."},
 	} {
 		if got := handlers.ProgressMessage(c.st).Text; got != c.want {

@@ -31,6 +31,9 @@ type ProgressStore interface {
 	ClaimProgress(ctx context.Context, id, token string, every, lease time.Duration) (org.ProgressClaim, error)
 	// ProgressShown returns the lease; how soon to update again (0: no need).
 	ProgressShown(ctx context.Context, id, token string, settled int, final bool, every time.Duration) (time.Duration, error)
+	// ProgressUnreachable reads positions [from, to) of the bulk's list of
+	// invitees on no platform; found is false when the record is gone.
+	ProgressUnreachable(ctx context.Context, id string, from, to int) (page org.UnreachablePage, found bool, err error)
 }
 
 // progressLease bounds one update (a platform call): a replica that dies
@@ -61,6 +64,10 @@ func (s *Service) RecordProgress(ctx context.Context, progress, invitationID, wh
 			return fmt.Errorf("record delivery %s: %w", invitationID, err)
 		}
 		ch := org.Change{Progress: &org.ProgressWrite{ID: progress, Invitation: invitationID, Outcome: outcome}}
+		if outcome == org.ProgressUnreachable && where == "" {
+			// Nobody was sent its link: it is on the bulk's list.
+			where = "not in chat; listed by the bulk invitation's Show their links"
+		}
 		if inv := snap.Invitation; inv != nil && inv.Status == org.InvitationPending && inv.Delivery != where && where != "" {
 			next := inv.Clone()
 			next.Delivery = where
@@ -107,7 +114,8 @@ func (s *Service) ProgressShown(ctx context.Context, u *ProgressUpdate, every ti
 }
 
 // ProgressMessage is what a progress message says for st: "312 of 1,000
-// delivered, 2 not in chat: links below".
+// delivered, 2 not in chat: use Show their links", the button listing those
+// not in chat a page at a time with fresh links (unreachable.go).
 func ProgressMessage(st org.ProgressState) Message {
 	m := Message{Title: "Bulk invitation", Tone: ToneInfo}
 	reached := st.Delivered + st.Emailed
@@ -125,7 +133,14 @@ func ProgressMessage(st org.ProgressState) Message {
 		if st.Final() {
 			m.Tone = ToneWarning
 		}
-		parts = append(parts, fmt.Sprintf("%s not in chat: links below", thousands(st.Unreachable)))
+		label := "Show their links"
+		if st.NoLinks {
+			label = "Show who they are" // a non-admin sender: no links (unreachable.go)
+		}
+		parts = append(parts, fmt.Sprintf("%s not in chat: use %s", thousands(st.Unreachable), label))
+		if st.ID != "" {
+			m.Buttons = []Button{{Label: label, Command: UnreachableCommand(st.ID)}}
+		}
 	}
 	m.Text = strings.Join(parts, ", ") + "."
 	if !st.Final() {

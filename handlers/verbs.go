@@ -42,11 +42,14 @@ func (s *Service) verbs() ([]command.Spec, map[string]func(context.Context, *cal
 		}, s.invite},
 		{command.Spec{
 			Verb: "invitations", Aliases: []string{"pending"}, MaxArgs: 0,
-			Usage:   "invitations [--all|--mine] [--page N] [--search TEXT]",
+			Usage:   "invitations [--all|--mine] [--page N] [--search TEXT] [--unreachable ID]",
 			Summary: "list pending invitations, with Show link / Resend / Revoke",
 			Help: "Admins see every pending invitation (--mine: only those they sent); everyone else sees the ones they sent. Invitations addressed to you are listed too. " +
-				"Newest first, 15 a page; --search keeps those whose email, inviter or workspaces contain the text.",
-			Flags: append([]command.FlagSpec{{Name: "all", Help: "every pending invitation (admins)"}, {Name: "mine", Help: "only those you sent"}}, pageFlags...),
+				"Newest first, 15 a page; --search keeps those whose email, inviter or workspaces contain the text.\n" +
+				"--unreachable ID lists the people of bulk invitation ID that usher could not reach (not in chat, no email), 15 a page, as the progress message's Show their links button does: " +
+				"admins get a new link for each pending invitation (the previous link stops working, as with link EMAIL); whoever sent the bulk sees who they are.",
+			Flags: append([]command.FlagSpec{{Name: "all", Help: "every pending invitation (admins)"}, {Name: "mine", Help: "only those you sent"},
+				{Name: unreachableFlag, Value: "ID", Help: "the people of bulk invitation ID not in chat, with new links (admins)"}}, pageFlags...),
 		}, s.invitations},
 		{command.Spec{
 			Verb: "link", MinArgs: 1, MaxArgs: 1, Usage: "link EMAIL|ID",

@@ -19,19 +19,35 @@ func commitProgress(o *ops, k keys, p *org.ProgressWrite) {
 		return
 	}
 	key := k.progress(p.ID)
+	list := k.progressUnreachable(p.ID)
 	if p.Add > 0 {
 		o.add("hincrby", key, "total", strconv.Itoa(p.Add))
 		o.add("hset", key, "sender", p.Sender)
+		if p.NoLinks {
+			o.add("hset", key, "nolinks", "1")
+		}
 	}
 	if p.Seal {
 		o.add("hset", key, "sealed", "1")
 	}
-	if p.Invitation != "" && p.Outcome != "" {
-		o.add("hcount", key, "i:"+p.Invitation, string(p.Outcome))
+	settles := p.Invitation != "" && p.Outcome != ""
+	if settles {
+		if p.Outcome == org.ProgressUnreachable {
+			// Listed for "Show their links" in the step that counts it:
+			// the list and the count never disagree.
+			o.add("hcount", key, "i:"+p.Invitation, string(p.Outcome), strconv.Itoa(o.key(list)), p.Invitation)
+		} else {
+			o.add("hcount", key, "i:"+p.Invitation, string(p.Outcome))
+		}
 	}
 	ttl := p.TTL
 	if ttl <= 0 {
 		ttl = progressTTL
 	}
-	o.add("pexpire", key, strconv.FormatInt(ttl.Milliseconds(), 10))
+	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
+	o.add("pexpire", key, ms)
+	if settles {
+		// The list lives as long as its record (a no-op while it is empty).
+		o.add("pexpire", list, ms)
+	}
 }

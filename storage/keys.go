@@ -50,6 +50,8 @@ import (
 //	usher:{org}:progress:ID       hash   a bulk invitation's progress (progress.go): total, sealed, sender, counts per
 //	                                     outcome, "i:INVITATION" -> outcome (each counted once), where its message
 //	                                     is (a_*) and what it last showed; expires 7 d after its last change
+//	usher:{org}:progress:ID:unreachable zset the bulk's invitees on no platform: invitation id by the order they
+//	                                     settled (1, 2, ...), written with their count (apply.lua hcount); same TTL
 //	usher:{org}:deliver:told:KEY  string a delivery whose sender was told (or had nothing to hear), 24 h (deliver.go)
 //	usher:{org}:teams:ref:AAD     string a Teams user's conversation reference (JSON), expires 180 d after their last activity
 //	usher:{org}:teams:profile:AAD string a Teams user's cached identity (email, name), expires (1 h)
@@ -138,6 +140,9 @@ func (k keys) slackDirMiss(ws, email string) string {
 }
 func (k keys) budget(name string) string { return k.prefix + "budget:" + name }
 func (k keys) progress(id string) string { return k.prefix + "progress:" + id }
+func (k keys) progressUnreachable(id string) string {
+	return k.prefix + "progress:" + id + ":unreachable"
+}
 
 func (k keys) teamsRef(aad string) string         { return k.prefix + "teams:ref:" + aad }
 func (k keys) teamsProfile(aad string) string     { return k.prefix + "teams:profile:" + aad }

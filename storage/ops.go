@@ -44,11 +44,7 @@ func (o *ops) sep() {
 }
 
 func (o *ops) add(op, key string, args ...string) {
-	i := slices.Index(o.keys, key) + 1 // a handful of keys: a scan beats a map
-	if i == 0 {
-		o.keys = append(o.keys, key)
-		i = len(o.keys)
-	}
+	i := o.key(key)
 	if o.args == nil {
 		o.args = make([]any, 0, 128) // a typical commit's size: grown once, not six times
 	}
@@ -57,6 +53,18 @@ func (o *ops) add(op, key string, args ...string) {
 		o.args = append(o.args, a)
 	}
 	o.n++
+}
+
+// key is key's index in KEYS (from 1, as Lua counts), added when new: an
+// op that touches a second key names it by this index among its arguments,
+// so that the key is declared to Redis (Cluster routes by KEYS).
+func (o *ops) key(key string) int {
+	i := slices.Index(o.keys, key) + 1 // a handful of keys: a scan beats a map
+	if i == 0 {
+		o.keys = append(o.keys, key)
+		i = len(o.keys)
+	}
+	return i
 }
 
 // guard adds a guard op; refuse(subject, actual) is what its failure

@@ -46,8 +46,9 @@ func (s *Store) ClaimProgress(ctx context.Context, id, token string, every, leas
 			return org.ProgressClaim{}, fmt.Errorf("claim progress %s: short reply %q", id, res)
 		}
 		n := func(i int) int { v, _ := strconv.Atoi(asString(res[i])); return v }
-		st := org.ProgressState{Total: n(2), Delivered: n(3), Emailed: n(4), Unreachable: n(5), Sealed: asString(res[6]) == "1", Sender: asString(res[7]),
+		st := org.ProgressState{ID: id, Total: n(2), Delivered: n(3), Emailed: n(4), Unreachable: n(5), Sealed: asString(res[6]) == "1", Sender: asString(res[7]),
 			Anchor: org.ProgressAnchor{Platform: asString(res[8]), Channel: asString(res[9]), Message: asString(res[10]), UserID: asString(res[11]), Workspace: asString(res[12])}}
+		st.NoLinks = len(res) > 13 && asString(res[13]) == "1" // a script of the previous version answers 13
 		return org.ProgressClaim{Due: true, Token: asString(res[1]), State: st}, nil
 	}
 	return org.ProgressClaim{}, nil
@@ -80,8 +81,43 @@ func (s *Store) Progress(ctx context.Context, id string) (org.ProgressState, boo
 	if len(m) == 0 {
 		return org.ProgressState{}, false, nil
 	}
+	return progressState(id, m), true, nil
+}
+
+func progressState(id string, m map[string]string) org.ProgressState {
 	n := func(f string) int { v, _ := strconv.Atoi(m[f]); return v }
-	return org.ProgressState{Total: n("total"), Delivered: n("delivered"), Emailed: n("emailed"), Unreachable: n("unreachable"),
-		Sealed: m["sealed"] == "1", Sender: m["sender"],
-		Anchor: org.ProgressAnchor{Platform: m["a_platform"], Channel: m["a_channel"], Message: m["a_message"], UserID: m["a_user"], Workspace: m["a_ws"]}}, true, nil
+	return org.ProgressState{ID: id, Total: n("total"), Delivered: n("delivered"), Emailed: n("emailed"), Unreachable: n("unreachable"),
+		Sealed: m["sealed"] == "1", Sender: m["sender"], NoLinks: m["nolinks"] == "1",
+		Anchor: org.ProgressAnchor{Platform: m["a_platform"], Channel: m["a_channel"], Message: m["a_message"], UserID: m["a_user"], Workspace: m["a_ws"]}}
+}
+
+// ProgressUnreachable reads the invitees of progress record id that no
+// platform reached, positions [from, to) in the order they settled, with
+// the record and how many are listed, in one round trip (MULTI: both keys
+// share the organization's hash tag, so one Cluster slot). ok is false when
+// the record is gone (expired, or never was).
+func (s *Store) ProgressUnreachable(ctx context.Context, id string, from, to int) (org.UnreachablePage, bool, error) {
+	list := s.keys.progressUnreachable(id)
+	var rec *redis.MapStringStringCmd
+	var n *redis.IntCmd
+	var ids *redis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.HGetAll(ctx, s.keys.progress(id))
+		n = p.ZCard(ctx, list)
+		if to > from {
+			ids = p.ZRange(ctx, list, int64(from), int64(to-1))
+		}
+		return nil
+	})
+	if err != nil {
+		return org.UnreachablePage{}, false, wrap("read progress "+id+" unreachable", err)
+	}
+	if len(rec.Val()) == 0 {
+		return org.UnreachablePage{}, false, nil
+	}
+	out := org.UnreachablePage{State: progressState(id, rec.Val()), Listed: int(n.Val())}
+	if ids != nil {
+		out.Invitations = ids.Val()
+	}
+	return out, true, nil
 }

@@ -444,11 +444,19 @@ func (r *Router) Resume(ctx context.Context, attempt int, j Job) error {
 		return r.settle(ctx, attempt, j, posted.Where, tell, outcome)
 	}
 	log.InfoContext(ctx, "deliver: recipient on no platform", "platforms", r.Platforms())
-	where := ""
-	if d.Sender != "" && d.OnUnreachable != nil {
+	where, tell := "", d.OnUnreachable
+	switch {
+	case r.counts(j):
+		// One of a bulk: counted and listed in its progress record, whose
+		// message offers every such link a page at a time ("Show their
+		// links"), not one notice each (500 of them would be 500 messages a
+		// second apart). The job still carries the notice for a replica of
+		// the previous version, which sends it as before.
+		tell = nil
+	case d.Sender != "" && d.OnUnreachable != nil:
 		where = "shown to " + d.Sender
 	}
-	return r.settle(ctx, attempt, j, where, d.OnUnreachable, org.ProgressUnreachable)
+	return r.settle(ctx, attempt, j, where, tell, org.ProgressUnreachable)
 }
 
 // settle records where an invitation went and tells the sender, once: a job
@@ -459,7 +467,7 @@ func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, t
 	d := j.Delivery
 	unreachable := outcome == org.ProgressUnreachable
 	mark := j.Key + ":told"
-	progress := d.Progress != "" && r.up != nil && d.Kind == handlers.DeliverInvitation && d.InvitationID != ""
+	progress := r.counts(j)
 	if where == "" && !progress && (tell == nil || d.Sender == "" || j.Followup) {
 		// Nothing went anywhere, nothing is counted and nobody is to hear
 		// of it (a notice for a sender no platform reaches): nothing to
@@ -543,6 +551,13 @@ func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, t
 	}
 	finish()
 	return nil
+}
+
+// counts reports whether j is an invitation of a bulk whose settling is
+// counted in its progress record.
+func (r *Router) counts(j Job) bool {
+	d := j.Delivery
+	return d.Progress != "" && r.up != nil && d.Kind == handlers.DeliverInvitation && d.InvitationID != ""
 }
 
 // Batching: in an outbox worker's batch (outbox.BatchOf), the router

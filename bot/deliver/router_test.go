@@ -436,3 +436,60 @@ func TestRouterFallback(t *testing.T) {
 		}
 	})
 }
+
+// progress records what the router counts into progress records.
+type progress struct {
+	mu       sync.Mutex
+	recorded []string
+}
+
+func (p *progress) RecordProgress(_ context.Context, id, inv, where string, outcome org.ProgressOutcome) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recorded = append(p.recorded, fmt.Sprintf("%s %s %q %s", id, inv, where, outcome))
+	return nil
+}
+func (p *progress) AnchorProgress(context.Context, string, org.ProgressAnchor) error { return nil }
+func (p *progress) ClaimProgress(context.Context, string, time.Duration) (*handlers.ProgressUpdate, time.Duration, error) {
+	return nil, 0, nil
+}
+func (p *progress) ProgressShown(context.Context, *handlers.ProgressUpdate, time.Duration) (time.Duration, error) {
+	return 0, nil
+}
+
+// TestRouterBulkUnreachableTellsNobody: an invitation of a bulk (it names a
+// progress record) for someone on no platform is counted as unreachable,
+// with no "where" (nobody was shown its link), and its sender is sent
+// nothing: the progress message lists them (Show their links). Without a
+// progress keeper (an older wiring) the notice goes as before.
+func TestRouterBulkUnreachableTellsNobody(t *testing.T) {
+	for _, queued := range []bool{false, true} {
+		w := &world{svc: &service{preferred: "slack"}}
+		w.slack = &platform{name: "slack", knows: map[string]bool{boss: true}, unreachable: map[string]bool{}, log: &w.log}
+		p := &progress{}
+		cfg := deliver.Config{Org: "acme", Platforms: []deliver.Platform{w.slack}, Service: w.svc, Progress: p}
+		if queued {
+			w.queue = &queue{}
+			cfg.Queue, cfg.Marks = w.queue, marks{}
+		}
+		r, err := deliver.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.router = r
+		d := invitation()
+		d.Progress, d.OnDelivered = "p1", nil
+		if err := w.router.Deliver(context.Background(), []handlers.Delivery{d}, deliver.Origin{}); err != nil {
+			t.Fatal(err)
+		}
+		if queued {
+			w.drain(t)
+		}
+		if len(w.log) != 0 {
+			t.Errorf("queued=%v: posted %q, want nothing", queued, w.log)
+		}
+		if want := []string{`p1 inv1 "" unreachable`}; !slices.Equal(p.recorded, want) || len(w.svc.recorded) != 0 {
+			t.Errorf("queued=%v: counted %q (want %q), recorded %q", queued, p.recorded, want, w.svc.recorded)
+		}
+	}
+}

@@ -144,19 +144,76 @@ func (d *DM) startBuild(ctx context.Context, orgID org.ID, workspace string) {
 // BuildDirectory lists every user of the workspace (users.list, paged,
 // each page within the method's shared budget) into the directory, when no
 // other replica is doing it.
-func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string) (err error) {
+func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string) error {
+	_, err := d.buildDirectory(ctx, orgID, workspace, d.dirCfg.Refresh)
+	return err
+}
+
+// RefreshDirectories rebuilds, for each of orgs, the directory of each of
+// its workspaces (where Find looks: Config.WorkspacesOf) that was built
+// more than fresh ago, or never: the scheduled refresh
+// (SLACK_DIRECTORY_REFRESH), so that no look-up has to notice a directory's
+// age first. A replica running the same schedule a moment later finds the
+// build's lock taken, or (taking it after) the directory fresh, and lists
+// nothing. It returns how many directories it rebuilt.
+func (d *DM) RefreshDirectories(ctx context.Context, orgs []org.ID, fresh time.Duration) (int, error) {
+	if d.dir == nil {
+		return 0, nil
+	}
+	n := 0
+	var errs []error
+	for _, o := range orgs {
+		workspaces := []string{""}
+		if d.workspacesOf != nil {
+			ws, err := d.workspacesOf(ctx, o)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("slack workspaces of %s: %w", o, err))
+				continue
+			}
+			workspaces = ws
+		}
+		for _, ws := range workspaces {
+			key := string(o) + "/" + ws
+			d.builds.mu.Lock()
+			busy := d.builds.running[key] // a build on use, in this process, under the same owner
+			if !busy {
+				d.builds.running[key] = true
+			}
+			d.builds.mu.Unlock()
+			if busy {
+				continue
+			}
+			built, err := d.buildDirectory(ctx, o, ws, fresh)
+			d.builds.mu.Lock()
+			delete(d.builds.running, key)
+			d.builds.mu.Unlock()
+			switch {
+			case errors.Is(err, errNotInstalled):
+			case err != nil:
+				errs = append(errs, fmt.Errorf("slack directory of %s/%s: %w", o, ws, err))
+			case built:
+				n++
+			}
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// buildDirectory is BuildDirectory, for a directory built more than fresh
+// ago (or never); built says it listed the workspace.
+func (d *DM) buildDirectory(ctx context.Context, orgID org.ID, workspace string, fresh time.Duration) (built bool, err error) {
 	owner := d.builds.owner
 	ok, err := d.dir.Lock(ctx, orgID, workspace, owner, d.dirCfg.Lock)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	// Another replica may have built it between the look-up that found it
 	// missing (or stale) and this lock: then there is nothing to do.
-	if e, err := d.dir.Lookup(ctx, orgID, workspace, ""); err == nil && !e.Built.IsZero() && d.now().Sub(e.Built) < d.dirCfg.Refresh {
-		return d.dir.Built(ctx, orgID, workspace, owner, e.Built)
+	if e, err := d.dir.Lookup(ctx, orgID, workspace, ""); err == nil && !e.Built.IsZero() && d.now().Sub(e.Built) < fresh {
+		return false, d.dir.Built(ctx, orgID, workspace, owner, e.Built)
 	}
 	defer func() {
-		at := time.Now()
+		at := d.now() // the clock its age is read on (Find, RefreshDirectories)
 		if err != nil {
 			at = time.Time{}
 		}
@@ -166,14 +223,14 @@ func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string)
 	}()
 	api, err := d.apis.must(ctx, workspace)
 	if err != nil {
-		return err
+		return false, err
 	}
 	opts := []slack.GetUsersOption{slack.GetUsersOptionLimit(d.dirCfg.PageSize)}
 	page := api.GetUsersPaginated(opts...)
 	n := 0
 	for {
 		if err := d.pace.wait(ctx, orgID, workspace, "users.list"); err != nil {
-			return err
+			return false, err
 		}
 		next, err := page.Next(ctx)
 		if page.Done(err) {
@@ -184,23 +241,23 @@ func (d *DM) BuildDirectory(ctx context.Context, orgID org.ID, workspace string)
 				d.pace.slow(ctx, orgID, workspace, "users.list", rl)
 				continue // the same page, once the budget allows
 			}
-			return fmt.Errorf("slack users.list: %w", err)
+			return false, fmt.Errorf("slack users.list: %w", err)
 		}
 		users := make([]DirUser, 0, len(next.Users))
 		for _, u := range next.Users {
 			users = append(users, dirUser(u.ID, u.Profile.Email, u.Deleted, u.IsBot || u.ID == "USLACKBOT"))
 		}
 		if err := d.dir.Put(ctx, orgID, workspace, users); err != nil {
-			return err
+			return false, err
 		}
 		n += len(users)
 		if _, err := d.dir.Lock(ctx, orgID, workspace, owner, d.dirCfg.Lock); err != nil {
-			return err
+			return false, err
 		}
 		page = next
 	}
 	d.log.InfoContext(ctx, "slack: directory built", "org", orgID, "workspace", workspace, "users", n)
-	return nil
+	return true, nil
 }
 
 func dirUser(id, email string, deleted, bot bool) DirUser {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/usher-chat/usher/bot/metrics"
+	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -41,7 +42,15 @@ type slackConfig struct {
 	// an org-wide Enterprise Grid install its own organization, instead of
 	// one for the whole enterprise (SLACK_GRID_ORGS=enterprise, the default).
 	gridPerWorkspace bool
+	// dirRefresh (SLACK_DIRECTORY_REFRESH) is when every workspace's users
+	// directory is listed again, a cron spec in UTC; "" (off): only when a
+	// look-up finds it a day old.
+	dirRefresh string
 }
+
+// defaultDirectoryRefresh rebuilds the directories once a day, at an hour
+// when few invitations are sent.
+const defaultDirectoryRefresh = "0 4 * * *"
 
 // distributed reports distribution mode.
 func (c slackConfig) distributed() bool { return c.clientID != "" || c.clientSecret != "" }
@@ -84,6 +93,16 @@ func loadSlackConfig(getenv func(string) string) (slackConfig, bool, error) {
 			return c, true, fmt.Errorf("slack configuration:\n  SLACK_RATE %q: want a factor of Slack's published rate limits (1, 2, 0.5...) or off", v)
 		}
 		c.limits = c.limits.Scaled(f)
+	}
+	switch v := strings.TrimSpace(getenv("SLACK_DIRECTORY_REFRESH")); v {
+	case "":
+		c.dirRefresh = defaultDirectoryRefresh
+	case "off":
+	default:
+		if _, err := scheduler.Next(v, "UTC", time.Now()); err != nil {
+			return c, true, fmt.Errorf("slack configuration:\n  SLACK_DIRECTORY_REFRESH %q: want a cron spec in UTC such as \"0 4 * * *\" (or @daily), or off: %v", v, err)
+		}
+		c.dirRefresh = v
 	}
 	if c.distributed() {
 		var problems []string
@@ -331,6 +350,39 @@ func (p *slackPart) mount(ctx context.Context, s *server) error {
 		}
 	}
 	s.senders[slack.Platform] = app.Send
+	return p.scheduleDirectoryRefresh(s)
+}
+
+// scheduleDirectoryRefresh lists every organization's Slack workspaces
+// again at each SLACK_DIRECTORY_REFRESH: one replica builds each (the
+// directory's build lock); a directory built within half the schedule's
+// period (on use, or by another replica's run) is left as it is.
+func (p *slackPart) scheduleDirectoryRefresh(s *server) error {
+	if p.sc.dirRefresh == "" {
+		return nil
+	}
+	job, err := scheduler.NewPeriodic(scheduler.PeriodicConfig{
+		Name: "slack directory refresh", Spec: p.sc.dirRefresh, Log: s.log.With("part", "scheduler"),
+		Run: func(ctx context.Context, _ time.Time, period time.Duration) error {
+			ids := []org.ID{s.cfg.org}
+			all, err := s.store.Directory().List(ctx)
+			if err != nil {
+				return err
+			}
+			for _, o := range all {
+				if o.ID != s.cfg.org {
+					ids = append(ids, o.ID)
+				}
+			}
+			n, err := p.dm.RefreshDirectories(ctx, ids, period/2)
+			s.log.InfoContext(ctx, "slack: directories refreshed", "rebuilt", n, "organizations", len(ids))
+			return err
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("SLACK_DIRECTORY_REFRESH: %w", err)
+	}
+	s.background = append(s.background, job.Run)
 	return nil
 }
 

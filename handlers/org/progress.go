@@ -14,7 +14,11 @@ import "time"
 type ProgressWrite struct {
 	ID     string
 	Sender string // who is shown the progress (set with Add)
-	Add    int    // invitations this change creates that count toward the total
+	// NoLinks says the sender may not be shown invitation links (a
+	// non-admin): the invitees no platform reaches are listed for them
+	// without links (set with Add).
+	NoLinks bool
+	Add     int // invitations this change creates that count toward the total
 	// Seal says no batch follows: the count is final once every invitation
 	// added so far has settled.
 	Seal bool
@@ -31,7 +35,7 @@ type ProgressOutcome string
 const (
 	ProgressDelivered   ProgressOutcome = "delivered"   // in a chat direct message
 	ProgressEmailed     ProgressOutcome = "emailed"     // by email
-	ProgressUnreachable ProgressOutcome = "unreachable" // on no platform: the sender got the link
+	ProgressUnreachable ProgressOutcome = "unreachable" // on no platform: listed for the sender ("Show their links")
 )
 
 // ProgressAnchor is where the progress message was posted, to update it in
@@ -46,10 +50,21 @@ type ProgressAnchor struct {
 
 // ProgressState is a progress record as read.
 type ProgressState struct {
+	ID                                     string
 	Total, Delivered, Emailed, Unreachable int
 	Sealed                                 bool
 	Sender                                 string
+	NoLinks                                bool
 	Anchor                                 ProgressAnchor
+}
+
+// UnreachablePage is one page of a bulk's invitees on no platform, in
+// the order they settled, with the record they were counted in: Listed is
+// how many the list holds (Unreachable, counted in the same steps).
+type UnreachablePage struct {
+	State       ProgressState
+	Listed      int
+	Invitations []string // ids
 }
 
 // Settled is how many invitations reached an outcome.

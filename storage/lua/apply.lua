@@ -111,8 +111,14 @@ local function apply(first, last)
       call('HINCRBY', key, ARGV[a], ARGV[a + 1])
     elseif c == 'hcount' then
       -- count ARGV[a+1] once per ARGV[a] (a bulk invitation's progress: one
-      -- invitation settled, however often its delivery is recorded)
-      if call('HSETNX', key, ARGV[a], ARGV[a + 1]) == 1 then call('HINCRBY', key, ARGV[a + 1], 1) end
+      -- invitation settled, however often its delivery is recorded); with
+      -- ARGV[a+2] (the index of a zset in KEYS) and ARGV[a+3], list the
+      -- member there in the same step, scored by the new count, so the
+      -- list holds exactly what was counted, in the order it settled
+      if call('HSETNX', key, ARGV[a], ARGV[a + 1]) == 1 then
+        local n = call('HINCRBY', key, ARGV[a + 1], 1)
+        if z >= a + 3 then call('ZADD', KEYS[tonumber(ARGV[a + 2])], n, ARGV[a + 3]) end
+      end
     elseif c == 'pexpire' then
       call('PEXPIRE', key, ARGV[a])
     end

@@ -39,7 +39,7 @@ if mode == 'claim' then
   redis.call('HSET', key, 'lease', ARGV[4], 'lease_until', now + lease, 'last', now)
   local out = {'due', ARGV[4]}
   for _, f in ipairs({'total', 'delivered', 'emailed', 'unreachable', 'sealed', 'sender',
-                      'a_platform', 'a_channel', 'a_message', 'a_user', 'a_ws'}) do
+                      'a_platform', 'a_channel', 'a_message', 'a_user', 'a_ws', 'nolinks'}) do
     out[#out + 1] = redis.call('HGET', key, f) or ''
   end
   return out
