@@ -151,7 +151,7 @@ func (s *Service) commitBulkBatch(ctx context.Context, c *call, req org.InviteSp
 		}
 		if n > 0 {
 			noLinks := org.Authorize(snap.Actor, snap.Settings, org.ActShowLink) != nil
-			ch.Progress = &org.ProgressWrite{ID: progress, Sender: c.email, Add: n, NoLinks: noLinks}
+			ch.Progress = []org.ProgressWrite{{ID: progress, Sender: c.email, Add: n, NoLinks: noLinks}}
 		}
 	}
 	ch.PinRevision, ch.Revision = true, snap.Revision
@@ -167,7 +167,7 @@ func (s *Service) commitBulkBatch(ctx context.Context, c *call, req org.InviteSp
 func (s *Service) startProgress(ctx context.Context, c *call, snap *org.Snapshot, id string, total int) ([]Delivery, error) {
 	d := Delivery{To: c.email, Kind: DeliverNotice, Progress: id, ProgressAnchor: true,
 		Message: ProgressMessage(org.ProgressState{Total: total})}
-	ch := org.Change{Progress: &org.ProgressWrite{ID: id, Seal: true}}
+	ch := org.Change{Progress: []org.ProgressWrite{{ID: id, Seal: true}}}
 	return s.commitDelivering(ctx, c, snap, ch, []Delivery{d})
 }
 

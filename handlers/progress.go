@@ -57,24 +57,11 @@ type ProgressUpdate struct {
 // for it. An invitation no longer pending (accepted in the meantime) is
 // counted all the same.
 func (s *Service) RecordProgress(ctx context.Context, progress, invitationID, where string, outcome org.ProgressOutcome) error {
-	c := s.systemCall("record delivery", org.Identity{Platform: "usher", Email: "usher"})
-	return retry(func() error {
-		snap, err := s.store.Load(ctx, org.Query{Invitation: invitationID})
-		if err != nil {
-			return fmt.Errorf("record delivery %s: %w", invitationID, err)
-		}
-		ch := org.Change{Progress: &org.ProgressWrite{ID: progress, Invitation: invitationID, Outcome: outcome}}
-		if outcome == org.ProgressUnreachable && where == "" {
-			// Nobody was sent its link: it is on the bulk's list.
-			where = "not in chat; listed by the bulk invitation's Show their links"
-		}
-		if inv := snap.Invitation; inv != nil && inv.Status == org.InvitationPending && inv.Delivery != where && where != "" {
-			next := inv.Clone()
-			next.Delivery = where
-			ch.Invitations = []org.InvitationWrite{{Invitation: next, Expect: org.InvitationPending, Version: inv.Version}}
-		}
-		return s.commitSystem(ctx, c, ch)
-	})
+	err := s.RecordDeliveries(ctx, []DeliveryRecord{{InvitationID: invitationID, Where: where, Progress: progress, Outcome: outcome}})
+	if err != nil {
+		return fmt.Errorf("invitation %s: %w", invitationID, err)
+	}
+	return nil
 }
 
 // AnchorProgress remembers where the progress message id was posted.

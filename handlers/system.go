@@ -160,8 +160,13 @@ func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string
 	return nil
 }
 
-// DeliveryRecord is where one invitation went (RecordDeliveries).
-type DeliveryRecord struct{ InvitationID, Where string }
+// DeliveryRecord is where one invitation went (RecordDeliveries), and for
+// an invitation of a bulk, its progress record and what to count it as.
+type DeliveryRecord struct {
+	InvitationID, Where string
+	Progress            string
+	Outcome             org.ProgressOutcome
+}
 
 // RecordDeliveries is RecordDelivery for many invitations at once: one read
 // and one commit, the outbox's batch of deliveries recorded together.
@@ -182,16 +187,26 @@ func (s *Service) RecordDeliveries(ctx context.Context, rs []DeliveryRecord) err
 		var ch org.Change
 		seen := map[string]bool{}
 		for _, r := range rs {
+			where := r.Where
+			if r.Progress != "" {
+				// Counted (once, however often) whether or not it is
+				// still pending: an accepted invitation was delivered.
+				ch.Progress = append(ch.Progress, org.ProgressWrite{ID: r.Progress, Invitation: r.InvitationID, Outcome: r.Outcome})
+				if r.Outcome == org.ProgressUnreachable && where == "" {
+					// Nobody was sent its link: it is on the bulk's list.
+					where = "not in chat; listed by the bulk invitation's Show their links"
+				}
+			}
 			inv := snap.Invitations[r.InvitationID]
-			if inv == nil || inv.Status != org.InvitationPending || inv.Delivery == r.Where || seen[r.InvitationID] {
+			if where == "" || inv == nil || inv.Status != org.InvitationPending || inv.Delivery == where || seen[r.InvitationID] {
 				continue
 			}
 			seen[r.InvitationID] = true
 			next := inv.Clone()
-			next.Delivery = r.Where
+			next.Delivery = where
 			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version})
 		}
-		if len(ch.Invitations) == 0 {
+		if len(ch.Invitations) == 0 && len(ch.Progress) == 0 {
 			return nil
 		}
 		return s.commitSystem(ctx, c, ch)

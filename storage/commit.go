@@ -47,7 +47,9 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 	commitQuota(o, k, ch.Quota)
 	commitLinks(o, k, ch.Links)
 	commitSessions(o, k, ch.EndSessions)
-	commitProgress(o, k, ch.Progress)
+	for i := range ch.Progress {
+		commitProgress(o, k, &ch.Progress[i])
+	}
 	commitAudit(o, k, ch.Audit)
 	commitMessages(o, k, ch.Messages, s.seal)
 	return o.n > first+1 // more than the commit id

@@ -492,9 +492,12 @@ func (r *Router) settle(ctx context.Context, attempt int, j Job, where string, t
 	var record *handlers.DeliveryRecord
 	batch := r.batchOf(ctx)
 	switch {
+	case progress && batch != nil:
+		// Part of a bulk invitation: recorded and counted with the rest of
+		// the batch, in one step; then its progress message may be due an
+		// update (flush pokes it).
+		record = &handlers.DeliveryRecord{InvitationID: d.InvitationID, Where: where, Progress: d.Progress, Outcome: outcome}
 	case progress:
-		// Part of a bulk invitation: recorded and counted in one step, then
-		// its progress message may be due an update.
 		if err := r.up.p.RecordProgress(ctx, d.Progress, d.InvitationID, where, outcome); err != nil {
 			return fmt.Errorf("record delivery of %s: %w", d.InvitationID, err)
 		}
@@ -610,18 +613,28 @@ func (r *Router) flush(ctx context.Context, items []any) error {
 		}
 		marks = append(marks, s.mark)
 	}
-	if err := r.cfg.Service.(Recorder).RecordDeliveries(ctx, records); err != nil {
+	rec := r.cfg.Service.(Recorder)
+	if err := rec.RecordDeliveries(ctx, records); err != nil {
 		// One commit for many can lose to a busy organization's commands
 		// where one each would not: record them one by one.
 		r.log.WarnContext(ctx, "deliver: recording a batch failed; one by one", "deliveries", len(records), "err", err)
 		var errs []error
-		for _, rec := range records {
-			if err := r.cfg.Service.RecordDelivery(ctx, rec.InvitationID, rec.Where); err != nil {
-				errs = append(errs, fmt.Errorf("record delivery of %s: %w", rec.InvitationID, err))
+		for _, one := range records {
+			if err := rec.RecordDeliveries(ctx, []handlers.DeliveryRecord{one}); err != nil {
+				errs = append(errs, fmt.Errorf("record delivery of %s: %w", one.InvitationID, err))
 			}
 		}
 		if err := errors.Join(errs...); err != nil {
 			return err
+		}
+	}
+	if r.up != nil {
+		poked := map[string]bool{}
+		for _, one := range records {
+			if one.Progress != "" && !poked[one.Progress] {
+				poked[one.Progress] = true
+				r.up.poke(ctx, one.Progress)
+			}
 		}
 	}
 	if err := r.cfg.Marks.(ManyMarks).MarkMany(ctx, marks, markTTL); err != nil {

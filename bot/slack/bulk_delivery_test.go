@@ -158,6 +158,17 @@ func (d *bulkDeployment) invite(emails []string) {
 	}
 }
 
+// inviteAll sends the invitations in one bulk invite (issue 17's command).
+func (d *bulkDeployment) inviteAll(emails []string) {
+	d.t.Helper()
+	actor := org.Identity{Platform: "shell", Email: bulkAdmin}
+	rep := d.svc.Handle(context.Background(), handlers.Request{Actor: actor, Text: "invite " + strings.Join(emails, " ") + " --force",
+		Outbox: d.routers[0].Outbox(deliver.Origin{Platform: "shell", Email: bulkAdmin})})
+	if rep.Code != "" {
+		d.t.Fatalf("bulk invite: %+v", rep)
+	}
+}
+
 // run starts every replica's worker; stop ends them.
 func (d *bulkDeployment) run() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -144,7 +144,7 @@ type Change struct {
 	// state change and what it tells people are stored together or not at all.
 	Messages []QueuedMessage
 	// Progress counts into a bulk invitation's progress record (progress.go).
-	Progress *ProgressWrite
+	Progress []ProgressWrite
 }
 
 // QueuedMessage is one chat message for the outbox, already encoded by the
