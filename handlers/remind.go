@@ -294,6 +294,13 @@ func (s *Service) reminderDelivery(c *call, set org.Settings, inv *org.Invitatio
 		stop = "This is the last reminder."
 	}
 	d.Message.Footer = strings.TrimSpace(fmt.Sprintf("Reminder %d of %d. %s %s", inv.Reminders, inv.RemindersInAll(set, s.align(set)), stop, d.Message.Footer))
+	if inv.Delivery == bulkUnreachableWhere {
+		// Listed on its bulk's progress message (Show their links), where
+		// the inviter finds them and fresh links: a reminder that still
+		// finds nobody tells nobody, or a bulk of 500 such people would
+		// send the inviter 500 notices at every reminder.
+		d.OnUnreachable = nil
+	}
 	return d
 }
 

@@ -249,6 +249,22 @@ func TestReminderForUnreachableInvitee(t *testing.T) {
 	}
 }
 
+// TestReminderForBulkUnreachableTellsNobody: an invitee of a bulk that no
+// platform reached is on its progress message's list (Show their links);
+// their reminder, if it still finds nobody, sends the inviter nothing.
+func TestReminderForBulkUnreachableTellsNobody(t *testing.T) {
+	e := newSchedEnv(t, redistest.Shared(t).Client(t), nil)
+	id, _ := e.invite(boss, "bob@example.com")
+	if err := e.svc.RecordProgress(context.Background(), "bulk1", id, "", org.ProgressUnreachable); err != nil {
+		t.Fatal(err)
+	}
+	e.at(2 * day)
+	rs := reminders(e.sweep())
+	if len(rs) != 1 || rs[0].OnUnreachable != nil {
+		t.Fatalf("reminders %+v, want one with no notice for the inviter", rs)
+	}
+}
+
 // TestMaxRemindersLowered: a reminder planned under max-reminders 3 is not
 // sent once the admins lower it, and none is planned after.
 func TestMaxRemindersLowered(t *testing.T) {

@@ -160,6 +160,11 @@ func (s *Service) RecordDelivery(ctx context.Context, invitationID, where string
 	return nil
 }
 
+// bulkUnreachableWhere is the delivery record of a bulk's invitee no
+// platform reached: the sender was not sent the link, the bulk's progress
+// message lists them (unreachable.go).
+const bulkUnreachableWhere = "not in chat; listed by the bulk invitation's Show their links"
+
 // DeliveryRecord is where one invitation went (RecordDeliveries), and for
 // an invitation of a bulk, its progress record and what to count it as.
 type DeliveryRecord struct {
@@ -194,7 +199,7 @@ func (s *Service) RecordDeliveries(ctx context.Context, rs []DeliveryRecord) err
 				ch.Progress = append(ch.Progress, org.ProgressWrite{ID: r.Progress, Invitation: r.InvitationID, Outcome: r.Outcome})
 				if r.Outcome == org.ProgressUnreachable && where == "" {
 					// Nobody was sent its link: it is on the bulk's list.
-					where = "not in chat; listed by the bulk invitation's Show their links"
+					where = bulkUnreachableWhere
 				}
 			}
 			inv := snap.Invitations[r.InvitationID]
