@@ -82,24 +82,26 @@ func (c *Chat) Find(ctx context.Context, orgID org.ID, email string, hint delive
 	if err != nil {
 		return deliver.Recipient{}, false, err
 	}
-	aad := hint.UserID
-	if aad == "" {
-		if aad, err = st.UserByEmail(ctx, email); err != nil {
-			return deliver.Recipient{}, false, fmt.Errorf("teams: user by email: %w", err)
-		}
+	// One read: the email's object id, its unreachable mark and its
+	// reference (a delivery of a bulk invitation makes this look-up for
+	// each invitee).
+	aad, blocked, raw, err := st.Recipient(ctx, email, hint.UserID)
+	if err != nil {
+		return deliver.Recipient{}, false, fmt.Errorf("teams: look up recipient: %w", err)
 	}
 	if aad == "" {
 		return deliver.Recipient{}, false, nil
 	}
-	if blocked, err := st.Unreachable(ctx, aad); err != nil {
-		return deliver.Recipient{}, false, fmt.Errorf("teams: unreachable mark: %w", err)
-	} else if blocked {
+	if blocked {
 		c.log().InfoContext(ctx, "teams: recipient is marked unreachable")
 		return deliver.Recipient{}, false, nil
 	}
-	ref, err := reference(ctx, st, aad)
-	if err != nil || ref == nil {
-		return deliver.Recipient{}, false, err
+	if raw == nil {
+		return deliver.Recipient{}, false, nil
+	}
+	var ref Reference
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		return deliver.Recipient{}, false, fmt.Errorf("decode reference: %w", err)
 	}
 	if c.Served != nil && ref.Tenant != "" {
 		if ok, err := c.Served(ctx, string(orgID), ref.Tenant); err != nil {
