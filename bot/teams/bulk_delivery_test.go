@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +73,24 @@ type teamsDeployment struct {
 	workers []*outbox.Worker
 	outbox  *storage.Outbox
 	state   *storage.TeamsState
+	// reserves and slows count the budget script calls of every replica.
+	reserves, slows atomic.Int64
+}
+
+// counted is storage.Budgets counting its script calls.
+type counted struct {
+	*storage.Budgets
+	d *teamsDeployment
+}
+
+func (c counted) Reserve(ctx context.Context, orgID org.ID, bs []teams.Budget, max time.Duration) (time.Duration, bool, error) {
+	c.d.reserves.Add(1)
+	return c.Budgets.Reserve(ctx, orgID, bs, max)
+}
+
+func (c counted) Slow(ctx context.Context, orgID org.ID, b teams.Budget, retryAfter, hold time.Duration) (time.Duration, int, error) {
+	c.d.slows.Add(1)
+	return c.Budgets.Slow(ctx, orgID, b, retryAfter, hold)
 }
 
 func newTeamsDeployment(t testing.TB, replicas int, scale float64, budgets bool) *teamsDeployment {
@@ -117,7 +136,7 @@ func newTeamsDeployment(t testing.TB, replicas int, scale float64, budgets bool)
 			if err := b.Setup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			chat.Budgets, chat.Limits = b, &limits
+			chat.Budgets, chat.Limits = counted{b, d}, &limits
 		}
 		marks, err := storage.NewDeliveryMarks(rdb, d.orgID)
 		if err != nil {
@@ -240,7 +259,9 @@ func TestTeamsBulkDeliveryThreeReplicas(t *testing.T) {
 	d.waitEmpty(2 * time.Minute)
 	stop()
 	st := d.fake.Stats()
-	t.Logf("delivered in %s; calls %v, 429s %v, 429s after the first Retry-After %d", time.Since(start), st.Calls, st.Limited, st.LimitedAfterFirst)
+	t.Logf("delivered in %s; calls %v, 429s %v, 429s after the first Retry-After %d; budget script calls: %d reserve, %d slow (%.2f per connector call)",
+		time.Since(start), st.Calls, st.Limited, st.LimitedAfterFirst, d.reserves.Load(), d.slows.Load(),
+		float64(d.reserves.Load()+d.slows.Load())/float64(st.Calls["send"]+st.Calls["create"]))
 	repeats := 0
 	for _, c := range st.Sent {
 		if c > 1 {
