@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/usher-chat/usher/bot/deliver"
@@ -144,11 +145,18 @@ func (l Limits) thread(tenant, scenario, id string) []Budget {
 	return bs
 }
 
+// orDash is a tenant id as a budget name's part: a GUID as it is, "-" for
+// none, anything else (a local tool's) hashed, so that no tenant id makes
+// a name storage refuses.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	if len(s) <= 64 && strings.Trim(s, "0123456789abcdefABCDEF-") == "" {
+		return s
+	}
+	h := sha256.Sum256([]byte(s))
+	return "h" + hex.EncodeToString(h[:8])
 }
 
 // pacer runs one connector call within its budgets: it takes the slot (one
