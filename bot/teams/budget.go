@@ -121,7 +121,7 @@ func (w Window) budget(name string) Budget {
 	b := min(max(w.Burst, 1), keep)
 	every := w.Period
 	if n := keep - b; n > 0 {
-		every = w.Period / time.Duration(n)
+		every = (w.Period + time.Duration(n) - 1) / time.Duration(n) // rounded up: never more than kept to
 	}
 	return Budget{Name: name, Every: every, Burst: b}
 }
