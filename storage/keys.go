@@ -63,7 +63,8 @@ import (
 //	usher:{org}:slackdir:WS:meta  hash   built (ms of the last complete users.list), lock/lock_until (the replica building it)
 //	usher:{org}:slackdir:WS:miss:EMAIL string users.lookupByEmail found nobody, expires (10 min)
 //	usher:{org}:budget:NAME       hash   a rate budget shared by every replica (GCRA: tat, slow-down f/fx; budget.go),
-//	                                     e.g. slack:T123:chat.postMessage, slack:T123:ch:U456; expires when idle
+//	                                     e.g. slack:T123:chat.postMessage, slack:T123:ch:U456, teams:TENANT:app,
+//	                                     teams:TENANT:conv:HASH:w0 (a conversation's first window); expires when idle
 //	usher:{org}:slack:KIND:ID     string Slack adapter state, with a TTL (slack.go): user:TEAM:USER
 //	                                     cached identity (JSON), click:HASH double-click mark,
 //	                                     rurl:HASH response_url posts

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"strings"
 	"time"
@@ -73,6 +74,36 @@ func (t *TeamsState) Profile(ctx context.Context, aad string) ([]byte, error) {
 func (t *TeamsState) UserByEmail(ctx context.Context, email string) (string, error) {
 	b, err := t.get(ctx, "teams user by email", t.keys.teamsEmail(strings.ToLower(email)))
 	return string(b), err
+}
+
+var (
+	//go:embed lua/teams_recipient.lua
+	teamsRecipientSource string
+	teamsRecipientScript = redis.NewScript(teamsRecipientSource)
+)
+
+// Recipient is a delivery's look-up in one round trip: the object id of the
+// user with email (aad instead, when the origin knows it; "" when nobody
+// has that email), whether they are marked unreachable, and their stored
+// reference (nil when none).
+func (t *TeamsState) Recipient(ctx context.Context, email, aad string) (string, bool, []byte, error) {
+	key := t.keys.teamsEmail(strings.ToLower(email))
+	if aad != "" {
+		key = t.keys.teamsRef(aad)
+	}
+	res, err := teamsRecipientScript.Run(ctx, t.rdb, []string{key}, aad, t.keys.teamsRef(""), t.keys.teamsUnreachable("")).Slice()
+	if err != nil {
+		return "", false, nil, wrap("teams recipient", err)
+	}
+	id, _ := res[0].(string)
+	un, _ := res[1].(int64)
+	var ref []byte
+	if len(res) > 2 {
+		if r, ok := res[2].(string); ok {
+			ref = []byte(r)
+		}
+	}
+	return id, un == 1, ref, nil
 }
 
 // teamsSeen is the mark of an activity already handled,

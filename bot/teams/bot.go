@@ -51,6 +51,11 @@ type State interface {
 	// MessageWritesBlocked); Unreachable reads it.
 	MarkUnreachable(ctx context.Context, aadObjectID, reason string) error
 	Unreachable(ctx context.Context, aadObjectID string) (bool, error)
+	// Recipient is a delivery's look-up in one read: the object id of the
+	// user with email (aadObjectID instead, when given; "" when nobody
+	// has that email), their unreachable mark, and their reference (nil
+	// when none).
+	Recipient(ctx context.Context, email, aadObjectID string) (aad string, unreachable bool, ref []byte, err error)
 	// FirstSeen marks an activity id for ttl and reports whether it was
 	// not marked yet (the replay guard).
 	FirstSeen(ctx context.Context, id string, ttl time.Duration) (bool, error)

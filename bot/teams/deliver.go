@@ -39,7 +39,21 @@ type Chat struct {
 	// serves (usher was removed from it, or an operator moved it) is not
 	// found here, so nothing goes to that tenant from this organization.
 	Served func(ctx context.Context, orgID, tenant string) (bool, error)
-	Log    *slog.Logger
+	// Budgets, when set, are the Bot Connector's rate limits shared by
+	// every replica (storage.Budgets); Limits, the limits kept to (default
+	// DefaultLimits). Without them every call goes at once, and a 429 only
+	// sends its job back to the outbox.
+	Budgets Budgets
+	Limits  *Limits
+	Log     *slog.Logger
+}
+
+func (c *Chat) pace() pacer {
+	l := DefaultLimits()
+	if c.Limits != nil {
+		l = *c.Limits
+	}
+	return pacer{budgets: c.Budgets, limits: l, log: c.log()}
 }
 
 // state is the Teams state a recipient of organization orgID is kept in.
@@ -68,24 +82,26 @@ func (c *Chat) Find(ctx context.Context, orgID org.ID, email string, hint delive
 	if err != nil {
 		return deliver.Recipient{}, false, err
 	}
-	aad := hint.UserID
-	if aad == "" {
-		if aad, err = st.UserByEmail(ctx, email); err != nil {
-			return deliver.Recipient{}, false, fmt.Errorf("teams: user by email: %w", err)
-		}
+	// One read: the email's object id, its unreachable mark and its
+	// reference (a delivery of a bulk invitation makes this look-up for
+	// each invitee).
+	aad, blocked, raw, err := st.Recipient(ctx, email, hint.UserID)
+	if err != nil {
+		return deliver.Recipient{}, false, fmt.Errorf("teams: look up recipient: %w", err)
 	}
 	if aad == "" {
 		return deliver.Recipient{}, false, nil
 	}
-	if blocked, err := st.Unreachable(ctx, aad); err != nil {
-		return deliver.Recipient{}, false, fmt.Errorf("teams: unreachable mark: %w", err)
-	} else if blocked {
+	if blocked {
 		c.log().InfoContext(ctx, "teams: recipient is marked unreachable")
 		return deliver.Recipient{}, false, nil
 	}
-	ref, err := reference(ctx, st, aad)
-	if err != nil || ref == nil {
-		return deliver.Recipient{}, false, err
+	if raw == nil {
+		return deliver.Recipient{}, false, nil
+	}
+	var ref Reference
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		return deliver.Recipient{}, false, fmt.Errorf("decode reference: %w", err)
 	}
 	if c.Served != nil && ref.Tenant != "" {
 		if ok, err := c.Served(ctx, string(orgID), ref.Tenant); err != nil {
@@ -113,10 +129,21 @@ func (c *Chat) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (d
 	if ref == nil {
 		return deliver.Posted{}, fmt.Errorf("teams: no conversation reference: %w", deliver.ErrUnreachable)
 	}
-	conv, err := personal(ctx, c.Connector, st, c.log(), ref)
+	orgID := org.ID(r.Workspace)
+	pace := c.pace()
+	conv := ref.Personal
+	if conv == "" {
+		err = pace.call(ctx, orgID, ref.Tenant, pace.limits.thread(ref.Tenant, "new", ref.UserID), func() (err error) {
+			conv, err = personal(ctx, c.Connector, st, c.log(), ref)
+			return err
+		})
+	}
 	id := ""
 	if err == nil {
-		id, err = c.Connector.Send(ctx, ref.ServiceURL, conv, RenderMessage(p.Message).Activity())
+		err = pace.call(ctx, orgID, ref.Tenant, pace.limits.thread(ref.Tenant, "conv", conv), func() (err error) {
+			id, err = c.Connector.Send(ctx, ref.ServiceURL, conv, RenderMessage(p.Message).Activity())
+			return err
+		})
 	}
 	if err != nil {
 		return deliver.Posted{}, c.classify(ctx, st, r.UserID, err)
@@ -158,7 +185,10 @@ func (c *Chat) Update(ctx context.Context, at deliver.Posted, m handlers.Message
 	if ref == nil || at.Channel == "" || at.ID == "" {
 		return &outbox.Permanent{Err: errors.New("teams update: no conversation reference or message id")}
 	}
-	if err := c.Connector.Update(ctx, ref.ServiceURL, at.Channel, at.ID, RenderMessage(m).Activity()); err != nil {
+	pace := c.pace()
+	if err := pace.call(ctx, org.ID(at.Workspace), ref.Tenant, pace.limits.thread(ref.Tenant, "conv", at.Channel), func() error {
+		return c.Connector.Update(ctx, ref.ServiceURL, at.Channel, at.ID, RenderMessage(m).Activity())
+	}); err != nil {
 		return c.classify(ctx, st, at.UserID, err)
 	}
 	return nil

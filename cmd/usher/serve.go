@@ -156,9 +156,10 @@ func (s *server) build(ctx context.Context) error {
 	if m := s.cfg.mail; m != nil {
 		s.log.Info("email delivery on", "smtp", m.String(), "from", m.From.String())
 	}
-	// Slack's shared budgets pace each conversation; Teams relies on the
-	// outbox's own pacing per recipient (email needs none).
-	s.platformsPace = sp != nil && !sp.sc.rateOff && tp == nil
+	// Slack's and Teams' shared budgets pace each conversation (email needs
+	// none); with either off (SLACK_RATE, TEAMS_RATE), the outbox paces
+	// every router job per recipient itself.
+	s.platformsPace = (sp != nil || tp != nil) && (sp == nil || !sp.sc.rateOff) && (tp == nil || !tp.rateOff)
 	def := &tenant{id: s.cfg.org, store: s.store, svc: s.svc, queue: s.queue}
 	if err := s.attachRouter(def); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,12 +162,38 @@ type teamsPart struct {
 	auth  *teams.Validator
 	chat  *teams.Chat
 	log   *slog.Logger
+	// limits are Microsoft's published Bot Connector limits times
+	// TEAMS_RATE; rateOff (TEAMS_RATE=off) keeps to none.
+	limits  teams.Limits
+	rateOff bool
+}
+
+// teamsRate reads TEAMS_RATE: a factor of Microsoft's published limits, or
+// off.
+func teamsRate(getenv func(string) string) (teams.Limits, bool, error) {
+	l := teams.DefaultLimits()
+	switch v := strings.TrimSpace(getenv("TEAMS_RATE")); v {
+	case "", "1":
+		return l, false, nil
+	case "off":
+		return l, true, nil
+	default:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1000 {
+			return l, false, fmt.Errorf("teams configuration:\n  TEAMS_RATE %q: want a factor of Microsoft's published rate limits (1, 2, 0.5...) or off", v)
+		}
+		return l.Scaled(f), false, nil
+	}
 }
 
 // newTeamsPart reads Teams' configuration; nil when Teams is off.
 func newTeamsPart(s *server) (*teamsPart, error) {
 	tc, on, err := loadTeamsConfig(s.getenv, s.listenAddr)
 	if err != nil || !on {
+		return nil, err
+	}
+	limits, rateOff, err := teamsRate(s.getenv)
+	if err != nil {
 		return nil, err
 	}
 	state, err := storage.NewTeamsState(s.rdb, s.cfg.org)
@@ -185,7 +212,7 @@ func newTeamsPart(s *server) (*teamsPart, error) {
 		auth = &teams.Validator{AppID: tc.appID, MetadataURL: tc.metadataURL, AllowedTenants: tc.allowedTenants, HTTP: hc}
 		conn.Tokens = &teams.Tokens{URL: tc.tokenURL, ClientID: tc.appID, Secret: tc.password, HTTP: hc}
 	}
-	p := &teamsPart{tc: tc, state: state, auth: auth, log: log}
+	p := &teamsPart{tc: tc, state: state, auth: auth, log: log, limits: limits, rateOff: rateOff}
 	if auth != nil {
 		if tc.selfInstall && len(tc.allowedTenants) == 0 {
 			auth.AllowedTenants = []string{"*"} // any tenant may install; routing answers the rest
@@ -198,6 +225,10 @@ func newTeamsPart(s *server) (*teamsPart, error) {
 		}
 	}
 	p.chat = &teams.Chat{Connector: conn, StateOf: p.stateOf(s), Log: log, Served: p.served(s)}
+	if !rateOff {
+		// The Bot Connector's limits, shared by every replica.
+		p.chat.Budgets, p.chat.Limits = storage.NewBudgets(s.rdb), &p.limits
+	}
 	return p, nil
 }
 

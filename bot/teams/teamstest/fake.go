@@ -83,6 +83,15 @@ type Fake struct {
 	tokenTTL     int
 	seq          int
 	Unauthorized atomic.Int64 // connector calls refused for a bad bearer
+
+	limits     *Limits
+	convTenant map[string]string      // conversation id -> its tenant (created ones)
+	windows    map[string][]time.Time // limit key -> its calls within the window
+	calls      map[string]int         // by operation
+	limited    map[string]int         // 429s by operation
+	first429   time.Time
+	firstEnd   time.Time // when the first 429's Retry-After ended
+	after      int       // 429s answered after firstEnd
 }
 
 type tokenError struct {
@@ -94,7 +103,8 @@ type tokenError struct {
 func New(t testing.TB) *Fake {
 	f := &Fake{AppID: "11111111-2222-3333-4444-555555555555", Secret: "s3cret", Tenant: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 		Algs: []string{"RS256"}, keys: map[string]*key{}, members: map[string]Member{}, convs: map[string]string{},
-		faults: map[string]*Fault{}, tokens: map[string]string{}, tokenTTL: 3600}
+		faults: map[string]*Fault{}, tokens: map[string]string{}, tokenTTL: 3600,
+		convTenant: map[string]string{}, windows: map[string][]time.Time{}, calls: map[string]int{}, limited: map[string]int{}}
 	f.AddKey(t, "k1", true, "msteams", "emulator")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openid", f.metadata)
@@ -312,6 +322,9 @@ func (f *Fake) createConversation(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]any{"error": map[string]string{"code": "BadArgument", "message": "one member and tenantId required"}})
 		return
 	}
+	if f.limit(w, "create", body.TenantID, "new:"+body.Members[0].ID) {
+		return
+	}
 	if _, ok := f.members[body.Members[0].ID]; !ok {
 		writeJSON(w, 404, map[string]any{"error": map[string]string{"code": "NotFound", "message": "no such user"}})
 		return
@@ -324,6 +337,7 @@ func (f *Fake) createConversation(w http.ResponseWriter, r *http.Request) {
 	}
 	id := "a:personal-" + url.PathEscape(body.Members[0].ID)
 	f.convs[id] = body.Members[0].ID
+	f.convTenant[id] = body.TenantID
 	writeJSON(w, 201, map[string]string{"id": id})
 }
 
@@ -334,6 +348,9 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	json.Unmarshal(data, &body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.limit(w, "send", f.tenantOf(conv), "conv:"+conv) {
+		return
+	}
 	if ft := f.faults[conv]; ft != nil {
 		if ft.Times > 0 {
 			ft.Times--
@@ -358,6 +375,9 @@ func (f *Fake) update(w http.ResponseWriter, r *http.Request) {
 	json.NewDecoder(r.Body).Decode(&body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.limit(w, "update", f.tenantOf(r.PathValue("conv")), "conv:"+r.PathValue("conv")) {
+		return
+	}
 	for _, a := range f.acts {
 		if a.ID == r.PathValue("id") && a.Conversation == r.PathValue("conv") {
 			a.Body, a.Updates = body, a.Updates+1
