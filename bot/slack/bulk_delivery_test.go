@@ -14,6 +14,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/bot/slack/slacktest"
 	"github.com/usher-chat/usher/handlers"
@@ -120,7 +121,7 @@ func newBulkDeployment(t testing.TB, o bulkOptions) *bulkDeployment {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := queue{ob}
+		q := redisqueue.New(ob)
 		r, err := deliver.New(deliver.Config{Org: d.orgID, Platforms: []deliver.Platform{dm}, Service: svc, Queue: q, Marks: marks,
 			PlatformsPace: o.budgets})
 		if err != nil {

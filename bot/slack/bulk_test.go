@@ -11,6 +11,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
@@ -273,7 +274,7 @@ func (e *env) replica(name string) *outbox.Worker {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	q := queue{ob}
+	q := redisqueue.New(ob)
 	cfg := slackbot.Config{SigningSecret: secret, BotToken: "xoxb-test", APIURL: e.slack.APIURL(), Service: svc, State: state,
 		QueueInCommit: true, Queue: q, Tenants: slackbot.Tenants{Teams: []string{team}}, Logger: slogTo(e.logs)}
 	dm, err := slackbot.NewDM(cfg)

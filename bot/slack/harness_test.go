@@ -25,6 +25,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	slackbot "github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/bot/slack/slacktest"
 	"github.com/usher-chat/usher/handlers"
@@ -56,38 +57,6 @@ var (
 	uBot   = fakeUser{ID: "UBOT", Name: "robot", Bot: true}
 )
 
-// queue adapts storage.Outbox to outbox.Queue (cmd/usher does the same).
-type queue struct{ o *storage.Outbox }
-
-func (q queue) Add(ctx context.Context, j outbox.Job) (string, error) {
-	return q.o.Add(ctx, storage.Job(j))
-}
-func (q queue) Claim(ctx context.Context, c string, max int, block, lease time.Duration) ([]outbox.Job, error) {
-	js, err := q.o.Claim(ctx, c, max, block, lease)
-	out := make([]outbox.Job, len(js))
-	for i, j := range js {
-		out[i] = outbox.Job(j)
-	}
-	return out, err
-}
-func (q queue) Done(ctx context.Context, j outbox.Job) error { return q.o.Done(ctx, storage.Job(j)) }
-func (q queue) DoneMany(ctx context.Context, js []outbox.Job) error {
-	out := make([]storage.Job, len(js))
-	for i, j := range js {
-		out[i] = storage.Job(j)
-	}
-	return q.o.DoneMany(ctx, out)
-}
-func (q queue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
-	return q.o.Later(ctx, storage.Job(j), at)
-}
-func (q queue) Dead(ctx context.Context, j outbox.Job, reason string) error {
-	return q.o.Dead(ctx, storage.Job(j), reason)
-}
-func (q queue) Pace(ctx context.Context, ch string, d time.Duration) (time.Duration, error) {
-	return q.o.Pace(ctx, ch, d)
-}
-
 // env is one organization on a real redis-server, its Slack adapter, the
 // outbox worker, and a fake Slack.
 type env struct {
@@ -101,7 +70,7 @@ type env struct {
 	dm     *slackbot.DM
 	slack  *fakeSlack
 	worker *outbox.Worker
-	queue  queue
+	queue  redisqueue.Queue
 	server *httptest.Server
 	logs   *syncBuffer
 }
@@ -165,7 +134,7 @@ func newEnvConfigured(t *testing.T, rdb *redis.Client, appToken string, edit fun
 	if err := ob.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.queue = queue{ob}
+	e.queue = redisqueue.New(ob)
 	// Deliveries go through the router with Slack as its only platform, as
 	// in a deployment without Teams.
 	cfg := slackbot.Config{

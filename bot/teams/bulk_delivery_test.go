@@ -13,6 +13,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/bot/teams"
 	"github.com/usher-chat/usher/bot/teams/teamstest"
 	"github.com/usher-chat/usher/handlers"
@@ -25,37 +26,6 @@ import (
 // bulkAdmin sends the invitations from the shell: no platform reaches
 // them, so their notices go nowhere and only the invitees' messages count.
 const bulkAdmin = "boss@hq.example"
-
-type queue struct{ o *storage.Outbox }
-
-func (q queue) Add(ctx context.Context, j outbox.Job) (string, error) {
-	return q.o.Add(ctx, storage.Job(j))
-}
-func (q queue) Claim(ctx context.Context, c string, max int, block, lease time.Duration) ([]outbox.Job, error) {
-	js, err := q.o.Claim(ctx, c, max, block, lease)
-	out := make([]outbox.Job, len(js))
-	for i, j := range js {
-		out[i] = outbox.Job(j)
-	}
-	return out, err
-}
-func (q queue) Done(ctx context.Context, j outbox.Job) error { return q.o.Done(ctx, storage.Job(j)) }
-func (q queue) DoneMany(ctx context.Context, js []outbox.Job) error {
-	out := make([]storage.Job, len(js))
-	for i, j := range js {
-		out[i] = storage.Job(j)
-	}
-	return q.o.DoneMany(ctx, out)
-}
-func (q queue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
-	return q.o.Later(ctx, storage.Job(j), at)
-}
-func (q queue) Dead(ctx context.Context, j outbox.Job, reason string) error {
-	return q.o.Dead(ctx, storage.Job(j), reason)
-}
-func (q queue) Pace(ctx context.Context, ch string, d time.Duration) (time.Duration, error) {
-	return q.o.Pace(ctx, ch, d)
-}
 
 // teamsDeployment is one organization served by several replicas, each an
 // outbox worker with its own Redis client (as separate processes have),
@@ -142,7 +112,7 @@ func newTeamsDeployment(t testing.TB, replicas int, scale float64, budgets bool)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := queue{ob}
+		q := redisqueue.New(ob)
 		r, err := deliver.New(deliver.Config{Org: d.orgID, Platforms: []deliver.Platform{chat}, Service: svc, Queue: q, Marks: marks,
 			PlatformsPace: budgets})
 		if err != nil {

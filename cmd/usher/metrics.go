@@ -27,7 +27,7 @@ import (
 func mountMetrics(s *server) error {
 	s.rdb.AddHook(redisErrorHook{s.metrics})
 	// The one outbox, set up (stream and consumer group) before build: Stats reads the group.
-	if err := s.metrics.Registry().Register(outboxCollector{s.queue.o}); err != nil {
+	if err := s.metrics.Registry().Register(outboxCollector{s.queue.Outbox()}); err != nil {
 		return err
 	}
 	s.metrics.KnownCommands(commandNames(s.svc.Registry()))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usher-chat/usher/bot/deliver"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
@@ -22,7 +23,7 @@ type tenant struct {
 	id     org.ID
 	store  *storage.Store
 	svc    *handlers.Service
-	queue  outboxQueue
+	queue  redisqueue.Queue
 	router *deliver.Router
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
@@ -81,12 +82,12 @@ func (p *platform) send(ctx context.Context, j outbox.Job) error {
 
 func (p *platform) count(msg string) int { p.mu.Lock(); defer p.mu.Unlock(); return p.got[msg] }
 
-func newQueue(t *testing.T) (outboxQueue, *storage.Outbox) {
+func newQueue(t *testing.T) (redisqueue.Queue, *storage.Outbox) {
 	q, o, _ := newQueueOrg(t)
 	return q, o
 }
 
-func newQueueOrg(t *testing.T) (outboxQueue, *storage.Outbox, string) {
+func newQueueOrg(t *testing.T) (redisqueue.Queue, *storage.Outbox, string) {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -98,7 +99,7 @@ func newQueueOrg(t *testing.T) (outboxQueue, *storage.Outbox, string) {
 	if err := o.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return outboxQueue{o}, o, orgID
+	return redisqueue.New(o), o, orgID
 }
 
 func worker(q outbox.Queue, p *platform, name string) *outbox.Worker {

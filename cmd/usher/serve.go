@@ -17,6 +17,7 @@ import (
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/bot/metrics"
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -35,7 +36,7 @@ type server struct {
 	svc    *handlers.Service
 	// queue is the organization's one outbox: the router's and the
 	// adapters' jobs, the commits' queued messages, the worker and /metrics.
-	queue outboxQueue
+	queue redisqueue.Queue
 	// router delivers messages for people on the platform that knows them.
 	router *deliver.Router
 	// orgs are the deployment's organizations' parts, the default one's
@@ -77,13 +78,13 @@ type server struct {
 
 // openOutbox is the default organization's outbox, sealed with the
 // deployment secret and with its stream and consumer group in place.
-func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient, fleet *storage.Fleet) (outboxQueue, error) {
+func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient, fleet *storage.Fleet) (redisqueue.Queue, error) {
 	q, err := openOutboxFor(cfg, rdb, cfg.org, fleet)
 	if err != nil {
-		return outboxQueue{}, err
+		return redisqueue.Queue{}, err
 	}
-	if err := q.o.Setup(ctx); err != nil {
-		return outboxQueue{}, fmt.Errorf("outbox: %w", err)
+	if err := q.Outbox().Setup(ctx); err != nil {
+		return redisqueue.Queue{}, fmt.Errorf("outbox: %w", err)
 	}
 	return q, nil
 }
@@ -92,14 +93,14 @@ func openOutbox(ctx context.Context, cfg config, rdb redis.UniversalClient, flee
 // secret, ringing the due-organizations index. Its consumer group is made
 // on first use (Claim), so that 10,000 organizations cost no start-up round
 // trips.
-func openOutboxFor(cfg config, rdb redis.UniversalClient, id org.ID, fleet *storage.Fleet) (outboxQueue, error) {
+func openOutboxFor(cfg config, rdb redis.UniversalClient, id org.ID, fleet *storage.Fleet) (redisqueue.Queue, error) {
 	ob, err := storage.NewOutbox(rdb, id)
 	if err != nil {
-		return outboxQueue{}, err
+		return redisqueue.Queue{}, err
 	}
 	ob.SealWith(cfg.secret.sealKey())
 	ob.UseFleet(fleet)
-	return outboxQueue{ob}, nil
+	return redisqueue.New(ob), nil
 }
 
 // attachRouter gives t its delivery router over the deployment's platforms.

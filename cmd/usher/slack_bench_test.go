@@ -24,6 +24,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/usher-chat/usher/bot/deliver"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/bot/slack"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -204,7 +205,7 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 		b.Fatal(err)
 	}
 	cfgSlack := slack.Config{SigningSecret: benchSecret, BotToken: "xoxb-bench", APIURL: edge.srv.URL + "/api/",
-		Service: svc, State: state, QueueInCommit: true, Queue: outboxQueue{ob}, Logger: log,
+		Service: svc, State: state, QueueInCommit: true, Queue: redisqueue.New(ob), Logger: log,
 		Tenants: slack.Tenants{Teams: []string{"T1"}}}
 	// The router as serve builds it (serve.go), with Slack its one platform:
 	// the invite's DM is queued through it inside the commit.
@@ -216,7 +217,7 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfgSlack.Router, err = deliver.New(deliver.Config{Org: org.ID(orgID), Platforms: []deliver.Platform{dm}, Service: svc, Queue: outboxQueue{ob}, Marks: marks, Log: log})
+	cfgSlack.Router, err = deliver.New(deliver.Config{Org: org.ID(orgID), Platforms: []deliver.Platform{dm}, Service: svc, Queue: redisqueue.New(ob), Marks: marks, Log: log})
 	if err != nil {
 		b.Fatal(err)
 	}
