@@ -29,6 +29,11 @@ type Budget = struct {
 	Name  string
 	Every time.Duration
 	Burst int
+	// Window, when set, makes the budget a sliding log instead: at most
+	// Burst calls in any Window (Every is then only how long an idle
+	// shared budget may wait on a call's others), so a whole window's
+	// quota may go at once, as a platform's per-minute limits allow.
+	Window time.Duration
 }
 
 // Budgets are rate budgets shared by every replica (one GCRA per budget in
@@ -56,7 +61,7 @@ func budgetKeys(orgID org.ID, bs []Budget) ([]string, error) {
 	}
 	out := make([]string, len(bs))
 	for i, b := range bs {
-		if !budgetNamePattern.MatchString(b.Name) || b.Every <= 0 || b.Burst < 1 {
+		if !budgetNamePattern.MatchString(b.Name) || b.Every <= 0 || b.Burst < 1 || b.Window < 0 {
 			return nil, fmt.Errorf("budget: bad budget %q (every %s, burst %d)", b.Name, b.Every, b.Burst)
 		}
 		out[i] = k.budget(b.Name)
@@ -116,7 +121,7 @@ func (b *Budgets) ReserveMany(ctx context.Context, orgID org.ID, calls [][]Budge
 	args := make([]any, 0, 2+2*len(unique)+len(shape))
 	args = append(args, "take", max.Milliseconds())
 	for _, x := range unique {
-		args = append(args, msCeil(x.Every), x.Burst)
+		args = append(args, msCeil(x.Every), x.Burst, msCeil(x.Window))
 	}
 	args = append(args, shape...)
 	res, err := budgetScript.Run(ctx, b.rdb, keys, args...).Int64Slice()
@@ -142,7 +147,7 @@ func (b *Budgets) Slow(ctx context.Context, orgID org.ID, x Budget, retryAfter, 
 	if err != nil {
 		return 0, 0, err
 	}
-	res, err := budgetScript.Run(ctx, b.rdb, keys, "slow", retryAfter.Milliseconds(), msCeil(x.Every), x.Burst, hold.Milliseconds()).Int64Slice()
+	res, err := budgetScript.Run(ctx, b.rdb, keys, "slow", retryAfter.Milliseconds(), msCeil(x.Every), x.Burst, hold.Milliseconds(), msCeil(x.Window)).Int64Slice()
 	if err != nil {
 		return 0, 0, wrap("budget slow", err)
 	}

@@ -211,3 +211,49 @@ func TestBudgetsReserveMany(t *testing.T) {
 		t.Fatalf("after the batch: wait %s, err %v", wait, err)
 	}
 }
+
+// TestBudgetsSlidingLog: a budget with a window lets its whole quota go at
+// once, then the next call only when the oldest of the window's calls is a
+// window old; after a 429 it lets half as many a window (not the same
+// number in a longer one: the limit hit was the burst).
+func TestBudgetsSlidingLog(t *testing.T) {
+	ctx := context.Background()
+	bs := storage.NewBudgets(redistest.Shared(t).Client(t))
+	const window = 400 * time.Millisecond
+	log := storage.Budget{Name: "log:m", Every: window / 10, Burst: 10, Window: window}
+	calls := make([][]storage.Budget, 12)
+	for i := range calls {
+		calls[i] = []storage.Budget{log}
+	}
+	rs, err := bs.ReserveMany(ctx, "budgets5", calls, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs[:10] {
+		if !r.Reserved || r.Wait > 20*time.Millisecond {
+			t.Fatalf("call %d of the first 10: %+v, want at once", i, r)
+		}
+	}
+	for i, r := range rs[10:] {
+		if !r.Reserved || r.Wait < window-20*time.Millisecond || r.Wait > window+20*time.Millisecond {
+			t.Fatalf("call %d: %+v, want a window later", 10+i, r)
+		}
+	}
+	if _, f, err := bs.Slow(ctx, "budgets5", log, 10*time.Millisecond, time.Minute); err != nil || f != 2 {
+		t.Fatalf("slow: factor %d, %v", f, err)
+	}
+	time.Sleep(2 * window)
+	rs, err = bs.ReserveMany(ctx, "budgets5", calls, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := 0
+	for _, r := range rs {
+		if r.Reserved && r.Wait < 50*time.Millisecond {
+			now++
+		}
+	}
+	if now != 5 {
+		t.Fatalf("%d calls at once after a 429, want 10/2", now)
+	}
+}

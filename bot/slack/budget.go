@@ -15,9 +15,10 @@ import (
 // on average, Burst at once. The same unnamed struct type as
 // storage.Budget.
 type Budget = struct {
-	Name  string
-	Every time.Duration
-	Burst int
+	Name   string
+	Every  time.Duration
+	Burst  int
+	Window time.Duration // a sliding log's (storage.Budget)
 }
 
 // Reservation is one call's answer from ReserveMany (storage.Reservation).
@@ -92,10 +93,13 @@ func (l Limits) Scaled(f float64) Limits {
 	return l
 }
 
-// method is the budget of a method in a workspace. A GCRA with a burst of
-// one, spaced so that no window of Window holds more than N-1 calls: Slack
-// counts calls per minute, and a call that would be the N-th in any minute
-// could be the one over.
+// method is the budget of a method in a workspace: a sliding log of N-1
+// calls in any Window. Slack counts calls per minute and tolerates bursts
+// ("Sporadic bursts are welcome", Tier 3; chat.postMessage's "short bursts
+// >1 allowed": docs.slack.dev, "Rate limits"), so a minute's quota may go
+// at once rather than spaced evenly (a 1,000-person bulk takes the three
+// minutes the limit allows, not three and a third); a call that would be
+// the N-th in any minute could be the one over.
 func (l Limits) method(workspace, name string) Budget {
 	n := l.PerWindow[name]
 	if n == 0 {
@@ -105,7 +109,7 @@ func (l Limits) method(workspace, name string) Budget {
 	if n > 1 {
 		every = l.Window / time.Duration(n-1)
 	}
-	return Budget{Name: "slack:" + wsName(workspace) + ":" + name, Every: every, Burst: 1}
+	return Budget{Name: "slack:" + wsName(workspace) + ":" + name, Every: every, Burst: max(n-1, 1), Window: l.Window}
 }
 
 // channel is the budget of posts to one conversation (a user id: their DM).

@@ -20,9 +20,10 @@ import (
 // on average, Burst at once. The same unnamed struct type as
 // storage.Budget, so *storage.Budgets is a Budgets as it is.
 type Budget = struct {
-	Name  string
-	Every time.Duration
-	Burst int
+	Name   string
+	Every  time.Duration
+	Burst  int
+	Window time.Duration // a sliding log's (storage.Budget)
 }
 
 // Budgets are the Bot Connector's rate limits as budgets in Redis

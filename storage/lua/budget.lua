@@ -18,7 +18,8 @@
 --   ARGV[3] ms, burst ARGV[4]): nobody calls before then, and the budget's
 --   interval doubles (up to 16x; once per Retry-After, whatever the number
 --   of 429s within it) for ARGV[5] ms, so that a limit lower than the
---   published one is not hit again right after the wait.
+--   published one is not hit again right after the wait. ARGV[6] is the
+--   budget's window (a sliding log's; 0 for a GCRA).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -30,6 +31,8 @@ end
 
 if ARGV[1] == 'slow' then
   local wait, every, burst, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  -- A sliding log's tat is only "nobody before": no burst to hold back.
+  if (tonumber(ARGV[6]) or 0) > 0 then burst = 1 end
   local h = redis.call('HMGET', KEYS[1], 'tat', 'f', 'fx', 'pu')
   local f = factor(h)
   -- Calls already in flight when the first 429 came (other replicas')
@@ -49,24 +52,45 @@ end
 local max = tonumber(ARGV[2])
 local n = #KEYS
 local state = {}
+-- A budget with a window (ARGV's third value per key, ms) is a sliding
+-- log: at most burst calls in any window, in a ring of burst slots in its
+-- hash (l0.., lh the next to write), so a whole window's quota may go at
+-- once, as Slack's per-minute tiers allow; its tat is only "nobody
+-- before" (a 429).
 local function get(i)
   local s = state[i]
   if s then return s end
-  local every, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
-  local h = redis.call('HMGET', KEYS[i], 'tat', 'f', 'fx')
+  local every, burst, window = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1]), tonumber(ARGV[3 * i + 2])
+  local h = redis.call('HMGET', KEYS[i], 'tat', 'f', 'fx', 'lh')
   local f = factor(h)
   every = every * f
   s = {tat = math.max(tonumber(h[1]) or 0, now), every = every, tau = (burst - 1) * every, f = f,
        fx = tonumber(h[3]) or 0, dirty = false}
+  if window > 0 then
+    -- Slowed by a 429, a log allows burst/f calls a window, not burst in
+    -- f windows: a smaller burst, since the limit it hit was one.
+    s.window, s.burst, s.tau, s.k = window, burst, 0, math.max(1, math.floor(burst / f))
+    s.head = (tonumber(h[4]) or 0) % burst
+  end
   state[i] = s
   return s
 end
 
+-- earliest is when budget s allows its next call.
+local function earliest(i, s)
+  if not s.window then return s.tat - s.tau end
+  -- The k-th latest call (the oldest of a full ring when not slowed).
+  local oldest = tonumber(redis.call('HGET', KEYS[i], 'l' .. ((s.head - s.k) % s.burst))) or 0
+  return math.max(s.tat, oldest + s.window)
+end
+
 local function take(idx)
   local at = now
-  for _, i in ipairs(idx) do
-    local s = get(i)
-    at = math.max(at, s.tat - s.tau)
+  local first
+  for k, i in ipairs(idx) do
+    local e = earliest(i, get(i))
+    if k == 1 then first = e end
+    at = math.max(at, e)
   end
   if at - now > max then
     return {at - now, 0}
@@ -76,28 +100,33 @@ local function take(idx)
   -- conversation's wait holding up the method's calls to everyone else):
   -- take nothing, the caller asks again then. The call's own budgets (a
   -- conversation's) may idle: nobody else is waiting on them.
-  local s = state[idx[1]]
-  if at - math.max(now, s.tat - s.tau) > s.every then
+  if at - math.max(now, first) > state[idx[1]].every then
     return {at - now, 0}
   end
   for _, i in ipairs(idx) do
     local s = state[i]
-    s.tat = math.max(s.tat, at) + s.every
+    if s.window then
+      redis.call('HSET', KEYS[i], 'l' .. s.head, at)
+      s.head = (s.head + 1) % s.burst
+      s.last = math.max(s.last or 0, at)
+    else
+      s.tat = math.max(s.tat, at) + s.every
+    end
     s.dirty = true
   end
   return {at - now, 1}
 end
 
--- ARGV[3 + 2n], when present, is the number of calls, each a count and
+-- ARGV[3 + 3n], when present, is the number of calls, each a count and
 -- that many key indexes; without it, one call takes from every key.
 local calls = {}
-local c = tonumber(ARGV[3 + 2 * n])
+local c = tonumber(ARGV[3 + 3 * n])
 if c == nil then
   local all = {}
   for i = 1, n do all[i] = i end
   calls[1] = all
 else
-  local pos = 4 + 2 * n
+  local pos = 4 + 3 * n
   for k = 1, c do
     local idx = {}
     for j = 1, tonumber(ARGV[pos]) do idx[j] = tonumber(ARGV[pos + j]) end
@@ -112,12 +141,18 @@ for k, idx in ipairs(calls) do
 end
 for i, s in pairs(state) do
   if s.dirty then
-    if s.f > 1 then
-      redis.call('HSET', KEYS[i], 'tat', s.tat)
+    if s.window then
+      redis.call('HSET', KEYS[i], 'lh', s.head)
+      if s.f == 1 then redis.call('HSET', KEYS[i], 'f', 1, 'fx', 0) end
+      redis.call('PEXPIRE', KEYS[i], math.max(s.last - now + s.window, s.fx - now) + 1000)
     else
-      redis.call('HSET', KEYS[i], 'tat', s.tat, 'f', 1, 'fx', 0)
+      if s.f > 1 then
+        redis.call('HSET', KEYS[i], 'tat', s.tat)
+      else
+        redis.call('HSET', KEYS[i], 'tat', s.tat, 'f', 1, 'fx', 0)
+      end
+      redis.call('PEXPIRE', KEYS[i], math.max(s.tat - now, s.fx - now) + 1000)
     end
-    redis.call('PEXPIRE', KEYS[i], math.max(s.tat - now, s.fx - now) + 1000)
   end
 end
 return out
