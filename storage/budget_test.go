@@ -257,3 +257,22 @@ func TestBudgetsSlidingLog(t *testing.T) {
 		t.Fatalf("%d calls at once after a 429, want 10/2", now)
 	}
 }
+
+// TestBudgetsOwnBudgetMayIdle: a post whose method slot is later than its
+// own conversation's interval takes it at once (the conversation idles,
+// nobody waits on it), rather than being refused and asking again.
+func TestBudgetsOwnBudgetMayIdle(t *testing.T) {
+	ctx := context.Background()
+	bs := storage.NewBudgets(redistest.Shared(t).Client(t))
+	method := storage.Budget{Name: "idle:m", Every: 100 * time.Millisecond, Burst: 1}
+	ch := func(u string) storage.Budget {
+		return storage.Budget{Name: "idle:ch:" + u, Every: 10 * time.Millisecond, Burst: 1}
+	}
+	if _, ok, err := bs.Reserve(ctx, "budgets6", []storage.Budget{method, ch("U1")}, time.Second); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	wait, ok, err := bs.Reserve(ctx, "budgets6", []storage.Budget{method, ch("U2")}, time.Second)
+	if err != nil || !ok || wait < 80*time.Millisecond {
+		t.Fatalf("second post: wait %s, reserved %v, err %v; want the method's next slot, taken", wait, ok, err)
+	}
+}
