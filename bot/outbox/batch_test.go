@@ -9,20 +9,10 @@ import (
 	"time"
 
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
-
-// doneMany is queue with the one-round-trip acknowledgement.
-type doneMany struct{ queue }
-
-func (q doneMany) DoneMany(ctx context.Context, js []outbox.Job) error {
-	out := make([]storage.Job, len(js))
-	for i, j := range js {
-		out[i] = storage.Job(j)
-	}
-	return q.o.DoneMany(ctx, out)
-}
 
 // TestBatchDefersWorkAndAcknowledgesTogether: what the senders of one
 // claim defer runs once at its end with every item, before their jobs are
@@ -37,7 +27,7 @@ func TestBatchDefersWorkAndAcknowledgesTogether(t *testing.T) {
 	if err := ob.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	q := doneMany{queue{ob}}
+	q := redisqueue.New(ob)
 	for i := range 5 {
 		if _, err := q.Add(ctx, outbox.Job{Platform: "p", Payload: fmt.Appendf(nil, "m%d", i)}); err != nil {
 			t.Fatal(err)

@@ -10,42 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
 	"github.com/usher-chat/usher/storage/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
-
-// queue adapts storage.Outbox to outbox.OrgQueue, as cmd/usher's outboxQueue
-// does (plus NextWork).
-type queue struct{ o *storage.Outbox }
-
-func (q queue) Add(ctx context.Context, j outbox.Job) (string, error) {
-	return q.o.Add(ctx, storage.Job(j))
-}
-
-func (q queue) Claim(ctx context.Context, consumer string, max int, block, lease time.Duration) ([]outbox.Job, error) {
-	js, err := q.o.Claim(ctx, consumer, max, block, lease)
-	out := make([]outbox.Job, len(js))
-	for i, j := range js {
-		out[i] = outbox.Job(j)
-	}
-	return out, err
-}
-func (q queue) Done(ctx context.Context, j outbox.Job) error { return q.o.Done(ctx, storage.Job(j)) }
-func (q queue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
-	return q.o.Later(ctx, storage.Job(j), at)
-}
-func (q queue) Dead(ctx context.Context, j outbox.Job, reason string) error {
-	return q.o.Dead(ctx, storage.Job(j), reason)
-}
-func (q queue) Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error) {
-	return q.o.Pace(ctx, channel, interval)
-}
-func (q queue) NextWork(ctx context.Context, lease time.Duration) (time.Time, error) {
-	return q.o.NextWork(ctx, lease)
-}
 
 // sent records every send, in order, as "org/payload".
 type sent struct {
@@ -84,7 +55,7 @@ func fleetOn(t *testing.T, rdb redis.UniversalClient, f *storage.Fleet, s *sent,
 				return outbox.Org{}, false, err
 			}
 			ob.UseFleet(f)
-			return outbox.Org{Queue: queue{ob}, Senders: map[string]outbox.Sender{"slack": s.sender(id)}}, true, nil
+			return outbox.Org{Queue: redisqueue.New(ob), Senders: map[string]outbox.Sender{"slack": s.sender(id)}}, true, nil
 		},
 		Worker: outbox.Worker{Consumer: consumer, Pace: time.Millisecond, Batch: 16},
 	}

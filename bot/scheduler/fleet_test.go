@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/bot/outbox/redisqueue"
 	"github.com/usher-chat/usher/bot/scheduler"
 	"github.com/usher-chat/usher/handlers"
 	"github.com/usher-chat/usher/handlers/handlerstest"
@@ -410,7 +411,7 @@ func drainOutboxes(t *testing.T, d *deployment, replicas int) map[string]int {
 					return outbox.Org{}, false, err
 				}
 				ob.UseFleet(d.fleet)
-				return outbox.Org{Queue: outboxQueue{ob}, Senders: map[string]outbox.Sender{"test": send}}, true, nil
+				return outbox.Org{Queue: redisqueue.New(ob), Senders: map[string]outbox.Sender{"test": send}}, true, nil
 			},
 			Worker: outbox.Worker{Consumer: fmt.Sprintf("replica-%d", r), Pace: time.Millisecond},
 		}
@@ -447,41 +448,4 @@ func drainOutboxes(t *testing.T, d *deployment, replicas int) map[string]int {
 		wg.Wait()
 		time.Sleep(5 * time.Millisecond) // paced jobs come back at their slot
 	}
-}
-
-// outboxQueue adapts storage.Outbox to outbox.OrgQueue, as the serve wiring
-// does (cmd/usher/outbox.go, plus NextWork).
-type outboxQueue struct{ o *storage.Outbox }
-
-func (q outboxQueue) Add(ctx context.Context, j outbox.Job) (string, error) {
-	return q.o.Add(ctx, storage.Job(j))
-}
-
-func (q outboxQueue) Claim(ctx context.Context, consumer string, max int, block, lease time.Duration) ([]outbox.Job, error) {
-	js, err := q.o.Claim(ctx, consumer, max, block, lease)
-	out := make([]outbox.Job, len(js))
-	for i, j := range js {
-		out[i] = outbox.Job(j)
-	}
-	return out, err
-}
-
-func (q outboxQueue) Done(ctx context.Context, j outbox.Job) error {
-	return q.o.Done(ctx, storage.Job(j))
-}
-
-func (q outboxQueue) Later(ctx context.Context, j outbox.Job, at time.Time) error {
-	return q.o.Later(ctx, storage.Job(j), at)
-}
-
-func (q outboxQueue) Dead(ctx context.Context, j outbox.Job, reason string) error {
-	return q.o.Dead(ctx, storage.Job(j), reason)
-}
-
-func (q outboxQueue) Pace(ctx context.Context, channel string, interval time.Duration) (time.Duration, error) {
-	return q.o.Pace(ctx, channel, interval)
-}
-
-func (q outboxQueue) NextWork(ctx context.Context, lease time.Duration) (time.Time, error) {
-	return q.o.NextWork(ctx, lease)
 }
