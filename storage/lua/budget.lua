@@ -3,17 +3,17 @@
 -- time of the next call (ms), f = the slow-down factor after a 429, fx = when
 -- that factor ends (ms)}. Redis's clock (TIME), shared by every replica.
 --
--- ARGV[1] "take": reserve one call in every budget of KEYS at once, at the
---   earliest instant all of them allow, when that is within ARGV[2] ms;
---   then ARGV[3..2+2n] are (every ms, burst) per key. Returns {wait ms, 1}
---   when reserved (the caller goes in wait ms), {wait ms, 0} when the slot
---   is further than ARGV[2], or more than one interval past some budget's
---   own earliest slot (nothing taken: the caller asks again then); the
---   first budget of a call is the shared one (a method's), the others its
---   own (a conversation's). With a
---   list of calls after the budgets (see below), each call reserves from
---   its own keys, in order, and the answer is a pair per call: a batch of
---   messages takes its slots in one round trip.
+-- ARGV[1] "take": calls, in order, each reserving one call in every one of
+--   its budgets (KEYS) at once, at the earliest instant all of them allow,
+--   when that is within ARGV[2] ms. ARGV[3..2+3n] are (every ms, burst,
+--   window ms) per key; then the number of calls, and per call a count and
+--   that many key indexes (a batch of messages takes its slots in one
+--   round trip). Returns a pair per call: {wait ms, 1} when reserved (the
+--   caller goes in wait ms), {wait ms, 0} when the slot is further than
+--   ARGV[2], or more than one interval past the call's shared budget's own
+--   earliest slot (nothing taken: the caller asks again then); the first
+--   budget of a call is the shared one (a method's), the others its own (a
+--   conversation's).
 -- ARGV[1] "slow": a 429 with Retry-After ARGV[2] ms on KEYS[1] (every
 --   ARGV[3] ms, burst ARGV[4]): nobody calls before then, and the budget's
 --   interval doubles (up to 16x; once per Retry-After, whatever the number
@@ -117,22 +117,13 @@ local function take(idx)
   return {at - now, 1}
 end
 
--- ARGV[3 + 3n], when present, is the number of calls, each a count and
--- that many key indexes; without it, one call takes from every key.
 local calls = {}
-local c = tonumber(ARGV[3 + 3 * n])
-if c == nil then
-  local all = {}
-  for i = 1, n do all[i] = i end
-  calls[1] = all
-else
-  local pos = 4 + 3 * n
-  for k = 1, c do
-    local idx = {}
-    for j = 1, tonumber(ARGV[pos]) do idx[j] = tonumber(ARGV[pos + j]) end
-    pos = pos + 1 + #idx
-    calls[k] = idx
-  end
+local pos = 4 + 3 * n
+for k = 1, tonumber(ARGV[3 + 3 * n]) do
+  local idx = {}
+  for j = 1, tonumber(ARGV[pos]) do idx[j] = tonumber(ARGV[pos + j]) end
+  pos = pos + 1 + #idx
+  calls[k] = idx
 end
 local out = {}
 for k, idx in ipairs(calls) do
