@@ -234,11 +234,7 @@ func runAdminAdd(ctx context.Context, e env, email string, force bool) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e.getenv)
-	if err != nil {
-		return err
-	}
-	rdb, closeRedis, err := connect(ctx, cfg, false)
+	cfg, rdb, closeRedis, err := operatorRedis(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -187,11 +187,7 @@ func runOrg(ctx context.Context, e env) error {
 		return err
 	}
 
-	cfg, err := loadConfig(e.getenv)
-	if err != nil {
-		return err
-	}
-	rdb, closeRedis, err := connect(ctx, cfg, false)
+	cfg, rdb, closeRedis, err := operatorRedis(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -202,6 +202,21 @@ func newRedisClient(r redisConfig) (redis.UniversalClient, error) {
 
 // connect opens Redis as configured, or with embedded set and nothing
 // configured an in-process miniredis running the very same scripts.
+// operatorRedis is the configuration and the Redis connection of an
+// operator's command (usher admin, org, scim): the deployment's Redis, never
+// the embedded one.
+func operatorRedis(ctx context.Context, e env) (config, redis.UniversalClient, func(), error) {
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return config{}, nil, nil, err
+	}
+	rdb, closeRedis, err := connect(ctx, cfg, false)
+	if err != nil {
+		return config{}, nil, nil, err
+	}
+	return cfg, rdb, closeRedis, nil
+}
+
 func connect(ctx context.Context, cfg config, embedded bool) (redis.UniversalClient, func(), error) {
 	if !cfg.redis.configured() {
 		if !embedded {

@@ -101,11 +101,7 @@ func runSCIM(ctx context.Context, e env) error {
 		fmt.Fprintln(e.stdout, scimUsage)
 		return nil
 	}
-	cfg, err := loadConfig(e.getenv)
-	if err != nil {
-		return err
-	}
-	rdb, closeRedis, err := connect(ctx, cfg, false)
+	cfg, rdb, closeRedis, err := operatorRedis(ctx, e)
 	if err != nil {
 		return err
 	}
