@@ -299,11 +299,17 @@ func TestBatchFindsAndPacesAtOnce(t *testing.T) {
 	}
 }
 
-// roundTrips counts a client's budget script calls and Slack directory
-// look-ups (each a round trip: a script call, a pipeline).
+// roundTrips counts a client's budget script calls, commits and Slack
+// directory look-ups (each a round trip: a script call, a pipeline).
 type roundTrips struct {
-	mu               sync.Mutex
-	budgets, lookups int
+	mu                        sync.Mutex
+	budgets, commits, lookups int
+}
+
+func (r *roundTrips) commitCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.commits
 }
 
 func (r *roundTrips) counts() (int, int) {
@@ -316,9 +322,14 @@ func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next 
 
 func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); len(a) > 3 && strings.HasPrefix(cmd.Name(), "eval") && strings.Contains(fmt.Sprint(a[3]), ":budget:") {
+		if a := cmd.Args(); len(a) > 3 && strings.HasPrefix(cmd.Name(), "eval") {
 			r.mu.Lock()
-			r.budgets++
+			switch key := fmt.Sprint(a[3]); {
+			case strings.Contains(key, ":budget:"):
+				r.budgets++
+			case strings.Contains(key, ":commit:"):
+				r.commits++
+			}
 			r.mu.Unlock()
 		}
 		return next(ctx, cmd)
@@ -336,5 +347,43 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 			}
 		}
 		return next(ctx, cmds)
+	}
+}
+
+// TestBulkRecordedPerClaim: a bulk invitation's deliveries are recorded on
+// their invitations and counted on its progress record in one commit per
+// claim, not one each; the count comes out right.
+func TestBulkRecordedPerClaim(t *testing.T) {
+	const n, users = 48, 200
+	d := newBulkDeployment(t, bulkOptions{replicas: 1, users: users, scale: 1000, directory: true, budgets: true})
+	if err := d.dms[0].BuildDirectory(context.Background(), d.orgID, ""); err != nil {
+		t.Fatal(err)
+	}
+	d.inviteAll(d.invitees(n, users)) // one bulk, queued before the worker runs
+	var rc roundTrips
+	d.clients[0].AddHook(&rc)
+	stop := d.run()
+	d.waitEmpty(time.Minute)
+	stop()
+	if st := d.fake.Stats(); st.Posts != n || st.Repeats != 0 {
+		t.Fatalf("%d posts (%d repeats), want %d once each", st.Posts, st.Repeats, n)
+	}
+	commits := rc.commitCount()
+	t.Logf("%d bulk deliveries: %d commits", n, commits)
+	if commits > n/8 {
+		t.Fatalf("%d commits for %d deliveries in claims of up to 16: want about one per claim", commits, n)
+	}
+	snap, err := d.store.Load(context.Background(), org.Query{Pending: true, Whole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := 0
+	for _, inv := range snap.Pending {
+		if inv.Delivery == slackbot.Where {
+			recorded++
+		}
+	}
+	if recorded != n {
+		t.Fatalf("%d of %d invitations recorded as delivered", recorded, n)
 	}
 }
