@@ -32,11 +32,6 @@ type Deployment interface {
 	RegisterLinkTag(ctx context.Context) error
 	// ResolveLinkTag is the organization a link tag belongs to.
 	ResolveLinkTag(ctx context.Context, tag string) (org.ID, bool, error)
-	// NotePeople records in the person index that each email is a member or
-	// an invitee of the organization. It runs before the commit that makes
-	// it so: an entry too many is harmless (readers check each one), a
-	// missing one would hide an invitation.
-	NotePeople(ctx context.Context, emails []string) error
 	// PersonOrgs lists the organizations the person index names for email:
 	// a superset of those the person is in.
 	PersonOrgs(ctx context.Context, email string) ([]org.ID, error)
@@ -142,37 +137,21 @@ func (s *Service) delivered(ctx context.Context, deliver func(context.Context, [
 }
 
 // deploymentStore is a Service's store when it has a Deployment: before each
-// commit it registers the link tag (when the commit stores a link secret)
-// and notes new members and invitees in the person index.
+// commit it registers the link tag (when the commit stores a link secret).
+// The person index, which names new members and invitees, is the store's
+// own business (storage.Store.IndexPeople): it rides with the commit.
 type deploymentStore struct {
 	Store
 	d Deployment
 }
 
 func (ds deploymentStore) Commit(ctx context.Context, ch org.Change) error {
-	var emails []string
-	newLink := false
 	for _, w := range ch.Invitations {
 		if w.NewTokenHash != "" {
-			newLink = true
-		}
-		if w.Expect == "" && w.Invitation != nil {
-			emails = append(emails, w.Invitation.Email)
-		}
-	}
-	for _, w := range ch.Users {
-		if w.Version == 0 && w.User != nil {
-			emails = append(emails, w.User.Email)
-		}
-	}
-	if newLink {
-		if err := ds.d.RegisterLinkTag(ctx); err != nil {
-			return fmt.Errorf("register link tag: %w", err)
-		}
-	}
-	if len(emails) > 0 {
-		if err := ds.d.NotePeople(ctx, emails); err != nil {
-			return fmt.Errorf("person index: %w", err)
+			if err := ds.d.RegisterLinkTag(ctx); err != nil {
+				return fmt.Errorf("register link tag: %w", err)
+			}
+			break
 		}
 	}
 	return ds.Store.Commit(ctx, ch)

@@ -16,7 +16,9 @@ func (s *Store) Commit(ctx context.Context, ch org.Change) error {
 	if err := s.group.commit(ctx, s, ch); err != nil {
 		return err
 	}
-	s.ringFor(ctx, ch) // fleet_ring.go
+	if !s.riding() {
+		s.ringFor(ctx, ch) // fleet_ring.go; else it rode with the call (commit_riders.go)
+	}
 	return nil
 }
 
@@ -74,8 +76,20 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 	if len(run) == 0 {
 		return errs
 	}
+	r := s.ridersOf(changes, run)
+	if !s.riding() {
+		if len(r.people) > 0 {
+			if err := s.People().Note(ctx, s.keys.org, r.people...); err != nil {
+				for _, i := range run {
+					errs[i] = fmt.Errorf("person index: %w", err)
+				}
+				return errs
+			}
+		}
+		r = riders{} // the rings go after the call (Commit)
+	}
 	start := time.Now()
-	res, err := s.runApply(ctx, o.keys, o.args).Slice()
+	res, err := s.runApply(ctx, o.keys, o.args, r).Slice()
 	if err == nil && len(res) != len(run) {
 		err = fmt.Errorf("%d results for %d changes", len(res), len(run))
 	}

@@ -36,13 +36,14 @@ func (s *Store) RequireReplicas(n int, timeout time.Duration) {
 // org.ErrUnavailable, like Redis's own min-replicas-to-write refusal.
 var errNoReplicas = errors.New("NOREPLICAS not enough replicas acknowledged the write")
 
-// runApply runs the apply script, followed by WAIT when replicas are required.
-func (s *Store) runApply(ctx context.Context, keys []string, args []any) *redis.Cmd {
-	if s.minReplicas <= 0 {
+// runApply runs the apply script, with what rides along (commit_riders.go)
+// in the same round trip, and WAIT last when replicas are required.
+func (s *Store) runApply(ctx context.Context, keys []string, args []any, r riders) *redis.Cmd {
+	if s.minReplicas <= 0 && r.empty() {
 		return applyScript.Run(ctx, s.rdb, keys, args...)
 	}
 	// WAIT has no key: on a cluster it must go to the master of the org's
-	// slot, the one that ran the script.
+	// slot, the one that ran the script (no riders there: riding).
 	var c redis.Cmdable = s.rdb
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok && len(keys) > 0 {
 		node, err := cc.MasterForKey(ctx, keys[0])
@@ -57,20 +58,28 @@ func (s *Store) runApply(ctx context.Context, keys []string, args []any) *redis.
 	if timeout <= 0 {
 		timeout = 500 * time.Millisecond
 	}
+	var sent rode
 	run := func(eval func(p redis.Pipeliner) *redis.Cmd) (*redis.Cmd, error) {
 		var res *redis.Cmd
 		var wait *redis.IntCmd
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			sent = r.before(ctx, p, s.keys.org)
 			res = eval(p)
-			wait = redis.NewIntCmd(ctx, "wait", s.minReplicas, timeout.Milliseconds())
-			_ = p.Process(ctx, wait)
+			r.after(ctx, p, &sent)
+			if s.minReplicas > 0 {
+				wait = redis.NewIntCmd(ctx, "wait", s.minReplicas, timeout.Milliseconds())
+				_ = p.Process(ctx, wait)
+			}
 			return nil
 		})
 		if res.Err() != nil {
 			return res, nil
 		}
-		if err != nil {
+		if err != nil && !sent.only(err) {
 			return res, err
+		}
+		if wait == nil {
+			return res, nil
 		}
 		if n, err := wait.Result(); err != nil {
 			return res, err
@@ -82,6 +91,9 @@ func (s *Store) runApply(ctx context.Context, keys []string, args []any) *redis.
 	res, err := run(func(p redis.Pipeliner) *redis.Cmd { return applyScript.EvalSha(ctx, p, keys, args...) })
 	if res != nil && res.Err() != nil && strings.HasPrefix(res.Err().Error(), "NOSCRIPT") {
 		res, err = run(func(p redis.Pipeliner) *redis.Cmd { return applyScript.Eval(ctx, p, keys, args...) })
+	}
+	if err == nil && res.Err() == nil {
+		s.settleRiders(ctx, r, sent)
 	}
 	if err != nil {
 		cmd := redis.NewCmd(ctx)

@@ -7,3 +7,6 @@ func (s *Store) GroupCommits(calls, batch int) { s.group.maxCalls, s.group.maxBa
 // MarkOnceWith is markOnce with the caller's nonce: a test plays go-redis
 // re-sending the same SET NX.
 var MarkOnceWith = markOnceWith
+
+// PersonOrgsKey is the person index's key for email (people.go).
+var PersonOrgsKey = personOrgs

@@ -141,7 +141,7 @@ func (f *Fleet) ring(ctx context.Context, kind FleetKind, id org.ID, at time.Tim
 }
 
 func (f *Fleet) logger() *slog.Logger {
-	if f.Log == nil {
+	if f == nil || f.Log == nil {
 		return slog.Default()
 	}
 	return f.Log

@@ -19,9 +19,25 @@ import (
 // writes by itself, and re-plans it when digest-schedule or the timezone
 // changed.
 func (s *Store) ringFor(ctx context.Context, ch org.Change) {
-	if s.fleet == nil {
+	if s.fleet != nil {
+		s.ring(ctx, s.ringsOf(ch))
+	}
+}
+
+// ring sends rs after a write that already succeeded: its failure must not
+// fail the write, so it is logged, and Reconcile finds the work.
+func (s *Store) ring(ctx context.Context, rs map[ringKey]int64) {
+	if len(rs) == 0 {
 		return
 	}
+	if err := s.fleet.ringAll(ctx, rs); err != nil {
+		s.fleet.logger().WarnContext(ctx, "fleet: ring failed; the next reconcile finds the work", "org", s.keys.org, "err", err)
+	}
+}
+
+// ringsOf is what ringFor rings for ch (nil: nothing), each kind's time in
+// Unix milliseconds.
+func (s *Store) ringsOf(ch org.Change) map[ringKey]int64 {
 	now := ch.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -47,25 +63,19 @@ func (s *Store) ringFor(ctx context.Context, ch org.Change) {
 	if len(ch.Settings) > 0 {
 		earlier(now)
 	}
-	switch {
-	case at.IsZero() && len(ch.Messages) == 0:
-	case len(ch.Messages) == 0:
-		s.fleet.ring(ctx, FleetSchedule, s.keys.org, at)
-	case at.IsZero():
+	var rs map[ringKey]int64
+	if !at.IsZero() {
+		rs = map[ringKey]int64{{FleetSchedule, s.keys.org}: at.UnixMilli()}
+	}
+	if len(ch.Messages) > 0 {
+		if rs == nil {
+			rs = map[ringKey]int64{}
+		}
 		// The outbox runs on the real clock (its pacing, its retries), not
 		// the service's.
-		s.fleet.ring(ctx, FleetOutbox, s.keys.org, time.Now())
-	default:
-		s.fleet.ringBoth(ctx, s.keys.org, at, time.Now())
+		rs[ringKey{FleetOutbox, s.keys.org}] = time.Now().UnixMilli()
 	}
-}
-
-// ringBoth rings "schedule" at sched and "outbox" at out, in one round trip.
-func (f *Fleet) ringBoth(ctx context.Context, id org.ID, sched, out time.Time) {
-	rs := map[ringKey]int64{{FleetSchedule, id}: sched.UnixMilli(), {FleetOutbox, id}: out.UnixMilli()}
-	if err := f.ringAll(ctx, rs); err != nil {
-		f.logger().WarnContext(ctx, "fleet: ring failed; the next reconcile finds the work", "org", id, "err", err)
-	}
+	return rs
 }
 
 // NextDue is when the organization next has scheduled work: its first due

@@ -27,9 +27,11 @@ import (
 // org.ID. The email itself stays out of the key (a '{' or '}' in it would
 // move the hash tag).
 //
-// The index is written before the organization's commit that makes someone
-// a member or an invitee, never in the same step (Cluster: another slot).
-// A crash between the two leaves an entry too many, which readers drop:
+// The index is written by the organization's commit that makes someone a
+// member or an invitee (Store.IndexPeople), ahead of it: in the script
+// call's round trip on one server, in a round trip before it on a cluster
+// (another slot), never in the script itself (commit_riders.go). A crash
+// between the two leaves an entry too many, which readers drop:
 // every entry is checked against the organization's own state. An entry is
 // never removed by readers either, as a removal could race with a new
 // invitation and leave an entry missing, the one thing the index must not.

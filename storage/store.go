@@ -47,6 +47,8 @@ type Store struct {
 	// fleet, when set (UseFleet), is rung after a commit that wrote due
 	// work or queued messages (fleet_ring.go).
 	fleet *Fleet
+	// indexPeople: see IndexPeople.
+	indexPeople bool
 }
 
 // New returns a store for organization id on rdb. Call LoadScripts once at
@@ -67,6 +69,12 @@ func New(rdb redis.UniversalClient, id org.ID) (*Store, error) {
 // organization Runner and Worker leaves it unset and pays nothing.
 func (s *Store) UseFleet(f *Fleet) { s.fleet = f }
 
+// IndexPeople makes every commit note, in the deployment's person index
+// (people.go), whom it makes an invitee or a member, before or with the
+// commit itself (commit_riders.go). Every Store of a deployment with more
+// than one organization must have it; For's stores inherit it.
+func (s *Store) IndexPeople() { s.indexPeople = true }
+
 // Org is the organization this store keeps.
 func (s *Store) Org() org.ID { return s.keys.org }
 
@@ -78,7 +86,7 @@ func (s *Store) For(id org.ID) (*Store, error) {
 		return nil, err
 	}
 	return &Store{rdb: s.rdb, keys: k, seal: sealer{aead: s.seal.aead, org: []byte(k.prefix)},
-		minReplicas: s.minReplicas, waitTimeout: s.waitTimeout, fleet: s.fleet}, nil
+		minReplicas: s.minReplicas, waitTimeout: s.waitTimeout, fleet: s.fleet, indexPeople: s.indexPeople}, nil
 }
 
 // SealWith sets the key queued messages are sealed with (NewSealKey), which

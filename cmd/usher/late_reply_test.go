@@ -74,7 +74,14 @@ func (h beforeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error { h.before(cmd); return next(ctx, cmd) }
 }
 func (h beforeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	// A commit's call is a pipeline when the person index rides with it
+	// (storage/commit_riders.go).
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.before(c)
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // TestCommitReplyArrivingLate: the commit runs in Redis but its reply comes

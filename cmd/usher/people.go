@@ -121,10 +121,6 @@ func (p orgPort) ResolveLinkTag(ctx context.Context, tag string) (org.ID, bool, 
 	return p.d.dir.ResolveTag(ctx, tag)
 }
 
-func (p orgPort) NotePeople(ctx context.Context, emails []string) error {
-	return p.d.people.Note(ctx, p.id, emails...)
-}
-
 func (p orgPort) PersonOrgs(ctx context.Context, email string) ([]org.ID, error) {
 	return p.d.people.Orgs(ctx, email)
 }

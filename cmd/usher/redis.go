@@ -250,6 +250,9 @@ func newStore(cfg config, rdb redis.UniversalClient) (*storage.Store, error) {
 	}
 	st.RequireReplicas(cfg.redis.minReplicas, cfg.redis.waitTimeout)
 	st.SealWith(cfg.secret.sealKey())
+	// Every Service of cmd/usher has a deployment (newDeployment), whose
+	// person index finds a person's organizations.
+	st.IndexPeople()
 	if cfg.redis.configured() {
 		// What this store commits is found by every replica's background
 		// loops (serve's, and the operator's commands'); the embedded demo

@@ -62,6 +62,7 @@ func (f *Fleet) NewOrg(tb testing.TB, name, admin string, cfg handlers.Config) *
 	if o.Store, err = storage.New(f.RDB, org.ID(o.ID)); err != nil {
 		tb.Fatal(err)
 	}
+	o.Store.IndexPeople()
 	if err := o.Store.LoadScripts(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -114,10 +115,6 @@ func (p *FleetPort) RegisterLinkTag(ctx context.Context) error {
 
 func (p *FleetPort) ResolveLinkTag(ctx context.Context, tag string) (org.ID, bool, error) {
 	return p.f.Dir.ResolveTag(ctx, tag)
-}
-
-func (p *FleetPort) NotePeople(ctx context.Context, emails []string) error {
-	return p.f.People.Note(ctx, p.id, emails...)
 }
 
 func (p *FleetPort) PersonOrgs(ctx context.Context, email string) ([]org.ID, error) {
