@@ -13,11 +13,12 @@ import (
 // Commit applies ch atomically with one round trip, which it may share with
 // other commits under way at the same moment (group.go).
 func (s *Store) Commit(ctx context.Context, ch org.Change) error {
-	if err := s.group.commit(ctx, s, ch); err != nil {
+	rung, err := s.group.commit(ctx, s, ch)
+	if err != nil {
 		return err
 	}
-	if !s.riding() {
-		s.ringFor(ctx, ch) // fleet_ring.go; else it rode with the call (commit_riders.go)
+	if !rung {
+		s.ringFor(ctx, ch) // fleet_ring.go; else the rings rode with the call (commit_riders.go)
 	}
 	return nil
 }
@@ -59,6 +60,13 @@ func (s *Store) build(o *ops, ch org.Change) bool {
 
 // apply runs changes in one script call and returns each one's outcome.
 func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
+	errs, _ := s.applyRinging(ctx, changes)
+	return errs
+}
+
+// applyRinging is apply, and reports whether the fleet's rings for the
+// changes went with the call (commit_riders.go): else Commit rings.
+func (s *Store) applyRinging(ctx context.Context, changes []org.Change) ([]error, bool) {
 	errs := make([]error, len(changes))
 	var o ops
 	var run []int // indexes of the changes that change something
@@ -74,7 +82,7 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 		run = append(run, i)
 	}
 	if len(run) == 0 {
-		return errs
+		return errs, false
 	}
 	r := s.ridersOf(changes, run)
 	if !s.riding() {
@@ -83,7 +91,7 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 				for _, i := range run {
 					errs[i] = fmt.Errorf("person index: %w", err)
 				}
-				return errs
+				return errs, false
 			}
 		}
 		r = riders{} // the rings go after the call (Commit)
@@ -98,7 +106,7 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 		for j, e := range s.settle(ctx, o.ids, err, time.Since(start)) {
 			errs[run[j]] = e
 		}
-		return errs
+		return errs, false
 	}
 	for j, i := range run {
 		if err != nil {
@@ -107,7 +115,7 @@ func (s *Store) apply(ctx context.Context, changes []org.Change) []error {
 		}
 		errs[i] = o.outcome(res[j])
 	}
-	return errs
+	return errs, err == nil && len(r.rings) > 0
 }
 
 // outcome reads one change's result from apply.lua: {'ok'}, {'ok', 'again'}

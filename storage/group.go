@@ -38,11 +38,12 @@ const (
 type pendingCommit struct {
 	ch   org.Change
 	err  error
+	rung bool          // the fleet's rings went with the call
 	done chan struct{} // closed once err is set
 	lead chan struct{} // told to make the next call
 }
 
-func (c *committer) commit(ctx context.Context, s *Store, ch org.Change) error {
+func (c *committer) commit(ctx context.Context, s *Store, ch org.Change) (rung bool, err error) {
 	p := &pendingCommit{ch: ch, done: make(chan struct{})}
 	c.mu.Lock()
 	if c.calls < orDefault(c.maxCalls, defaultMaxCalls) {
@@ -60,7 +61,7 @@ func (c *committer) commit(ctx context.Context, s *Store, ch org.Change) error {
 		}
 	}
 	<-p.done
-	return p.err
+	return p.rung, p.err
 }
 
 // run makes one script call for first and the commits queued behind it, then
@@ -78,9 +79,9 @@ func (c *committer) run(ctx context.Context, s *Store, first *pendingCommit) {
 	}
 	// The others' commits ride on this call: the caller's cancellation must
 	// not fail them (the client's own timeouts still bound it).
-	errs := s.apply(context.WithoutCancel(ctx), changes)
+	errs, rung := s.applyRinging(context.WithoutCancel(ctx), changes)
 	for i, p := range batch {
-		p.err = errs[i]
+		p.err, p.rung = errs[i], rung
 		close(p.done)
 	}
 
