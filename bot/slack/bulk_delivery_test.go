@@ -247,18 +247,9 @@ func TestBulkDeliveryThreeReplicas(t *testing.T) {
 		t.Fatalf("%.3f Web API calls per delivered invitation (%v), want <= 1.1", per, st.Calls)
 	}
 	// Recorded, every one: where it went (in batches of a claim each).
-	snap, err := d.store.Load(context.Background(), org.Query{Pending: true, Whole: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recorded := 0
-	for _, inv := range snap.Pending {
-		if inv.Delivery == slackbot.Where {
-			recorded++
-		}
-	}
-	if len(snap.Pending) != n || recorded != n {
-		t.Fatalf("%d of %d pending invitations recorded as delivered", recorded, len(snap.Pending))
+	pending, recorded := recordedBySlack(t, d)
+	if pending != n || recorded != n {
+		t.Fatalf("%d of %d pending invitations recorded as delivered", recorded, pending)
 	}
 }
 
@@ -373,17 +364,24 @@ func TestBulkRecordedPerClaim(t *testing.T) {
 	if commits > n/8 {
 		t.Fatalf("%d commits for %d deliveries in claims of up to 16: want about one per claim", commits, n)
 	}
+	_, recorded := recordedBySlack(t, d)
+	if recorded != n {
+		t.Fatalf("%d of %d invitations recorded as delivered", recorded, n)
+	}
+}
+
+// recordedBySlack counts the organization's pending invitations, and those
+// among them whose delivery is recorded as Slack's.
+func recordedBySlack(t *testing.T, d *bulkDeployment) (pending, recorded int) {
+	t.Helper()
 	snap, err := d.store.Load(context.Background(), org.Query{Pending: true, Whole: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	recorded := 0
 	for _, inv := range snap.Pending {
 		if inv.Delivery == slackbot.Where {
 			recorded++
 		}
 	}
-	if recorded != n {
-		t.Fatalf("%d of %d invitations recorded as delivered", recorded, n)
-	}
+	return len(snap.Pending), recorded
 }
