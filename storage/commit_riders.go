@@ -21,7 +21,6 @@ import (
 type riders struct {
 	people []string          // emails for the person index of the store's organization
 	rings  map[ringKey]int64 // fleet rings (fleet_ring.go)
-	fleet  *Fleet
 }
 
 func (r riders) empty() bool { return len(r.people) == 0 && len(r.rings) == 0 }
@@ -34,7 +33,7 @@ func (s *Store) riding() bool {
 
 // ridersOf is what rides with the call of changes[run...].
 func (s *Store) ridersOf(changes []org.Change, run []int) riders {
-	r := riders{fleet: s.fleet}
+	var r riders
 	for _, i := range run {
 		if s.indexPeople {
 			r.people = append(r.people, peopleOf(changes[i])...)
@@ -133,9 +132,9 @@ func (s *Store) settleRiders(ctx context.Context, r riders, sent rode) {
 			return
 		}
 	}
-	if r.fleet.Notify != nil {
+	if s.fleet.Notify != nil {
 		for k := range r.rings {
-			r.fleet.Notify(k.kind, k.org)
+			s.fleet.Notify(k.kind, k.org)
 		}
 	}
 }
