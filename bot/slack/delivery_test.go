@@ -35,6 +35,40 @@ func (e *env) send(j outbox.Job) error {
 	return e.worker.Senders[j.Platform](context.Background(), j)
 }
 
+// TestPostIsJSON: the invitation goes out in one chat.postMessage with a
+// JSON body (Slack accepts application/json for it, with the token in the
+// Authorization header and not in the body), its blocks and the job's key
+// in the metadata, to the user id.
+func TestPostIsJSON(t *testing.T) {
+	e := newEnv(t)
+	e.command(uAdmin, "invite bob@example.com")
+	e.slack.Calls()
+	if err := e.send(e.claimOne()); err != nil {
+		t.Fatal(err)
+	}
+	var post *apiCall
+	for _, c := range e.slack.Calls() {
+		if c.Method == "chat.postMessage" {
+			post = &c
+		}
+	}
+	if post == nil || post.JSON == nil {
+		t.Fatalf("no chat.postMessage with a JSON body: %+v", post)
+	}
+	if post.Auth != "xoxb-test" || post.JSON["token"] != nil {
+		t.Errorf("token: Authorization %q, in the body %v; want the header only", post.Auth, post.JSON["token"])
+	}
+	blocks, _ := post.JSON["blocks"].([]any)
+	meta, _ := post.JSON["metadata"].(map[string]any)
+	payload, _ := meta["event_payload"].(map[string]any)
+	if post.JSON["channel"] != "UBOB" || post.JSON["text"] == "" || len(blocks) == 0 || meta["event_type"] != "usher_message" || payload["key"] == "" {
+		t.Errorf("body: %v", post.JSON)
+	}
+	if n := len(e.slack.Messages("DUBOB")); n != 1 {
+		t.Fatalf("%d messages in bob's DM, want 1", n)
+	}
+}
+
 // TestRateLimited: Slack's 429 + Retry-After becomes the outbox's
 // RetryAfter with the same wait, and the message is posted once later.
 func TestRateLimited(t *testing.T) {

@@ -136,17 +136,17 @@ func newPacer(cfg Config, log *slog.Logger) pacer {
 // installed in), and the default one (Config.BotToken) for a workspace
 // without its own.
 type workspaceAPIs struct {
-	def  *slack.Client
-	byID map[string]*slack.Client
+	def  *webAPI
+	byID map[string]*webAPI
 	// installed finds the token of a workspace installed through "Add to
 	// Slack" (Config.Installations), read at each use: an uninstall takes
 	// effect at once on every replica.
-	installed func(ctx context.Context, ids ...string) (*slack.Client, bool, error)
+	installed func(ctx context.Context, ids ...string) (*webAPI, bool, error)
 	log       *slog.Logger
 }
 
 func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
-	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*slack.Client{}, installed: installedAPIs(cfg, hc), log: cfg.Logger}
+	w := workspaceAPIs{def: newAPI(cfg, hc), byID: map[string]*webAPI{}, installed: installedAPIs(cfg, hc), log: cfg.Logger}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -160,7 +160,7 @@ func newWorkspaceAPIs(cfg Config, hc *http.Client) workspaceAPIs {
 
 // of is the client for a workspace (a team id, or the enterprise id of an
 // org-wide install).
-func (w workspaceAPIs) of(ctx context.Context, ids ...string) *slack.Client {
+func (w workspaceAPIs) of(ctx context.Context, ids ...string) *webAPI {
 	if w.installed != nil {
 		c, ok, err := w.installed(ctx, ids...)
 		if err != nil {
@@ -178,15 +178,16 @@ func (w workspaceAPIs) of(ctx context.Context, ids ...string) *slack.Client {
 	return w.def
 }
 
-func newAPI(cfg Config, hc *http.Client) *slack.Client {
-	opts := []slack.Option{slack.OptionHTTPClient(hc)}
+func newAPI(cfg Config, hc *http.Client) *webAPI {
+	endpoint := slack.APIURL
 	if cfg.APIURL != "" {
-		opts = append(opts, slack.OptionAPIURL(strings.TrimRight(cfg.APIURL, "/")+"/"))
+		endpoint = strings.TrimRight(cfg.APIURL, "/") + "/"
 	}
+	opts := []slack.Option{slack.OptionHTTPClient(hc), slack.OptionAPIURL(endpoint)}
 	if cfg.AppToken != "" {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
 	}
-	return slack.New(cfg.BotToken, opts...)
+	return &webAPI{Client: slack.New(cfg.BotToken, opts...), token: cfg.BotToken, endpoint: endpoint, hc: hc}
 }
 
 // Name is the platform's name.
@@ -350,8 +351,8 @@ func (d *DM) Post(ctx context.Context, r deliver.Recipient, p deliver.Post) (del
 	target := cmp.Or(posted.Channel, r.UserID)
 	var ch, ts string
 	err = d.pace.call(ctx, r.Org, r.Workspace, postMethod, r.UserID, func() (err error) {
-		ch, ts, err = api.PostMessageContext(ctx, target, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
-			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": p.Key}}))
+		ch, ts, err = api.postMessage(ctx, postBody{Channel: target, Text: text, Blocks: blocks,
+			Metadata: slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": p.Key}}})
 		return err
 	})
 	if err != nil {
@@ -386,7 +387,7 @@ func (d *DM) Update(ctx context.Context, at deliver.Posted, m handlers.Message) 
 
 // alreadyPosted looks for a message carrying key among the conversation's
 // latest messages.
-func (d *DM) alreadyPosted(ctx context.Context, api *slack.Client, r deliver.Recipient, channel, key string) (bool, string, error) {
+func (d *DM) alreadyPosted(ctx context.Context, api *webAPI, r deliver.Recipient, channel, key string) (bool, string, error) {
 	var h *slack.GetConversationHistoryResponse
 	err := d.pace.call(ctx, r.Org, r.Workspace, "conversations.history", "", func() (err error) {
 		h, err = api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 50, IncludeAllMetadata: true})

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/usher-chat/usher/bot/slack/slacktest"
 )
 
 // fakeSlack is Slack at its network edge: the Web API methods usher calls
@@ -77,12 +79,11 @@ func (f *fakeSlack) APIURL() string { return f.srv.URL + "/api/" }
 func (f *fakeSlack) ResponseURL(name string) string { return f.srv.URL + "/respond/" + name }
 
 func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
 	c := apiCall{Auth: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
+	c.Form, _ = slacktest.Args(r)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		body, _ := io.ReadAll(r.Body)
 		json.Unmarshal(body, &c.JSON)
-	} else {
-		c.Form, _ = url.ParseQuery(string(body))
 	}
 	if name, ok := strings.CutPrefix(r.URL.Path, "/respond/"); ok {
 		c.Method = "respond:" + name

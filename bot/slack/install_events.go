@@ -17,7 +17,7 @@ import (
 
 // installedAPIs reads the bot token of a workspace from the installation
 // store (distribution mode); nil without one.
-func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ...string) (*slack.Client, bool, error) {
+func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ...string) (*webAPI, bool, error) {
 	store := cfg.Installations
 	if store == nil {
 		return nil
@@ -40,7 +40,7 @@ func installedAPIs(cfg Config, hc *http.Client) func(ctx context.Context, ids ..
 	if now == nil {
 		now = time.Now
 	}
-	return func(ctx context.Context, ids ...string) (*slack.Client, bool, error) {
+	return func(ctx context.Context, ids ...string) (*webAPI, bool, error) {
 		team, enterprise := splitWorkspace(ids)
 		// A rotating token (token_rotation_enabled) lasts 12 hours: one
 		// expiring within RefreshWithin is refreshed before this use.
@@ -74,7 +74,7 @@ var errNotInstalled = errors.New("usher is not installed in this Slack workspace
 // must is the client for a workspace, for sending: in distribution mode a
 // workspace without an installation is a permanent failure rather than a
 // call with no token.
-func (w workspaceAPIs) must(ctx context.Context, ids ...string) (*slack.Client, error) {
+func (w workspaceAPIs) must(ctx context.Context, ids ...string) (*webAPI, error) {
 	if w.installed == nil {
 		return w.of(ctx, ids...), nil
 	}

@@ -15,7 +15,7 @@ func (a *App) RunSocketMode(ctx context.Context) error {
 	if a.cfg.AppToken == "" {
 		return fmt.Errorf("slack socket mode: no app token")
 	}
-	client := socketmode.New(a.apis.def)
+	client := socketmode.New(a.apis.def.Client)
 	errc := make(chan error, 1)
 	go func() { errc <- client.RunContext(ctx) }()
 	for {

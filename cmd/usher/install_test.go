@@ -30,10 +30,10 @@ import (
 // (Basic auth or form), a code good once, else ok:false with invalid_code;
 // on success the bot token, the team (enterprise null outside a Grid),
 // authed_user, and with rotation refresh_token and expires_in.
-func (s *slackWorkspaces) exchange(w http.ResponseWriter, r *http.Request) {
+func (s *slackWorkspaces) exchange(w http.ResponseWriter, r *http.Request, form url.Values) {
 	id, secret, basic := r.BasicAuth()
 	if !basic {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -41,10 +41,10 @@ func (s *slackWorkspaces) exchange(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"ok":false,"error":"invalid_client_id"}`)
 		return
 	}
-	if r.PostForm.Get("grant_type") == "refresh_token" {
+	if form.Get("grant_type") == "refresh_token" {
 		// A refresh token is good once; the new access token works at once
 		// and the old one until it expires (Slack's token rotation docs).
-		rt := r.PostForm.Get("refresh_token")
+		rt := form.Get("refresh_token")
 		s.refreshCalls++
 		team, ok := s.refreshable[rt]
 		if !ok {
@@ -61,12 +61,12 @@ func (s *slackWorkspaces) exchange(w http.ResponseWriter, r *http.Request) {
 			"expires_in": 43200, "team": map[string]any{"id": team}, "bot_user_id": "UUSHER", "app_id": "A0USHER"})
 		return
 	}
-	v, ok := s.codes[r.PostForm.Get("code")]
+	v, ok := s.codes[form.Get("code")]
 	if !ok {
 		io.WriteString(w, `{"ok":false,"error":"invalid_code"}`)
 		return
 	}
-	delete(s.codes, r.PostForm.Get("code"))
+	delete(s.codes, form.Get("code"))
 	v["ok"] = true
 	json.NewEncoder(w).Encode(v)
 }

@@ -25,16 +25,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/usher-chat/usher/bot/slack/slacktest"
 )
 
 // wireSlack is Slack's Web API (and response_url endpoints) at the network
-// edge, in Slack's wire format: form-encoded methods answered in the
-// {"ok":...} envelope. Everyone with an email is a Slack user (created on
-// users.lookupByEmail). It keeps every posted message with its metadata per
-// conversation and answers conversations.history with them (metadata only
-// with include_all_metadata, as Slack does), so the Slack sender's check for
-// an already-posted job works against it. chat.postMessage can be made slow
-// (SlowPost), to hold jobs in flight in the outbox worker.
+// edge, in Slack's wire format: methods called with a form or a JSON body
+// (slacktest.Args), answered in the {"ok":...} envelope. Everyone with an
+// email is a Slack user (created on users.lookupByEmail). It keeps every
+// posted message with its metadata per conversation and answers
+// conversations.history with them (metadata only with include_all_metadata,
+// as Slack does), so the Slack sender's check for an already-posted job works
+// against it. chat.postMessage can be made slow (SlowPost), to hold jobs in
+// flight in the outbox worker.
 type wireSlack struct {
 	srv *httptest.Server
 
@@ -94,8 +97,8 @@ func (f *wireSlack) userLocked(email string) string {
 func (f *wireSlack) DM(email string) string { return "D" + f.User(email) }
 
 func (f *wireSlack) serve(w http.ResponseWriter, r *http.Request) {
+	form, _ := slacktest.Args(r)
 	body, _ := io.ReadAll(r.Body)
-	form, _ := url.ParseQuery(string(body))
 	if name, ok := strings.CutPrefix(r.URL.Path, "/respond/"); ok {
 		var msg struct{ Text string }
 		json.Unmarshal(body, &msg)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-chat/usher/bot/slack/slacktest"
 	"github.com/usher-chat/usher/bot/teams/teamstest"
 	"github.com/usher-chat/usher/handlers/org"
 	"github.com/usher-chat/usher/storage"
@@ -69,14 +70,14 @@ func (s *slackWorkspaces) add(team, token string, people map[string]string) {
 }
 
 func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
-	r.ParseForm()
+	form, _ := slacktest.Args(r)
 	w.Header().Set("Content-Type", "application/json")
 	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token == "" {
-		token = r.PostForm.Get("token")
+		token = form.Get("token")
 	}
 	if r.URL.Path == "/api/oauth.v2.access" {
-		s.exchange(w, r)
+		s.exchange(w, r, form)
 		return
 	}
 	s.mu.Lock()
@@ -108,27 +109,27 @@ func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
 	case "auth.test":
 		ok(map[string]any{"team_id": team, "team": team, "user_id": "UUSHER", "bot_id": "B" + team})
 	case "users.info":
-		if email, found := people[r.PostForm.Get("user")]; found {
-			ok(map[string]any{"user": user(r.PostForm.Get("user"), email)})
+		if email, found := people[form.Get("user")]; found {
+			ok(map[string]any{"user": user(form.Get("user"), email)})
 			return
 		}
 		io.WriteString(w, `{"ok":false,"error":"user_not_found"}`)
 	case "users.lookupByEmail":
 		for id, email := range people {
-			if email == r.PostForm.Get("email") {
+			if email == form.Get("email") {
 				ok(map[string]any{"user": user(id, email)})
 				return
 			}
 		}
 		io.WriteString(w, `{"ok":false,"error":"users_not_found"}`)
 	case "conversations.open":
-		if _, found := people[r.PostForm.Get("users")]; !found {
+		if _, found := people[form.Get("users")]; !found {
 			io.WriteString(w, `{"ok":false,"error":"user_not_found"}`)
 			return
 		}
-		ok(map[string]any{"channel": map[string]any{"id": "D" + r.PostForm.Get("users")}})
+		ok(map[string]any{"channel": map[string]any{"id": "D" + form.Get("users")}})
 	case "chat.postMessage":
-		channel := r.PostForm.Get("channel")
+		channel := form.Get("channel")
 		if _, found := people[channel]; found {
 			// A user id: Slack posts in the app's DM with them and answers with its id.
 			channel = "D" + channel
@@ -137,7 +138,7 @@ func (s *slackWorkspaces) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		s.posts = append(s.posts, workspacePost{team: team, channel: channel, text: r.PostForm.Get("text") + r.PostForm.Get("blocks")})
+		s.posts = append(s.posts, workspacePost{team: team, channel: channel, text: form.Get("text") + form.Get("blocks")})
 		s.mu.Unlock()
 		ok(map[string]any{"channel": channel, "ts": strconv.FormatInt(time.Now().UnixNano(), 10)})
 	default:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/usher-chat/usher/bot/slack/slacktest"
 	"github.com/usher-chat/usher/storage/redistest"
 )
 
@@ -46,33 +47,33 @@ func newSlackEdgeWith(t testing.TB, people map[string]string) *slackEdge {
 	}
 	e := &slackEdge{responses: map[string][]string{}}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
+		form, _ := slacktest.Args(r)
 		w.Header().Set("Content-Type", "application/json")
 		ok := func(v map[string]any) { v["ok"] = true; json.NewEncoder(w).Encode(v) }
 		switch strings.TrimPrefix(r.URL.Path, "/api/") {
 		case "users.info":
-			if u, found := users[r.PostForm.Get("user")]; found {
+			if u, found := users[form.Get("user")]; found {
 				ok(map[string]any{"user": u})
 				return
 			}
 			io.WriteString(w, `{"ok":false,"error":"user_not_found"}`)
 		case "users.lookupByEmail":
 			for _, u := range users {
-				if u["profile"].(map[string]any)["email"] == r.PostForm.Get("email") {
+				if u["profile"].(map[string]any)["email"] == form.Get("email") {
 					ok(map[string]any{"user": u})
 					return
 				}
 			}
 			io.WriteString(w, `{"ok":false,"error":"users_not_found"}`)
 		case "conversations.open":
-			ok(map[string]any{"channel": map[string]any{"id": "D" + r.PostForm.Get("users")}})
+			ok(map[string]any{"channel": map[string]any{"id": "D" + form.Get("users")}})
 		case "auth.test":
 			// usher serve learns the workspace it serves from the bot token.
 			ok(map[string]any{"team_id": "T1", "team": "acme", "user_id": "UUSHER", "bot_id": "B1"})
 		case "apps.connections.open":
 			ok(map[string]any{"url": e.wsURL})
 		case "chat.postMessage":
-			post := maps.Clone(r.PostForm)
+			post := maps.Clone(form)
 			if _, found := users[post.Get("channel")]; found {
 				// A user id: Slack posts in the app's DM with them and answers with its id.
 				post.Set("channel", "D"+post.Get("channel"))

@@ -1,7 +1,7 @@
 // Package slacktest is a Slack Web API at its network edge that enforces
 // Slack's published rate limits, for tests and benchmarks of delivery at
 // scale: a workspace of many users, the methods usher calls in Slack's wire
-// format (form-encoded, answered in the {"ok":...} envelope), and per
+// format (a form or a JSON body: Args; answered in the {"ok":...} envelope), and per
 // method and per conversation limits answered with HTTP 429 and a
 // Retry-After header past them, as Slack does. It counts every call.
 //
@@ -20,12 +20,14 @@ package slacktest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -235,7 +237,11 @@ func userJSON(u *User) map[string]any {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	r.ParseForm()
+	form, err := Args(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	method := strings.TrimPrefix(r.URL.Path, "/api/")
 	answer := func(v map[string]any) {
 		v["ok"] = true
@@ -251,7 +257,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.calls[method]++
 	channel := ""
 	if method == "chat.postMessage" {
-		channel = r.PostForm.Get("channel")
+		channel = form.Get("channel")
 		if _, ok := s.users[channel]; ok {
 			channel = "D" + channel // a user id: their DM with the app
 		}
@@ -265,14 +271,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "users.list":
 		// Cursor-paged in id order: the cursor is the last id of the page before.
 		limit := 100
-		fmt.Sscan(r.PostForm.Get("limit"), &limit)
+		fmt.Sscan(form.Get("limit"), &limit)
 		limit = min(max(limit, 1), 1000)
 		ids := make([]string, 0, len(s.users))
 		for id := range s.users {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
-		cursor := r.PostForm.Get("cursor")
+		cursor := form.Get("cursor")
 		start := sort.SearchStrings(ids, cursor)
 		if start < len(ids) && ids[start] == cursor {
 			start++
@@ -288,21 +294,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		answer(map[string]any{"members": members, "response_metadata": map[string]any{"next_cursor": next}})
 	case "users.lookupByEmail":
-		id, ok := s.byEmail[strings.ToLower(r.PostForm.Get("email"))]
+		id, ok := s.byEmail[strings.ToLower(form.Get("email"))]
 		if !ok {
 			fail("users_not_found")
 			return
 		}
 		answer(map[string]any{"user": userJSON(s.users[id])})
 	case "users.info":
-		u, ok := s.users[r.PostForm.Get("user")]
+		u, ok := s.users[form.Get("user")]
 		if !ok {
 			fail("user_not_found")
 			return
 		}
 		answer(map[string]any{"user": userJSON(u)})
 	case "conversations.open":
-		u, ok := s.users[r.PostForm.Get("users")]
+		u, ok := s.users[form.Get("users")]
 		if !ok || u.Deleted {
 			fail("user_not_found")
 			return
@@ -318,17 +324,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.ts++
-		p := Post{Channel: channel, TS: fmt.Sprintf("1700000000.%06d", s.ts), Text: r.PostForm.Get("text")}
+		p := Post{Channel: channel, TS: fmt.Sprintf("1700000000.%06d", s.ts), Text: form.Get("text")}
 		var meta struct {
 			Payload map[string]any `json:"event_payload"`
 		}
-		if json.Unmarshal([]byte(r.PostForm.Get("metadata")), &meta) == nil {
+		if json.Unmarshal([]byte(form.Get("metadata")), &meta) == nil {
 			p.Key, _ = meta.Payload["key"].(string)
 		}
 		s.posts[channel] = append(s.posts[channel], p)
-		answer(map[string]any{"channel": channel, "ts": p.TS})
+		// Slack answers with the message it posted
+		// (docs.slack.dev/reference/methods/chat.postMessage, "Example
+		// response"): its blocks and metadata come back too.
+		msg := map[string]any{"type": "message", "subtype": "bot_message", "text": p.Text, "ts": p.TS, "user": "UUSHER",
+			"bot_id": "B1", "app_id": "A1", "team": "T1"}
+		for _, k := range []string{"blocks", "metadata"} {
+			if raw := form.Get(k); json.Valid([]byte(raw)) {
+				msg[k] = json.RawMessage(raw)
+			}
+		}
+		answer(map[string]any{"channel": channel, "ts": p.TS, "message": msg})
 	case "conversations.history":
-		list := s.posts[r.PostForm.Get("channel")]
+		list := s.posts[form.Get("channel")]
 		var msgs []map[string]any
 		for i := len(list) - 1; i >= 0 && len(msgs) < 50; i-- {
 			msgs = append(msgs, map[string]any{"type": "message", "ts": list[i].TS, "text": list[i].Text,
@@ -336,7 +352,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		answer(map[string]any{"messages": msgs, "has_more": false})
 	case "chat.update":
-		answer(map[string]any{"channel": r.PostForm.Get("channel"), "ts": r.PostForm.Get("ts")})
+		answer(map[string]any{"channel": form.Get("channel"), "ts": form.Get("ts")})
 	default:
 		fail("unknown_method")
 	}
@@ -496,4 +512,48 @@ func (r *Remote) CPU(tb testing.TB) time.Duration {
 	fmt.Sscan(f[11], &ut)
 	fmt.Sscan(f[12], &st)
 	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
+}
+
+// Args are a Web API call's arguments, as Slack reads them: a form
+// (application/x-www-form-urlencoded, and the query string), or a JSON
+// body (application/json, "a wide selection of write-based Web API
+// methods", chat.postMessage among them:
+// https://docs.slack.dev/changelog/2017-10-keeping-up-with-the-jsons),
+// whose string fields read as themselves and other values (blocks,
+// metadata) as their JSON, as a form carries them. The token is the
+// Authorization header's bearer token, else the form's token field, also
+// under "token". The body is left for the caller to read again.
+func Args(r *http.Request) (url.Values, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	v := r.URL.Query()
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return nil, fmt.Errorf("a JSON body that is not an object: %w", err)
+		}
+		for k, raw := range fields {
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				v.Set(k, s)
+			} else {
+				v.Set(k, string(raw))
+			}
+		}
+	} else {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, err
+		}
+		for k, vs := range form {
+			v[k] = append(v[k], vs...)
+		}
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		v.Set("token", tok)
+	}
+	return v, nil
 }

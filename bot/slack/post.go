@@ -1,0 +1,88 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// webAPI is a workspace's Web API client: slack-go's, and the token and
+// endpoint it was made with, for the one method usher calls itself
+// (postMessage).
+type webAPI struct {
+	*slack.Client
+	token    string
+	endpoint string // ends in "/"
+	hc       *http.Client
+}
+
+// postBody is chat.postMessage's JSON body.
+type postBody struct {
+	Channel  string              `json:"channel"`
+	Text     string              `json:"text"`
+	Blocks   []slack.Block       `json:"blocks,omitempty"`
+	Metadata slack.SlackMetadata `json:"metadata"`
+}
+
+// postAnswer is what usher reads of chat.postMessage's answer: Slack
+// echoes the whole message back, which is skipped, not decoded.
+type postAnswer struct {
+	OK               bool                   `json:"ok"`
+	Error            string                 `json:"error"`
+	Channel          string                 `json:"channel"`
+	TS               string                 `json:"ts"`
+	ResponseMetadata slack.ResponseMetadata `json:"response_metadata"`
+}
+
+// postMessage is chat.postMessage with a JSON body, the token in the
+// Authorization header (https://docs.slack.dev/reference/methods/chat.postMessage:
+// content types application/x-www-form-urlencoded and application/json;
+// "Tokens should be passed as an HTTP Authorization header"). slack-go
+// posts a form, its blocks' JSON escaped into it, and decodes the echoed
+// message whole: for the outbox's one call per invitation, that cost a
+// delivery 12-25% more CPU (README, "Delivery at Slack's rate limits").
+// Its errors are slack-go's (slack.RateLimitedError, slack.StatusCodeError,
+// slack.SlackErrorResponse), so that classify reads them alike.
+func (a *webAPI) postMessage(ctx context.Context, b postBody) (channel, ts string, err error) {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return "", "", fmt.Errorf("encode chat.postMessage: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint+postMethod, bytes.NewReader(body))
+	if err != nil {
+		return "", "", err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusTooManyRequests {
+		secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if err != nil {
+			secs = 1 // a 429 without a usable Retry-After: the least wait
+		}
+		return "", "", &slack.RateLimitedError{RetryAfter: time.Duration(secs) * time.Second}
+	}
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+		return "", "", slack.StatusCodeError{Code: resp.StatusCode, Status: resp.Status}
+	}
+	var ans postAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&ans); err != nil {
+		return "", "", fmt.Errorf("read chat.postMessage's answer: %w", err)
+	}
+	if !ans.OK {
+		return "", "", slack.SlackErrorResponse{Err: ans.Error, ResponseMetadata: ans.ResponseMetadata}
+	}
+	return ans.Channel, ans.TS, nil
+}
