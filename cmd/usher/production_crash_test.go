@@ -51,6 +51,40 @@ func TestCrashMidLoad(t *testing.T) {
 	env := serveEnv(f, orgID, admins, map[string]string{"REDIS_URL": rs.URL()})
 	var cur atomic.Pointer[replica]
 	cur.Store(startReplica(t, "usher-1", env))
+	ctx := context.Background()
+	c := newSlackClient(clients)
+
+	// The Slack directory's first build is over before the load: a kill
+	// between the builder taking the build's lock and finishing holds every
+	// delivery waiting for that first build until the lock lapses
+	// (buildLock, 30 s, and their back-off past it), and kill 1 came a few
+	// milliseconds after the first delivery started it: usher-2 then posted
+	// nothing within the 30 s that kill 2 waits for a post in flight
+	// (TestDeadBuilderHoldsDeliveriesOnlyItsLock covers that crash). Every
+	// invitee is a Slack user from the start, so the directory has them all;
+	// one invitation (its delivery starts the build) goes first.
+	for i := range total {
+		f.User(fmt.Sprintf("crash%03d@example.com", i))
+	}
+	const warmup = "warmup@example.com"
+	f.User(warmup)
+	if status, body, err := c.command(ctx, cur.Load().addr, adminIDs[0], "invite "+warmup, f.ResponseURL("warmup")); err != nil || invitedID(body) == "" {
+		t.Fatalf("invite %s: %d %s %v", warmup, status, body, err)
+	}
+	rdb := rs.Client(t)
+	dir := storage.NewSlackDirectory(rdb)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		e, err := dir.Lookup(ctx, org.ID(orgID), "T1", warmup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := invitationDMs(f.Messages(f.DM(warmup))); n > 0 && !e.Built.IsZero() && !e.Building {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for the directory's first build and the first invitation's DM (%+v)\n%s", e, cur.Load().log())
+		}
+	}
 
 	type result struct {
 		email, id string
@@ -65,8 +99,6 @@ func TestCrashMidLoad(t *testing.T) {
 	// and then no post is left to be in flight at kill 2). Requests in
 	// flight at a kill are still lost with it.
 	var down atomic.Bool
-	ctx := context.Background()
-	c := newSlackClient(clients)
 	var wg sync.WaitGroup
 	var stop atomic.Bool
 	defer func() { stop.Store(true); wg.Wait() }() // on a failure, too
@@ -121,7 +153,6 @@ func TestCrashMidLoad(t *testing.T) {
 
 	// Kill 2: Slack is slow to answer chat.postMessage; once a post is in
 	// flight and the worker holds claimed jobs, kill -9.
-	rdb := rs.Client(t)
 	stream := "usher:{" + orgID + "}:outbox2"
 	f.slowPost.Store(int64(2 * time.Second))
 	waitFor("a post in flight", 30*time.Second, func() bool {
@@ -220,6 +251,9 @@ func TestCrashMidLoad(t *testing.T) {
 		if n > 1 || (r.id != "" && n != 1) {
 			t.Errorf("%s (acknowledged: %v) got %d invitation DMs", r.email, r.id != "", n)
 		}
+	}
+	if n, _ := invitationDMs(f.Messages(f.DM(warmup))); n != 1 {
+		t.Errorf("%s got %d invitation DMs", warmup, n)
 	}
 	stats, err := ob.Stats(ctx)
 	if err != nil {
