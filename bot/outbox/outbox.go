@@ -77,7 +77,13 @@ type Worker struct {
 	Pace     time.Duration // minimum gap between two messages to one channel; default 1 s
 	Lease    time.Duration // how long a claimed job is ours before another worker may take it; default 30 s
 	Attempts int           // tries before a job is dead; default 8
-	Batch    int           // jobs per claim; default 16
+	// Batch is how many jobs one claim takes (default 32). A claim's
+	// fixed work (the claim, its look-ups and rate slots, the commit
+	// recording its deliveries, the acknowledgement) is shared by its jobs:
+	// 32 instead of 16 cost a delivered invitation 8-10% less CPU
+	// (BenchmarkBulkDelivery/cpu), and a turn of the Fleet, which holds one
+	// of its Parallel slots, lasts up to 32 posts.
+	Batch int
 	// Prepare, when set, sees a claim's jobs before they are sent, with the
 	// batch's context: what it works out for many at once (one round trip
 	// instead of one per job) it stashes in the batch (BatchOf, Stash) for
@@ -99,7 +105,7 @@ func (w *Worker) defaults() {
 		w.Attempts = 8
 	}
 	if w.Batch == 0 {
-		w.Batch = 16
+		w.Batch = 32
 	}
 	if w.Log == nil {
 		w.Log = slog.New(slog.DiscardHandler)

@@ -10,12 +10,13 @@ import (
 	"github.com/usher-chat/usher/handlers/org"
 )
 
-// A claim of the outbox holds up to 16 messages; found and paced one by one
-// each costs two Redis round trips before its post (the directory's
-// look-up, the rate slot), more than the post itself costs this process.
-// Prefetch does both for the whole claim in two round trips: the look-ups
-// in one pipeline, the slots in one script call. What it found waits in
-// the batch for Find and Post; what it did not, they do as before.
+// A claim of the outbox holds up to 32 messages (outbox.Worker.Batch);
+// found and paced one by one each costs two Redis round trips before its
+// post (the directory's look-up, the rate slot), more than the post itself
+// costs this process. Prefetch does both for the whole claim in two round
+// trips: the look-ups in one pipeline, the slots in one script call. What
+// it found waits in the batch for Find and Post; what it did not, they do
+// as before.
 
 // dirFound is a stashed directory entry: email in workspace ws.
 type dirFound struct {
