@@ -209,7 +209,7 @@ func (s *Service) RecordDeliveries(ctx context.Context, rs []DeliveryRecord) err
 			seen[r.InvitationID] = true
 			next := inv.Clone()
 			next.Delivery = where
-			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version})
+			ch.Invitations = append(ch.Invitations, org.InvitationWrite{Invitation: next, Expect: org.InvitationPending, Version: inv.Version, Was: inv})
 		}
 		if len(ch.Invitations) == 0 && len(ch.Progress) == 0 {
 			return nil

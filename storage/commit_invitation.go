@@ -43,6 +43,10 @@ func writeInvitation(o *ops, k keys, w org.InvitationWrite) {
 		inv.TokenHash = w.NewTokenHash
 	}
 	id := inv.ID
+	if fields, ok := changedInvitation(w.Was, inv, w); ok {
+		o.add("hset", k.inv(id), fields...)
+		return
+	}
 	o.add("hset", k.inv(id), invitationFields(inv)...)
 	switch inv.Status {
 	case org.InvitationPending:
@@ -81,6 +85,35 @@ func writeInvitation(o *ops, k keys, w org.InvitationWrite) {
 		}
 		o.add("hset", k.tokens(), tokenField(w.NewTokenHash), id)
 	}
+}
+
+// changedInvitation is what of inv differs from was, the same invitation
+// as read at the write's version, when nothing but its hash changes: the
+// same status, the same place in every index (created, inviter, email,
+// what is due when) and the same link. ok false: write it whole. The
+// write's version guard makes was what Redis holds, so the fields left out
+// hold their values already.
+func changedInvitation(was, inv *org.Invitation, w org.InvitationWrite) (fields []string, ok bool) {
+	if was == nil || was.ID != inv.ID || was.Version != w.Version || w.NewTokenHash != "" || string(w.Expect) != string(was.Status) ||
+		was.Status != inv.Status || !was.Created.Equal(inv.Created) || was.Inviter != inv.Inviter || ek(was.Email) != ek(inv.Email) ||
+		!was.Expires.Equal(inv.Expires) || !was.NextDue().Equal(inv.NextDue()) || was.TokenHash != inv.TokenHash {
+		return nil, false
+	}
+	old := was.Clone()
+	old.Version = inv.Version // always written
+	a, b := invitationFields(old), invitationFields(inv)
+	if len(a) != len(b) {
+		return nil, false // a spelling field comes or goes
+	}
+	for i := 0; i < len(b); i += 2 {
+		if a[i] != b[i] {
+			return nil, false
+		}
+		if a[i+1] != b[i+1] || b[i] == "ver" {
+			fields = append(fields, b[i], b[i+1])
+		}
+	}
+	return fields, true
 }
 
 // closedOpen is the id of an open invitation for email that ws closes (an

@@ -174,6 +174,11 @@ type InvitationWrite struct {
 	Expect       InvitationStatus
 	Version      int64
 	NewTokenHash string
+	// Was, when set, is the invitation as read at Version: the store may
+	// then write only what differs from it (recording a delivery changes
+	// one field, not its indexes). The write is guarded by Version all
+	// the same.
+	Was *Invitation
 }
 
 // QuotaUse counts invitations against a per-day limit atomically with creating
