@@ -3,10 +3,11 @@ package deliver
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/usher-chat/usher/handlers"
 )
@@ -57,7 +58,11 @@ func (j Job) PaceChannel() string {
 const PayloadVersion = 1
 
 // payload is a job on the wire. Field names are explicit and never change
-// meaning within a version: jobs outlive the process that queued them.
+// meaning within a version: jobs outlive the process that queued them. It
+// is JSON, written and read with goccy/go-json: the standard library's
+// decoder took 12% of a delivery's CPU profile reading it (4-5x slower on
+// this payload, `go test -bench Job ./bot/deliver`). The payload is usher's
+// own, sealed in the outbox; what comes from outside keeps encoding/json.
 type payload struct {
 	V        int          `json:"v"`
 	Key      string       `json:"key"`
@@ -102,6 +107,15 @@ type wireHint struct {
 
 // Encode is the job's outbox payload.
 func (j Job) Encode() ([]byte, error) {
+	raw, err := json.Marshal(j.wire())
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery job: %w", err)
+	}
+	return raw, nil
+}
+
+// wire is the job as its payload holds it.
+func (j Job) wire() payload {
 	d := j.Delivery
 	p := payload{V: PayloadVersion, Key: j.Key, Followup: j.Followup, Delivery: wireDelivery{
 		To: d.To, Kind: string(d.Kind), InvitationID: d.InvitationID, Message: d.Message,
@@ -113,11 +127,7 @@ func (j Job) Encode() ([]byte, error) {
 	if h := j.Hint; h != (Hint{}) {
 		p.Hint = &wireHint{Platform: h.Platform, UserID: h.UserID, ReplyURL: h.ReplyURL, Workspace: h.Workspace}
 	}
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode delivery job: %w", err)
-	}
-	return raw, nil
+	return p
 }
 
 // DecodeJob reads a payload Encode wrote.
