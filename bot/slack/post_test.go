@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -9,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+	"github.com/slack-go/slack"
+
 	"github.com/usher-chat/usher/bot/outbox"
+	"github.com/usher-chat/usher/handlers"
 )
 
 // TestPostMessageAnswers: each of Slack's answers to chat.postMessage
@@ -77,4 +82,55 @@ func TestPostMessageAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// invitationBody is the chat.postMessage body of an invitation.
+func invitationBody() postBody {
+	link := "https://usher.test/invitations/eQWasafbkgrfAmhx91DcjzX3Q2p1kD7Wo52C37zTwZg"
+	m := handlers.Message{Title: "You're invited to your organization", Text: "boss@hq.example invited you to join your organization as member.",
+		Fields: []handlers.Field{{Label: "Workspaces", Value: "none"}, {Label: "Expires", Value: "Mon Jan 12 09:00 UTC"}},
+		Buttons: []handlers.Button{{Label: "Accept", Command: "accept 9m5s7z2u", Style: "primary"},
+			{Label: "Decline", Command: "decline 9m5s7z2u", Style: "danger", Confirm: &handlers.Confirm{Title: "Decline the invitation?",
+				Text: "You won't join your organization. boss@hq.example will be told.", Yes: "Decline", No: "Go back"}}},
+		Footer: "Or open " + link + " in a browser. The link works once.", Link: &handlers.Link{URL: link, Label: "Accept or decline"}}
+	blocks, text := Render(m)
+	return postBody{Channel: "U1", Text: text, Blocks: blocks,
+		Metadata: slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": "e111de187c7f8692a160d8f6"}}}
+}
+
+// TestPostBodyIsEncodingJSONs: goccy/go-json writes the body byte for byte
+// as encoding/json does (slack-go's block types marshal themselves).
+func TestPostBodyIsEncodingJSONs(t *testing.T) {
+	b := invitationBody()
+	ours, err := gojson.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	std, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ours) != string(std) {
+		t.Fatalf("goccy/go-json:\n%s\nencoding/json:\n%s", ours, std)
+	}
+}
+
+// BenchmarkPostBody: an invitation's chat.postMessage body, written as
+// postMessage does and, the baseline in the same run, with encoding/json.
+func BenchmarkPostBody(b *testing.B) {
+	body := invitationBody()
+	b.Run("goccy-go-json", func(b *testing.B) {
+		for range b.N {
+			if _, err := gojson.Marshal(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for range b.N {
+			if _, err := json.Marshal(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
