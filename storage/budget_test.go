@@ -127,8 +127,8 @@ func TestSlackDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := d.Lookup(ctx, o, "T1", "BOB@example.com"); e.UserID != "UB" || !e.Building {
-		t.Fatalf("bob: %+v", e)
+	if e, _ := d.Lookup(ctx, o, "T1", "BOB@example.com"); e.UserID != "UB" || !e.Building || time.Until(e.Until) < 50*time.Second || time.Until(e.Until) > time.Minute {
+		t.Fatalf("bob, while the build's lock (a minute) lasts: %+v", e)
 	}
 	if err := d.Built(ctx, o, "T1", "r1", time.Now()); err != nil {
 		t.Fatal(err)

@@ -60,8 +60,9 @@ type SlackDirEntry = struct {
 	Building bool
 	// Failed is when the last build failed (zero: it did not).
 	Failed time.Time
-	// Since is when the running build started.
-	Since time.Time
+	// Since is when the running build started; Until, when its lock ends
+	// (a builder that died holds it until then).
+	Since, Until time.Time
 }
 
 func (d *SlackDirectory) keys(orgID org.ID, workspace string) (keys, string, error) {
@@ -118,6 +119,9 @@ func (d *SlackDirectory) LookupMany(ctx context.Context, orgID org.ID, workspace
 		}
 		if ms, ok := msField(vs[1]); ok {
 			common.Building = ms > time.Now().UnixMilli()
+			if common.Building {
+				common.Until = time.UnixMilli(ms)
+			}
 		}
 		if ms, ok := msField(vs[2]); ok {
 			common.Failed = time.UnixMilli(ms)

@@ -49,6 +49,7 @@ type DirEntry = struct {
 	Building bool
 	Failed   time.Time
 	Since    time.Time
+	Until    time.Time
 }
 
 // DirectoryConfig tunes the directory.
@@ -340,11 +341,17 @@ func asRateLimited(err error) (*slack.RateLimitedError, bool) {
 }
 
 // buildWait is how long a queued delivery waits for a first build under
-// way since since.
-func (c DirectoryConfig) buildWait(since, now time.Time) time.Duration {
-	w := 100 * time.Millisecond
+// way since since, its lock held until until: half the build's age, at
+// most c.Wait, and no longer than the lock (a builder that died leaves it
+// to run out; then a delivery starts the build itself).
+func (c DirectoryConfig) buildWait(since, until, now time.Time) time.Duration {
+	const least = 100 * time.Millisecond
+	w := least
 	if !since.IsZero() {
 		w = max(w, now.Sub(since)/2)
+	}
+	if !until.IsZero() {
+		w = min(w, max(until.Sub(now), 0)+least)
 	}
 	return min(w, c.Wait)
 }

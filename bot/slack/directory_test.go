@@ -60,6 +60,32 @@ func TestDeadBuilderHoldsDeliveriesOnlyItsLock(t *testing.T) {
 	}
 }
 
+// TestBuildWaitEndsWithTheLock: a delivery waiting for the directory's
+// first build waits half the build's age (at most DirectoryConfig.Wait),
+// but never past the end of the build's lock: a builder that died 20 s
+// into a 30 s lock holds nobody for 10 s more once its lock has 1 s left.
+func TestBuildWaitEndsWithTheLock(t *testing.T) {
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	c := slackbot.DirectoryConfig{Wait: 10 * time.Second}
+	for _, tc := range []struct {
+		name         string
+		since, until time.Time
+		want         time.Duration
+	}{
+		{"just started", now, now.Add(30 * time.Second), 100 * time.Millisecond},
+		{"half its age", now.Add(-4 * time.Second), now.Add(26 * time.Second), 2 * time.Second},
+		{"at most Wait", now.Add(-25 * time.Second), now.Add(20 * time.Second), 10 * time.Second},
+		{"the lock ends first", now.Add(-25 * time.Second), now.Add(5 * time.Second), 5*time.Second + 100*time.Millisecond},
+		{"the lock's last second", now.Add(-29 * time.Second), now.Add(time.Second), time.Second + 100*time.Millisecond},
+		{"the lock ran out", now.Add(-31 * time.Second), now.Add(-time.Second), 100 * time.Millisecond},
+		{"no lock known", now.Add(-40 * time.Second), time.Time{}, 10 * time.Second},
+	} {
+		if got := slackbot.BuildWait(c, tc.since, tc.until, now); got != tc.want {
+			t.Errorf("%s: wait %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestDirectoryJoinAndEmailChange: with the directory built, an invitation
 // costs one Web API call (chat.postMessage to the user id); someone who
 // joins the workspace afterwards is found through team_join, a changed

@@ -251,7 +251,7 @@ func (d *DM) findIn(ctx context.Context, orgID org.ID, ws, email string) (string
 		case e.Built.IsZero():
 			d.startBuild(ctx, orgID, ws)
 			if deliver.Queued(ctx) {
-				return "", false, &outbox.RetryAfter{Wait: d.dirCfg.buildWait(e.Since, d.now())}
+				return "", false, &outbox.RetryAfter{Wait: d.dirCfg.buildWait(e.Since, e.Until, d.now())}
 			}
 		default:
 			d.refresh(ctx, orgID, ws, e)

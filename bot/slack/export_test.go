@@ -1,6 +1,10 @@
 package slack
 
-import "github.com/slack-go/slack"
+import (
+	"time"
+
+	"github.com/slack-go/slack"
+)
 
 // ReadInviteFormForTest reads a submission's form as usher does (for fuzzing).
 func ReadInviteFormForTest(ic *slack.InteractionCallback) (string, map[string]string) {
@@ -17,4 +21,10 @@ func ParseUserEvent(b []byte) (id, email string, reachable, ok bool) {
 	ev, ok := parseUserEvent(b)
 	u := ev.Event.User
 	return u.ID, u.Profile.Email, dirUser(u.ID, u.Profile.Email, u.Deleted, u.IsBot).Reachable, ok
+}
+
+// BuildWait is how long a queued delivery waits for a first build of the
+// directory (DirectoryConfig.buildWait).
+func BuildWait(c DirectoryConfig, since, until, now time.Time) time.Duration {
+	return c.buildWait(since, until, now)
 }
