@@ -94,7 +94,7 @@ func writeInvitation(o *ops, k keys, w org.InvitationWrite) {
 // write's version guard makes was what Redis holds, so the fields left out
 // hold their values already.
 func changedInvitation(was, inv *org.Invitation, w org.InvitationWrite) (fields []string, ok bool) {
-	if was == nil || was.ID != inv.ID || was.Version != w.Version || w.NewTokenHash != "" || string(w.Expect) != string(was.Status) ||
+	if was == nil || was.ID != inv.ID || was.Version != w.Version || w.NewTokenHash != "" || w.Expect != was.Status ||
 		was.Status != inv.Status || !was.Created.Equal(inv.Created) || was.Inviter != inv.Inviter || ek(was.Email) != ek(inv.Email) ||
 		!was.Expires.Equal(inv.Expires) || !was.NextDue().Equal(inv.NextDue()) || was.TokenHash != inv.TokenHash {
 		return nil, false
