@@ -7,6 +7,7 @@ import (
 
 	"github.com/usher-chat/usher/bot/deliver"
 	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/handlerstest"
 )
 
 // invitationJob is a job as an invitation queues it: the message with its
@@ -14,12 +15,7 @@ import (
 func invitationJob() deliver.Job {
 	link := "https://usher.test/invitations/eQWasafbkgrfAmhx91DcjzX3Q2p1kD7Wo52C37zTwZg"
 	return deliver.NewJob(handlers.Delivery{To: "user00842@corp.example", Kind: handlers.DeliverInvitation, InvitationID: "9m5s7z2u",
-		Message: handlers.Message{Title: "You're invited to your organization", Text: "boss@hq.example invited you to join your organization as member.",
-			Fields: []handlers.Field{{Label: "Workspaces", Value: "none"}, {Label: "Expires", Value: "Mon Jan 12 09:00 UTC"}},
-			Buttons: []handlers.Button{{Label: "Accept", Command: "accept 9m5s7z2u", Style: "primary"},
-				{Label: "Decline", Command: "decline 9m5s7z2u", Style: "danger", Confirm: &handlers.Confirm{Title: "Decline the invitation?",
-					Text: "You won't join your organization. boss@hq.example will be told.", Yes: "Decline", No: "Go back"}}},
-			Footer: "Or open " + link + " in a browser. The link works once.", Link: &handlers.Link{URL: link, Label: "Accept or decline"}},
+		Message:       handlerstest.InvitationMessage(),
 		Sender:        "boss@hq.example",
 		OnDelivered:   &handlers.Message{Text: "user00842@corp.example got the invitation in a direct message.", Tone: "success"},
 		OnUnreachable: &handlers.Message{Text: "user00842@corp.example isn't in chat. Forward them this link:\n" + link, Tone: "warning"},

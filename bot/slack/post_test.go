@@ -14,7 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/usher-chat/usher/bot/outbox"
-	"github.com/usher-chat/usher/handlers"
+	"github.com/usher-chat/usher/handlers/handlerstest"
 )
 
 // TestPostMessageAnswers: each of Slack's answers to chat.postMessage
@@ -86,13 +86,7 @@ func TestPostMessageAnswers(t *testing.T) {
 
 // invitationBody is the chat.postMessage body of an invitation.
 func invitationBody() postBody {
-	link := "https://usher.test/invitations/eQWasafbkgrfAmhx91DcjzX3Q2p1kD7Wo52C37zTwZg"
-	m := handlers.Message{Title: "You're invited to your organization", Text: "boss@hq.example invited you to join your organization as member.",
-		Fields: []handlers.Field{{Label: "Workspaces", Value: "none"}, {Label: "Expires", Value: "Mon Jan 12 09:00 UTC"}},
-		Buttons: []handlers.Button{{Label: "Accept", Command: "accept 9m5s7z2u", Style: "primary"},
-			{Label: "Decline", Command: "decline 9m5s7z2u", Style: "danger", Confirm: &handlers.Confirm{Title: "Decline the invitation?",
-				Text: "You won't join your organization. boss@hq.example will be told.", Yes: "Decline", No: "Go back"}}},
-		Footer: "Or open " + link + " in a browser. The link works once.", Link: &handlers.Link{URL: link, Label: "Accept or decline"}}
+	m := handlerstest.InvitationMessage()
 	blocks, text := Render(m)
 	return postBody{Channel: "U1", Text: text, Blocks: blocks,
 		Metadata: slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"key": "e111de187c7f8692a160d8f6"}}}
