@@ -79,8 +79,9 @@ func (f *fakeSlack) APIURL() string { return f.srv.URL + "/api/" }
 func (f *fakeSlack) ResponseURL(name string) string { return f.srv.URL + "/respond/" + name }
 
 func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
-	c := apiCall{Auth: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
+	var c apiCall
 	c.Form, _ = slacktest.Args(r)
+	c.Auth = c.Form.Get("token") // the Authorization header's, else the form's (Args)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		body, _ := io.ReadAll(r.Body)
 		json.Unmarshal(body, &c.JSON)
@@ -98,9 +99,6 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "3")
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
-	}
-	if c.Auth == "" && c.Form != nil {
-		c.Auth = c.Form.Get("token")
 	}
 	f.calls = append(f.calls, c)
 	answer := func(v map[string]any) {
@@ -140,11 +138,7 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		delete(f.codes, c.Form.Get("code")) // codes are single-use
 		answer(v)
 	case "auth.test":
-		tok := c.Form.Get("token")
-		if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			tok = b
-		}
-		tt, ok := f.tokenTeams[tok]
+		tt, ok := f.tokenTeams[c.Auth]
 		if !ok {
 			fail("invalid_auth")
 			return

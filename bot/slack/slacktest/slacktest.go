@@ -1,9 +1,10 @@
 // Package slacktest is a Slack Web API at its network edge that enforces
 // Slack's published rate limits, for tests and benchmarks of delivery at
 // scale: a workspace of many users, the methods usher calls in Slack's wire
-// format (a form or a JSON body: Args; answered in the {"ok":...} envelope), and per
-// method and per conversation limits answered with HTTP 429 and a
-// Retry-After header past them, as Slack does. It counts every call.
+// format (a form or a JSON body: Args; answered in the {"ok":...}
+// envelope), and per method and per conversation limits answered with HTTP
+// 429 and a Retry-After header past them, as Slack does. It counts every
+// call.
 //
 // The limits are Slack's, from its documentation, not from usher's code
 // (https://docs.slack.dev/apis/web-api/rate-limits): "per API method per
