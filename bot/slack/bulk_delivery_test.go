@@ -253,7 +253,7 @@ func TestBulkDeliveryThreeReplicas(t *testing.T) {
 	}
 }
 
-// TestBatchFindsAndPacesAtOnce: a claim of 16 messages finds its
+// TestBatchFindsAndPacesAtOnce: a claim of messages (up to 32) finds its
 // recipients in the directory in one round trip and takes their rate slots
 // in one script call (deliver.Router.Prepare, DM.Prefetch), not one each;
 // every message is still posted once, to the right person.
@@ -263,7 +263,7 @@ func TestBatchFindsAndPacesAtOnce(t *testing.T) {
 	if err := d.dms[0].BuildDirectory(context.Background(), d.orgID, ""); err != nil {
 		t.Fatal(err)
 	}
-	d.invite(d.invitees(n, users)) // queued before the worker runs: claims of 16
+	d.invite(d.invitees(n, users)) // queued before the worker runs: claims of up to 32 (outbox.Worker.Batch)
 	var rc roundTrips
 	d.clients[0].AddHook(&rc)
 	stop := d.run()
@@ -282,11 +282,11 @@ func TestBatchFindsAndPacesAtOnce(t *testing.T) {
 	}
 	budgets, lookups := rc.counts()
 	t.Logf("%d messages: %d budget script calls, %d directory look-ups", n, budgets, lookups)
-	// A claim may hold fewer than 16 (jobs are acknowledged while others
+	// A claim may hold fewer than 32 (jobs are acknowledged while others
 	// are claimed), and a job's first look-up of the sender's own address
 	// is one more: at most twice the claims, not one per message.
 	if budgets > n/8 || lookups > n/8 {
-		t.Fatalf("%d budget calls and %d directory look-ups for %d messages in claims of up to 16: want about one of each per claim", budgets, lookups, n)
+		t.Fatalf("%d budget calls and %d directory look-ups for %d messages in claims of up to 32: want about one of each per claim", budgets, lookups, n)
 	}
 }
 
@@ -362,7 +362,7 @@ func TestBulkRecordedPerClaim(t *testing.T) {
 	commits := rc.commitCount()
 	t.Logf("%d bulk deliveries: %d commits", n, commits)
 	if commits > n/8 {
-		t.Fatalf("%d commits for %d deliveries in claims of up to 16: want about one per claim", commits, n)
+		t.Fatalf("%d commits for %d deliveries in claims of up to 32: want about one per claim", commits, n)
 	}
 	_, recorded := recordedBySlack(t, d)
 	if recorded != n {
