@@ -13,7 +13,7 @@ import (
 // Commit applies ch atomically with one round trip, which it may share with
 // other commits under way at the same moment (group.go).
 func (s *Store) Commit(ctx context.Context, ch org.Change) error {
-	rung, err := s.group.commit(ctx, s, ch)
+	rung, err := s.commitGrouped(ctx, ch)
 	if err != nil {
 		return err
 	}

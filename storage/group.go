@@ -7,95 +7,117 @@ import (
 	"github.com/usher-chat/usher/handlers/org"
 )
 
-// committer groups commits: when several arrive while others are under way,
-// they go to Redis together in one call of apply.lua, which applies each one
-// on its own (its guards, then its writes, or nothing). Under load this
-// saves a round trip, a script start and the syscalls on both sides per
-// commit; alone, a commit goes at once, as before: nothing ever waits for a
-// batch to fill.
+// group batches calls to Redis: when several arrive while others are under
+// way, they go together in one round trip. Under load this saves the round
+// trip and the syscalls on both sides per call; alone, a call goes at once,
+// as before: nothing ever waits for a batch to fill.
 //
-// A commit that finds fewer than maxCalls script calls under way makes one
-// itself, taking the commits queued so far along; otherwise it queues, and
-// the next call to finish hands the lead to the first commit in the queue,
-// which takes the queue along in turn. Each goroutine runs at most one call,
-// so no request waits for more than its own batch.
-type committer struct {
+// A call that finds fewer than maxCalls round trips under way makes one
+// itself, taking the calls queued so far along; otherwise it queues, and
+// the next round trip to finish hands the lead to the first call in the
+// queue, which takes the queue along in turn. Each goroutine makes at most
+// one round trip, so no caller waits for more than its own batch.
+type group[In, Out any] struct {
 	mu       sync.Mutex
-	calls    int // script calls under way
-	queue    []*pendingCommit
+	calls    int // round trips under way
+	queue    []*pending[In, Out]
 	maxCalls int // 0: defaultMaxCalls
 	maxBatch int // 0: defaultMaxBatch
 }
 
 const (
-	// defaultMaxCalls keeps a few calls in flight, so that one slow reply
-	// does not hold every commit back.
+	// defaultMaxCalls keeps a few round trips in flight, so that one slow
+	// reply does not hold every call back.
 	defaultMaxCalls = 4
-	// defaultMaxBatch bounds a script's run, which blocks Redis for everyone.
+	// defaultMaxBatch bounds a batch's run, which (for a script) blocks
+	// Redis for everyone.
 	defaultMaxBatch = 32
 )
 
-type pendingCommit struct {
-	ch   org.Change
-	err  error
-	rung bool          // the fleet's rings went with the call
-	done chan struct{} // closed once err is set
-	lead chan struct{} // told to make the next call
+type pending[In, Out any] struct {
+	in   In
+	out  Out
+	done chan struct{} // closed once out is set
+	lead chan struct{} // told to make the next round trip
 }
 
-func (c *committer) commit(ctx context.Context, s *Store, ch org.Change) (rung bool, err error) {
-	p := &pendingCommit{ch: ch, done: make(chan struct{})}
-	c.mu.Lock()
-	if c.calls < orDefault(c.maxCalls, defaultMaxCalls) {
-		c.calls++
-		c.mu.Unlock()
-		c.run(ctx, s, p)
+// do runs in, alone or in a batch with the calls under way: send makes one
+// round trip for a batch and gives each call its own outcome, in order.
+func (g *group[In, Out]) do(ctx context.Context, in In, send func(context.Context, []In) []Out) Out {
+	p := &pending[In, Out]{in: in, done: make(chan struct{})}
+	g.mu.Lock()
+	if g.calls < orDefault(g.maxCalls, defaultMaxCalls) {
+		g.calls++
+		g.mu.Unlock()
+		g.run(ctx, p, send)
 	} else {
 		p.lead = make(chan struct{}, 1)
-		c.queue = append(c.queue, p)
-		c.mu.Unlock()
+		g.queue = append(g.queue, p)
+		g.mu.Unlock()
 		select {
 		case <-p.done:
 		case <-p.lead:
-			c.run(ctx, s, p)
+			g.run(ctx, p, send)
 		}
 	}
 	<-p.done
-	return p.rung, p.err
+	return p.out
 }
 
-// run makes one script call for first and the commits queued behind it, then
-// hands the lead on (or gives the call's slot back).
-func (c *committer) run(ctx context.Context, s *Store, first *pendingCommit) {
-	c.mu.Lock()
-	n := min(len(c.queue), orDefault(c.maxBatch, defaultMaxBatch)-1)
-	batch := append([]*pendingCommit{first}, c.queue[:n]...)
-	c.queue = c.queue[n:]
-	c.mu.Unlock()
+// run makes one round trip for first and the calls queued behind it, then
+// hands the lead on (or gives the round trip's slot back).
+func (g *group[In, Out]) run(ctx context.Context, first *pending[In, Out], send func(context.Context, []In) []Out) {
+	g.mu.Lock()
+	n := min(len(g.queue), orDefault(g.maxBatch, defaultMaxBatch)-1)
+	batch := append([]*pending[In, Out]{first}, g.queue[:n]...)
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
 
-	changes := make([]org.Change, len(batch))
+	ins := make([]In, len(batch))
 	for i, p := range batch {
-		changes[i] = p.ch
+		ins[i] = p.in
 	}
-	// The others' commits ride on this call: the caller's cancellation must
+	// The others' calls ride on this one: the caller's cancellation must
 	// not fail them (the client's own timeouts still bound it).
-	errs, rung := s.applyRinging(context.WithoutCancel(ctx), changes)
+	outs := send(context.WithoutCancel(ctx), ins)
 	for i, p := range batch {
-		p.err, p.rung = errs[i], rung
+		p.out = outs[i]
 		close(p.done)
 	}
 
-	c.mu.Lock()
-	if len(c.queue) == 0 {
-		c.queue = nil
-		c.calls--
-		c.mu.Unlock()
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.queue = nil
+		g.calls--
+		g.mu.Unlock()
 		return
 	}
-	next := c.queue[0]
-	c.queue = c.queue[1:]
-	c.mu.Unlock()
+	next := g.queue[0]
+	g.queue = g.queue[1:]
+	g.mu.Unlock()
 	next.lead <- struct{}{}
+}
+
+// committer groups commits into calls of apply.lua, which applies each one
+// on its own (its guards, then its writes, or nothing): a grouped commit
+// also saves a script start.
+type committer = group[org.Change, committed]
+
+type committed struct {
+	err  error
+	rung bool // the fleet's rings went with the call
+}
+
+func (s *Store) commitGrouped(ctx context.Context, ch org.Change) (rung bool, err error) {
+	c := s.group.do(ctx, ch, func(ctx context.Context, changes []org.Change) []committed {
+		errs, rung := s.applyRinging(ctx, changes)
+		out := make([]committed, len(changes))
+		for i, err := range errs {
+			out[i] = committed{err, rung}
+		}
+		return out
+	})
+	return c.rung, c.err
 }
 
 // orDefault is v, or def when v is 0.
