@@ -20,12 +20,12 @@ func edgeKeys() keys { return keys{prefix: "usher:"} }
 
 // NewEdgeSlackState is the Slack adapter's state for the whole deployment.
 func NewEdgeSlackState(rdb redis.UniversalClient) *SlackState {
-	return &SlackState{rdb: rdb, keys: edgeKeys()}
+	return &SlackState{rdb: rdb, keys: edgeKeys(), marks: marker{maxCalls: markCalls}}
 }
 
 // NewEdgeTeamsState is the Teams state for what is checked before an
 // activity is routed: only its FirstSeen is deployment-wide (the rest of a
 // TeamsState is an organization's people, see NewTeamsState).
 func NewEdgeTeamsState(rdb redis.UniversalClient) *TeamsState {
-	return &TeamsState{rdb: rdb, keys: edgeKeys()}
+	return &TeamsState{rdb: rdb, keys: edgeKeys(), marks: marker{maxCalls: markCalls}}
 }

@@ -10,3 +10,6 @@ var MarkOnceWith = markOnceWith
 
 // PersonOrgsKey is the person index's key for email (people.go).
 var PersonOrgsKey = personOrgs
+
+// GroupMarks sets how the Slack state's replay marks are grouped (group.go).
+func (s *SlackState) GroupMarks(calls, batch int) { s.marks.maxCalls, s.marks.maxBatch = calls, batch }

@@ -10,7 +10,8 @@ import (
 // group batches calls to Redis: when several arrive while others are under
 // way, they go together in one round trip. Under load this saves the round
 // trip and the syscalls on both sides per call; alone, a call goes at once,
-// as before: nothing ever waits for a batch to fill.
+// as before: nothing ever waits for a batch to fill. Commits (committer)
+// and the replay guards' marks (marker) are grouped this way.
 //
 // A call that finds fewer than maxCalls round trips under way makes one
 // itself, taking the calls queued so far along; otherwise it queues, and

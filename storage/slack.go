@@ -16,8 +16,9 @@ import (
 // cached identities, click de-duplication marks and response_url use counts,
 // under usher:{org}:slack:KIND:ID, every key with a TTL.
 type SlackState struct {
-	rdb  redis.UniversalClient
-	keys keys
+	rdb   redis.UniversalClient
+	keys  keys
+	marks marker // mark.go
 }
 
 // NewSlackState returns the Slack state of organization id.
@@ -26,7 +27,7 @@ func NewSlackState(rdb redis.UniversalClient, id org.ID) (*SlackState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SlackState{rdb: rdb, keys: k}, nil
+	return &SlackState{rdb: rdb, keys: k, marks: marker{maxCalls: markCalls}}, nil
 }
 
 // Org is the organization whose Slack state this is.
@@ -72,7 +73,7 @@ func (s *SlackState) SetNX(ctx context.Context, kind, id string, ttl time.Durati
 	if err != nil {
 		return false, err
 	}
-	ok, err := markOnce(ctx, s.rdb, k, ttl)
+	ok, err := markOnce(ctx, &s.marks, s.rdb, k, ttl)
 	if err != nil {
 		return false, wrap("slack state setnx", err)
 	}

@@ -21,6 +21,7 @@ type TeamsState struct {
 	// RefTTL is how long a reference (and the email index) lives after the
 	// user's last activity; default 180 days.
 	RefTTL time.Duration
+	marks  marker // mark.go
 }
 
 // NewTeamsState returns the Teams state of organization id.
@@ -29,7 +30,7 @@ func NewTeamsState(rdb redis.UniversalClient, id org.ID) (*TeamsState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &TeamsState{rdb: rdb, keys: k, RefTTL: 180 * 24 * time.Hour}, nil
+	return &TeamsState{rdb: rdb, keys: k, RefTTL: 180 * 24 * time.Hour, marks: marker{maxCalls: markCalls}}, nil
 }
 
 // Org is the organization whose Teams state this is.
@@ -116,7 +117,7 @@ func (t *TeamsState) FirstSeen(ctx context.Context, id string, ttl time.Duration
 	if id == "" || len(id) > 200 {
 		return false, errors.New("teams seen: bad id")
 	}
-	ok, err := markOnce(ctx, t.rdb, t.keys.teamsSeen(id), ttl)
+	ok, err := markOnce(ctx, &t.marks, t.rdb, t.keys.teamsSeen(id), ttl)
 	if err != nil {
 		return false, wrap("teams seen", err)
 	}
