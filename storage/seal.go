@@ -80,20 +80,61 @@ func newSealer(aead cipher.AEAD, k keys) sealer {
 	return sealer{aead: aead, org: []byte(k.prefix)}
 }
 
+// seal is on every commit that queues a message, and a message's payload
+// is a few KB: the ciphertext goes to a pooled buffer and the base64 goes
+// straight into the one string returned, the only allocation.
 func (s sealer) seal(plain []byte) string {
-	return sealedPrefix + base64.RawStdEncoding.EncodeToString(s.aead.Seal(nil, nil, plain, s.org))
+	bp := sealScratch.Get().(*[]byte)
+	ct := s.aead.Seal((*bp)[:0], nil, plain, s.org)
+	var b strings.Builder
+	b.Grow(len(sealedPrefix) + base64.RawStdEncoding.EncodedLen(len(ct)))
+	b.WriteString(sealedPrefix)
+	// 768 bytes in are 1,024 out, whole base64 quanta: the pieces join up
+	// into the encoding of the whole.
+	var piece [1024]byte
+	for rest := ct; len(rest) > 0; {
+		n := min(len(rest), 768)
+		base64.RawStdEncoding.Encode(piece[:], rest[:n])
+		b.Write(piece[:base64.RawStdEncoding.EncodedLen(n)])
+		rest = rest[n:]
+	}
+	if cap(ct) <= maxSealScratch {
+		*bp = ct[:0]
+		sealScratch.Put(bp)
+	}
+	return b.String()
 }
+
+// sealScratch holds ciphertexts on their way to base64 (seal); a buffer
+// grown past maxSealScratch by a rare large payload is let go.
+var sealScratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxSealScratch = 64 << 10
 
 func (s sealer) open(stored string) ([]byte, error) {
 	b64, ok := strings.CutPrefix(stored, sealedPrefix)
 	if !ok {
 		return nil, fmt.Errorf("%w: not sealed", errUnsealable)
 	}
-	ct, err := base64.RawStdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnsealable, err)
+	// As in seal: the ciphertext in a pooled buffer, the plaintext the one
+	// allocation. Pieces of 1,024 characters are whole base64 quanta, so a
+	// piece's error is the whole's.
+	bp := sealScratch.Get().(*[]byte)
+	ct := (*bp)[:0]
+	var piece [1024]byte
+	for rest := b64; len(rest) > 0; {
+		n := copy(piece[:], rest)
+		var err error
+		if ct, err = base64.RawStdEncoding.AppendDecode(ct, piece[:n]); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUnsealable, err)
+		}
+		rest = rest[n:]
 	}
 	plain, err := s.aead.Open(nil, nil, ct, s.org)
+	if cap(ct) <= maxSealScratch {
+		*bp = ct[:0]
+		sealScratch.Put(bp)
+	}
 	if err != nil {
 		return nil, errUnsealable
 	}
