@@ -94,7 +94,7 @@ func benchmarkDeliveryCPU(b *testing.B) {
 		}
 		unlimited.Tiers["users.list"] = 1e9
 		unlimited.Tiers["users.lookupByEmail"] = 1e9
-		cpu := func(o bulkOptions, bulk bool) (perInv, redisPerInv time.Duration, calls float64) {
+		cpu := func(o bulkOptions, bulk bool) (perInv, redisPerInv time.Duration, calls, conns float64) {
 			o.remote = slacktest.Child(b, unlimited)
 			o.replicas, o.users, o.scale = 3, users, 1000 // usher's budgets far above the need
 			d := newBulkDeployment(b, o)
@@ -125,11 +125,12 @@ func benchmarkDeliveryCPU(b *testing.B) {
 			if st.Posts != n {
 				b.Fatalf("%d posts", st.Posts)
 			}
-			return used / n, redisUsed / n, float64(st.Total()) / n
+			return used / n, redisUsed / n, float64(st.Total()) / n, float64(st.Conns) / n
 		}
-		now, nowRedis, _ := cpu(bulkOptions{directory: true, budgets: true}, false)
-		bulk, bulkRedis, _ := cpu(bulkOptions{directory: true, budgets: true}, true)
-		base, baseRedis, baseCalls := cpu(bulkOptions{pace: time.Millisecond}, false)
+		now, nowRedis, _, nowConns := cpu(bulkOptions{directory: true, budgets: true}, false)
+		bulk, bulkRedis, _, _ := cpu(bulkOptions{directory: true, budgets: true}, true)
+		base, baseRedis, baseCalls, _ := cpu(bulkOptions{pace: time.Millisecond}, false)
+		b.ReportMetric(nowConns, "conns/inv")
 		b.ReportMetric(ms(now), "cpu-ms/inv")
 		b.ReportMetric(ms(nowRedis), "redis-cpu-ms/inv")
 		b.ReportMetric(ms(bulk), "bulk-cpu-ms/inv")

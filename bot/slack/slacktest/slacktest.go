@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -92,6 +93,7 @@ type Server struct {
 	firstEnd time.Time // ... and when its Retry-After ended
 	after    int       // 429s answered after firstEnd
 	afterBy  map[string]int
+	conns    int // connections opened to the fake
 }
 
 // User is a workspace member.
@@ -126,7 +128,15 @@ func New(cfg Config) *Server {
 	for i := 1; i <= cfg.Users; i++ {
 		s.putLocked(&User{ID: UserID(i), Email: Email(i, cfg.Domain)})
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.route))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.route))
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
+	s.srv.Start()
 	return s
 }
 
@@ -372,6 +382,10 @@ type Stats struct {
 	// Channels is how many conversations got a message; Repeats, how many
 	// got one with a key they had already (a message posted twice).
 	Channels, Repeats int
+	// Conns is how many connections were opened: a client that keeps too
+	// few idle opens one for most calls (and, against slack.com, pays a
+	// TLS handshake for each).
+	Conns int
 }
 
 // Total is every call answered.
@@ -387,7 +401,7 @@ func (st Stats) Total() int {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Calls: map[string]int{}, Limited: map[string]int{}, AfterBy: map[string]int{}, LimitedAfterFirst: s.after}
+	st := Stats{Calls: map[string]int{}, Limited: map[string]int{}, AfterBy: map[string]int{}, LimitedAfterFirst: s.after, Conns: s.conns}
 	for k, v := range s.calls {
 		st.Calls[k] = v
 	}
@@ -424,7 +438,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.calls, s.limited, s.posts, s.afterBy = map[string]int{}, map[string]int{}, map[string][]Post{}, map[string]int{}
 	s.windows = map[string][]time.Time{}
-	s.first429, s.firstEnd, s.after = time.Time{}, time.Time{}, 0
+	s.first429, s.firstEnd, s.after, s.conns = time.Time{}, time.Time{}, 0, 0
 }
 
 // childEnv names the fake's configuration (JSON) in a child process.
