@@ -88,9 +88,7 @@ func NewDM(cfg Config) (*DM, error) {
 		return nil, fmt.Errorf("slack: missing %s", strings.Join(missing, ", "))
 	}
 	d := &DM{http: cfg.HTTPClient, state: cfg.State, log: cfg.Logger}
-	if d.http == nil {
-		d.http = &http.Client{Timeout: 10 * time.Second}
-	}
+	d.http = webClient(d.http)
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

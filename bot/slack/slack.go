@@ -211,9 +211,7 @@ func New(cfg Config) (*App, error) {
 	if a.orgs == nil {
 		a.orgs = pinned{tenants: cfg.Tenants, org: Org{ID: cfg.OrgID, Service: cfg.Service, Queue: cfg.Queue, Router: cfg.Router}}
 	}
-	if a.http == nil {
-		a.http = &http.Client{Timeout: 10 * time.Second}
-	}
+	a.http = webClient(a.http)
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
