@@ -3,6 +3,7 @@ package teams_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -145,5 +146,39 @@ func TestConnectorConversationCalls(t *testing.T) {
 	}
 	if f.TokenHits.Load() != 1 || f.Unauthorized.Load() != 0 {
 		t.Fatalf("tokens fetched %d times, %d calls refused", f.TokenHits.Load(), f.Unauthorized.Load())
+	}
+}
+
+// TestConnectorKeepsItsConnections: connector calls in flight together,
+// round after round, reuse their connections (net/http's default transport
+// keeps 2 a host idle and closes the rest).
+func TestConnectorKeepsItsConnections(t *testing.T) {
+	f := teamstest.New(t)
+	conn := &teams.Connector{Tokens: &teams.Tokens{URL: f.TokenURL(), ClientID: f.AppID, Secret: f.Secret}, Hosts: []string{"127.0.0.1"}}
+	ctx := context.Background()
+	convs := make([]string, 8)
+	for i := range convs {
+		id := fmt.Sprintf("29:u%d", i)
+		f.AddMember(teamstest.Member{ID: id, AADObjectID: fmt.Sprintf("o%d", i)})
+		c, err := conn.CreatePersonal(ctx, teams.Reference{ServiceURL: f.ServiceURL(), Tenant: f.Tenant, UserID: id, BotID: "28:bot"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		convs[i] = c
+	}
+	before := f.Stats().Conns
+	for range 5 {
+		var wg sync.WaitGroup
+		for _, c := range convs {
+			wg.Go(func() {
+				if _, err := conn.Send(ctx, f.ServiceURL(), c, teams.OutActivity{Type: "message", Text: "hi"}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := f.Stats().Conns - before; n > 8 {
+		t.Fatalf("5 rounds of 8 sends at once opened %d connections, want at most 8", n)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -63,6 +64,7 @@ type key struct {
 
 // Fake is the Bot Framework, served by one httptest server.
 type Fake struct {
+	conns atomic.Int64 // connections opened to the fake (Stats.Conns)
 	Srv *httptest.Server
 	// AppID and Secret are what the token endpoint accepts.
 	AppID, Secret, Tenant string
@@ -118,7 +120,13 @@ func New(t testing.TB) *Fake {
 	mux.HandleFunc("PUT /connector/v3/conversations/{conv}/activities/{id}", f.authed(f.update))
 	mux.HandleFunc("DELETE /connector/v3/conversations/{conv}/activities/{id}", f.authed(f.delete))
 	mux.HandleFunc("GET /connector/v3/conversations/{conv}/members/{id}", f.authed(f.member))
-	f.Srv = httptest.NewServer(mux)
+	f.Srv = httptest.NewUnstartedServer(mux)
+	f.Srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			f.conns.Add(1)
+		}
+	}
+	f.Srv.Start()
 	t.Cleanup(f.Srv.Close)
 	return f
 }

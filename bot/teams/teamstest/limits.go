@@ -68,13 +68,15 @@ type Stats struct {
 	LimitedAfterFirst int
 	// Sent is how many activities each conversation got.
 	Sent map[string]int
+	// Conns is how many connections were opened to the fake.
+	Conns int
 }
 
 // Stats reports the calls so far.
 func (f *Fake) Stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := Stats{Calls: map[string]int{}, Limited: map[string]int{}, Sent: map[string]int{}, LimitedAfterFirst: f.after}
+	st := Stats{Calls: map[string]int{}, Limited: map[string]int{}, Sent: map[string]int{}, LimitedAfterFirst: f.after, Conns: int(f.conns.Load())}
 	for k, v := range f.calls {
 		st.Calls[k] = v
 	}
