@@ -65,7 +65,7 @@ type key struct {
 // Fake is the Bot Framework, served by one httptest server.
 type Fake struct {
 	conns atomic.Int64 // connections opened to the fake (Stats.Conns)
-	Srv *httptest.Server
+	Srv   *httptest.Server
 	// AppID and Secret are what the token endpoint accepts.
 	AppID, Secret, Tenant string
 	// Algs is what the metadata advertises.
