@@ -1,15 +1,18 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	gojson "github.com/goccy/go-json"
 	"github.com/slack-go/slack"
 
@@ -123,6 +126,64 @@ func BenchmarkPostBody(b *testing.B) {
 	b.Run("encoding-json", func(b *testing.B) {
 		for range b.N {
 			if _, err := json.Marshal(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// postAnswerSeeds are answers Slack documents for chat.postMessage
+// (docs.slack.dev/reference/methods/chat.postMessage: the example answer,
+// which echoes the message, and an error with its response_metadata).
+func postAnswerSeeds(t testing.TB) [][]byte {
+	body, err := json.Marshal(invitationBody())
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := `{"ok":true,"channel":"DU00001","ts":"1503435956.000247","message":{"text":"x","username":"usher","bot_id":"B1","type":"message","subtype":"bot_message","ts":"1503435956.000247","body":` + string(body) + `}}` + "\n"
+	return [][]byte{[]byte(echo),
+		[]byte(`{"ok":false,"error":"invalid_blocks","response_metadata":{"messages":["[ERROR] must be more than 0 characters [json-pointer:/blocks/0/text]"]}}`),
+		[]byte(`{"ok":false,"error":"ratelimited"}`), []byte(`{"ok":true,"channel":"C1","ts":"1.2","Ok":false,"OK":true}`),
+		[]byte(`{"ok":"true"}`), []byte(`{"ok":true} trailing`), []byte(`{"ok":tru`), []byte(`{"channel":"\u00e9\ud800","ts":1}`)}
+}
+
+// FuzzPostAnswer: Slack's answer is read as encoding/json reads it: the
+// same answer or none, whatever the bytes.
+func FuzzPostAnswer(f *testing.F) {
+	for _, s := range postAnswerSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var std, ours postAnswer
+		stdErr := json.NewDecoder(bytes.NewReader(data)).Decode(&std)
+		oursErr := jsonv1.NewDecoder(bytes.NewReader(data)).Decode(&ours)
+		if (stdErr == nil) != (oursErr == nil) {
+			t.Fatalf("%q: encoding/json %v, ours %v", data, stdErr, oursErr)
+		}
+		if stdErr == nil && !reflect.DeepEqual(std, ours) {
+			t.Fatalf("%q: encoding/json %+v, ours %+v", data, std, ours)
+		}
+	})
+}
+
+// BenchmarkPostAnswer reads chat.postMessage's answer (the message echoed)
+// as postMessage does and, the baseline in the same run, with encoding/json.
+func BenchmarkPostAnswer(b *testing.B) {
+	answer := postAnswerSeeds(b)[0]
+	b.Run("v1-on-v2", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var a postAnswer
+			if err := jsonv1.NewDecoder(bytes.NewReader(answer)).Decode(&a); err != nil || !a.OK {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var a postAnswer
+			if err := json.NewDecoder(bytes.NewReader(answer)).Decode(&a); err != nil || !a.OK {
 				b.Fatal(err)
 			}
 		}
