@@ -82,8 +82,9 @@ func (a *webAPI) postMessage(ctx context.Context, b postBody) (channel, ts strin
 		}
 		return "", "", &slack.RateLimitedError{RetryAfter: time.Duration(secs) * time.Second}
 	}
+	// What is left of an answer is read when it is closed, which keeps the
+	// connection (webClient).
 	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
 		return "", "", slack.StatusCodeError{Code: resp.StatusCode, Status: resp.Status}
 	}
 	var ans postAnswer

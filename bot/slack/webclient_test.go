@@ -2,8 +2,14 @@ package slack
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/slack-go/slack"
@@ -69,6 +75,38 @@ func TestWebClientKeepsItsConnection(t *testing.T) {
 		}
 		if n := fake.Stats().Conns; n > 8 {
 			t.Fatalf("10 rounds of 8 calls at once opened %d connections, want at most 8", n)
+		}
+	})
+	// An error page in place of the answer (a 503 from a proxy in front of
+	// the Web API), sent chunked: postMessage gives up on it unread, and
+	// the connection is still kept.
+	t.Run("error page", func(t *testing.T) {
+		var conns atomic.Int32
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			for range 8 {
+				io.WriteString(w, strings.Repeat("<p>Service Unavailable</p>", 20))
+				w.(http.Flusher).Flush()
+			}
+		}))
+		srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		defer srv.Close()
+		api := newAPI(Config{BotToken: "xoxb-test", APIURL: srv.URL + "/api/"}, webClient(nil))
+		for range 5 {
+			var code slack.StatusCodeError
+			if _, _, err := api.postMessage(context.Background(), invitationBody()); !errors.As(err, &code) || code.Code != 503 {
+				t.Fatalf("%v, want a 503", err)
+			}
+		}
+		if n := conns.Load(); n != 1 {
+			t.Fatalf("5 error pages opened %d connections, want 1", n)
 		}
 	})
 	if c := webClient(nil); webClient(c) != c {
