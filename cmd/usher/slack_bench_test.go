@@ -137,6 +137,63 @@ func oneWriteHandler(rdb redis.UniversalClient) http.Handler {
 	})
 }
 
+// commitOnlyHandler is the bare handler plus the slash command parsed and
+// the commit an invitation makes, through usher's storage as serve builds it
+// (newStore: sealing, grouping, the fleet's ring), with none of the
+// handler's other work (no replay mark, authorization, rendering or
+// answer): what the required writes cost by themselves (an invitation with
+// its indexes, the quota, the audit entry and the DM in the outbox, guarded
+// in one script call), a floor under the usher row.
+func commitOnlyHandler(b *testing.B, redisURL, orgID string) http.Handler {
+	ctx := context.Background()
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	storage.ChatTimeouts(opt)
+	opt.PoolSize = 128
+	rdb := redis.NewClient(opt)
+	b.Cleanup(func() { rdb.Close() })
+	fleet := storage.NewFleet(rdb)
+	if err := fleet.LoadScripts(ctx); err != nil {
+		b.Fatal(err)
+	}
+	st, err := newStore(config{org: org.ID(orgID), publicURL: "https://usher.test"}, rdb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.UseFleet(fleet)
+	if err := st.LoadScripts(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// A DM of the size usher's invitation is (its Block Kit, ~2.8 KB).
+	payload := []byte(strings.Repeat(`{"kind":"dm","message":"You're invited"}`, 70))
+	var n atomic.Int64
+	return verifiedHandler(func(w http.ResponseWriter, r *http.Request, body []byte) bool {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return false
+		}
+		now := time.Now()
+		i := n.Add(1)
+		email := fmt.Sprintf("p%d-%s@example.com", i, form.Get("user_id"))
+		id := fmt.Sprintf("c%s-%d", orgID, i)
+		inv := &org.Invitation{ID: id, Email: email, Role: org.RoleMember, Inviter: "a@example.com", Created: now,
+			Expires: now.Add(7 * 24 * time.Hour), Status: org.InvitationPending, NextRemind: now.Add(24 * time.Hour), Updated: now}
+		ch := org.Change{Now: now, Invitations: []org.InvitationWrite{{Invitation: inv, NewTokenHash: "h" + id}},
+			NoUsers: []string{email}, PinRevision: true,
+			Quota:    &org.QuotaUse{Email: "a@example.com", Day: now.Format("20060102"), N: 1},
+			Audit:    []org.AuditEntry{{At: now, Actor: "a@example.com", Via: "slack:UADMIN", Action: "invitation.create", Target: email, After: "pending member ws="}},
+			Messages: []org.QueuedMessage{{Platform: "slack", Channel: "slack:" + email, Payload: payload}}}
+		if err := st.Commit(r.Context(), ch); err != nil {
+			http.Error(w, "commit: "+err.Error(), http.StatusServiceUnavailable)
+			return false
+		}
+		return true
+	})
+}
+
 // verifiedHandler reads the body, verifies the signature with slack-go, runs
 // work (when set; false: it has answered) and answers.
 func verifiedHandler(work func(w http.ResponseWriter, r *http.Request, body []byte) bool) http.Handler {
@@ -336,6 +393,16 @@ func BenchmarkSlackLoad(b *testing.B) {
 			report(b, r)
 			results[fmt.Sprintf("one-write/%d", c)] = r
 		})
+		b.Run(fmt.Sprintf("commit-only/clients=%d", c), func(b *testing.B) {
+			target := serveOn(b, commitOnlyHandler(b, srv.URL(), fmt.Sprintf("floor-%d-%d", c, benchRun.Add(1))))
+			cpu0 := srv.CPU(b)
+			r := loadApart(b, target, c, max(b.N, c), "floor", "")
+			cpu1 := srv.CPU(b)
+			r.addRedis((cpu1 - cpu0) / time.Duration(r.n))
+			report(b, r)
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(r.n), "redis-cpu-µs/req")
+			results[fmt.Sprintf("commit-only/%d", c)] = r
+		})
 		b.Run(fmt.Sprintf("usher/clients=%d", c), func(b *testing.B) {
 			orgID := fmt.Sprintf("bench-%d-%d", c, benchRun.Add(1))
 			rt := &storage.RoundTrips{}
@@ -361,7 +428,7 @@ func BenchmarkSlackLoad(b *testing.B) {
 		if !ok {
 			continue
 		}
-		for _, name := range []string{"baseline", "one-write", "usher"} {
+		for _, name := range []string{"baseline", "one-write", "commit-only", "usher"} {
 			r, ok := results[fmt.Sprintf("%s/%d", name, c)]
 			if !ok {
 				continue
@@ -369,7 +436,7 @@ func BenchmarkSlackLoad(b *testing.B) {
 			row := struct {
 				name string
 				r    loadResult
-			}{fmt.Sprintf("%-9s %d clients", name, c), r}
+			}{fmt.Sprintf("%-11s %d clients", name, c), r}
 			ratio := ""
 			if name != "baseline" {
 				ratio = fmt.Sprintf("%.0f%% of the req/s, %.1fx the CPU/req, %.1fx the server's", 100*r.rps()/base.rps(),
