@@ -5,7 +5,7 @@ export GO
 ARGS ?=
 FUZZTIME ?= 60s
 
-.PHONY: test bench bench-go bench-slack fuzz build shell fmt vet
+.PHONY: test bench bench-go bench-slack bench-answer fuzz build shell fmt vet
 
 # The project's one test command: redis-server, gofmt, vet, race tests, short fuzz.
 test:
@@ -34,6 +34,13 @@ BENCHTIME ?= 30000x
 bench-slack:
 	bash -c 'source scripts/lib.sh && ensure_redis_server'
 	$(GO) test -run '^$$' -bench '^BenchmarkSlackLoad$$' -benchtime $(BENCHTIME) -timeout 20m ./cmd/usher $(ARGS)
+
+# Issue 17's answer figures: the Slack load benchmark at 16 clients on this
+# checkout and on AGAINST (default 8929d50, the code the issue was filed on)
+# with this checkout's harness, alternately, ROUNDS times; ratios per round
+# and their medians (docs/slack.md). BENCHTIME as above (5000x by default here).
+bench-answer:
+	ROUNDS=$(ROUNDS) BENCHTIME=$(if $(filter command line,$(origin BENCHTIME)),$(BENCHTIME),5000x) AGAINST=$(AGAINST) bash scripts/bench-answer.sh
 
 # Longer fuzz runs of every Fuzz target (FUZZTIME each), without the rest of the suite.
 fuzz:
