@@ -147,25 +147,9 @@ func oneWriteHandler(rdb redis.UniversalClient) http.Handler {
 // (authorization, rendering the DM and the answer) is done: a floor under
 // the usher row.
 func floorHandler(b *testing.B, redisURL, orgID string) http.Handler {
-	ctx := context.Background()
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	storage.ChatTimeouts(opt)
-	opt.PoolSize = 128
-	rdb := redis.NewClient(opt)
-	b.Cleanup(func() { rdb.Close() })
-	fleet := storage.NewFleet(rdb)
-	if err := fleet.LoadScripts(ctx); err != nil {
-		b.Fatal(err)
-	}
-	st, err := newStore(config{org: org.ID(orgID), publicURL: "https://usher.test"}, rdb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st.UseFleet(fleet)
-	if err := st.LoadScripts(ctx); err != nil {
+	rdb := chatRedis(b, redisURL, nil)
+	st, _ := fleetStore(b, config{org: org.ID(orgID), publicURL: "https://usher.test"}, rdb)
+	if err := st.LoadScripts(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	// A DM of the size usher's invitation is (its Block Kit, ~2.8 KB).
@@ -241,26 +225,30 @@ func serveOn(b *testing.B, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-// usherSlack builds usher's Slack HTTP handler as `usher serve` mounts it
-// (mountSlack), on redis at url, with a fake Slack Web API that knows the admin.
-func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) http.Handler {
-	ctx := context.Background()
-	edge := newSlackEdge(b)
-	opt, err := redis.ParseURL(redisURL)
+// chatRedis is a client of redis at url with serve's timeouts for chat
+// requests and room for the load's connections; rt, when set, counts its
+// round trips.
+func chatRedis(b *testing.B, url string, rt *storage.RoundTrips) *redis.Client {
+	opt, err := redis.ParseURL(url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	storage.ChatTimeouts(opt)
 	opt.PoolSize = 128
 	rdb := redis.NewClient(opt)
-	rdb.AddHook(rt)
+	if rt != nil {
+		rdb.AddHook(rt)
+	}
 	b.Cleanup(func() { rdb.Close() })
-	cfg := config{org: org.ID(orgID), publicURL: "https://usher.test", admins: []string{"a@example.com"}}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	// As serve does: the store and the outbox ring the due-organizations
-	// index after each commit that queues or schedules work.
+	return rdb
+}
+
+// fleetStore is cfg's organization's store as serve builds it (newStore),
+// and the fleet it rings, as serve's does, after each commit that queues
+// or schedules work.
+func fleetStore(b *testing.B, cfg config, rdb *redis.Client) (*storage.Store, *storage.Fleet) {
 	fleet := storage.NewFleet(rdb)
-	if err := fleet.LoadScripts(ctx); err != nil {
+	if err := fleet.LoadScripts(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	st, err := newStore(cfg, rdb)
@@ -268,6 +256,18 @@ func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) ht
 		b.Fatal(err)
 	}
 	st.UseFleet(fleet)
+	return st, fleet
+}
+
+// usherSlack builds usher's Slack HTTP handler as `usher serve` mounts it
+// (mountSlack), on redis at url, with a fake Slack Web API that knows the admin.
+func usherSlack(b *testing.B, redisURL, orgID string, rt *storage.RoundTrips) http.Handler {
+	ctx := context.Background()
+	edge := newSlackEdge(b)
+	rdb := chatRedis(b, redisURL, rt)
+	cfg := config{org: org.ID(orgID), publicURL: "https://usher.test", admins: []string{"a@example.com"}}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	st, fleet := fleetStore(b, cfg, rdb)
 	svc, err := newServiceOn(ctx, env{}, cfg, st, log, nil)
 	if err != nil {
 		b.Fatal(err)
