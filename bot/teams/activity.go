@@ -62,6 +62,9 @@ func (a *Activity) Personal() bool {
 var (
 	tagPattern    = regexp.MustCompile(`(?s)<[^>]*>`)
 	spacesPattern = regexp.MustCompile(`[ \t]+`)
+	// Teams' no-break and zero-width spaces; built once (a Replacer with
+	// multi-byte keys is built on first use, at more than it costs to run).
+	invisibleSpaces = strings.NewReplacer("\u00a0", " ", "\u200b", "")
 )
 
 // CommandText is the text of a message with the bot's @mention removed (the
@@ -81,7 +84,7 @@ func (a *Activity) CommandText() string {
 	// Other people's mentions keep their names; markup goes.
 	text = tagPattern.ReplaceAllString(text, "")
 	text = html.UnescapeString(text)
-	text = strings.NewReplacer("\u00a0", " ", "\u200b", "").Replace(text)
+	text = invisibleSpaces.Replace(text)
 	text = strings.TrimSpace(spacesPattern.ReplaceAllString(text, " "))
 	for _, p := range []string{"/usher", "usher", "@usher"} {
 		if strings.EqualFold(text, p) {

@@ -42,12 +42,17 @@ func CleanText(what, s string) (string, error) {
 	return strings.Join(strings.FieldsFunc(s, isSpace), " "), nil
 }
 
+// lineBreaks turns every way of breaking a line into "\n". A Replacer is
+// built on its first use, and a generic one (multi-byte keys) costs more to
+// build than to run: made once here, not on every call.
+var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u2028", "\n", "\u2029", "\n")
+
 // CleanLines is CleanText for text that may have several lines (a note).
 func CleanLines(what, s string) (string, error) {
 	if err := checkText(what, s); err != nil {
 		return "", err
 	}
-	s = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u2028", "\n", "\u2029", "\n").Replace(s)
+	s = lineBreaks.Replace(s)
 	var out []string
 	blank := false
 	for _, line := range strings.Split(s, "\n") {

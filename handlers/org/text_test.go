@@ -123,3 +123,15 @@ func FuzzCleanText(f *testing.F) {
 		}
 	})
 }
+
+// CleanLines runs for every invitation, most of them without a note. Its
+// line-break Replacer (multi-byte keys: a generic one, built on first use)
+// is made once; built on every call it took 11 more allocations than the
+// whole cleaning does (13 for an empty note, now 2).
+func TestCleanLinesBuildsNothingPerCall(t *testing.T) {
+	for note, most := range map[string]float64{"": 2, "line one\r\nline two": 11} {
+		if n := testing.AllocsPerRun(100, func() { org.CleanLines("The note", note) }); n > most {
+			t.Errorf("CleanLines(%q): %.0f allocations, want at most %.0f", note, n, most)
+		}
+	}
+}
